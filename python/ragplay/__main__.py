@@ -1,0 +1,5 @@
+"""``python -m ragplay`` runs the command line."""
+
+from ragplay.cli import main
+
+raise SystemExit(main())

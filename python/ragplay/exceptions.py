@@ -1,0 +1,28 @@
+"""The ragplay exception hierarchy.
+
+Every error ragplay raises on purpose is a ``RagplayError`` (or an ``OSError`` for files that
+cannot be read or written, or ``KeyboardInterrupt`` after Ctrl-C). Bad input is also a
+``ValueError``, so callers that only know the standard hierarchy can still catch it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "DataError", "ModelError", "RagplayError"]
+
+
+class RagplayError(Exception):
+    """Base class of ragplay's errors."""
+
+
+class DataError(RagplayError, ValueError):
+    """Bad input data: malformed files (with file and line), wrong or missing columns, nulls,
+    NaN scores, duplicate or unknown ids, empty tables, invalid UTF-8."""
+
+
+class ConfigError(RagplayError, ValueError):
+    """An invalid option: an unknown metric name, ``k = 0``, a parameter out of range."""
+
+
+class ModelError(RagplayError):
+    """A model that cannot be loaded or run: missing or corrupt weights, an unsupported
+    architecture."""

@@ -1,0 +1,12 @@
+//! Data model: the corpus, queries, qrels and run tables, their schemas, and the loaders and
+//! writers for BEIR folders and TREC files. Every table is a `polars::DataFrame` whose columns
+//! are named in [`schema`].
+
+pub mod beir;
+pub mod io;
+pub mod sample;
+pub mod schema;
+pub mod trec;
+
+pub use beir::{load_beir, load_corpus, load_qrels_tsv, load_queries, Beir};
+pub use trec::{rank_run, read_trec_qrels, read_trec_run, write_trec_qrels, write_trec_run};

@@ -1,0 +1,166 @@
+//! Column names and dtypes of every table ragplay reads or returns, defined once.
+//!
+//! | table   | columns                                                   |
+//! |---------|-----------------------------------------------------------|
+//! | corpus  | `doc_id` String, `title` String, `text` String            |
+//! | queries | `query_id` String, `text` String                          |
+//! | qrels   | `query_id` String, `doc_id` String, `relevance` Int32     |
+//! | run     | `query_id` String, `doc_id` String, `score` Float64, `rank` UInt32, optional `run` String |
+//!
+//! Inputs are checked here with errors that name the table and the column; the accessors
+//! borrow columns without copying them.
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Document id column (corpus, qrels, run).
+pub const DOC_ID: &str = "doc_id";
+/// Query id column (queries, qrels, run, evaluation tables).
+pub const QUERY_ID: &str = "query_id";
+/// Document title column.
+pub const TITLE: &str = "title";
+/// Document or query text column.
+pub const TEXT: &str = "text";
+/// Graded relevance judgement column (qrels).
+pub const RELEVANCE: &str = "relevance";
+/// Retrieval score column (run).
+pub const SCORE: &str = "score";
+/// 1-based rank column (run).
+pub const RANK: &str = "rank";
+/// Run name column (multi-run tables, evaluation and comparison output).
+pub const RUN: &str = "run";
+/// Number of evaluated queries (evaluation summary).
+pub const NUM_QUERIES: &str = "num_queries";
+
+/// Table names used in error messages.
+pub mod table {
+    pub const CORPUS: &str = "corpus";
+    pub const QUERIES: &str = "queries";
+    pub const QRELS: &str = "qrels";
+    pub const RUN: &str = "run";
+}
+
+/// Schema of a corpus table.
+pub fn corpus_schema() -> Schema {
+    Schema::from_iter([
+        Field::new(DOC_ID.into(), DataType::String),
+        Field::new(TITLE.into(), DataType::String),
+        Field::new(TEXT.into(), DataType::String),
+    ])
+}
+
+/// Schema of a queries table.
+pub fn queries_schema() -> Schema {
+    Schema::from_iter([
+        Field::new(QUERY_ID.into(), DataType::String),
+        Field::new(TEXT.into(), DataType::String),
+    ])
+}
+
+/// Schema of a qrels table.
+pub fn qrels_schema() -> Schema {
+    Schema::from_iter([
+        Field::new(QUERY_ID.into(), DataType::String),
+        Field::new(DOC_ID.into(), DataType::String),
+        Field::new(RELEVANCE.into(), DataType::Int32),
+    ])
+}
+
+/// Schema of a run table (without the optional `run` column).
+pub fn run_schema() -> Schema {
+    Schema::from_iter([
+        Field::new(QUERY_ID.into(), DataType::String),
+        Field::new(DOC_ID.into(), DataType::String),
+        Field::new(SCORE.into(), DataType::Float64),
+        Field::new(RANK.into(), DataType::UInt32),
+    ])
+}
+
+fn column<'a>(df: &'a DataFrame, table: &'static str, name: &str) -> Result<&'a Column> {
+    df.column(name).map_err(|_| {
+        let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
+        Error::schema(table, format!("missing column {name:?} (columns: {names:?})"))
+    })
+}
+
+fn no_nulls(c: &Column, table: &'static str, name: &str) -> Result<()> {
+    let nulls = c.null_count();
+    if nulls > 0 {
+        return Err(Error::schema(
+            table,
+            format!("column {name:?} holds {nulls} null value(s)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Borrow a String column without nulls.
+pub fn str_column<'a>(
+    df: &'a DataFrame,
+    table: &'static str,
+    name: &str,
+) -> Result<&'a StringChunked> {
+    let c = column(df, table, name)?;
+    if c.dtype() != &DataType::String {
+        return Err(Error::schema(
+            table,
+            format!("column {name:?} must be String, got {}", c.dtype()),
+        ));
+    }
+    no_nulls(c, table, name)?;
+    Ok(c.str()?)
+}
+
+/// The arrow array behind a String column chunk.
+pub type StrArray = <StringType as PolarsDataType>::Array;
+
+/// The values of a String column known to hold no nulls.
+pub fn str_values(ca: &StringChunked) -> impl Iterator<Item = &str> + '_ {
+    ca.downcast_iter().flat_map(|arr| arr.values_iter())
+}
+
+/// Whether the table has a column of this name.
+pub fn has_column(df: &DataFrame, name: &str) -> bool {
+    df.column(name).is_ok()
+}
+
+/// A numeric column as Float64 without nulls (integers and Float32 are widened).
+pub fn f64_column(df: &DataFrame, table: &'static str, name: &str) -> Result<Float64Chunked> {
+    let c = column(df, table, name)?;
+    if !c.dtype().is_primitive_numeric() {
+        return Err(Error::schema(
+            table,
+            format!("column {name:?} must be numeric, got {}", c.dtype()),
+        ));
+    }
+    no_nulls(c, table, name)?;
+    Ok(c.cast(&DataType::Float64)?.f64()?.clone())
+}
+
+/// An integer column as Int32 without nulls.
+pub fn i32_column(df: &DataFrame, table: &'static str, name: &str) -> Result<Int32Chunked> {
+    let c = column(df, table, name)?;
+    if !c.dtype().is_integer() {
+        return Err(Error::schema(
+            table,
+            format!("column {name:?} must be an integer column, got {}", c.dtype()),
+        ));
+    }
+    no_nulls(c, table, name)?;
+    let cast = c.strict_cast(&DataType::Int32).map_err(|_| {
+        Error::schema(table, format!("column {name:?} has values outside Int32"))
+    })?;
+    Ok(cast.i32()?.clone())
+}
+
+/// Build a String column.
+pub fn string_col(name: &str, values: Vec<String>) -> Column {
+    Column::new(name.into(), values)
+}
+
+/// Build a DataFrame from equal-length columns.
+pub fn frame(columns: Vec<Column>) -> Result<DataFrame> {
+    let height = columns.first().map_or(0, |c| c.len());
+    Ok(DataFrame::new(height, columns)?)
+}

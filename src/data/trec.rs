@@ -1,0 +1,168 @@
+//! TREC file formats, read and written exactly as `trec_eval` expects them.
+//!
+//! * qrels: `query_id iteration doc_id relevance` (whitespace separated; iteration ignored).
+//! * run:   `query_id Q0 doc_id rank score tag`.
+//!
+//! Runs are written in `trec_eval` order: per query by score descending, ties broken by doc id
+//! descending, with ranks 1..n recomputed. Scores are written with the shortest decimal form
+//! that reads back to the same `f64`, so a written run reads back bit for bit. Writes are atomic.
+
+use std::path::Path;
+
+use polars::prelude::*;
+
+use super::beir::{parse_relevance, qrels_frame, QrelRow};
+use super::io::{write_atomic, TextFile};
+use super::schema::{self, table, DOC_ID, QUERY_ID, RANK, RELEVANCE, SCORE};
+use crate::error::{Error, Result};
+
+/// Read a TREC qrels file.
+pub fn read_trec_qrels(path: &Path) -> Result<DataFrame> {
+    let file = TextFile::open(path)?;
+    let mut rows = Vec::new();
+    for line in file.lines() {
+        let (no, text) = line?;
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        if fields.len() != 4 {
+            return Err(file.error(
+                no,
+                format!("expected 4 fields (query_id iteration doc_id relevance), got {}", fields.len()),
+            ));
+        }
+        rows.push(QrelRow {
+            line: no,
+            query_id: fields[0].to_owned(),
+            doc_id: fields[2].to_owned(),
+            relevance: parse_relevance(&file, no, fields[3])?,
+        });
+    }
+    qrels_frame(path, &rows)
+}
+
+/// Write a qrels table as a TREC qrels file (iteration column `0`).
+pub fn write_trec_qrels(qrels: &DataFrame, path: &Path) -> Result<()> {
+    let q = schema::str_column(qrels, table::QRELS, QUERY_ID)?;
+    let d = schema::str_column(qrels, table::QRELS, DOC_ID)?;
+    let r = schema::i32_column(qrels, table::QRELS, RELEVANCE)?;
+    write_atomic(path, |out| {
+        for ((q, d), r) in schema::str_values(q).zip(schema::str_values(d)).zip(r.into_no_null_iter()) {
+            writeln!(out, "{q} 0 {d} {r}")?;
+        }
+        Ok(())
+    })
+}
+
+/// Read a TREC run file into a run table (`query_id`, `doc_id`, `score`, `rank` as in the file).
+pub fn read_trec_run(path: &Path) -> Result<DataFrame> {
+    let file = TextFile::open(path)?;
+    let (mut qs, mut ds, mut scores, mut ranks) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for line in file.lines() {
+        let (no, text) = line?;
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        if fields.len() != 6 {
+            return Err(file.error(
+                no,
+                format!("expected 6 fields (query_id Q0 doc_id rank score tag), got {}", fields.len()),
+            ));
+        }
+        let rank: u32 = fields[3]
+            .parse()
+            .map_err(|_| file.error(no, format!("rank {:?} is not a non-negative integer", fields[3])))?;
+        let score: f64 = fields[4]
+            .parse()
+            .map_err(|_| file.error(no, format!("score {:?} is not a number", fields[4])))?;
+        if score.is_nan() {
+            return Err(file.error(no, "score is NaN"));
+        }
+        qs.push(fields[0].to_owned());
+        ds.push(fields[2].to_owned());
+        scores.push(score);
+        ranks.push(rank);
+    }
+    schema::frame(vec![
+        schema::string_col(QUERY_ID, qs),
+        schema::string_col(DOC_ID, ds),
+        Column::new(SCORE.into(), scores),
+        Column::new(RANK.into(), ranks),
+    ])
+}
+
+/// The rows of a run grouped by query (first-appearance order) and ranked as `trec_eval` ranks
+/// them: score descending, then doc id descending. Returns `(query, [(doc, score)])` groups.
+pub fn ranked_groups<'a>(
+    queries: &'a StringChunked,
+    docs: &'a StringChunked,
+    scores: &'a Float64Chunked,
+) -> Result<Vec<(&'a str, Vec<(&'a str, f64)>)>> {
+    let mut index: rustc_hash::FxHashMap<&str, usize> = Default::default();
+    let mut groups: Vec<(&str, Vec<(&str, f64)>)> = Vec::new();
+    for ((q, d), s) in schema::str_values(queries).zip(schema::str_values(docs)).zip(scores.into_no_null_iter()) {
+        if s.is_nan() {
+            return Err(Error::NanScore { table: table::RUN, query_id: q.to_owned(), doc_id: d.to_owned() });
+        }
+        let g = *index.entry(q).or_insert_with(|| {
+            groups.push((q, Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push((d, s));
+    }
+    for (_, rows) in &mut groups {
+        rows.sort_unstable_by(|a, b| {
+            b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal).then_with(|| b.0.cmp(a.0))
+        });
+    }
+    Ok(groups)
+}
+
+/// A run with rows in `trec_eval` order and `rank` recomputed (1-based, per query).
+pub fn rank_run(run: &DataFrame) -> Result<DataFrame> {
+    let q = schema::str_column(run, table::RUN, QUERY_ID)?;
+    let d = schema::str_column(run, table::RUN, DOC_ID)?;
+    let s = schema::f64_column(run, table::RUN, SCORE)?;
+    let groups = ranked_groups(q, d, &s)?;
+    let n = run.height();
+    let (mut qs, mut ds, mut ss, mut rs) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for (qid, rows) in groups {
+        for (i, (doc, score)) in rows.into_iter().enumerate() {
+            qs.push(qid);
+            ds.push(doc);
+            ss.push(score);
+            rs.push(i as u32 + 1);
+        }
+    }
+    schema::frame(vec![
+        Column::new(QUERY_ID.into(), qs),
+        Column::new(DOC_ID.into(), ds),
+        Column::new(SCORE.into(), ss),
+        Column::new(RANK.into(), rs),
+    ])
+}
+
+/// Write a run table as a TREC run file, ranked as `trec_eval` ranks it, with `tag` in the
+/// last column.
+pub fn write_trec_run(run: &DataFrame, path: &Path, tag: &str) -> Result<()> {
+    if tag.is_empty() || tag.contains(char::is_whitespace) {
+        return Err(Error::config("tag", format!("{tag:?} must be one non-empty word")));
+    }
+    let q = schema::str_column(run, table::RUN, QUERY_ID)?;
+    let d = schema::str_column(run, table::RUN, DOC_ID)?;
+    let s = schema::f64_column(run, table::RUN, SCORE)?;
+    for (name, col) in [(QUERY_ID, q), (DOC_ID, d)] {
+        if let Some(bad) = schema::str_values(col).find(|v| v.is_empty() || v.contains(char::is_whitespace)) {
+            return Err(Error::schema(
+                table::RUN,
+                format!("{name} {bad:?} cannot be written to a TREC file (empty or contains whitespace)"),
+            ));
+        }
+    }
+    let groups = ranked_groups(q, d, &s)?;
+    write_atomic(path, |out| {
+        for (qid, rows) in &groups {
+            for (i, (doc, score)) in rows.iter().enumerate() {
+                writeln!(out, "{qid} Q0 {doc} {} {score:?} {tag}", i + 1)?;
+            }
+        }
+        Ok(())
+    })
+}

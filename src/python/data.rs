@@ -1,0 +1,144 @@
+//! Bindings for the data model: BEIR folders, TREC files, the sample collection.
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use pyo3_polars::PyDataFrame;
+
+use super::errors::{detach, frame_arg, to_py};
+use crate::data;
+
+/// A test collection: corpus, queries and qrels tables.
+///
+/// Unpacks as ``corpus, queries, qrels = collection``.
+#[pyclass(name = "Collection", module = "ragplay._ragplay", frozen)]
+pub struct PyCollection {
+    inner: data::Beir,
+}
+
+#[pymethods]
+impl PyCollection {
+    /// Corpus table: ``doc_id``, ``title``, ``text`` (String).
+    #[getter]
+    fn corpus(&self) -> PyDataFrame {
+        PyDataFrame(self.inner.corpus.clone())
+    }
+
+    /// Queries table: ``query_id``, ``text`` (String).
+    #[getter]
+    fn queries(&self) -> PyDataFrame {
+        PyDataFrame(self.inner.queries.clone())
+    }
+
+    /// Qrels table: ``query_id``, ``doc_id`` (String), ``relevance`` (Int32).
+    #[getter]
+    fn qrels(&self) -> PyDataFrame {
+        PyDataFrame(self.inner.qrels.clone())
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let items = PyTuple::new(py, [self.corpus(), self.queries(), self.qrels()])?;
+        Ok(items.try_iter()?.into_any())
+    }
+
+    fn __len__(&self) -> usize {
+        3
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Collection(documents={}, queries={}, judgements={})",
+            self.inner.corpus.height(),
+            self.inner.queries.height(),
+            self.inner.qrels.height()
+        )
+    }
+}
+
+/// Load a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``).
+///
+/// Ids may be JSON strings or integers and become strings. The queries kept are those judged
+/// in ``split``. Every qrels row must name a known query and document.
+///
+/// Args:
+///     path: The folder.
+///     split: The qrels file to read, without ``.tsv``.
+///
+/// Returns:
+///     A ``Collection`` of corpus, queries and qrels tables.
+///
+/// Raises:
+///     FileNotFoundError: A file is missing.
+///     DataError: Malformed JSON (with file and line), a missing ``_id``, a duplicate id,
+///         invalid UTF-8, or a qrels row naming an unknown query or document.
+#[pyfunction]
+#[pyo3(signature = (path, *, split = "test"))]
+pub fn load_beir(py: Python<'_>, path: PathBuf, split: &str) -> PyResult<PyCollection> {
+    let split = split.to_owned();
+    let inner = detach(py, move |_| data::load_beir(&path, &split))?;
+    Ok(PyCollection { inner })
+}
+
+/// The small sample collection that ships with ragplay (16 documents, 6 queries, graded qrels).
+#[pyfunction]
+pub fn sample_collection() -> PyResult<PyCollection> {
+    Ok(PyCollection { inner: data::sample::sample().map_err(to_py)? })
+}
+
+/// Read a TREC run file (``query_id Q0 doc_id rank score tag``).
+///
+/// Returns:
+///     A run table: ``query_id``, ``doc_id`` (String), ``score`` (Float64), ``rank`` (UInt32,
+///     as in the file).
+///
+/// Raises:
+///     DataError: A malformed line (with file and line), or a NaN score.
+#[pyfunction]
+pub fn read_trec_run(py: Python<'_>, path: PathBuf) -> PyResult<PyDataFrame> {
+    detach(py, move |_| data::read_trec_run(&path)).map(PyDataFrame)
+}
+
+/// Write a run table as a TREC run file, atomically.
+///
+/// Rows are written per query by score descending, ties by doc id descending (the order
+/// ``trec_eval`` uses), with ranks recomputed.
+///
+/// Args:
+///     run: A run table (``query_id``, ``doc_id``, ``score``).
+///     path: The file to write.
+///     tag: The run tag written in the last column.
+#[pyfunction]
+#[pyo3(signature = (run, path, *, tag = "ragplay"))]
+pub fn write_trec_run(py: Python<'_>, run: &Bound<'_, PyAny>, path: PathBuf, tag: &str) -> PyResult<()> {
+    let run = frame_arg(run, "run")?;
+    let tag = tag.to_owned();
+    detach(py, move |_| data::write_trec_run(&run, &path, &tag))
+}
+
+/// Read a TREC qrels file (``query_id iteration doc_id relevance``).
+#[pyfunction]
+pub fn read_trec_qrels(py: Python<'_>, path: PathBuf) -> PyResult<PyDataFrame> {
+    detach(py, move |_| data::read_trec_qrels(&path)).map(PyDataFrame)
+}
+
+/// Write a qrels table as a TREC qrels file, atomically.
+#[pyfunction]
+pub fn write_trec_qrels(py: Python<'_>, qrels: &Bound<'_, PyAny>, path: PathBuf) -> PyResult<()> {
+    let qrels = frame_arg(qrels, "qrels")?;
+    detach(py, move |_| data::write_trec_qrels(&qrels, &path))
+}
+
+/// Rank a run as ``trec_eval`` does: per query by score descending, ties by doc id
+/// descending, with ``rank`` recomputed from 1.
+#[pyfunction]
+pub fn rank_run(py: Python<'_>, run: &Bound<'_, PyAny>) -> PyResult<PyDataFrame> {
+    let run = frame_arg(run, "run")?;
+    detach(py, move |_| data::rank_run(&run)).map(PyDataFrame)
+}
+
+/// Read a BEIR qrels file (``query-id<TAB>corpus-id<TAB>score``, header optional).
+#[pyfunction]
+pub fn read_beir_qrels(py: Python<'_>, path: PathBuf) -> PyResult<PyDataFrame> {
+    detach(py, move |_| data::load_qrels_tsv(&path)).map(PyDataFrame)
+}

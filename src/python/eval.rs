@@ -1,0 +1,178 @@
+//! Bindings for evaluation and run comparison.
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use pyo3_polars::PyDataFrame;
+
+use super::errors::{detach, frame_arg, to_py};
+use crate::eval::{self, CompareOptions, Correction, EvalOptions, Test};
+
+/// The result of ``evaluate``: a per-query table and a summary table.
+///
+/// Unpacks as ``per_query, summary = evaluation``.
+#[pyclass(name = "Evaluation", module = "ragplay._ragplay", frozen)]
+pub struct PyEvaluation {
+    inner: eval::Evaluation,
+}
+
+#[pymethods]
+impl PyEvaluation {
+    /// One row per (run, query): ``run``, ``query_id``, then one Float64 column per metric.
+    #[getter]
+    fn per_query(&self) -> PyDataFrame {
+        PyDataFrame(self.inner.per_query.clone())
+    }
+
+    /// One row per run: ``run``, ``num_queries``, then the mean of each metric.
+    #[getter]
+    fn summary(&self) -> PyDataFrame {
+        PyDataFrame(self.inner.summary.clone())
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let items = PyTuple::new(py, [self.per_query(), self.summary()])?;
+        Ok(items.try_iter()?.into_any())
+    }
+
+    fn __len__(&self) -> usize {
+        2
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Evaluation(summary=\n{})", self.inner.summary)
+    }
+}
+
+/// Evaluate a run against qrels, exactly as ``trec_eval`` does.
+///
+/// Documents are ranked per query by score descending, ties broken by doc id descending (the
+/// ``rank`` column is ignored). Queries missing from the qrels are skipped; qrels queries the
+/// run does not answer are skipped unless ``include_missing`` (``trec_eval -c``). A document
+/// listed twice for one query is an error.
+///
+/// Metrics: ``p@k``, ``recall@k`` / ``recall``, ``mrr`` / ``mrr@k``, ``map`` / ``map@k``,
+/// ``ndcg`` / ``ndcg@k`` (trec_eval's linear gain), ``ndcg_burges`` / ``ndcg_burges@k``
+/// (gain 2^rel - 1), ``rprec``, ``hit_rate@k`` (alias ``success@k``) and ``bpref``.
+///
+/// Args:
+///     run: A run table (``query_id``, ``doc_id``, ``score``); with a ``run`` column it holds
+///         several runs, evaluated one by one.
+///     qrels: A qrels table (``query_id``, ``doc_id``, ``relevance``).
+///     metrics: Metric names, such as ``["ndcg@10", "recall@100", "mrr"]``.
+///     relevance_threshold: A judgement at least this value is relevant (``trec_eval -l``).
+///     include_missing: Count unanswered qrels queries with an empty ranking.
+///     name: The run's name when ``run`` has no ``run`` column.
+///
+/// Returns:
+///     An ``Evaluation`` with ``per_query`` and ``summary`` tables.
+///
+/// Raises:
+///     ConfigError: An unknown metric name, ``k = 0``, or a threshold below 1.
+///     DataError: A missing column, a NaN score, a duplicate document, empty qrels.
+#[pyfunction]
+#[pyo3(signature = (run, qrels, metrics, *, relevance_threshold = 1, include_missing = false, name = "run"))]
+pub fn evaluate(
+    py: Python<'_>,
+    run: &Bound<'_, PyAny>,
+    qrels: &Bound<'_, PyAny>,
+    metrics: Vec<String>,
+    relevance_threshold: i32,
+    include_missing: bool,
+    name: &str,
+) -> PyResult<PyEvaluation> {
+    let run = frame_arg(run, "run")?;
+    let qrels = frame_arg(qrels, "qrels")?;
+    let options = EvalOptions {
+        relevance_threshold,
+        include_missing,
+        name: name.to_owned(),
+    };
+    let inner = detach(py, move |cancel| eval::evaluate(&run, &qrels, &metrics, &options, cancel))?;
+    Ok(PyEvaluation { inner })
+}
+
+/// Compare runs per metric with a paired significance test.
+///
+/// Each run is compared with the baseline on the queries either one answers (a query one run
+/// does not answer counts 0 for it). The output has one row per (metric, run): ``metric``,
+/// ``run``, ``baseline``, ``n``, ``mean``, ``baseline_mean``, ``delta``, ``p_value``,
+/// ``p_adjusted`` (corrected across the runs compared on that metric), ``ci_low`` /
+/// ``ci_high`` (percentile bootstrap interval of the mean delta), ``wins``, ``ties``,
+/// ``losses``.
+///
+/// Args:
+///     run: A multi-run table with a ``run`` column (see ``stack_runs``).
+///     qrels: A qrels table.
+///     metrics: Metric names, as for ``evaluate``.
+///     baseline: The run the others are compared with; the first run if omitted.
+///     test: ``"randomization"`` (paired sign-flip test, exact when 2^n <= n_resamples)
+///         or ``"t-test"`` (paired Student t-test).
+///     n_resamples: Resamples for the randomization test and the bootstrap.
+///     confidence: Confidence level of the bootstrap interval.
+///     seed: Seed of the random draws.
+///     correction: ``"holm"``, ``"bonferroni"`` or ``"none"``.
+///     relevance_threshold: As for ``evaluate``.
+///
+/// Returns:
+///     A polars DataFrame, one row per (metric, compared run).
+#[pyfunction]
+#[pyo3(signature = (run, qrels, metrics, *, baseline = None, test = "randomization", n_resamples = 10_000, confidence = 0.95, seed = 42, correction = "holm", relevance_threshold = 1))]
+#[allow(clippy::too_many_arguments)]
+pub fn compare(
+    py: Python<'_>,
+    run: &Bound<'_, PyAny>,
+    qrels: &Bound<'_, PyAny>,
+    metrics: Vec<String>,
+    baseline: Option<String>,
+    test: &str,
+    n_resamples: usize,
+    confidence: f64,
+    seed: u64,
+    correction: &str,
+    relevance_threshold: i32,
+) -> PyResult<PyDataFrame> {
+    let run = frame_arg(run, "run")?;
+    let qrels = frame_arg(qrels, "qrels")?;
+    let options = CompareOptions {
+        baseline,
+        test: test.parse::<Test>().map_err(to_py)?,
+        n_resamples,
+        confidence,
+        seed,
+        correction: correction.parse::<Correction>().map_err(to_py)?,
+    };
+    let eval_options = EvalOptions {
+        relevance_threshold,
+        ..EvalOptions::default()
+    };
+    detach(py, move |cancel| eval::compare(&run, &qrels, &metrics, &eval_options, &options, cancel)).map(PyDataFrame)
+}
+
+/// Compare runs from a per-query table as ``evaluate(...).per_query`` returns it.
+///
+/// Same options and output as ``compare``; ``metrics`` names columns of the table.
+#[pyfunction]
+#[pyo3(signature = (per_query, metrics, *, baseline = None, test = "randomization", n_resamples = 10_000, confidence = 0.95, seed = 42, correction = "holm"))]
+#[allow(clippy::too_many_arguments)]
+pub fn compare_per_query(
+    py: Python<'_>,
+    per_query: &Bound<'_, PyAny>,
+    metrics: Vec<String>,
+    baseline: Option<String>,
+    test: &str,
+    n_resamples: usize,
+    confidence: f64,
+    seed: u64,
+    correction: &str,
+) -> PyResult<PyDataFrame> {
+    let per_query = frame_arg(per_query, "per_query")?;
+    let options = CompareOptions {
+        baseline,
+        test: test.parse::<Test>().map_err(to_py)?,
+        n_resamples,
+        confidence,
+        seed,
+        correction: correction.parse::<Correction>().map_err(to_py)?,
+    };
+    detach(py, move |_| eval::compare_per_query(&per_query, &metrics, &options)).map(PyDataFrame)
+}

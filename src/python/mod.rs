@@ -1,0 +1,47 @@
+//! The `ragplay._ragplay` extension module: thin pyo3 wrappers over the core, one file per
+//! Python class family. Built by maturin with the `python` feature.
+
+mod data;
+mod errors;
+mod eval;
+mod lab;
+
+use pyo3::prelude::*;
+
+use crate::data::schema;
+
+#[pymodule]
+fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::check_hierarchy(m.py())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<data::PyCollection>()?;
+    m.add_class::<eval::PyEvaluation>()?;
+    m.add_function(wrap_pyfunction!(data::load_beir, m)?)?;
+    m.add_function(wrap_pyfunction!(data::sample_collection, m)?)?;
+    m.add_function(wrap_pyfunction!(data::read_trec_run, m)?)?;
+    m.add_function(wrap_pyfunction!(data::write_trec_run, m)?)?;
+    m.add_function(wrap_pyfunction!(data::read_trec_qrels, m)?)?;
+    m.add_function(wrap_pyfunction!(data::write_trec_qrels, m)?)?;
+    m.add_function(wrap_pyfunction!(data::rank_run, m)?)?;
+    m.add_function(wrap_pyfunction!(data::read_beir_qrels, m)?)?;
+    m.add_function(wrap_pyfunction!(eval::evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(eval::compare, m)?)?;
+    m.add_function(wrap_pyfunction!(eval::compare_per_query, m)?)?;
+    m.add_function(wrap_pyfunction!(lab::overlap_run, m)?)?;
+    let columns = pyo3::types::PyDict::new(m.py());
+    for (key, value) in [
+        ("DOC_ID", schema::DOC_ID),
+        ("QUERY_ID", schema::QUERY_ID),
+        ("TITLE", schema::TITLE),
+        ("TEXT", schema::TEXT),
+        ("RELEVANCE", schema::RELEVANCE),
+        ("SCORE", schema::SCORE),
+        ("RANK", schema::RANK),
+        ("RUN", schema::RUN),
+        ("NUM_QUERIES", schema::NUM_QUERIES),
+    ] {
+        columns.set_item(key, value)?;
+    }
+    m.add("COLUMNS", columns)?;
+    Ok(())
+}
