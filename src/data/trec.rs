@@ -166,3 +166,41 @@ pub fn write_trec_run(run: &DataFrame, path: &Path, tag: &str) -> Result<()> {
         Ok(())
     })
 }
+
+/// Stack named runs into one multi-run table: `run`, `query_id`, `doc_id`, `score`.
+///
+/// The result is what [`crate::eval::evaluate`] and [`crate::eval::compare`] take to handle
+/// several runs at once. Run names must be distinct and the inputs must not already carry a
+/// `run` column.
+pub fn stack_runs(runs: &[(&str, &DataFrame)]) -> Result<DataFrame> {
+    if runs.is_empty() {
+        return Err(Error::Empty { what: "list of runs to stack".into() });
+    }
+    let mut out: Option<DataFrame> = None;
+    for (i, (name, run)) in runs.iter().enumerate() {
+        if runs[..i].iter().any(|(other, _)| other == name) {
+            return Err(Error::DuplicateId { kind: "run", id: (*name).to_owned(), location: "the runs to stack".into() });
+        }
+        if schema::has_column(run, schema::RUN) {
+            return Err(Error::schema(table::RUN, format!("run {name:?} already has a \"run\" column")));
+        }
+        let q = schema::str_column(run, table::RUN, QUERY_ID)?;
+        let d = schema::str_column(run, table::RUN, DOC_ID)?;
+        let s = schema::f64_column(run, table::RUN, SCORE)?;
+        let part = schema::frame(vec![
+            Column::new(schema::RUN.into(), vec![*name; run.height()]),
+            q.clone().into_column(),
+            d.clone().into_column(),
+            s.with_name(SCORE.into()).into_column(),
+        ])?;
+        match &mut out {
+            None => out = Some(part),
+            Some(acc) => {
+                acc.vstack_mut(&part)?;
+            }
+        }
+    }
+    let mut out = out.expect("at least one run");
+    out.rechunk_mut_par();
+    Ok(out)
+}

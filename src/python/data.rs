@@ -142,3 +142,25 @@ pub fn rank_run(py: Python<'_>, run: &Bound<'_, PyAny>) -> PyResult<PyDataFrame>
 pub fn read_beir_qrels(py: Python<'_>, path: PathBuf) -> PyResult<PyDataFrame> {
     detach(py, move |_| data::load_qrels_tsv(&path)).map(PyDataFrame)
 }
+
+/// Stack named run tables into one multi-run table with a ``run`` column.
+///
+/// The inputs are not modified. The result (``run``, ``query_id``, ``doc_id``, ``score``) is
+/// what ``evaluate`` and ``compare`` take to handle several runs at once.
+///
+/// Args:
+///     runs: Run name to run table, in the order the runs should appear.
+#[pyfunction]
+pub fn stack_runs(py: Python<'_>, runs: &Bound<'_, pyo3::types::PyDict>) -> PyResult<PyDataFrame> {
+    let mut frames: Vec<(String, polars::prelude::DataFrame)> = Vec::with_capacity(runs.len());
+    for (name, frame) in runs.iter() {
+        let name: String = name.extract()?;
+        let frame = frame_arg(&frame, &format!("run {name:?}"))?;
+        frames.push((name, frame));
+    }
+    detach(py, move |_| {
+        let refs: Vec<(&str, &polars::prelude::DataFrame)> = frames.iter().map(|(n, f)| (n.as_str(), f)).collect();
+        data::stack_runs(&refs)
+    })
+    .map(PyDataFrame)
+}

@@ -24,6 +24,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(data::write_trec_qrels, m)?)?;
     m.add_function(wrap_pyfunction!(data::rank_run, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_beir_qrels, m)?)?;
+    m.add_function(wrap_pyfunction!(data::stack_runs, m)?)?;
     m.add_function(wrap_pyfunction!(eval::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(eval::compare, m)?)?;
     m.add_function(wrap_pyfunction!(eval::compare_per_query, m)?)?;
