@@ -149,7 +149,12 @@ def assert_matches_reference(
     )
     for q, ref in reference.items():
         for m in metrics:
-            assert math.isclose(got[q][m], ref[m], rel_tol=0, abs_tol=tol), (q, m, got[q][m], ref[m])
+            assert math.isclose(got[q][m], ref[m], rel_tol=0, abs_tol=tol), (
+                q,
+                m,
+                got[q][m],
+                ref[m],
+            )
     summary = result.summary.row(0, named=True)
     for m in metrics:
         mean = float(np.mean([ref[m] for ref in reference.values()])) if reference else None
@@ -222,5 +227,3 @@ def random_run(
         {"query_id": rq, "doc_id": rd, "relevance": rr}, schema_overrides={"relevance": pl.Int32}
     )
     return run, qrels
-
-

@@ -57,8 +57,16 @@ def test_rust_built_frames_arrive_as_polars_dataframes(scifact):
         assert type(frame) is pl.DataFrame
         assert dict(frame.schema) == schema
     per_query, summary = ragplay.evaluate(run, scifact.qrels, ["ndcg@10"])
-    assert dict(per_query.schema) == {"run": pl.String, "query_id": pl.String, "ndcg@10": pl.Float64}
-    assert dict(summary.schema) == {"run": pl.String, "num_queries": pl.UInt32, "ndcg@10": pl.Float64}
+    assert dict(per_query.schema) == {
+        "run": pl.String,
+        "query_id": pl.String,
+        "ndcg@10": pl.Float64,
+    }
+    assert dict(summary.schema) == {
+        "run": pl.String,
+        "num_queries": pl.UInt32,
+        "ndcg@10": pl.Float64,
+    }
     # Polars operations work on them (a real frame, not a look-alike).
     assert run.group_by("query_id").len().height == 300
 
@@ -97,7 +105,10 @@ def test_beir_qrels_file_reads_like_the_collection(scifact, tmp_path):
 BAD_JSONL = [
     ('{"_id": "d1", "text": "ok"}\n{"_id": "d2", "text": \n', r"corpus\.jsonl:2: "),
     ('{"_id": "d1", "text": "ok"}\n\n{"text": "no id"}\n', r"corpus\.jsonl:3: missing field `_id`"),
-    ('{"_id": "d1", "text": "a"}\n{"_id": "d1", "text": "b"}\n', r"duplicate document id \"d1\".*lines 1 and 2"),
+    (
+        '{"_id": "d1", "text": "a"}\n{"_id": "d1", "text": "b"}\n',
+        r"duplicate document id \"d1\".*lines 1 and 2",
+    ),
     ('{"_id": "d1"}\n', r"corpus\.jsonl:1: missing field `text`"),
     ("", r"corpus\.jsonl \(document file\) is empty"),
 ]
@@ -113,7 +124,9 @@ def test_bad_corpus_files(tmp_path, content, message):
 
 def test_non_utf8_bytes_name_the_line(tmp_path):
     root = write_beir(tmp_path, GOOD_CORPUS, GOOD_QUERIES, GOOD_QRELS)
-    (root / "corpus.jsonl").write_bytes(b'{"_id": "d1", "text": "ok"}\n{"_id": "d2", "text": "\xff\xfe"}\n')
+    (root / "corpus.jsonl").write_bytes(
+        b'{"_id": "d1", "text": "ok"}\n{"_id": "d2", "text": "\xff\xfe"}\n'
+    )
     with pytest.raises(ragplay.DataError, match=r"corpus\.jsonl:2: invalid UTF-8"):
         ragplay.load_beir(root)
 
@@ -126,7 +139,9 @@ def test_qrels_naming_unknown_query_or_document(tmp_path):
     with pytest.raises(ragplay.DataError, match=r"unknown document id \"nope\""):
         ragplay.load_beir(root)
     root = write_beir(tmp_path, GOOD_CORPUS, GOOD_QUERIES, GOOD_QRELS + ["q1\td1\thigh"])
-    with pytest.raises(ragplay.DataError, match=r"test\.tsv:4: relevance \"high\" is not an integer"):
+    with pytest.raises(
+        ragplay.DataError, match=r"test\.tsv:4: relevance \"high\" is not an integer"
+    ):
         ragplay.load_beir(root)
 
 
@@ -158,7 +173,8 @@ def test_malformed_trec_files(tmp_path):
 
 
 QRELS = pl.DataFrame(
-    {"query_id": ["a"], "doc_id": ["d1"], "relevance": [1]}, schema_overrides={"relevance": pl.Int32}
+    {"query_id": ["a"], "doc_id": ["d1"], "relevance": [1]},
+    schema_overrides={"relevance": pl.Int32},
 )
 
 
@@ -177,8 +193,13 @@ def test_nan_scores_are_rejected_with_the_row():
 
 @pytest.mark.parametrize(
     ("metric", "message"),
-    [("ndcg@0", "at least 1"), ("f1@10", "unknown metric"), ("p", "needs a cut-off"),
-     ("ndcg@ten", "not an integer"), ("bpref@10", "no cut-off")],
+    [
+        ("ndcg@0", "at least 1"),
+        ("f1@10", "unknown metric"),
+        ("p", "needs a cut-off"),
+        ("ndcg@ten", "not an integer"),
+        ("bpref@10", "no cut-off"),
+    ],
 )
 def test_bad_metric_names(metric, message):
     with pytest.raises(ragplay.ConfigError, match=message):

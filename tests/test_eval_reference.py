@@ -20,7 +20,9 @@ def random_data() -> tuple[pl.DataFrame, pl.DataFrame]:
 def test_random_runs_match_pytrec_eval(random_data, level):
     run, qrels = random_data
     result = ragplay.evaluate(run, qrels, ALL_METRICS, relevance_threshold=level)
-    assert_matches_reference(result, pytrec_reference(run, qrels, ALL_METRICS, level=level), ALL_METRICS)
+    assert_matches_reference(
+        result, pytrec_reference(run, qrels, ALL_METRICS, level=level), ALL_METRICS
+    )
 
 
 def test_include_missing_counts_unanswered_queries(random_data):
@@ -131,7 +133,9 @@ def test_duplicate_documents_in_a_run_are_an_error():
     # Kept once, the evaluation equals pytrec_eval's (where a dict cannot hold duplicates).
     dedup = run.unique(subset=["query_id", "doc_id"], keep="first", maintain_order=True)
     assert_matches_reference(
-        ragplay.evaluate(dedup, QRELS, ALL_METRICS), pytrec_reference(dedup, QRELS, ALL_METRICS), ALL_METRICS
+        ragplay.evaluate(dedup, QRELS, ALL_METRICS),
+        pytrec_reference(dedup, QRELS, ALL_METRICS),
+        ALL_METRICS,
     )
 
 

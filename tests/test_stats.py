@@ -14,9 +14,7 @@ import ragplay
 
 
 def per_query_table(values: dict[str, list[float]], metric: str = "m") -> pl.DataFrame:
-    rows = [
-        (run, f"q{i:03d}", v) for run, vals in values.items() for i, v in enumerate(vals)
-    ]
+    rows = [(run, f"q{i:03d}", v) for run, vals in values.items() for i, v in enumerate(vals)]
     return pl.DataFrame(rows, schema=["run", "query_id", metric], orient="row")
 
 
@@ -76,8 +74,12 @@ def test_bootstrap_interval_is_close_to_scipy():
     table = per_query_table({"base": base.tolist(), "other": other.tolist()})
     out = ragplay.compare_per_query(table, ["m"], n_resamples=20_000, confidence=0.9)
     ref = stats.bootstrap(
-        (other - base,), np.mean, n_resamples=20_000, confidence_level=0.9,
-        method="percentile", random_state=0,
+        (other - base,),
+        np.mean,
+        n_resamples=20_000,
+        confidence_level=0.9,
+        method="percentile",
+        random_state=0,
     ).confidence_interval
     width = ref.high - ref.low
     assert abs(out["ci_low"][0] - ref.low) < 0.05 * width
@@ -113,15 +115,29 @@ def test_compare_output_and_wins_ties_losses(scifact):
     stacked = ragplay.stack_runs({"full": a, "title": b})
     out = ragplay.compare(stacked, qrels, ["ndcg@10", "map"], baseline="full")
     assert out.columns == [
-        "metric", "run", "baseline", "n", "mean", "baseline_mean", "delta", "p_value",
-        "p_adjusted", "ci_low", "ci_high", "wins", "ties", "losses",
+        "metric",
+        "run",
+        "baseline",
+        "n",
+        "mean",
+        "baseline_mean",
+        "delta",
+        "p_value",
+        "p_adjusted",
+        "ci_low",
+        "ci_high",
+        "wins",
+        "ties",
+        "losses",
     ]
     per_query = ragplay.evaluate(stacked, qrels, ["ndcg@10", "map"], include_missing=True).per_query
     for row in out.iter_rows(named=True):
         wide = per_query.pivot(on="run", index="query_id", values=row["metric"])
         d = (wide["title"] - wide["full"]).to_numpy()
         assert (row["wins"], row["ties"], row["losses"]) == (
-            int((d > 0).sum()), int((d == 0).sum()), int((d < 0).sum())
+            int((d > 0).sum()),
+            int((d == 0).sum()),
+            int((d < 0).sum()),
         )
         assert row["n"] == len(d) == 300
         assert math.isclose(row["delta"], float(d.mean()), abs_tol=1e-12)
@@ -133,11 +149,11 @@ def test_compare_errors():
     with pytest.raises(ragplay.ConfigError, match="at least two runs"):
         ragplay.compare_per_query(table, ["m"])
     table = per_query_table({"a": [0.1, 0.2], "b": [0.3, 0.1]})
-    with pytest.raises(ragplay.DataError, match="unknown run id \"zz\""):
+    with pytest.raises(ragplay.DataError, match='unknown run id "zz"'):
         ragplay.compare_per_query(table, ["m"], baseline="zz")
     with pytest.raises(ragplay.ConfigError, match="test"):
         ragplay.compare_per_query(table, ["m"], test="wilcoxon")
     with pytest.raises(ragplay.ConfigError, match="confidence"):
         ragplay.compare_per_query(table, ["m"], confidence=1.5)
-    with pytest.raises(ragplay.DataError, match="missing column \"nope\""):
+    with pytest.raises(ragplay.DataError, match='missing column "nope"'):
         ragplay.compare_per_query(table, ["nope"])

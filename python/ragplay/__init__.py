@@ -49,4 +49,3 @@ __all__ = [
     "write_trec_qrels",
     "write_trec_run",
 ]
-

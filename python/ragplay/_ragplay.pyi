@@ -4,38 +4,130 @@ from typing import Final, final
 
 import polars as pl
 
+__all__ = [
+    "__version__",
+    "Collection",
+    "Evaluation",
+    "load_beir",
+    "sample_collection",
+    "read_trec_run",
+    "write_trec_run",
+    "read_trec_qrels",
+    "write_trec_qrels",
+    "rank_run",
+    "read_beir_qrels",
+    "stack_runs",
+    "evaluate",
+    "compare",
+    "compare_per_query",
+    "overlap_run",
+    "COLUMNS",
+]
 __version__: Final[str]
 COLUMNS: Final[dict[str, str]]
 
 @final
 class Collection:
+    """A test collection: corpus, queries and qrels tables.
+
+    Unpacks as ``corpus, queries, qrels = collection``."""
+
     @property
-    def corpus(self) -> pl.DataFrame: ...
+    def corpus(self) -> pl.DataFrame:
+        """Corpus table: ``doc_id``, ``title``, ``text`` (String)."""
+
     @property
-    def queries(self) -> pl.DataFrame: ...
+    def queries(self) -> pl.DataFrame:
+        """Queries table: ``query_id``, ``text`` (String)."""
+
     @property
-    def qrels(self) -> pl.DataFrame: ...
+    def qrels(self) -> pl.DataFrame:
+        """Qrels table: ``query_id``, ``doc_id`` (String), ``relevance`` (Int32)."""
+
     def __iter__(self) -> Iterator[pl.DataFrame]: ...
     def __len__(self) -> int: ...
 
 @final
 class Evaluation:
+    """The result of ``evaluate``: a per-query table and a summary table.
+
+    Unpacks as ``per_query, summary = evaluation``."""
+
     @property
-    def per_query(self) -> pl.DataFrame: ...
+    def per_query(self) -> pl.DataFrame:
+        """One row per (run, query): ``run``, ``query_id``, then one Float64 column per metric."""
+
     @property
-    def summary(self) -> pl.DataFrame: ...
+    def summary(self) -> pl.DataFrame:
+        """One row per run: ``run``, ``num_queries``, then the mean of each metric."""
+
     def __iter__(self) -> Iterator[pl.DataFrame]: ...
     def __len__(self) -> int: ...
 
-def load_beir(path: str | PathLike[str], *, split: str = "test") -> Collection: ...
-def sample_collection() -> Collection: ...
-def read_trec_run(path: str | PathLike[str]) -> pl.DataFrame: ...
-def write_trec_run(run: pl.DataFrame, path: str | PathLike[str], *, tag: str = "ragplay") -> None: ...
-def read_trec_qrels(path: str | PathLike[str]) -> pl.DataFrame: ...
-def write_trec_qrels(qrels: pl.DataFrame, path: str | PathLike[str]) -> None: ...
-def read_beir_qrels(path: str | PathLike[str]) -> pl.DataFrame: ...
-def stack_runs(runs: dict[str, pl.DataFrame]) -> pl.DataFrame: ...
-def rank_run(run: pl.DataFrame) -> pl.DataFrame: ...
+def load_beir(path: str | PathLike[str], *, split: str = "test") -> Collection:
+    """Load a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``).
+
+    Ids may be JSON strings or integers and become strings. The queries kept are those judged
+    in ``split``. Every qrels row must name a known query and document.
+
+    Args:
+        path: The folder.
+        split: The qrels file to read, without ``.tsv``.
+
+    Returns:
+        A ``Collection`` of corpus, queries and qrels tables.
+
+    Raises:
+        FileNotFoundError: A file is missing.
+        DataError: Malformed JSON (with file and line), a missing ``_id``, a duplicate id,
+            invalid UTF-8, or a qrels row naming an unknown query or document."""
+
+def sample_collection() -> Collection:
+    """The small sample collection that ships with ragplay (16 documents, 6 queries, graded qrels)."""
+
+def read_trec_run(path: str | PathLike[str]) -> pl.DataFrame:
+    """Read a TREC run file (``query_id Q0 doc_id rank score tag``).
+
+    Returns:
+        A run table: ``query_id``, ``doc_id`` (String), ``score`` (Float64), ``rank`` (UInt32,
+        as in the file).
+
+    Raises:
+        DataError: A malformed line (with file and line), or a NaN score."""
+
+def write_trec_run(run: pl.DataFrame, path: str | PathLike[str], *, tag: str = "ragplay") -> None:
+    """Write a run table as a TREC run file, atomically.
+
+    Rows are written per query by score descending, ties by doc id descending (the order
+    ``trec_eval`` uses), with ranks recomputed.
+
+    Args:
+        run: A run table (``query_id``, ``doc_id``, ``score``).
+        path: The file to write.
+        tag: The run tag written in the last column."""
+
+def read_trec_qrels(path: str | PathLike[str]) -> pl.DataFrame:
+    """Read a TREC qrels file (``query_id iteration doc_id relevance``)."""
+
+def write_trec_qrels(qrels: pl.DataFrame, path: str | PathLike[str]) -> None:
+    """Write a qrels table as a TREC qrels file, atomically."""
+
+def read_beir_qrels(path: str | PathLike[str]) -> pl.DataFrame:
+    """Read a BEIR qrels file (``query-id<TAB>corpus-id<TAB>score``, header optional)."""
+
+def stack_runs(runs: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Stack named run tables into one multi-run table with a ``run`` column.
+
+    The inputs are not modified. The result (``run``, ``query_id``, ``doc_id``, ``score``) is
+    what ``evaluate`` and ``compare`` take to handle several runs at once.
+
+    Args:
+        runs: Run name to run table, in the order the runs should appear."""
+
+def rank_run(run: pl.DataFrame) -> pl.DataFrame:
+    """Rank a run as ``trec_eval`` does: per query by score descending, ties by doc id
+    descending, with ``rank`` recomputed from 1."""
+
 def evaluate(
     run: pl.DataFrame,
     qrels: pl.DataFrame,
@@ -44,7 +136,34 @@ def evaluate(
     relevance_threshold: int = 1,
     include_missing: bool = False,
     name: str = "run",
-) -> Evaluation: ...
+) -> Evaluation:
+    """Evaluate a run against qrels, exactly as ``trec_eval`` does.
+
+    Documents are ranked per query by score descending, ties broken by doc id descending (the
+    ``rank`` column is ignored). Queries missing from the qrels are skipped; qrels queries the
+    run does not answer are skipped unless ``include_missing`` (``trec_eval -c``). A document
+    listed twice for one query is an error.
+
+    Metrics: ``p@k``, ``recall@k`` / ``recall``, ``mrr`` / ``mrr@k``, ``map`` / ``map@k``,
+    ``ndcg`` / ``ndcg@k`` (trec_eval's linear gain), ``ndcg_burges`` / ``ndcg_burges@k``
+    (gain 2^rel - 1), ``rprec``, ``hit_rate@k`` (alias ``success@k``) and ``bpref``.
+
+    Args:
+        run: A run table (``query_id``, ``doc_id``, ``score``); with a ``run`` column it holds
+            several runs, evaluated one by one.
+        qrels: A qrels table (``query_id``, ``doc_id``, ``relevance``).
+        metrics: Metric names, such as ``["ndcg@10", "recall@100", "mrr"]``.
+        relevance_threshold: A judgement at least this value is relevant (``trec_eval -l``).
+        include_missing: Count unanswered qrels queries with an empty ranking.
+        name: The run's name when ``run`` has no ``run`` column.
+
+    Returns:
+        An ``Evaluation`` with ``per_query`` and ``summary`` tables.
+
+    Raises:
+        ConfigError: An unknown metric name, ``k = 0``, or a threshold below 1.
+        DataError: A missing column, a NaN score, a duplicate document, empty qrels."""
+
 def compare(
     run: pl.DataFrame,
     qrels: pl.DataFrame,
@@ -57,7 +176,32 @@ def compare(
     seed: int = 42,
     correction: str = "holm",
     relevance_threshold: int = 1,
-) -> pl.DataFrame: ...
+) -> pl.DataFrame:
+    """Compare runs per metric with a paired significance test.
+
+    Each run is compared with the baseline on the queries either one answers (a query one run
+    does not answer counts 0 for it). The output has one row per (metric, run): ``metric``,
+    ``run``, ``baseline``, ``n``, ``mean``, ``baseline_mean``, ``delta``, ``p_value``,
+    ``p_adjusted`` (corrected across the runs compared on that metric), ``ci_low`` /
+    ``ci_high`` (percentile bootstrap interval of the mean delta), ``wins``, ``ties``,
+    ``losses``.
+
+    Args:
+        run: A multi-run table with a ``run`` column (see ``stack_runs``).
+        qrels: A qrels table.
+        metrics: Metric names, as for ``evaluate``.
+        baseline: The run the others are compared with; the first run if omitted.
+        test: ``"randomization"`` (paired sign-flip test, exact when 2^n <= n_resamples)
+            or ``"t-test"`` (paired Student t-test).
+        n_resamples: Resamples for the randomization test and the bootstrap.
+        confidence: Confidence level of the bootstrap interval.
+        seed: Seed of the random draws.
+        correction: ``"holm"``, ``"bonferroni"`` or ``"none"``.
+        relevance_threshold: As for ``evaluate``.
+
+    Returns:
+        A polars DataFrame, one row per (metric, compared run)."""
+
 def compare_per_query(
     per_query: pl.DataFrame,
     metrics: list[str],
@@ -68,5 +212,19 @@ def compare_per_query(
     confidence: float = 0.95,
     seed: int = 42,
     correction: str = "holm",
-) -> pl.DataFrame: ...
-def overlap_run(corpus: pl.DataFrame, queries: pl.DataFrame, *, k: int = 100) -> pl.DataFrame: ...
+) -> pl.DataFrame:
+    """Compare runs from a per-query table as ``evaluate(...).per_query`` returns it.
+
+    Same options and output as ``compare``; ``metrics`` names columns of the table."""
+
+def overlap_run(corpus: pl.DataFrame, queries: pl.DataFrame, *, k: int = 100) -> pl.DataFrame:
+    """A term-overlap baseline run: documents scored by the number of distinct query words they
+    contain (lower-cased alphanumeric runs), top ``k`` per query.
+
+    Args:
+        corpus: A corpus table (``doc_id``, ``title``, ``text``).
+        queries: A queries table (``query_id``, ``text``).
+        k: Documents kept per query.
+
+    Returns:
+        A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
