@@ -51,14 +51,15 @@ def generate() -> str:
                     if isinstance(item, ast.FunctionDef) and not item.name.startswith("__"):
                         _set_doc(item, inspect.getdoc(getattr(obj, item.name)))
     text = ast.unparse(tree) + "\n"
-    formatted = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(STUB), "-"],
-        input=text,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return formatted.stdout
+    for command in (["check", "--select", "I", "--fix-only", "--exit-zero"], ["format"]):
+        text = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "--stdin-filename", str(STUB), "-"],
+            input=text,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    return text
 
 
 def main() -> int:
