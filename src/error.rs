@@ -53,7 +53,10 @@ pub enum Error {
     Empty { what: String },
     /// A table lacks a column, has the wrong dtype, or holds nulls / NaN.
     #[error("{table}: {message}")]
-    Schema { table: &'static str, message: String },
+    Schema {
+        table: &'static str,
+        message: String,
+    },
     /// A score that cannot be ranked (NaN).
     #[error("{table}: score of query {query_id:?}, document {doc_id:?} is NaN")]
     NanScore {

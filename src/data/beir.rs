@@ -38,7 +38,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Id<'a> {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a string or integer id")
             }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+            fn visit_borrowed_str<E: de::Error>(
+                self,
+                v: &'de str,
+            ) -> std::result::Result<Self::Value, E> {
                 Ok(Id(Cow::Borrowed(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
@@ -69,13 +72,17 @@ struct RawRecord<'a> {
 }
 
 /// Parse a BEIR JSON-lines file into `(ids, titles, texts)`, rejecting duplicate ids.
-fn read_records(path: &Path, kind: &'static str) -> Result<(Vec<String>, Vec<String>, Vec<String>)> {
+fn read_records(
+    path: &Path,
+    kind: &'static str,
+) -> Result<(Vec<String>, Vec<String>, Vec<String>)> {
     let file = TextFile::open(path)?;
     let (mut ids, mut titles, mut texts) = (Vec::new(), Vec::new(), Vec::new());
     let mut seen: FxHashMap<String, usize> = FxHashMap::default();
     for line in file.lines() {
         let (no, text) = line?;
-        let rec: RawRecord = serde_json::from_str(text).map_err(|e| file.error(no, e.to_string()))?;
+        let rec: RawRecord =
+            serde_json::from_str(text).map_err(|e| file.error(no, e.to_string()))?;
         let id = rec.id.0.into_owned();
         if let Some(first) = seen.insert(id.clone(), no) {
             return Err(Error::DuplicateId {
@@ -109,7 +116,10 @@ pub fn load_corpus(path: &Path) -> Result<DataFrame> {
 /// Load a BEIR `queries.jsonl` as a queries table (all queries of the file).
 pub fn load_queries(path: &Path) -> Result<DataFrame> {
     let (ids, _titles, texts) = read_records(path, "query")?;
-    schema::frame(vec![schema::string_col(QUERY_ID, ids), schema::string_col(TEXT, texts)])
+    schema::frame(vec![
+        schema::string_col(QUERY_ID, ids),
+        schema::string_col(TEXT, texts),
+    ])
 }
 
 /// One qrels row with the line it came from.
@@ -135,7 +145,10 @@ pub(crate) fn qrels_frame(path: &Path, rows: &[QrelRow]) -> Result<DataFrame> {
     schema::frame(vec![
         schema::string_col(QUERY_ID, rows.iter().map(|r| r.query_id.clone()).collect()),
         schema::string_col(DOC_ID, rows.iter().map(|r| r.doc_id.clone()).collect()),
-        Column::new(RELEVANCE.into(), rows.iter().map(|r| r.relevance).collect::<Vec<i32>>()),
+        Column::new(
+            RELEVANCE.into(),
+            rows.iter().map(|r| r.relevance).collect::<Vec<i32>>(),
+        ),
     ])
 }
 
@@ -158,7 +171,10 @@ fn read_qrels_rows(path: &Path) -> Result<Vec<QrelRow>> {
         if fields.len() != 3 {
             return Err(file.error(
                 no,
-                format!("expected 3 tab-separated fields (query-id, corpus-id, score), got {}", fields.len()),
+                format!(
+                    "expected 3 tab-separated fields (query-id, corpus-id, score), got {}",
+                    fields.len()
+                ),
             ));
         }
         rows.push(QrelRow {
@@ -195,14 +211,23 @@ pub fn load_beir(dir: &Path, split: &str) -> Result<Beir> {
     let qrels = qrels_frame(&qrels_path, &rows)?;
 
     let doc_ids: FxHashSet<&str> = schema::str_values(corpus.column(DOC_ID)?.str()?).collect();
-    let query_ids: FxHashSet<&str> = schema::str_values(all_queries.column(QUERY_ID)?.str()?).collect();
+    let query_ids: FxHashSet<&str> =
+        schema::str_values(all_queries.column(QUERY_ID)?.str()?).collect();
     for r in &rows {
         let location = || format!("{}:{}", qrels_path.display(), r.line);
         if !query_ids.contains(r.query_id.as_str()) {
-            return Err(Error::UnknownId { kind: "query", id: r.query_id.clone(), location: location() });
+            return Err(Error::UnknownId {
+                kind: "query",
+                id: r.query_id.clone(),
+                location: location(),
+            });
         }
         if !doc_ids.contains(r.doc_id.as_str()) {
-            return Err(Error::UnknownId { kind: "document", id: r.doc_id.clone(), location: location() });
+            return Err(Error::UnknownId {
+                kind: "document",
+                id: r.doc_id.clone(),
+                location: location(),
+            });
         }
     }
     let judged: FxHashSet<&str> = rows.iter().map(|r| r.query_id.as_str()).collect();
@@ -210,5 +235,9 @@ pub fn load_beir(dir: &Path, split: &str) -> Result<Beir> {
         .map(|q| judged.contains(q))
         .collect();
     let queries = all_queries.filter(&mask)?;
-    Ok(Beir { corpus, queries, qrels })
+    Ok(Beir {
+        corpus,
+        queries,
+        qrels,
+    })
 }

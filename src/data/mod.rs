@@ -9,4 +9,6 @@ pub mod schema;
 pub mod trec;
 
 pub use beir::{load_beir, load_corpus, load_qrels_tsv, load_queries, Beir};
-pub use trec::{rank_run, read_trec_qrels, read_trec_run, stack_runs, write_trec_qrels, write_trec_run};
+pub use trec::{
+    rank_run, read_trec_qrels, read_trec_run, stack_runs, write_trec_qrels, write_trec_run,
+};

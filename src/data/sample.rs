@@ -30,7 +30,10 @@ const DOCS: &[(&str, &str, &str)] = &[
 
 const QUERIES: &[(&str, &str)] = &[
     ("q1", "why is the sky blue during the day"),
-    ("q2", "why does water boil at a lower temperature in the mountains"),
+    (
+        "q2",
+        "why does water boil at a lower temperature in the mountains",
+    ),
     ("q3", "what causes ocean tides"),
     ("q4", "why does ice float on water"),
     ("q5", "why do sunsets look red"),
@@ -61,13 +64,26 @@ pub fn sample() -> Result<Beir> {
         Column::new(TEXT.into(), DOCS.iter().map(|d| d.2).collect::<Vec<_>>()),
     ])?;
     let queries = schema::frame(vec![
-        Column::new(QUERY_ID.into(), QUERIES.iter().map(|q| q.0).collect::<Vec<_>>()),
+        Column::new(
+            QUERY_ID.into(),
+            QUERIES.iter().map(|q| q.0).collect::<Vec<_>>(),
+        ),
         Column::new(TEXT.into(), QUERIES.iter().map(|q| q.1).collect::<Vec<_>>()),
     ])?;
     let qrels = schema::frame(vec![
-        Column::new(QUERY_ID.into(), QRELS.iter().map(|r| r.0).collect::<Vec<_>>()),
+        Column::new(
+            QUERY_ID.into(),
+            QRELS.iter().map(|r| r.0).collect::<Vec<_>>(),
+        ),
         Column::new(DOC_ID.into(), QRELS.iter().map(|r| r.1).collect::<Vec<_>>()),
-        Column::new(RELEVANCE.into(), QRELS.iter().map(|r| r.2).collect::<Vec<_>>()),
+        Column::new(
+            RELEVANCE.into(),
+            QRELS.iter().map(|r| r.2).collect::<Vec<_>>(),
+        ),
     ])?;
-    Ok(Beir { corpus, queries, qrels })
+    Ok(Beir {
+        corpus,
+        queries,
+        qrels,
+    })
 }

@@ -80,7 +80,10 @@ pub fn run_schema() -> Schema {
 fn column<'a>(df: &'a DataFrame, table: &'static str, name: &str) -> Result<&'a Column> {
     df.column(name).map_err(|_| {
         let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-        Error::schema(table, format!("missing column {name:?} (columns: {names:?})"))
+        Error::schema(
+            table,
+            format!("missing column {name:?} (columns: {names:?})"),
+        )
     })
 }
 
@@ -144,13 +147,16 @@ pub fn i32_column(df: &DataFrame, table: &'static str, name: &str) -> Result<Int
     if !c.dtype().is_integer() {
         return Err(Error::schema(
             table,
-            format!("column {name:?} must be an integer column, got {}", c.dtype()),
+            format!(
+                "column {name:?} must be an integer column, got {}",
+                c.dtype()
+            ),
         ));
     }
     no_nulls(c, table, name)?;
-    let cast = c.strict_cast(&DataType::Int32).map_err(|_| {
-        Error::schema(table, format!("column {name:?} has values outside Int32"))
-    })?;
+    let cast = c
+        .strict_cast(&DataType::Int32)
+        .map_err(|_| Error::schema(table, format!("column {name:?} has values outside Int32")))?;
     Ok(cast.i32()?.clone())
 }
 

@@ -26,7 +26,10 @@ pub fn read_trec_qrels(path: &Path) -> Result<DataFrame> {
         if fields.len() != 4 {
             return Err(file.error(
                 no,
-                format!("expected 4 fields (query_id iteration doc_id relevance), got {}", fields.len()),
+                format!(
+                    "expected 4 fields (query_id iteration doc_id relevance), got {}",
+                    fields.len()
+                ),
             ));
         }
         rows.push(QrelRow {
@@ -45,7 +48,10 @@ pub fn write_trec_qrels(qrels: &DataFrame, path: &Path) -> Result<()> {
     let d = schema::str_column(qrels, table::QRELS, DOC_ID)?;
     let r = schema::i32_column(qrels, table::QRELS, RELEVANCE)?;
     write_atomic(path, |out| {
-        for ((q, d), r) in schema::str_values(q).zip(schema::str_values(d)).zip(r.into_no_null_iter()) {
+        for ((q, d), r) in schema::str_values(q)
+            .zip(schema::str_values(d))
+            .zip(r.into_no_null_iter())
+        {
             writeln!(out, "{q} 0 {d} {r}")?;
         }
         Ok(())
@@ -62,12 +68,18 @@ pub fn read_trec_run(path: &Path) -> Result<DataFrame> {
         if fields.len() != 6 {
             return Err(file.error(
                 no,
-                format!("expected 6 fields (query_id Q0 doc_id rank score tag), got {}", fields.len()),
+                format!(
+                    "expected 6 fields (query_id Q0 doc_id rank score tag), got {}",
+                    fields.len()
+                ),
             ));
         }
-        let rank: u32 = fields[3]
-            .parse()
-            .map_err(|_| file.error(no, format!("rank {:?} is not a non-negative integer", fields[3])))?;
+        let rank: u32 = fields[3].parse().map_err(|_| {
+            file.error(
+                no,
+                format!("rank {:?} is not a non-negative integer", fields[3]),
+            )
+        })?;
         let score: f64 = fields[4]
             .parse()
             .map_err(|_| file.error(no, format!("score {:?} is not a number", fields[4])))?;
@@ -87,18 +99,28 @@ pub fn read_trec_run(path: &Path) -> Result<DataFrame> {
     ])
 }
 
+/// One query's `(doc_id, score)` rows in ranked order.
+pub type RankedQuery<'a> = (&'a str, Vec<(&'a str, f64)>);
+
 /// The rows of a run grouped by query (first-appearance order) and ranked as `trec_eval` ranks
 /// them: score descending, then doc id descending. Returns `(query, [(doc, score)])` groups.
 pub fn ranked_groups<'a>(
     queries: &'a StringChunked,
     docs: &'a StringChunked,
     scores: &'a Float64Chunked,
-) -> Result<Vec<(&'a str, Vec<(&'a str, f64)>)>> {
+) -> Result<Vec<RankedQuery<'a>>> {
     let mut index: rustc_hash::FxHashMap<&str, usize> = Default::default();
     let mut groups: Vec<(&str, Vec<(&str, f64)>)> = Vec::new();
-    for ((q, d), s) in schema::str_values(queries).zip(schema::str_values(docs)).zip(scores.into_no_null_iter()) {
+    for ((q, d), s) in schema::str_values(queries)
+        .zip(schema::str_values(docs))
+        .zip(scores.into_no_null_iter())
+    {
         if s.is_nan() {
-            return Err(Error::NanScore { table: table::RUN, query_id: q.to_owned(), doc_id: d.to_owned() });
+            return Err(Error::NanScore {
+                table: table::RUN,
+                query_id: q.to_owned(),
+                doc_id: d.to_owned(),
+            });
         }
         let g = *index.entry(q).or_insert_with(|| {
             groups.push((q, Vec::new()));
@@ -108,7 +130,9 @@ pub fn ranked_groups<'a>(
     }
     for (_, rows) in &mut groups {
         rows.sort_unstable_by(|a, b| {
-            b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal).then_with(|| b.0.cmp(a.0))
+            b.1.partial_cmp(&a.1)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| b.0.cmp(a.0))
         });
     }
     Ok(groups)
@@ -121,8 +145,12 @@ pub fn rank_run(run: &DataFrame) -> Result<DataFrame> {
     let s = schema::f64_column(run, table::RUN, SCORE)?;
     let groups = ranked_groups(q, d, &s)?;
     let n = run.height();
-    let (mut qs, mut ds, mut ss, mut rs) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut qs, mut ds, mut ss, mut rs) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     for (qid, rows) in groups {
         for (i, (doc, score)) in rows.into_iter().enumerate() {
             qs.push(qid);
@@ -143,13 +171,18 @@ pub fn rank_run(run: &DataFrame) -> Result<DataFrame> {
 /// last column.
 pub fn write_trec_run(run: &DataFrame, path: &Path, tag: &str) -> Result<()> {
     if tag.is_empty() || tag.contains(char::is_whitespace) {
-        return Err(Error::config("tag", format!("{tag:?} must be one non-empty word")));
+        return Err(Error::config(
+            "tag",
+            format!("{tag:?} must be one non-empty word"),
+        ));
     }
     let q = schema::str_column(run, table::RUN, QUERY_ID)?;
     let d = schema::str_column(run, table::RUN, DOC_ID)?;
     let s = schema::f64_column(run, table::RUN, SCORE)?;
     for (name, col) in [(QUERY_ID, q), (DOC_ID, d)] {
-        if let Some(bad) = schema::str_values(col).find(|v| v.is_empty() || v.contains(char::is_whitespace)) {
+        if let Some(bad) =
+            schema::str_values(col).find(|v| v.is_empty() || v.contains(char::is_whitespace))
+        {
             return Err(Error::schema(
                 table::RUN,
                 format!("{name} {bad:?} cannot be written to a TREC file (empty or contains whitespace)"),
@@ -174,15 +207,24 @@ pub fn write_trec_run(run: &DataFrame, path: &Path, tag: &str) -> Result<()> {
 /// `run` column.
 pub fn stack_runs(runs: &[(&str, &DataFrame)]) -> Result<DataFrame> {
     if runs.is_empty() {
-        return Err(Error::Empty { what: "list of runs to stack".into() });
+        return Err(Error::Empty {
+            what: "list of runs to stack".into(),
+        });
     }
     let mut out: Option<DataFrame> = None;
     for (i, (name, run)) in runs.iter().enumerate() {
         if runs[..i].iter().any(|(other, _)| other == name) {
-            return Err(Error::DuplicateId { kind: "run", id: (*name).to_owned(), location: "the runs to stack".into() });
+            return Err(Error::DuplicateId {
+                kind: "run",
+                id: (*name).to_owned(),
+                location: "the runs to stack".into(),
+            });
         }
         if schema::has_column(run, schema::RUN) {
-            return Err(Error::schema(table::RUN, format!("run {name:?} already has a \"run\" column")));
+            return Err(Error::schema(
+                table::RUN,
+                format!("run {name:?} already has a \"run\" column"),
+            ));
         }
         let q = schema::str_column(run, table::RUN, QUERY_ID)?;
         let d = schema::str_column(run, table::RUN, DOC_ID)?;

@@ -30,7 +30,10 @@ impl std::str::FromStr for Test {
         match s.to_ascii_lowercase().as_str() {
             "t-test" | "ttest" | "t" | "student" => Ok(Test::TTest),
             "randomization" | "permutation" | "fisher" => Ok(Test::Randomization),
-            _ => Err(Error::config("test", format!("{s:?}; use \"t-test\" or \"randomization\""))),
+            _ => Err(Error::config(
+                "test",
+                format!("{s:?}; use \"t-test\" or \"randomization\""),
+            )),
         }
     }
 }
@@ -50,7 +53,10 @@ impl std::str::FromStr for Correction {
             "none" => Ok(Correction::None),
             "bonferroni" => Ok(Correction::Bonferroni),
             "holm" => Ok(Correction::Holm),
-            _ => Err(Error::config("correction", format!("{s:?}; use \"holm\", \"bonferroni\" or \"none\""))),
+            _ => Err(Error::config(
+                "correction",
+                format!("{s:?}; use \"holm\", \"bonferroni\" or \"none\""),
+            )),
         }
     }
 }
@@ -107,7 +113,10 @@ pub fn compare_per_query<S: AsRef<str>>(
         return Err(Error::config("n_resamples", "must be at least 1"));
     }
     if !(options.confidence > 0.0 && options.confidence < 1.0) {
-        return Err(Error::config("confidence", format!("must lie in (0, 1), got {}", options.confidence)));
+        return Err(Error::config(
+            "confidence",
+            format!("must lie in (0, 1), got {}", options.confidence),
+        ));
     }
     const TABLE: &str = "per-query table";
     let runs = schema::str_column(per_query, TABLE, RUN)?;
@@ -119,17 +128,24 @@ pub fn compare_per_query<S: AsRef<str>>(
         }
     }
     if run_names.len() < 2 {
-        return Err(Error::config("runs", format!("comparing needs at least two runs, got {}", run_names.len())));
+        return Err(Error::config(
+            "runs",
+            format!("comparing needs at least two runs, got {}", run_names.len()),
+        ));
     }
     let base = match &options.baseline {
         None => 0,
-        Some(b) => run_names.iter().position(|r| r == b).ok_or_else(|| Error::UnknownId {
-            kind: "run",
-            id: b.clone(),
-            location: format!("the runs {run_names:?}"),
-        })?,
+        Some(b) => run_names
+            .iter()
+            .position(|r| r == b)
+            .ok_or_else(|| Error::UnknownId {
+                kind: "run",
+                id: b.clone(),
+                location: format!("the runs {run_names:?}"),
+            })?,
     };
-    let run_idx: FxHashMap<&str, usize> = run_names.iter().enumerate().map(|(i, r)| (*r, i)).collect();
+    let run_idx: FxHashMap<&str, usize> =
+        run_names.iter().enumerate().map(|(i, r)| (*r, i)).collect();
     let mut query_idx: FxHashMap<&str, usize> = FxHashMap::default();
     let row_keys: Vec<(usize, usize)> = schema::str_values(runs)
         .zip(schema::str_values(queries))
@@ -188,7 +204,13 @@ impl Comparison {
             .collect();
         let d: Vec<f64> = pairs.iter().map(|(a, b)| a - b).collect();
         let n = pairs.len();
-        let avg = |f: &dyn Fn(&(f64, f64)) -> f64| if n == 0 { f64::NAN } else { pairs.iter().map(f).sum::<f64>() / n as f64 };
+        let avg = |f: &dyn Fn(&(f64, f64)) -> f64| {
+            if n == 0 {
+                f64::NAN
+            } else {
+                pairs.iter().map(f).sum::<f64>() / n as f64
+            }
+        };
         let p_value = match o.test {
             Test::TTest => stats::paired_t_test(&d).1,
             Test::Randomization => stats::randomization_test(&d, o.n_resamples, o.seed),

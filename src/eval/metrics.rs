@@ -66,24 +66,23 @@ impl Metric {
             }
             None => (lower.clone(), None),
         };
-        let kind = match base.as_str() {
-            "p" | "precision" => Kind::Precision,
-            "recall" | "r" => Kind::Recall,
-            "mrr" | "rr" | "recip_rank" => Kind::ReciprocalRank,
-            "map" | "ap" => Kind::AveragePrecision,
-            "ndcg" => Kind::Ndcg,
-            "ndcg_burges" => Kind::NdcgBurges,
-            "rprec" | "r_precision" | "r-precision" => Kind::RPrecision,
-            "hit_rate" | "success" => Kind::HitRate,
-            "bpref" => Kind::Bpref,
-            _ => {
-                return Err(unknown(
+        let kind =
+            match base.as_str() {
+                "p" | "precision" => Kind::Precision,
+                "recall" | "r" => Kind::Recall,
+                "mrr" | "rr" | "recip_rank" => Kind::ReciprocalRank,
+                "map" | "ap" => Kind::AveragePrecision,
+                "ndcg" => Kind::Ndcg,
+                "ndcg_burges" => Kind::NdcgBurges,
+                "rprec" | "r_precision" | "r-precision" => Kind::RPrecision,
+                "hit_rate" | "success" => Kind::HitRate,
+                "bpref" => Kind::Bpref,
+                _ => return Err(unknown(
                     "known metrics: p@k, recall[@k], mrr[@k], map[@k], ndcg[@k], ndcg_burges[@k], \
                      rprec, hit_rate@k (success@k), bpref"
                         .into(),
-                ))
-            }
-        };
+                )),
+            };
         match (kind, k) {
             (Kind::Precision | Kind::HitRate, None) => {
                 Err(unknown(format!("{base} needs a cut-off, e.g. {base}@10")))
@@ -108,7 +107,10 @@ impl Metric {
         for n in names {
             let m = Metric::parse(n.as_ref())?;
             if out.iter().any(|o| o.name == m.name) {
-                return Err(Error::config("metrics", format!("{:?} is listed twice", m.name)));
+                return Err(Error::config(
+                    "metrics",
+                    format!("{:?} is listed twice", m.name),
+                ));
             }
             out.push(m);
         }
@@ -187,7 +189,10 @@ pub fn compute(metric: &Metric, run: &QueryRanking, qrels: &QueryJudgements, lev
     let relevant = || run.judged.iter().filter(|&&(_, rel)| rel >= level);
     match metric.kind {
         Kind::Precision => ratio(relevant().filter(|&&(r, _)| within(r)).count(), k),
-        Kind::Recall => ratio(relevant().filter(|&&(r, _)| within(r)).count(), qrels.num_rel),
+        Kind::Recall => ratio(
+            relevant().filter(|&&(r, _)| within(r)).count(),
+            qrels.num_rel,
+        ),
         Kind::HitRate => f64::from(u8::from(relevant().any(|&(r, _)| within(r)))),
         Kind::ReciprocalRank => match relevant().next() {
             Some(&(r, _)) if within(r) => 1.0 / r as f64,

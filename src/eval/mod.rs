@@ -107,16 +107,26 @@ fn per_query_frame(runs: &[RunValues], metrics: &[&str]) -> Result<DataFrame> {
         Column::new(RUN.into(), run_col),
         Column::new(QUERY_ID.into(), qid_col),
     ];
-    cols.extend(metrics.iter().zip(values).map(|(m, v)| Column::new((*m).into(), v)));
+    cols.extend(
+        metrics
+            .iter()
+            .zip(values)
+            .map(|(m, v)| Column::new((*m).into(), v)),
+    );
     schema::frame(cols)
 }
 
 fn summary_frame(runs: &[RunValues], metrics: &[&str]) -> Result<DataFrame> {
     let mut cols = vec![
-        Column::new(RUN.into(), runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>()),
+        Column::new(
+            RUN.into(),
+            runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ),
         Column::new(
             NUM_QUERIES.into(),
-            runs.iter().map(|r| r.queries.len() as u32).collect::<Vec<_>>(),
+            runs.iter()
+                .map(|r| r.queries.len() as u32)
+                .collect::<Vec<_>>(),
         ),
     ];
     for (j, m) in metrics.iter().enumerate() {

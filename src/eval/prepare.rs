@@ -31,10 +31,20 @@ impl<'a> QrelsIndex<'a> {
         let d = schema::str_column(qrels, table::QRELS, DOC_ID)?;
         let r = schema::i32_column(qrels, table::QRELS, RELEVANCE)?;
         if qrels.height() == 0 {
-            return Err(Error::Empty { what: "qrels table".into() });
+            return Err(Error::Empty {
+                what: "qrels table".into(),
+            });
         }
-        let mut index = QrelsIndex { ids: FxHashMap::default(), order: vec![], docs: vec![], summaries: vec![] };
-        for ((q, d), r) in schema::str_values(q).zip(schema::str_values(d)).zip(r.into_no_null_iter()) {
+        let mut index = QrelsIndex {
+            ids: FxHashMap::default(),
+            order: vec![],
+            docs: vec![],
+            summaries: vec![],
+        };
+        for ((q, d), r) in schema::str_values(q)
+            .zip(schema::str_values(d))
+            .zip(r.into_no_null_iter())
+        {
             let next = index.order.len() as u32;
             let qi = *index.ids.entry(q).or_insert(next) as usize;
             if qi == index.order.len() {
@@ -49,7 +59,11 @@ impl<'a> QrelsIndex<'a> {
                 });
             }
         }
-        index.summaries = index.docs.iter().map(|m| QueryJudgements::new(m.values().copied(), level)).collect();
+        index.summaries = index
+            .docs
+            .iter()
+            .map(|m| QueryJudgements::new(m.values().copied(), level))
+            .collect();
         Ok(index)
     }
 }
@@ -71,17 +85,33 @@ pub(crate) fn evaluate_runs(
     cancel: &Cancel,
 ) -> Result<Vec<RunValues>> {
     let has_run_col = schema::has_column(run, RUN);
-    let run_names = if has_run_col { Some(schema::str_column(run, table::RUN, RUN)?.rechunk()) } else { None };
+    let run_names = if has_run_col {
+        Some(schema::str_column(run, table::RUN, RUN)?.rechunk())
+    } else {
+        None
+    };
     let queries = schema::str_column(run, table::RUN, QUERY_ID)?.rechunk();
     let docs = schema::str_column(run, table::RUN, DOC_ID)?.rechunk();
-    let scores = schema::f64_column(run, table::RUN, SCORE)?.rechunk().into_owned();
+    let scores = schema::f64_column(run, table::RUN, SCORE)?
+        .rechunk()
+        .into_owned();
     let n = run.height();
     let empty_scores: [f64; 0] = [];
     let cols = RunColumns {
         runs: run_names.as_ref().and_then(|c| c.downcast_iter().next()),
-        queries: queries.downcast_iter().next().expect("rechunked column has one chunk"),
-        docs: docs.downcast_iter().next().expect("rechunked column has one chunk"),
-        scores: if n == 0 { &empty_scores } else { scores.cont_slice()? },
+        queries: queries
+            .downcast_iter()
+            .next()
+            .expect("rechunked column has one chunk"),
+        docs: docs
+            .downcast_iter()
+            .next()
+            .expect("rechunked column has one chunk"),
+        scores: if n == 0 {
+            &empty_scores
+        } else {
+            scores.cont_slice()?
+        },
     };
 
     // 1. Group rows by (run, query) with a counting sort; consecutive equal keys skip hashing.
@@ -150,23 +180,42 @@ pub(crate) fn evaluate_runs(
         .map_init(Scratch::default, |scratch, g| {
             cancel.check()?;
             let (ri, qid) = keys[g];
-            let Some(&qi) = qrels.ids.get(qid) else { return Ok(None) };
+            let Some(&qi) = qrels.ids.get(qid) else {
+                return Ok(None);
+            };
             let rows = &order[offsets[g]..offsets[g + 1]];
-            let ranking = rank_judged(&cols, rows, &qrels.docs[qi as usize], scratch).map_err(|e| match e {
-                RankError::Nan(doc) => Error::NanScore { table: table::RUN, query_id: qid.to_owned(), doc_id: doc.to_owned() },
-                RankError::Duplicate(doc) => Error::DuplicateId {
-                    kind: "document",
-                    id: doc.to_owned(),
-                    location: format!("run {:?}, query {qid:?}", run_ids[ri as usize]),
+            let ranking = rank_judged(&cols, rows, &qrels.docs[qi as usize], scratch).map_err(
+                |e| match e {
+                    RankError::Nan(doc) => Error::NanScore {
+                        table: table::RUN,
+                        query_id: qid.to_owned(),
+                        doc_id: doc.to_owned(),
+                    },
+                    RankError::Duplicate(doc) => Error::DuplicateId {
+                        kind: "document",
+                        id: doc.to_owned(),
+                        location: format!("run {:?}, query {qid:?}", run_ids[ri as usize]),
+                    },
                 },
-            })?;
+            )?;
             let summary = &qrels.summaries[qi as usize];
-            Ok(Some(metrics.iter().map(|m| compute(m, &ranking, summary, level)).collect()))
+            Ok(Some(
+                metrics
+                    .iter()
+                    .map(|m| compute(m, &ranking, summary, level))
+                    .collect(),
+            ))
         })
         .collect::<Result<_>>()?;
 
     // 3. Assemble per run, adding unanswered qrels queries when asked.
-    let mut out: Vec<RunValues> = run_ids.iter().map(|name| RunValues { name: (*name).to_owned(), queries: vec![] }).collect();
+    let mut out: Vec<RunValues> = run_ids
+        .iter()
+        .map(|name| RunValues {
+            name: (*name).to_owned(),
+            queries: vec![],
+        })
+        .collect();
     let mut answered: Vec<FxHashSet<&str>> = vec![FxHashSet::default(); run_ids.len()];
     for (g, values) in computed.into_iter().enumerate() {
         let (ri, qid) = keys[g];
@@ -180,7 +229,10 @@ pub(crate) fn evaluate_runs(
         for (ri, run) in out.iter_mut().enumerate() {
             for (qi, qid) in qrels.order.iter().enumerate() {
                 if !answered[ri].contains(qid) {
-                    let values = metrics.iter().map(|m| compute(m, &empty, &qrels.summaries[qi], level)).collect();
+                    let values = metrics
+                        .iter()
+                        .map(|m| compute(m, &empty, &qrels.summaries[qi], level))
+                        .collect();
                     run.queries.push(((*qid).to_owned(), values));
                 }
             }
@@ -237,7 +289,9 @@ fn rank_judged<'a>(
     }
     let m = s.judged.len();
     s.judged.sort_unstable_by(|a, b| {
-        b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then_with(|| b.1.cmp(a.1))
+        b.0.partial_cmp(&a.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| b.1.cmp(a.1))
     });
     s.ahead.clear();
     s.ahead.resize(m + 1, 0);
@@ -261,5 +315,8 @@ fn rank_judged<'a>(
             (idx as u32 + 1 + acc, rel)
         })
         .collect();
-    Ok(QueryRanking { judged, num_ret: rows.len() })
+    Ok(QueryRanking {
+        judged,
+        num_ret: rows.len(),
+    })
 }

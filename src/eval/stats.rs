@@ -35,7 +35,7 @@ impl SplitMix64 {
 
     /// Uniform integer in `0..n` (Lemire's multiply-shift; bias below 2^-32 for small n).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 }
 
@@ -53,7 +53,11 @@ pub fn paired_t_test(d: &[f64]) -> (f64, f64) {
     let m = mean(d);
     let var = d.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1) as f64;
     if var == 0.0 {
-        return if m == 0.0 { (0.0, 1.0) } else { (m.signum() * f64::INFINITY, 0.0) };
+        return if m == 0.0 {
+            (0.0, 1.0)
+        } else {
+            (m.signum() * f64::INFINITY, 0.0)
+        };
     }
     let t = m / (var / n as f64).sqrt();
     let dist = StudentsT::new(0.0, 1.0, (n - 1) as f64).expect("n - 1 ≥ 1 degrees of freedom");
@@ -76,7 +80,11 @@ pub fn randomization_test(d: &[f64], resamples: usize, seed: u64) -> f64 {
         let total = 1u64 << n;
         let hits = (0..total)
             .filter(|mask| {
-                let s: f64 = d.iter().enumerate().map(|(i, x)| if mask >> i & 1 == 1 { -x } else { *x }).sum();
+                let s: f64 = d
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| if mask >> i & 1 == 1 { -x } else { *x })
+                    .sum();
                 s.abs() >= threshold
             })
             .count();
@@ -120,7 +128,10 @@ pub fn bootstrap_ci(d: &[f64], resamples: usize, confidence: f64, seed: u64) -> 
         .collect();
     means.sort_unstable_by(f64::total_cmp);
     let alpha = 1.0 - confidence;
-    (quantile_sorted(&means, alpha / 2.0), quantile_sorted(&means, 1.0 - alpha / 2.0))
+    (
+        quantile_sorted(&means, alpha / 2.0),
+        quantile_sorted(&means, 1.0 - alpha / 2.0),
+    )
 }
 
 /// Bonferroni-adjusted p-values: min(1, m·p). NaN stays NaN.

@@ -27,7 +27,9 @@ pub fn overlap_run(corpus: &DataFrame, queries: &DataFrame, k: usize) -> Result<
     let titles = schema::str_column(corpus, table::CORPUS, TITLE)?;
     let texts = schema::str_column(corpus, table::CORPUS, TEXT)?;
     if corpus.height() == 0 {
-        return Err(Error::Empty { what: "corpus".into() });
+        return Err(Error::Empty {
+            what: "corpus".into(),
+        });
     }
     let docs: Vec<(&str, FxHashSet<String>)> = schema::str_values(ids)
         .zip(schema::str_values(titles).zip(schema::str_values(texts)))
@@ -43,7 +45,13 @@ pub fn overlap_run(corpus: &DataFrame, queries: &DataFrame, k: usize) -> Result<
             let terms: FxHashSet<String> = words(text).collect();
             let mut hits: Vec<(&str, &str, f64)> = docs
                 .iter()
-                .map(|(id, set)| (qid, *id, terms.iter().filter(|t| set.contains(*t)).count() as f64))
+                .map(|(id, set)| {
+                    (
+                        qid,
+                        *id,
+                        terms.iter().filter(|t| set.contains(*t)).count() as f64,
+                    )
+                })
                 .filter(|h| h.2 > 0.0)
                 .collect();
             hits.sort_unstable_by(|a, b| b.2.total_cmp(&a.2).then_with(|| b.1.cmp(a.1)));

@@ -83,7 +83,9 @@ pub fn load_beir(py: Python<'_>, path: PathBuf, split: &str) -> PyResult<PyColle
 /// The small sample collection that ships with ragplay (16 documents, 6 queries, graded qrels).
 #[pyfunction]
 pub fn sample_collection() -> PyResult<PyCollection> {
-    Ok(PyCollection { inner: data::sample::sample().map_err(to_py)? })
+    Ok(PyCollection {
+        inner: data::sample::sample().map_err(to_py)?,
+    })
 }
 
 /// Read a TREC run file (``query_id Q0 doc_id rank score tag``).
@@ -110,7 +112,12 @@ pub fn read_trec_run(py: Python<'_>, path: PathBuf) -> PyResult<PyDataFrame> {
 ///     tag: The run tag written in the last column.
 #[pyfunction]
 #[pyo3(signature = (run, path, *, tag = "ragplay"))]
-pub fn write_trec_run(py: Python<'_>, run: &Bound<'_, PyAny>, path: PathBuf, tag: &str) -> PyResult<()> {
+pub fn write_trec_run(
+    py: Python<'_>,
+    run: &Bound<'_, PyAny>,
+    path: PathBuf,
+    tag: &str,
+) -> PyResult<()> {
     let run = frame_arg(run, "run")?;
     let tag = tag.to_owned();
     detach(py, move |_| data::write_trec_run(&run, &path, &tag))
@@ -159,7 +166,8 @@ pub fn stack_runs(py: Python<'_>, runs: &Bound<'_, pyo3::types::PyDict>) -> PyRe
         frames.push((name, frame));
     }
     detach(py, move |_| {
-        let refs: Vec<(&str, &polars::prelude::DataFrame)> = frames.iter().map(|(n, f)| (n.as_str(), f)).collect();
+        let refs: Vec<(&str, &polars::prelude::DataFrame)> =
+            frames.iter().map(|(n, f)| (n.as_str(), f)).collect();
         data::stack_runs(&refs)
     })
     .map(PyDataFrame)

@@ -8,7 +8,10 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyPermissionError, PyRuntimeError, PyTypeError};
+use pyo3::exceptions::{
+    PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyPermissionError, PyRuntimeError,
+    PyTypeError,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyAnyMethods;
 
@@ -20,7 +23,11 @@ pyo3::import_exception!(ragplay.exceptions, DataError);
 pyo3::import_exception!(ragplay.exceptions, ConfigError);
 
 fn os_error(path: &Path, e: &std::io::Error) -> PyErr {
-    let args = (e.raw_os_error().unwrap_or(0), e.to_string(), path.to_string_lossy().into_owned());
+    let args = (
+        e.raw_os_error().unwrap_or(0),
+        e.to_string(),
+        path.to_string_lossy().into_owned(),
+    );
     match e.kind() {
         std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(args),
         std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(args),
@@ -82,7 +89,9 @@ where
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(PyRuntimeError::new_err("ragplay worker thread ended without a result"))
+                    return Err(PyRuntimeError::new_err(
+                        "ragplay worker thread ended without a result",
+                    ))
                 }
             }
         };
@@ -94,7 +103,9 @@ where
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                     .unwrap_or_else(|| "unknown panic".into());
-                Err(PyRuntimeError::new_err(format!("internal error in ragplay: {what}")))
+                Err(PyRuntimeError::new_err(format!(
+                    "internal error in ragplay: {what}"
+                )))
             }
         }
     })
@@ -106,7 +117,9 @@ pub fn frame_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<polars::prelude
     let cls = py.import("polars")?.getattr("DataFrame")?;
     if !obj.is_instance(&cls)? {
         let got = obj.get_type().name()?;
-        return Err(PyTypeError::new_err(format!("{name} must be a polars.DataFrame, got {got}")));
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a polars.DataFrame, got {got}"
+        )));
     }
     Ok(obj.extract::<pyo3_polars::PyDataFrame>()?.0)
 }

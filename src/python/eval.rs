@@ -87,7 +87,9 @@ pub fn evaluate(
         include_missing,
         name: name.to_owned(),
     };
-    let inner = detach(py, move |cancel| eval::evaluate(&run, &qrels, &metrics, &options, cancel))?;
+    let inner = detach(py, move |cancel| {
+        eval::evaluate(&run, &qrels, &metrics, &options, cancel)
+    })?;
     Ok(PyEvaluation { inner })
 }
 
@@ -145,7 +147,10 @@ pub fn compare(
         relevance_threshold,
         ..EvalOptions::default()
     };
-    detach(py, move |cancel| eval::compare(&run, &qrels, &metrics, &eval_options, &options, cancel)).map(PyDataFrame)
+    detach(py, move |cancel| {
+        eval::compare(&run, &qrels, &metrics, &eval_options, &options, cancel)
+    })
+    .map(PyDataFrame)
 }
 
 /// Compare runs from a per-query table as ``evaluate(...).per_query`` returns it.
@@ -174,5 +179,8 @@ pub fn compare_per_query(
         seed,
         correction: correction.parse::<Correction>().map_err(to_py)?,
     };
-    detach(py, move |_| eval::compare_per_query(&per_query, &metrics, &options)).map(PyDataFrame)
+    detach(py, move |_| {
+        eval::compare_per_query(&per_query, &metrics, &options)
+    })
+    .map(PyDataFrame)
 }

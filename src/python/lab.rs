@@ -18,7 +18,12 @@ use crate::lab;
 ///     A run table (``query_id``, ``doc_id``, ``score``, ``rank``).
 #[pyfunction]
 #[pyo3(signature = (corpus, queries, *, k = 100))]
-pub fn overlap_run(py: Python<'_>, corpus: &Bound<'_, PyAny>, queries: &Bound<'_, PyAny>, k: usize) -> PyResult<PyDataFrame> {
+pub fn overlap_run(
+    py: Python<'_>,
+    corpus: &Bound<'_, PyAny>,
+    queries: &Bound<'_, PyAny>,
+    k: usize,
+) -> PyResult<PyDataFrame> {
     let corpus = frame_arg(corpus, "corpus")?;
     let queries = frame_arg(queries, "queries")?;
     detach(py, move |_| lab::overlap_run(&corpus, &queries, k)).map(PyDataFrame)

@@ -1,0 +1,63 @@
+# ragplay: `make demo` sets everything up and runs the demo; `make test` runs every test.
+# Both work on a bare machine with Rust, Python 3.9+ and access to crates.io and PyPI.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+CARGO ?= cargo
+export RAGPLAY_DATA ?= $(abspath ../shared/data)
+# One compile cache for every Rust notebook (evcxr): later notebooks reuse the built crate.
+export EVCXR_TMPDIR ?= $(abspath target/evcxr)
+
+.PHONY: setup build demo test test-rust test-python lint stubs bench evcxr clean
+
+$(VENV)/.deps: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q --group dev
+	touch $@
+
+setup: $(VENV)/.deps build
+
+# The extension module, built in the dev profile (optimised dependencies) into the venv.
+build: $(VENV)/.deps
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop -q
+
+demo: setup
+	$(VENV)/bin/ragplay demo
+
+# Rust tests of the core (no Python), then lints, then the Python package and notebooks.
+test: test-rust lint test-python
+
+test-rust:
+	$(CARGO) test -q
+
+test-python: setup evcxr
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy -q --all-targets -- -D warnings
+	$(PY) -m ruff check python tests benches
+	$(PY) -m ruff format --check python tests benches
+
+# The Jupyter kernel for the Rust notebooks.
+evcxr:
+	command -v evcxr_jupyter >/dev/null || $(CARGO) install -q evcxr_jupyter --locked
+	evcxr_jupyter --install >/dev/null
+
+# Rewrite the docstrings of python/ragplay/_ragplay.pyi from the Rust sources.
+stubs: build
+	$(PY) tests/stubgen.py
+
+# Benchmarks run on a release build in their own environment.
+bench:
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q --upgrade pip
+	.venv-bench/bin/python -m pip install -q --group bench
+	CARGO_TARGET_DIR=target/bench VIRTUAL_ENV=$(abspath .venv-bench) .venv-bench/bin/maturin develop -q --release
+	.venv-bench/bin/python benches/bench_evaluate.py
+
+clean:
+	rm -rf target $(VENV) .venv-bench
