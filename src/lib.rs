@@ -20,6 +20,8 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod lab;
+pub mod retrieve;
+pub mod text;
 
 #[cfg(feature = "python")]
 mod python;

@@ -1,0 +1,358 @@
+//! An in-process BM25 index: build from a corpus table in parallel, search exactly (no
+//! approximation), add and delete documents, save and load.
+//!
+//! Layout: one vocabulary shared by the fields; per field and term a posting list of
+//! `(document slot, tf)` and, derived from it, the per-posting score `w · idf · tfc` in `f32`
+//! (computed eagerly, as bm25s does, so a query only sums). Fields are either the title and
+//! text joined into one field (the default, as Anserini indexes BEIR) or separate fields with
+//! weights (score = Σ w_f · BM25_f). After `add` or `delete` the statistics (N, df, avgdl)
+//! and the stored scores are recomputed, so scores always equal a fresh index of the same
+//! documents. Scoring formulas are in [`scoring`].
+
+mod persist;
+pub mod scoring;
+mod search;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::cancel::Cancel;
+use crate::data::schema::{self, table, DOC_ID, TEXT, TITLE};
+use crate::error::{Error, Result};
+use crate::text::{Analyzer, AnalyzerConfig};
+pub use scoring::{Params, Variant};
+
+/// How the corpus columns become index fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Fields {
+    /// `title` and `text` joined by a space into one field.
+    Joined,
+    /// Each named column is its own field with a weight.
+    Separate(Vec<(String, f64)>),
+}
+
+/// Everything that defines an index besides its documents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bm25Config {
+    pub params: Params,
+    pub analyzer: AnalyzerConfig,
+    pub fields: Fields,
+}
+
+impl Default for Bm25Config {
+    fn default() -> Self {
+        Self {
+            params: Params::default(),
+            analyzer: AnalyzerConfig::default(),
+            fields: Fields::Joined,
+        }
+    }
+}
+
+/// One field's postings and statistics.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FieldIndex {
+    pub weight: f64,
+    /// Length (terms) of every document slot; dead slots keep theirs until compaction.
+    pub doc_len: Vec<u32>,
+    /// Per term: (slot, tf), slots ascending.
+    pub postings: Vec<Vec<(u32, u32)>>,
+    /// Per term, parallel to `postings`: the stored score contribution.
+    pub scores: Vec<Vec<f32>>,
+    /// Per term: w · idf · tfc(0) (only `bm25l`, `bm25+`).
+    pub absent: Vec<f32>,
+    pub avgdl: f64,
+}
+
+/// A BM25 index.
+#[derive(Debug)]
+pub struct Bm25 {
+    config: Bm25Config,
+    analyzer: Analyzer,
+    vocab: FxHashMap<String, u32>,
+    terms: Vec<String>,
+    doc_ids: Vec<String>,
+    alive: Vec<bool>,
+    slots: FxHashMap<String, u32>,
+    fields: Vec<FieldIndex>,
+    /// Alive slots by doc id descending: the tie order used to fill results.
+    order: Vec<u32>,
+}
+
+impl Bm25 {
+    /// An empty index.
+    pub fn new(config: Bm25Config) -> Result<Self> {
+        config.params.validate()?;
+        let analyzer = Analyzer::new(config.analyzer.clone())?;
+        let fields = match &config.fields {
+            Fields::Joined => vec![FieldIndex {
+                weight: 1.0,
+                ..Default::default()
+            }],
+            Fields::Separate(list) => {
+                if list.is_empty() {
+                    return Err(Error::config("fields", "give at least one field"));
+                }
+                for (name, w) in list {
+                    if !(w.is_finite() && *w >= 0.0) {
+                        return Err(Error::config(
+                            "fields",
+                            format!("weight of {name:?} must be >= 0, got {w}"),
+                        ));
+                    }
+                }
+                list.iter()
+                    .map(|(_, w)| FieldIndex {
+                        weight: *w,
+                        ..Default::default()
+                    })
+                    .collect()
+            }
+        };
+        Ok(Self {
+            config,
+            analyzer,
+            vocab: FxHashMap::default(),
+            terms: Vec::new(),
+            doc_ids: Vec::new(),
+            alive: Vec::new(),
+            slots: FxHashMap::default(),
+            fields,
+            order: Vec::new(),
+        })
+    }
+
+    /// Build an index of `corpus` (`doc_id`, and `title` / `text` or the configured fields).
+    pub fn build(config: Bm25Config, corpus: &DataFrame, cancel: &Cancel) -> Result<Self> {
+        let mut index = Self::new(config)?;
+        if corpus.height() == 0 {
+            return Err(Error::Empty {
+                what: "corpus table".into(),
+            });
+        }
+        index.add(corpus, cancel)?;
+        Ok(index)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Bm25Config {
+        &self.config
+    }
+
+    /// The analyzer applied to documents and queries.
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    /// Number of documents in the index.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the index holds no document.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Number of distinct terms ever indexed.
+    pub fn num_terms(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// The texts of each field for every row of `corpus`.
+    fn field_texts<'a>(
+        &self,
+        corpus: &'a DataFrame,
+    ) -> Result<Vec<Vec<std::borrow::Cow<'a, str>>>> {
+        match &self.config.fields {
+            Fields::Joined => {
+                let titles = schema::str_column(corpus, table::CORPUS, TITLE)?;
+                let texts = schema::str_column(corpus, table::CORPUS, TEXT)?;
+                let joined = schema::str_values(titles)
+                    .zip(schema::str_values(texts))
+                    .map(|(t, x)| {
+                        if t.is_empty() {
+                            std::borrow::Cow::Borrowed(x)
+                        } else {
+                            std::borrow::Cow::Owned(format!("{t} {x}"))
+                        }
+                    })
+                    .collect();
+                Ok(vec![joined])
+            }
+            Fields::Separate(list) => list
+                .iter()
+                .map(|(name, _)| {
+                    let col = schema::str_column(corpus, table::CORPUS, name)?;
+                    Ok(schema::str_values(col)
+                        .map(std::borrow::Cow::Borrowed)
+                        .collect())
+                })
+                .collect(),
+        }
+    }
+
+    /// Add the documents of `corpus`; their ids must be new.
+    pub fn add(&mut self, corpus: &DataFrame, cancel: &Cancel) -> Result<()> {
+        let ids = schema::str_column(corpus, table::CORPUS, DOC_ID)?;
+        let fields = self.field_texts(corpus)?;
+        let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
+        for (row, id) in schema::str_values(ids).enumerate() {
+            if let Some(first) = seen.insert(id, row) {
+                return Err(Error::DuplicateId {
+                    kind: "document",
+                    id: id.to_owned(),
+                    location: format!("the corpus table (rows {first} and {row})"),
+                });
+            }
+            if self.slots.contains_key(id) {
+                return Err(Error::DuplicateId {
+                    kind: "document",
+                    id: id.to_owned(),
+                    location: "the index (delete it first to replace it)".into(),
+                });
+            }
+        }
+        let n = corpus.height();
+        cancel.start(n as u64 * fields.len() as u64);
+        // Analyse in parallel: per field, per document, the (term, tf) pairs and the length.
+        let analyzer = &self.analyzer;
+        let analysed: Vec<Vec<(Vec<(String, u32)>, u32)>> = fields
+            .iter()
+            .map(|texts| {
+                texts
+                    .par_iter()
+                    .map(|text| {
+                        cancel.check()?;
+                        let tokens = analyzer.tokenize(text);
+                        let len = u32::try_from(tokens.len())
+                            .map_err(|_| Error::config("document", "more than 4 billion terms"))?;
+                        let mut counts: FxHashMap<String, u32> = FxHashMap::default();
+                        for t in tokens {
+                            *counts.entry(t).or_insert(0) += 1;
+                        }
+                        let mut counts: Vec<(String, u32)> = counts.into_iter().collect();
+                        counts.sort_unstable();
+                        cancel.advance(1);
+                        Ok((counts, len))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<_>>()?;
+        let first_slot = self.doc_ids.len() as u32;
+        for (f, docs) in analysed.into_iter().enumerate() {
+            for (i, (counts, len)) in docs.into_iter().enumerate() {
+                let slot = first_slot + i as u32;
+                for (term, tf) in counts {
+                    let id = match self.vocab.get(&term) {
+                        Some(&id) => id,
+                        None => {
+                            let id = self.terms.len() as u32;
+                            self.vocab.insert(term.clone(), id);
+                            self.terms.push(term);
+                            for field in &mut self.fields {
+                                field.postings.push(Vec::new());
+                            }
+                            id
+                        }
+                    };
+                    self.fields[f].postings[id as usize].push((slot, tf));
+                }
+                self.fields[f].doc_len.push(len);
+            }
+        }
+        for (i, id) in schema::str_values(ids).enumerate() {
+            self.slots.insert(id.to_owned(), first_slot + i as u32);
+            self.doc_ids.push(id.to_owned());
+            self.alive.push(true);
+        }
+        self.refresh();
+        Ok(())
+    }
+
+    /// Delete documents by id; an unknown id is an error and nothing is deleted.
+    pub fn delete<S: AsRef<str>>(&mut self, ids: &[S]) -> Result<()> {
+        let mut slots = Vec::with_capacity(ids.len());
+        for id in ids {
+            let id = id.as_ref();
+            match self.slots.get(id) {
+                Some(&s) => slots.push(s),
+                None => {
+                    return Err(Error::UnknownId {
+                        kind: "document",
+                        id: id.to_owned(),
+                        location: "the index".into(),
+                    })
+                }
+            }
+        }
+        for (id, slot) in ids.iter().zip(slots) {
+            self.slots.remove(id.as_ref());
+            self.alive[slot as usize] = false;
+        }
+        let alive = &self.alive;
+        for field in &mut self.fields {
+            field
+                .postings
+                .par_iter_mut()
+                .for_each(|p| p.retain(|&(slot, _)| alive[slot as usize]));
+        }
+        self.refresh();
+        Ok(())
+    }
+
+    /// Recompute statistics and stored scores from the postings.
+    fn refresh(&mut self) {
+        let n = self.slots.len() as u32;
+        let params = self.config.params;
+        for field in &mut self.fields {
+            let total: u64 = field
+                .doc_len
+                .iter()
+                .zip(&self.alive)
+                .filter(|(_, a)| **a)
+                .map(|(l, _)| *l as u64)
+                .sum();
+            let avgdl = if n == 0 || total == 0 {
+                1.0
+            } else {
+                total as f64 / n as f64
+            };
+            field.avgdl = avgdl;
+            let (weight, doc_len) = (field.weight, &field.doc_len);
+            let computed: Vec<(Vec<f32>, f32)> = field
+                .postings
+                .par_iter()
+                .map(|postings| {
+                    if postings.is_empty() {
+                        return (Vec::new(), 0.0);
+                    }
+                    let idf = params.idf(postings.len() as u32, n);
+                    let absent = if params.scores_absent_terms() {
+                        idf * params.tfc(0.0, 0.0, avgdl)
+                    } else {
+                        0.0
+                    };
+                    let scores = postings
+                        .iter()
+                        .map(|&(slot, tf)| {
+                            let full =
+                                idf * params.tfc(tf as f64, doc_len[slot as usize] as f64, avgdl);
+                            (weight * (full - absent)) as f32
+                        })
+                        .collect();
+                    (scores, (weight * absent) as f32)
+                })
+                .collect();
+            let (scores, absent): (Vec<_>, Vec<_>) = computed.into_iter().unzip();
+            field.scores = scores;
+            field.absent = absent;
+        }
+        let mut order: Vec<u32> = self.slots.values().copied().collect();
+        let ids = &self.doc_ids;
+        order.par_sort_unstable_by(|a, b| ids[*b as usize].cmp(&ids[*a as usize]));
+        self.order = order;
+    }
+}

@@ -1,0 +1,222 @@
+//! Query evaluation: exact top-k by summing stored per-posting scores into a dense accumulator
+//! (term-at-a-time), touching only the documents that match; queries run in parallel.
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use rustc_hash::FxHashSet;
+
+use super::Bm25;
+use crate::cancel::Cancel;
+use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RANK, SCORE, TEXT};
+use crate::error::{Error, Result};
+use crate::retrieve::topk::top_k;
+
+/// Reusable per-thread buffers.
+#[derive(Default)]
+struct Scratch {
+    acc: Vec<f32>,
+    touched: Vec<u32>,
+}
+
+impl Bm25 {
+    /// Term ids of a query's terms that the vocabulary knows, repeats kept.
+    fn query_terms(&self, text: &str) -> Vec<u32> {
+        self.analyzer
+            .tokenize(text)
+            .iter()
+            .filter_map(|t| self.vocab.get(t).copied())
+            .collect()
+    }
+
+    /// Rank documents for one query: `(slot, score)` best first, at most `k`.
+    fn rank(
+        &self,
+        terms: &[u32],
+        k: usize,
+        allow: Option<&[bool]>,
+        s: &mut Scratch,
+    ) -> Vec<(u32, f32)> {
+        if terms.is_empty() {
+            return Vec::new();
+        }
+        let slots = self.doc_ids.len();
+        if s.acc.len() < slots {
+            s.acc.resize(slots, 0.0);
+        }
+        let mut floor = 0.0f32;
+        for field in &self.fields {
+            for &t in terms {
+                let t = t as usize;
+                floor += field.absent[t];
+                for (&(slot, _), &score) in field.postings[t].iter().zip(&field.scores[t]) {
+                    let a = &mut s.acc[slot as usize];
+                    if *a == 0.0 {
+                        s.touched.push(slot);
+                    }
+                    *a += score;
+                }
+            }
+        }
+        let allowed = |slot: u32| allow.is_none_or(|mask| mask[slot as usize]);
+        let mut hits: Vec<(u32, f32)> = Vec::with_capacity(s.touched.len());
+        for &slot in &s.touched {
+            let score = std::mem::take(&mut s.acc[slot as usize]);
+            if allowed(slot) {
+                hits.push((slot, score + floor));
+            }
+        }
+        s.touched.clear();
+        // With bm25l / bm25+ every document scores at least the floor: fill with the best
+        // untouched ones (doc id descending among equals).
+        if floor > 0.0 && hits.len() < k {
+            let matched: FxHashSet<u32> = hits.iter().map(|h| h.0).collect();
+            for &slot in &self.order {
+                if hits.len() >= k + matched.len() {
+                    break;
+                }
+                if !matched.contains(&slot) && allowed(slot) {
+                    hits.push((slot, floor));
+                }
+            }
+        }
+        let ids = &self.doc_ids;
+        top_k(&mut hits, k, |slot| ids[slot as usize].as_str());
+        hits
+    }
+
+    /// Search every query of `queries` (`query_id`, `text`); returns a run table with at most
+    /// `k` documents per query. `allow` restricts results to those document ids.
+    pub fn search(
+        &self,
+        queries: &DataFrame,
+        k: usize,
+        allow: Option<&[String]>,
+        cancel: &Cancel,
+    ) -> Result<DataFrame> {
+        if k == 0 {
+            return Err(Error::config("k", "must be at least 1"));
+        }
+        let qids = schema::str_column(queries, table::QUERIES, QUERY_ID)?;
+        let texts = schema::str_column(queries, table::QUERIES, TEXT)?;
+        let mask = match allow {
+            None => None,
+            Some(ids) => {
+                let mut mask = vec![false; self.doc_ids.len()];
+                for id in ids {
+                    match self.slots.get(id.as_str()) {
+                        Some(&slot) => mask[slot as usize] = true,
+                        None => {
+                            return Err(Error::UnknownId {
+                                kind: "document",
+                                id: id.clone(),
+                                location: "the allow list".into(),
+                            })
+                        }
+                    }
+                }
+                Some(mask)
+            }
+        };
+        let pairs: Vec<(&str, &str)> = schema::str_values(qids)
+            .zip(schema::str_values(texts))
+            .collect();
+        cancel.start(pairs.len() as u64);
+        let results: Vec<Vec<(u32, f32)>> = pairs
+            .par_iter()
+            .map_init(Scratch::default, |scratch, (_, text)| {
+                cancel.check()?;
+                let terms = self.query_terms(text);
+                let hits = self.rank(&terms, k, mask.as_deref(), scratch);
+                cancel.advance(1);
+                Ok(hits)
+            })
+            .collect::<Result<_>>()?;
+        let total: usize = results.iter().map(Vec::len).sum();
+        let (mut q, mut d, mut sc, mut r) = (
+            Vec::with_capacity(total),
+            Vec::with_capacity(total),
+            Vec::with_capacity(total),
+            Vec::with_capacity(total),
+        );
+        for ((qid, _), hits) in pairs.iter().zip(&results) {
+            for (i, &(slot, score)) in hits.iter().enumerate() {
+                q.push(*qid);
+                d.push(self.doc_ids[slot as usize].as_str());
+                sc.push(score as f64);
+                r.push(i as u32 + 1);
+            }
+        }
+        schema::frame(vec![
+            Column::new(QUERY_ID.into(), q),
+            Column::new(DOC_ID.into(), d),
+            Column::new(SCORE.into(), sc),
+            Column::new(RANK.into(), r),
+        ])
+    }
+
+    /// Each query term's contribution to `doc_id`'s score for `query`: one row per (field,
+    /// query term occurrence known to the index) with `field`, `term`, `tf`, `df`, `idf`,
+    /// `doc_len`, `avg_doc_len` and `score`; the scores sum to the document's search score.
+    pub fn explain(&self, query: &str, doc_id: &str) -> Result<DataFrame> {
+        let slot = *self.slots.get(doc_id).ok_or_else(|| Error::UnknownId {
+            kind: "document",
+            id: doc_id.to_owned(),
+            location: "the index".into(),
+        })?;
+        let params = self.config.params;
+        let n = self.slots.len() as u32;
+        let names: Vec<String> = match &self.config.fields {
+            super::Fields::Joined => vec!["title+text".into()],
+            super::Fields::Separate(list) => list.iter().map(|(n, _)| n.clone()).collect(),
+        };
+        let mut rows: (
+            Vec<String>,
+            Vec<String>,
+            Vec<u32>,
+            Vec<u32>,
+            Vec<f64>,
+            Vec<u32>,
+            Vec<f64>,
+            Vec<f64>,
+        ) = Default::default();
+        for (field, name) in self.fields.iter().zip(&names) {
+            for t in self.query_terms(query) {
+                let postings = &field.postings[t as usize];
+                if postings.is_empty() {
+                    continue;
+                }
+                let tf = postings
+                    .binary_search_by_key(&slot, |p| p.0)
+                    .map_or(0, |i| postings[i].1);
+                let df = postings.len() as u32;
+                let idf = params.idf(df, n);
+                let dl = field.doc_len[slot as usize];
+                let contribution =
+                    field.weight * idf * params.tfc(tf as f64, dl as f64, field.avgdl);
+                let contribution = if tf == 0 && !params.scores_absent_terms() {
+                    0.0
+                } else {
+                    contribution
+                };
+                rows.0.push(name.clone());
+                rows.1.push(self.terms[t as usize].clone());
+                rows.2.push(tf);
+                rows.3.push(df);
+                rows.4.push(idf);
+                rows.5.push(dl);
+                rows.6.push(field.avgdl);
+                rows.7.push(contribution);
+            }
+        }
+        schema::frame(vec![
+            Column::new("field".into(), rows.0),
+            Column::new("term".into(), rows.1),
+            Column::new("tf".into(), rows.2),
+            Column::new("df".into(), rows.3),
+            Column::new("idf".into(), rows.4),
+            Column::new("doc_len".into(), rows.5),
+            Column::new("avg_doc_len".into(), rows.6),
+            Column::new(SCORE.into(), rows.7),
+        ])
+    }
+}

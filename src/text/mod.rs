@@ -1,0 +1,6 @@
+//! Text analysis: turning documents and queries into index terms.
+
+pub mod analyzer;
+pub mod stopwords;
+
+pub use analyzer::{Analyzer, AnalyzerConfig, StopWords, STEMMER_LANGUAGES};
