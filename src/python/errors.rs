@@ -61,6 +61,20 @@ where
     T: Send,
     F: FnOnce(&Cancel) -> crate::Result<T> + Send,
 {
+    detach_with_progress(py, None, work)
+}
+
+/// [`detach`], drawing a progress bar (`ragplay._progress.Bar`) labelled `desc` from the
+/// counts the work reports on its [`Cancel`] token.
+pub fn detach_with_progress<T, F>(py: Python<'_>, desc: Option<&str>, work: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(&Cancel) -> crate::Result<T> + Send,
+{
+    let bar = match desc {
+        Some(d) => Some(py.import("ragplay._progress")?.getattr("Bar")?.call1((d,))?),
+        None => None,
+    };
     let cancel = Cancel::new();
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel();
@@ -82,6 +96,10 @@ where
             match py.detach(|| recv(Some(Duration::from_millis(50)))) {
                 Ok(out) => break out,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(bar) = &bar {
+                        let (done, total) = cancel.progress();
+                        bar.call_method1("update", (done, total))?;
+                    }
                     if let Err(err) = py.check_signals() {
                         cancel.cancel();
                         let _ = py.detach(|| recv(None));
@@ -95,6 +113,10 @@ where
                 }
             }
         };
+        if let Some(bar) = &bar {
+            let (done, total) = cancel.progress();
+            bar.call_method1("close", (done, total))?;
+        }
         match outcome {
             Ok(result) => result.map_err(to_py),
             Err(panic) => {

@@ -5,6 +5,8 @@ mod data;
 mod errors;
 mod eval;
 mod lab;
+mod retrieve;
+mod text;
 
 use pyo3::prelude::*;
 
@@ -16,6 +18,8 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<data::PyCollection>()?;
     m.add_class::<eval::PyEvaluation>()?;
+    m.add_class::<text::PyAnalyzer>()?;
+    m.add_class::<retrieve::PyBm25>()?;
     m.add_function(wrap_pyfunction!(data::load_beir, m)?)?;
     m.add_function(wrap_pyfunction!(data::sample_collection, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_trec_run, m)?)?;

@@ -96,6 +96,9 @@ impl Bm25 {
         if k == 0 {
             return Err(Error::config("k", "must be at least 1"));
         }
+        if self.is_empty() {
+            return Err(Error::Empty { what: "the index (index a corpus first)".into() });
+        }
         let qids = schema::str_column(queries, table::QUERIES, QUERY_ID)?;
         let texts = schema::str_column(queries, table::QUERIES, TEXT)?;
         let mask = match allow {

@@ -1,0 +1,177 @@
+//! Bindings for the retrievers.
+
+use std::path::PathBuf;
+use std::sync::RwLock;
+
+use pyo3::prelude::*;
+use pyo3_polars::PyDataFrame;
+
+use super::errors::{detach, detach_with_progress, frame_arg, to_py};
+use super::text::PyAnalyzer;
+use crate::retrieve::{Bm25, Bm25Config, Fields, Params, Variant};
+use crate::text::AnalyzerConfig;
+
+/// An in-process BM25 index with exact top-k search.
+///
+/// Variants as bm25s and Kamphuis et al. (ECIR 2020) define them: ``"lucene"`` (default),
+/// ``"robertson"``, ``"atire"``, ``"bm25l"``, ``"bm25+"``. The defaults (k1 = 0.9, b = 0.4,
+/// Lucene's English analyzer, title and text joined) are Anserini's for BEIR.
+///
+/// Args:
+///     variant: The BM25 variant.
+///     k1: Term-frequency saturation, >= 0.
+///     b: Length normalisation, in [0, 1].
+///     delta: The lower bound of ``bm25l`` and ``bm25+``.
+///     analyzer: The analyzer for documents and queries; ``Analyzer()`` if omitted.
+///     fields: ``None`` joins ``title`` and ``text``; a dict of column name to weight indexes
+///         each column as its own field (score = sum of weight x field score).
+///
+/// Raises:
+///     ConfigError: A parameter out of range or an unknown variant.
+#[pyclass(name = "BM25", module = "ragplay._ragplay", frozen)]
+pub struct PyBm25 {
+    inner: RwLock<Bm25>,
+}
+
+impl PyBm25 {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Bm25> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Bm25> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[pymethods]
+impl PyBm25 {
+    #[new]
+    #[pyo3(signature = (*, variant = "lucene", k1 = 0.9, b = 0.4, delta = 0.5, analyzer = None, fields = None))]
+    fn new(
+        variant: &str,
+        k1: f64,
+        b: f64,
+        delta: f64,
+        analyzer: Option<PyRef<'_, PyAnalyzer>>,
+        fields: Option<Vec<(String, f64)>>,
+    ) -> PyResult<Self> {
+        let variant: Variant = variant.parse().map_err(to_py)?;
+        let config = Bm25Config {
+            params: Params { variant, k1, b, delta },
+            analyzer: analyzer.map_or_else(AnalyzerConfig::default, |a| a.inner.config().clone()),
+            fields: fields.map_or(Fields::Joined, Fields::Separate),
+        };
+        Ok(Self { inner: RwLock::new(Bm25::new(config).map_err(to_py)?) })
+    }
+
+    /// Index a corpus table (``doc_id`` and ``title`` / ``text``, or the configured fields),
+    /// replacing what the index held. Runs on all cores with the GIL released.
+    ///
+    /// Raises:
+    ///     DataError: An empty corpus, a duplicate or null id, a missing column.
+    #[pyo3(signature = (corpus, *, show_progress = true))]
+    fn index(&self, py: Python<'_>, corpus: &Bound<'_, PyAny>, show_progress: bool) -> PyResult<()> {
+        let corpus = frame_arg(corpus, "corpus")?;
+        let config = self.read().config().clone();
+        let desc = show_progress.then_some("BM25 index");
+        let built = detach_with_progress(py, desc, move |cancel| Bm25::build(config, &corpus, cancel))?;
+        *self.write() = built;
+        Ok(())
+    }
+
+    /// Add documents; their ids must be new. Statistics and scores are updated, so results
+    /// equal those of a fresh index of all the documents.
+    #[pyo3(signature = (corpus, *, show_progress = false))]
+    fn add(&self, py: Python<'_>, corpus: &Bound<'_, PyAny>, show_progress: bool) -> PyResult<()> {
+        let corpus = frame_arg(corpus, "corpus")?;
+        let desc = show_progress.then_some("BM25 add");
+        detach_with_progress(py, desc, |cancel| self.write().add(&corpus, cancel))
+    }
+
+    /// Delete documents by id.
+    ///
+    /// Raises:
+    ///     DataError: An id the index does not hold (nothing is deleted then).
+    fn delete(&self, py: Python<'_>, doc_ids: Vec<String>) -> PyResult<()> {
+        detach(py, |_| self.write().delete(&doc_ids))
+    }
+
+    /// Search every query of a queries table (``query_id``, ``text``).
+    ///
+    /// Exact top-k: ties broken by doc id descending (``trec_eval``'s order). A query with no
+    /// indexed term (empty, only stop words) returns no rows.
+    ///
+    /// Args:
+    ///     queries: A queries table.
+    ///     k: Documents per query.
+    ///     allow: If given, only these document ids can be returned.
+    ///     show_progress: Draw a progress bar.
+    ///
+    /// Returns:
+    ///     A run table (``query_id``, ``doc_id``, ``score``, ``rank``).
+    #[pyo3(signature = (queries, *, k = 100, allow = None, show_progress = false))]
+    fn search(
+        &self,
+        py: Python<'_>,
+        queries: &Bound<'_, PyAny>,
+        k: usize,
+        allow: Option<Vec<String>>,
+        show_progress: bool,
+    ) -> PyResult<PyDataFrame> {
+        let queries = frame_arg(queries, "queries")?;
+        let desc = show_progress.then_some("BM25 search");
+        detach_with_progress(py, desc, |cancel| self.read().search(&queries, k, allow.as_deref(), cancel)).map(PyDataFrame)
+    }
+
+    /// Each query term's contribution to a document's score: ``field``, ``term``, ``tf``,
+    /// ``df``, ``idf``, ``doc_len``, ``avg_doc_len``, ``score`` (summing to the search score).
+    fn explain(&self, py: Python<'_>, query: String, doc_id: String) -> PyResult<PyDataFrame> {
+        detach(py, |_| self.read().explain(&query, &doc_id)).map(PyDataFrame)
+    }
+
+    /// Save the index to a folder (``index.bin`` and ``meta.json``), atomically.
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        detach(py, |_| self.read().save(&path))
+    }
+
+    /// Load an index saved with ``save``.
+    ///
+    /// Raises:
+    ///     DataError: A truncated, corrupted or foreign file, or another format version.
+    ///     FileNotFoundError: The folder or a file is missing.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let index = detach(py, move |_| Bm25::load(&path))?;
+        Ok(Self { inner: RwLock::new(index) })
+    }
+
+    /// Number of distinct terms indexed.
+    #[getter]
+    fn num_terms(&self) -> usize {
+        self.read().num_terms()
+    }
+
+    /// The analyzer applied to documents and queries.
+    #[getter]
+    fn analyzer(&self) -> PyResult<PyAnalyzer> {
+        let config = self.read().analyzer().config().clone();
+        Ok(PyAnalyzer { inner: std::sync::Arc::new(crate::text::Analyzer::new(config).map_err(to_py)?) })
+    }
+
+    fn __len__(&self) -> usize {
+        self.read().len()
+    }
+
+    fn __repr__(&self) -> String {
+        let index = self.read();
+        let p = index.config().params;
+        format!(
+            "BM25(variant={:?}, k1={}, b={}, delta={}, documents={}, terms={})",
+            p.variant.name(),
+            p.k1,
+            p.b,
+            p.delta,
+            index.len(),
+            index.num_terms()
+        )
+    }
+}
