@@ -149,6 +149,7 @@ def assert_matches_reference(
     )
     for q, ref in reference.items():
         for m in metrics:
+            assert math.copysign(1.0, got[q][m]) > 0, (q, m, "negative zero or negative value")
             assert math.isclose(got[q][m], ref[m], rel_tol=0, abs_tol=tol), (
                 q,
                 m,

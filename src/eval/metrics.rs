@@ -203,7 +203,7 @@ pub fn compute(metric: &Metric, run: &QueryRanking, qrels: &QueryJudgements, lev
                 .filter(|&&(r, _)| within(r))
                 .enumerate()
                 .map(|(i, &(r, _))| (i + 1) as f64 / r as f64)
-                .sum();
+                .fold(0.0, |a, b| a + b);
             if qrels.num_rel == 0 {
                 0.0
             } else {
@@ -229,14 +229,14 @@ pub fn compute(metric: &Metric, run: &QueryRanking, qrels: &QueryJudgements, lev
                 .iter()
                 .filter(|&&(r, rel)| rel > 0 && within(r))
                 .map(|&(r, rel)| gain(rel) / ((r + 1) as f64).log2())
-                .sum();
+                .fold(0.0, |a, b| a + b);
             let idcg: f64 = qrels
                 .ideal
                 .iter()
                 .take(k)
                 .enumerate()
                 .map(|(i, &rel)| gain(rel) / ((i + 2) as f64).log2())
-                .sum();
+                .fold(0.0, |a, b| a + b);
             if idcg > 0.0 {
                 dcg / idcg
             } else {

@@ -8,7 +8,10 @@
 
 use polars::prelude::*;
 use rayon::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use std::hash::Hasher;
+
+use hashbrown::HashTable;
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
 use super::metrics::{compute, Metric, QueryJudgements, QueryRanking};
 use super::{EvalOptions, RunValues};
@@ -16,12 +19,24 @@ use crate::cancel::Cancel;
 use crate::data::schema::{self, table, StrArray, DOC_ID, QUERY_ID, RELEVANCE, RUN, SCORE};
 use crate::error::{Error, Result};
 
+/// FxHash of a string: computed once per run row and reused for the duplicate check and
+/// the qrels lookup.
+#[inline]
+fn hash_str(s: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(s.as_bytes());
+    h.finish()
+}
+
+/// One query's judgements keyed by precomputed doc-id hash.
+type Judgements<'a> = HashTable<(u64, &'a str, i32)>;
+
 /// Qrels grouped by query.
 pub(crate) struct QrelsIndex<'a> {
     ids: FxHashMap<&'a str, u32>,
     /// Query ids in first-appearance order.
     order: Vec<&'a str>,
-    docs: Vec<FxHashMap<&'a str, i32>>,
+    docs: Vec<Judgements<'a>>,
     summaries: Vec<QueryJudgements>,
 }
 
@@ -31,39 +46,29 @@ impl<'a> QrelsIndex<'a> {
         let d = schema::str_column(qrels, table::QRELS, DOC_ID)?;
         let r = schema::i32_column(qrels, table::QRELS, RELEVANCE)?;
         if qrels.height() == 0 {
-            return Err(Error::Empty {
-                what: "qrels table".into(),
-            });
+            return Err(Error::Empty { what: "qrels table".into() });
         }
-        let mut index = QrelsIndex {
-            ids: FxHashMap::default(),
-            order: vec![],
-            docs: vec![],
-            summaries: vec![],
-        };
-        for ((q, d), r) in schema::str_values(q)
-            .zip(schema::str_values(d))
-            .zip(r.into_no_null_iter())
-        {
+        let mut index = QrelsIndex { ids: FxHashMap::default(), order: vec![], docs: vec![], summaries: vec![] };
+        for ((q, d), r) in schema::str_values(q).zip(schema::str_values(d)).zip(r.into_no_null_iter()) {
             let next = index.order.len() as u32;
             let qi = *index.ids.entry(q).or_insert(next) as usize;
             if qi == index.order.len() {
                 index.order.push(q);
-                index.docs.push(FxHashMap::default());
+                index.docs.push(HashTable::new());
             }
-            if index.docs[qi].insert(d, r).is_some() {
+            let h = hash_str(d);
+            let table = &mut index.docs[qi];
+            if table.find(h, |e| e.1 == d).is_some() {
                 return Err(Error::DuplicateId {
                     kind: "qrels (query, document)",
                     id: format!("{q} / {d}"),
                     location: "the qrels table".into(),
                 });
             }
+            table.insert_unique(h, (h, d, r), |e| e.0);
         }
-        index.summaries = index
-            .docs
-            .iter()
-            .map(|m| QueryJudgements::new(m.values().copied(), level))
-            .collect();
+        index.summaries =
+            index.docs.iter().map(|m| QueryJudgements::new(m.iter().map(|e| e.2), level)).collect();
         Ok(index)
     }
 }
@@ -74,6 +79,16 @@ struct RunColumns<'a> {
     queries: &'a StrArray,
     docs: &'a StrArray,
     scores: &'a [f64],
+}
+
+impl RunColumns<'_> {
+    /// Whether row `i` has another (run, query) key than row `i - 1`.
+    #[inline]
+    fn starts_group(&self, i: usize) -> bool {
+        i == 0
+            || self.queries.value(i) != self.queries.value(i - 1)
+            || self.runs.is_some_and(|r| r.value(i) != r.value(i - 1))
+    }
 }
 
 /// Evaluate every run of the table.
@@ -114,64 +129,41 @@ pub(crate) fn evaluate_runs(
         },
     };
 
-    // 1. Group rows by (run, query) with a counting sort; consecutive equal keys skip hashing.
+    // 1. Split rows into segments of equal (run, query) key, in parallel; a key's rows are
+    //    the segments that carry it (one segment when the table is grouped, as usual).
+    let starts: Vec<usize> =
+        (0..n).into_par_iter().with_min_len(1 << 14).filter(|&i| cols.starts_group(i)).collect();
     let mut run_ids: Vec<&str> = Vec::new();
-    let mut groups: FxHashMap<(u32, &str), u32> = FxHashMap::default();
-    let mut keys: Vec<(u32, &str)> = Vec::new();
-    let mut row_group: Vec<u32> = Vec::with_capacity(n);
-    let mut last: Option<(Option<&str>, &str, u32)> = None;
-    let mut last_run: Option<(&str, u32)> = None;
     if !has_run_col {
         run_ids.push(options.name.as_str());
     }
-    for i in 0..n {
-        let r = cols.runs.map(|a| a.value(i));
-        let q = cols.queries.value(i);
-        if let Some((lr, lq, g)) = last {
-            if lr == r && lq == q {
-                row_group.push(g);
-                continue;
-            }
-        }
-        let ri = match r {
+    let mut groups: FxHashMap<(u32, &str), u32> = FxHashMap::default();
+    let mut keys: Vec<(u32, &str)> = Vec::new();
+    let mut segments: Vec<Vec<(usize, usize)>> = Vec::new();
+    for (s, &start) in starts.iter().enumerate() {
+        let end = starts.get(s + 1).copied().unwrap_or(n);
+        let ri = match cols.runs {
             None => 0,
-            Some(name) => match last_run {
-                Some((ln, li)) if ln == name => li,
-                _ => {
-                    let li = match run_ids.iter().position(|x| *x == name) {
-                        Some(p) => p as u32,
-                        None => {
-                            run_ids.push(name);
-                            (run_ids.len() - 1) as u32
-                        }
-                    };
-                    last_run = Some((name, li));
-                    li
+            Some(a) => {
+                let name = a.value(start);
+                match run_ids.iter().position(|x| *x == name) {
+                    Some(p) => p as u32,
+                    None => {
+                        run_ids.push(name);
+                        (run_ids.len() - 1) as u32
+                    }
                 }
-            },
+            }
         };
+        let q = cols.queries.value(start);
         let next = keys.len() as u32;
         let g = *groups.entry((ri, q)).or_insert(next);
         if g == next {
             keys.push((ri, q));
+            segments.push(Vec::with_capacity(1));
         }
-        row_group.push(g);
-        last = Some((r, q, g));
+        segments[g as usize].push((start, end));
     }
-    let mut offsets = vec![0usize; keys.len() + 1];
-    for &g in &row_group {
-        offsets[g as usize + 1] += 1;
-    }
-    for g in 0..keys.len() {
-        offsets[g + 1] += offsets[g];
-    }
-    let mut fill = offsets.clone();
-    let mut order = vec![0u32; n];
-    for (i, &g) in row_group.iter().enumerate() {
-        order[fill[g as usize]] = i as u32;
-        fill[g as usize] += 1;
-    }
-    drop(row_group);
 
     // 2. Rank judged documents and compute metrics per group, in parallel.
     let level = options.relevance_threshold;
@@ -183,8 +175,7 @@ pub(crate) fn evaluate_runs(
             let Some(&qi) = qrels.ids.get(qid) else {
                 return Ok(None);
             };
-            let rows = &order[offsets[g]..offsets[g + 1]];
-            let ranking = rank_judged(&cols, rows, &qrels.docs[qi as usize], scratch).map_err(
+            let ranking = rank_judged(&cols, &segments[g], &qrels.docs[qi as usize], scratch).map_err(
                 |e| match e {
                     RankError::Nan(doc) => Error::NanScore {
                         table: table::RUN,
@@ -246,7 +237,8 @@ pub(crate) fn evaluate_runs(
 
 #[derive(Default)]
 struct Scratch<'a> {
-    seen: FxHashSet<&'a str>,
+    /// Rows seen in this query, keyed by doc-id hash: the duplicate check.
+    seen: HashTable<(u64, u32)>,
     judged_flag: Vec<bool>,
     judged: Vec<(f64, &'a str, i32)>,
     ahead: Vec<u32>,
@@ -265,42 +257,45 @@ fn before(a: (f64, &str), b: (f64, &str)) -> bool {
 
 fn rank_judged<'a>(
     cols: &RunColumns<'a>,
-    rows: &[u32],
-    judgements: &FxHashMap<&str, i32>,
+    segments: &[(usize, usize)],
+    judgements: &Judgements<'_>,
     s: &mut Scratch<'a>,
 ) -> std::result::Result<QueryRanking, RankError<'a>> {
+    let num_ret: usize = segments.iter().map(|(a, b)| b - a).sum();
+    let rows = || segments.iter().flat_map(|&(a, b)| a..b);
     s.seen.clear();
+    s.seen.reserve(num_ret, |e| e.0);
     s.judged.clear();
     s.judged_flag.clear();
-    s.judged_flag.resize(rows.len(), false);
-    for (k, &i) in rows.iter().enumerate() {
-        let doc = cols.docs.value(i as usize);
-        let score = cols.scores[i as usize];
+    s.judged_flag.resize(num_ret, false);
+    for (k, i) in rows().enumerate() {
+        let doc = cols.docs.value(i);
+        let score = cols.scores[i];
         if score.is_nan() {
             return Err(RankError::Nan(doc));
         }
-        if !s.seen.insert(doc) {
+        let h = hash_str(doc);
+        if s.seen.find(h, |&(eh, j)| eh == h && cols.docs.value(j as usize) == doc).is_some() {
             return Err(RankError::Duplicate(doc));
         }
-        if let Some(&rel) = judgements.get(doc) {
+        s.seen.insert_unique(h, (h, i as u32), |e| e.0);
+        if let Some(&(_, _, rel)) = judgements.find(h, |e| e.1 == doc) {
             s.judged.push((score, doc, rel));
             s.judged_flag[k] = true;
         }
     }
     let m = s.judged.len();
     s.judged.sort_unstable_by(|a, b| {
-        b.0.partial_cmp(&a.0)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then_with(|| b.1.cmp(a.1))
+        b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then_with(|| b.1.cmp(a.1))
     });
     s.ahead.clear();
     s.ahead.resize(m + 1, 0);
     if m > 0 {
-        for (k, &i) in rows.iter().enumerate() {
+        for (k, i) in rows().enumerate() {
             if s.judged_flag[k] {
                 continue;
             }
-            let x = (cols.scores[i as usize], cols.docs.value(i as usize));
+            let x = (cols.scores[i], cols.docs.value(i));
             let p = s.judged.partition_point(|j| before((j.0, j.1), x));
             s.ahead[p] += 1;
         }
@@ -315,8 +310,5 @@ fn rank_judged<'a>(
             (idx as u32 + 1 + acc, rel)
         })
         .collect();
-    Ok(QueryRanking {
-        judged,
-        num_ret: rows.len(),
-    })
+    Ok(QueryRanking { judged, num_ret })
 }
