@@ -6,7 +6,9 @@ Every table is a ``polars.DataFrame``; the column names are in ``ragplay.COLUMNS
 from __future__ import annotations
 
 from ._ragplay import (
+    BM25,
     COLUMNS,
+    Analyzer,
     Collection,
     Evaluation,
     __version__,
@@ -27,7 +29,9 @@ from ._ragplay import (
 from .exceptions import ConfigError, DataError, ModelError, RagplayError
 
 __all__ = [
+    "BM25",
     "COLUMNS",
+    "Analyzer",
     "Collection",
     "ConfigError",
     "DataError",

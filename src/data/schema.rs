@@ -170,3 +170,107 @@ pub fn frame(columns: Vec<Column>) -> Result<DataFrame> {
     let height = columns.first().map_or(0, |c| c.len());
     Ok(DataFrame::new(height, columns)?)
 }
+
+/// Chunk boundaries of a column: `starts[c]` is the first row of chunk `c`, plus the length.
+fn chunk_starts(lengths: impl Iterator<Item = usize>) -> Vec<usize> {
+    let mut starts = vec![0];
+    for len in lengths {
+        starts.push(starts.last().copied().unwrap_or(0) + len);
+    }
+    starts
+}
+
+/// Row access to a null-free column across its chunks, without copying them into one: a
+/// cursor remembers the chunk it last read, so sequential access costs one bounds check.
+pub struct Chunks<'a, T: ?Sized> {
+    starts: Vec<usize>,
+    parts: Vec<&'a T>,
+}
+
+/// A cursor over [`Chunks`]; cheap to create, one per thread or task. It caches the row
+/// range `[lo, hi)` and index of the chunk it read last.
+pub struct Cursor<'c, 'a, T: ?Sized> {
+    chunks: &'c Chunks<'a, T>,
+    current: std::cell::Cell<(usize, usize, usize)>,
+}
+
+impl<'a, T: ?Sized> Chunks<'a, T> {
+    /// A new cursor at the first chunk.
+    pub fn cursor(&self) -> Cursor<'_, 'a, T> {
+        let hi = self.starts.get(1).copied().unwrap_or(0);
+        Cursor {
+            chunks: self,
+            current: std::cell::Cell::new((0, hi, 0)),
+        }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        *self.starts.last().unwrap_or(&0)
+    }
+
+    /// Whether there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<'a, T: ?Sized> Cursor<'_, 'a, T> {
+    /// The chunk holding row `i` and `i`'s offset in it.
+    #[inline]
+    fn locate(&self, i: usize) -> (&'a T, usize) {
+        let (mut lo, mut hi, mut c) = self.current.get();
+        if i < lo || i >= hi {
+            let starts = &self.chunks.starts;
+            c = starts.partition_point(|&s| s <= i) - 1;
+            (lo, hi) = (starts[c], starts[c + 1]);
+            self.current.set((lo, hi, c));
+        }
+        (self.chunks.parts[c], i - lo)
+    }
+}
+
+/// String chunks.
+pub type StrChunks<'a> = Chunks<'a, StrArray>;
+/// Float64 chunks.
+pub type F64Chunks<'a> = Chunks<'a, [f64]>;
+
+impl<'a> StrChunks<'a> {
+    /// View a String column known to hold no nulls.
+    pub fn strings(ca: &'a StringChunked) -> Self {
+        let parts: Vec<&StrArray> = ca.downcast_iter().collect();
+        Self {
+            starts: chunk_starts(parts.iter().map(|a| a.len())),
+            parts,
+        }
+    }
+}
+
+impl<'a> F64Chunks<'a> {
+    /// View a Float64 column known to hold no nulls.
+    pub fn floats(ca: &'a Float64Chunked) -> Self {
+        let parts: Vec<&[f64]> = ca.downcast_iter().map(|a| a.values().as_slice()).collect();
+        Self {
+            starts: chunk_starts(parts.iter().map(|a| a.len())),
+            parts,
+        }
+    }
+}
+
+impl<'a> Cursor<'_, 'a, StrArray> {
+    /// Row `i`.
+    #[inline]
+    pub fn str(&self, i: usize) -> &'a str {
+        let (arr, j) = self.locate(i);
+        arr.value(j)
+    }
+}
+
+impl Cursor<'_, '_, [f64]> {
+    /// Row `i`.
+    #[inline]
+    pub fn f64(&self, i: usize) -> f64 {
+        let (arr, j) = self.locate(i);
+        arr[j]
+    }
+}

@@ -16,7 +16,9 @@ use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use super::metrics::{compute, Metric, QueryJudgements, QueryRanking};
 use super::{EvalOptions, RunValues};
 use crate::cancel::Cancel;
-use crate::data::schema::{self, table, StrArray, DOC_ID, QUERY_ID, RELEVANCE, RUN, SCORE};
+use crate::data::schema::{
+    self, table, F64Chunks, StrChunks, DOC_ID, QUERY_ID, RELEVANCE, RUN, SCORE,
+};
 use crate::error::{Error, Result};
 
 /// FxHash of a string: computed once per run row and reused for the duplicate check and
@@ -28,8 +30,23 @@ fn hash_str(s: &str) -> u64 {
     h.finish()
 }
 
-/// One query's judgements keyed by precomputed doc-id hash.
-type Judgements<'a> = HashTable<(u64, &'a str, i32)>;
+/// One query's judgements keyed by precomputed doc-id hash, with a 64-bit filter (bit
+/// `h >> 58` set for every judged hash) that rejects most unjudged documents without a probe.
+#[derive(Default)]
+struct Judgements<'a> {
+    table: HashTable<(u64, &'a str, i32)>,
+    filter: u64,
+}
+
+impl<'a> Judgements<'a> {
+    #[inline]
+    fn get(&self, h: u64, doc: &str) -> Option<i32> {
+        if self.filter & (1u64 << (h >> 58)) == 0 {
+            return None;
+        }
+        self.table.find(h, |e| e.1 == doc).map(|e| e.2)
+    }
+}
 
 /// Qrels grouped by query.
 pub(crate) struct QrelsIndex<'a> {
@@ -46,48 +63,81 @@ impl<'a> QrelsIndex<'a> {
         let d = schema::str_column(qrels, table::QRELS, DOC_ID)?;
         let r = schema::i32_column(qrels, table::QRELS, RELEVANCE)?;
         if qrels.height() == 0 {
-            return Err(Error::Empty { what: "qrels table".into() });
+            return Err(Error::Empty {
+                what: "qrels table".into(),
+            });
         }
-        let mut index = QrelsIndex { ids: FxHashMap::default(), order: vec![], docs: vec![], summaries: vec![] };
-        for ((q, d), r) in schema::str_values(q).zip(schema::str_values(d)).zip(r.into_no_null_iter()) {
+        let mut index = QrelsIndex {
+            ids: FxHashMap::default(),
+            order: vec![],
+            docs: vec![],
+            summaries: vec![],
+        };
+        for ((q, d), r) in schema::str_values(q)
+            .zip(schema::str_values(d))
+            .zip(r.into_no_null_iter())
+        {
             let next = index.order.len() as u32;
             let qi = *index.ids.entry(q).or_insert(next) as usize;
             if qi == index.order.len() {
                 index.order.push(q);
-                index.docs.push(HashTable::new());
+                index.docs.push(Judgements::default());
             }
             let h = hash_str(d);
-            let table = &mut index.docs[qi];
-            if table.find(h, |e| e.1 == d).is_some() {
+            let judgements = &mut index.docs[qi];
+            if judgements.table.find(h, |e| e.1 == d).is_some() {
                 return Err(Error::DuplicateId {
                     kind: "qrels (query, document)",
                     id: format!("{q} / {d}"),
                     location: "the qrels table".into(),
                 });
             }
-            table.insert_unique(h, (h, d, r), |e| e.0);
+            judgements.table.insert_unique(h, (h, d, r), |e| e.0);
+            judgements.filter |= 1u64 << (h >> 58);
         }
-        index.summaries =
-            index.docs.iter().map(|m| QueryJudgements::new(m.iter().map(|e| e.2), level)).collect();
+        index.summaries = index
+            .docs
+            .iter()
+            .map(|m| QueryJudgements::new(m.table.iter().map(|e| e.2), level))
+            .collect();
         Ok(index)
     }
 }
 
-/// Borrowed, single-chunk views of a run table's columns.
+/// Borrowed views of a run table's columns (chunks are read in place, never copied).
 struct RunColumns<'a> {
-    runs: Option<&'a StrArray>,
-    queries: &'a StrArray,
-    docs: &'a StrArray,
-    scores: &'a [f64],
+    runs: Option<StrChunks<'a>>,
+    queries: StrChunks<'a>,
+    docs: StrChunks<'a>,
+    scores: F64Chunks<'a>,
 }
 
+/// Rows per parallel task when scanning for group boundaries.
+const SCAN_BLOCK: usize = 1 << 16;
+
 impl RunColumns<'_> {
-    /// Whether row `i` has another (run, query) key than row `i - 1`.
-    #[inline]
-    fn starts_group(&self, i: usize) -> bool {
-        i == 0
-            || self.queries.value(i) != self.queries.value(i - 1)
-            || self.runs.is_some_and(|r| r.value(i) != r.value(i - 1))
+    /// The first rows of the maximal runs of equal (run, query) key, ascending.
+    fn group_starts(&self) -> Vec<usize> {
+        let n = self.queries.len();
+        let blocks: Vec<Vec<usize>> = (0..n.div_ceil(SCAN_BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let (q, r) = (
+                    self.queries.cursor(),
+                    self.runs.as_ref().map(|r| r.cursor()),
+                );
+                let lo = b * SCAN_BLOCK;
+                let hi = (lo + SCAN_BLOCK).min(n);
+                (lo..hi)
+                    .filter(|&i| {
+                        i == 0
+                            || q.str(i) != q.str(i - 1)
+                            || r.as_ref().is_some_and(|r| r.str(i) != r.str(i - 1))
+                    })
+                    .collect()
+            })
+            .collect();
+        blocks.concat()
     }
 }
 
@@ -101,38 +151,28 @@ pub(crate) fn evaluate_runs(
 ) -> Result<Vec<RunValues>> {
     let has_run_col = schema::has_column(run, RUN);
     let run_names = if has_run_col {
-        Some(schema::str_column(run, table::RUN, RUN)?.rechunk())
+        Some(schema::str_column(run, table::RUN, RUN)?)
     } else {
         None
     };
-    let queries = schema::str_column(run, table::RUN, QUERY_ID)?.rechunk();
-    let docs = schema::str_column(run, table::RUN, DOC_ID)?.rechunk();
-    let scores = schema::f64_column(run, table::RUN, SCORE)?
-        .rechunk()
-        .into_owned();
+    let queries = schema::str_column(run, table::RUN, QUERY_ID)?;
+    let docs = schema::str_column(run, table::RUN, DOC_ID)?;
+    let scores = schema::f64_column(run, table::RUN, SCORE)?;
     let n = run.height();
-    let empty_scores: [f64; 0] = [];
     let cols = RunColumns {
-        runs: run_names.as_ref().and_then(|c| c.downcast_iter().next()),
-        queries: queries
-            .downcast_iter()
-            .next()
-            .expect("rechunked column has one chunk"),
-        docs: docs
-            .downcast_iter()
-            .next()
-            .expect("rechunked column has one chunk"),
-        scores: if n == 0 {
-            &empty_scores
-        } else {
-            scores.cont_slice()?
-        },
+        runs: run_names.map(StrChunks::strings),
+        queries: StrChunks::strings(queries),
+        docs: StrChunks::strings(docs),
+        scores: F64Chunks::floats(&scores),
     };
 
     // 1. Split rows into segments of equal (run, query) key, in parallel; a key's rows are
     //    the segments that carry it (one segment when the table is grouped, as usual).
-    let starts: Vec<usize> =
-        (0..n).into_par_iter().with_min_len(1 << 14).filter(|&i| cols.starts_group(i)).collect();
+    let starts = cols.group_starts();
+    let (run_cursor, query_cursor) = (
+        cols.runs.as_ref().map(|r| r.cursor()),
+        cols.queries.cursor(),
+    );
     let mut run_ids: Vec<&str> = Vec::new();
     if !has_run_col {
         run_ids.push(options.name.as_str());
@@ -142,10 +182,10 @@ pub(crate) fn evaluate_runs(
     let mut segments: Vec<Vec<(usize, usize)>> = Vec::new();
     for (s, &start) in starts.iter().enumerate() {
         let end = starts.get(s + 1).copied().unwrap_or(n);
-        let ri = match cols.runs {
+        let ri = match &run_cursor {
             None => 0,
             Some(a) => {
-                let name = a.value(start);
+                let name = a.str(start);
                 match run_ids.iter().position(|x| *x == name) {
                     Some(p) => p as u32,
                     None => {
@@ -155,7 +195,7 @@ pub(crate) fn evaluate_runs(
                 }
             }
         };
-        let q = cols.queries.value(start);
+        let q = query_cursor.str(start);
         let next = keys.len() as u32;
         let g = *groups.entry((ri, q)).or_insert(next);
         if g == next {
@@ -175,8 +215,8 @@ pub(crate) fn evaluate_runs(
             let Some(&qi) = qrels.ids.get(qid) else {
                 return Ok(None);
             };
-            let ranking = rank_judged(&cols, &segments[g], &qrels.docs[qi as usize], scratch).map_err(
-                |e| match e {
+            let ranking = rank_judged(&cols, &segments[g], &qrels.docs[qi as usize], scratch)
+                .map_err(|e| match e {
                     RankError::Nan(doc) => Error::NanScore {
                         table: table::RUN,
                         query_id: qid.to_owned(),
@@ -187,8 +227,7 @@ pub(crate) fn evaluate_runs(
                         id: doc.to_owned(),
                         location: format!("run {:?}, query {qid:?}", run_ids[ri as usize]),
                     },
-                },
-            )?;
+                })?;
             let summary = &qrels.summaries[qi as usize];
             Ok(Some(
                 metrics
@@ -238,21 +277,17 @@ pub(crate) fn evaluate_runs(
 #[derive(Default)]
 struct Scratch<'a> {
     /// Rows seen in this query, keyed by doc-id hash: the duplicate check.
-    seen: HashTable<(u64, u32)>,
+    seen: HashTable<u32>,
     judged_flag: Vec<bool>,
     judged: Vec<(f64, &'a str, i32)>,
+    /// The judged documents' scores, in ranked order.
+    scores: Vec<f64>,
     ahead: Vec<u32>,
 }
 
 enum RankError<'a> {
     Nan(&'a str),
     Duplicate(&'a str),
-}
-
-/// `a` ranks before `b` in `trec_eval` order: higher score, then larger doc id.
-#[inline]
-fn before(a: (f64, &str), b: (f64, &str)) -> bool {
-    a.0 > b.0 || (a.0 == b.0 && a.1 > b.1)
 }
 
 fn rank_judged<'a>(
@@ -264,39 +299,64 @@ fn rank_judged<'a>(
     let num_ret: usize = segments.iter().map(|(a, b)| b - a).sum();
     let rows = || segments.iter().flat_map(|&(a, b)| a..b);
     s.seen.clear();
-    s.seen.reserve(num_ret, |e| e.0);
+    let (docs, scores) = (cols.docs.cursor(), cols.scores.cursor());
+    let lookup = cols.docs.cursor();
+    let rehash = |&j: &u32| hash_str(lookup.str(j as usize));
+    s.seen.reserve(num_ret, rehash);
     s.judged.clear();
     s.judged_flag.clear();
     s.judged_flag.resize(num_ret, false);
     for (k, i) in rows().enumerate() {
-        let doc = cols.docs.value(i);
-        let score = cols.scores[i];
+        let doc = docs.str(i);
+        let score = scores.f64(i);
         if score.is_nan() {
             return Err(RankError::Nan(doc));
         }
         let h = hash_str(doc);
-        if s.seen.find(h, |&(eh, j)| eh == h && cols.docs.value(j as usize) == doc).is_some() {
-            return Err(RankError::Duplicate(doc));
+        match s.seen.entry(h, |&j| lookup.str(j as usize) == doc, rehash) {
+            hashbrown::hash_table::Entry::Occupied(_) => return Err(RankError::Duplicate(doc)),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(i as u32);
+            }
         }
-        s.seen.insert_unique(h, (h, i as u32), |e| e.0);
-        if let Some(&(_, _, rel)) = judgements.find(h, |e| e.1 == doc) {
+        if let Some(rel) = judgements.get(h, doc) {
             s.judged.push((score, doc, rel));
             s.judged_flag[k] = true;
         }
     }
     let m = s.judged.len();
     s.judged.sort_unstable_by(|a, b| {
-        b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then_with(|| b.1.cmp(a.1))
+        b.0.partial_cmp(&a.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| b.1.cmp(a.1))
     });
     s.ahead.clear();
     s.ahead.resize(m + 1, 0);
     if m > 0 {
+        s.scores.clear();
+        s.scores.extend(s.judged.iter().map(|j| j.0));
         for (k, i) in rows().enumerate() {
             if s.judged_flag[k] {
                 continue;
             }
-            let x = (cols.scores[i], cols.docs.value(i));
-            let p = s.judged.partition_point(|j| before((j.0, j.1), x));
+            let x = scores.f64(i);
+            // Judged documents ahead of x: higher scores, then equal scores with a larger doc
+            // id (the equal ones sit together right after the higher ones).
+            let (gt, eq) = if m <= 32 {
+                // Branch-free counts: cheaper than a binary search's mispredictions.
+                s.scores.iter().fold((0usize, 0usize), |(g, e), &j| {
+                    (g + usize::from(j > x), e + usize::from(j == x))
+                })
+            } else {
+                let gt = s.scores.partition_point(|&j| j > x);
+                (gt, s.scores[gt..].partition_point(|&j| j == x))
+            };
+            let p = if eq == 0 {
+                gt
+            } else {
+                let doc = docs.str(i);
+                gt + s.judged[gt..gt + eq].iter().filter(|j| j.1 > doc).count()
+            };
             s.ahead[p] += 1;
         }
     }

@@ -72,7 +72,11 @@ where
     F: FnOnce(&Cancel) -> crate::Result<T> + Send,
 {
     let bar = match desc {
-        Some(d) => Some(py.import("ragplay._progress")?.getattr("Bar")?.call1((d,))?),
+        Some(d) => Some(
+            py.import("ragplay._progress")?
+                .getattr("Bar")?
+                .call1((d,))?,
+        ),
         None => None,
     };
     let cancel = Cancel::new();

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::RwLock;
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use pyo3_polars::PyDataFrame;
 
 use super::errors::{detach, detach_with_progress, frame_arg, to_py};
@@ -14,7 +15,9 @@ use crate::text::AnalyzerConfig;
 /// An in-process BM25 index with exact top-k search.
 ///
 /// Variants as bm25s and Kamphuis et al. (ECIR 2020) define them: ``"lucene"`` (default),
-/// ``"robertson"``, ``"atire"``, ``"bm25l"``, ``"bm25+"``. The defaults (k1 = 0.9, b = 0.4,
+/// ``"robertson"``, ``"atire"``, ``"bm25l"``, ``"bm25+"``, and ``"okapi"`` (rank_bm25's
+/// ``BM25Okapi``: Robertson idf with negative values raised to epsilon x the mean idf, and
+/// the (k1 + 1) numerator). The defaults (k1 = 0.9, b = 0.4,
 /// Lucene's English analyzer, title and text joined) are Anserini's for BEIR.
 ///
 /// Args:
@@ -22,6 +25,7 @@ use crate::text::AnalyzerConfig;
 ///     k1: Term-frequency saturation, >= 0.
 ///     b: Length normalisation, in [0, 1].
 ///     delta: The lower bound of ``bm25l`` and ``bm25+``.
+///     epsilon: The idf floor factor of ``okapi``.
 ///     analyzer: The analyzer for documents and queries; ``Analyzer()`` if omitted.
 ///     fields: ``None`` joins ``title`` and ``text``; a dict of column name to weight indexes
 ///         each column as its own field (score = sum of weight x field score).
@@ -45,22 +49,39 @@ impl PyBm25 {
 #[pymethods]
 impl PyBm25 {
     #[new]
-    #[pyo3(signature = (*, variant = "lucene", k1 = 0.9, b = 0.4, delta = 0.5, analyzer = None, fields = None))]
+    #[pyo3(signature = (*, variant = "lucene", k1 = 0.9, b = 0.4, delta = 0.5, epsilon = 0.25, analyzer = None, fields = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         variant: &str,
         k1: f64,
         b: f64,
         delta: f64,
+        epsilon: f64,
         analyzer: Option<PyRef<'_, PyAnalyzer>>,
-        fields: Option<Vec<(String, f64)>>,
+        fields: Option<Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let variant: Variant = variant.parse().map_err(to_py)?;
+        let fields: Option<Vec<(String, f64)>> = fields
+            .map(|d| {
+                d.iter()
+                    .map(|(k, v)| Ok((k.extract()?, v.extract()?)))
+                    .collect::<PyResult<_>>()
+            })
+            .transpose()?;
         let config = Bm25Config {
-            params: Params { variant, k1, b, delta },
+            params: Params {
+                variant,
+                k1,
+                b,
+                delta,
+                epsilon,
+            },
             analyzer: analyzer.map_or_else(AnalyzerConfig::default, |a| a.inner.config().clone()),
             fields: fields.map_or(Fields::Joined, Fields::Separate),
         };
-        Ok(Self { inner: RwLock::new(Bm25::new(config).map_err(to_py)?) })
+        Ok(Self {
+            inner: RwLock::new(Bm25::new(config).map_err(to_py)?),
+        })
     }
 
     /// Index a corpus table (``doc_id`` and ``title`` / ``text``, or the configured fields),
@@ -69,11 +90,17 @@ impl PyBm25 {
     /// Raises:
     ///     DataError: An empty corpus, a duplicate or null id, a missing column.
     #[pyo3(signature = (corpus, *, show_progress = true))]
-    fn index(&self, py: Python<'_>, corpus: &Bound<'_, PyAny>, show_progress: bool) -> PyResult<()> {
+    fn index(
+        &self,
+        py: Python<'_>,
+        corpus: &Bound<'_, PyAny>,
+        show_progress: bool,
+    ) -> PyResult<()> {
         let corpus = frame_arg(corpus, "corpus")?;
         let config = self.read().config().clone();
         let desc = show_progress.then_some("BM25 index");
-        let built = detach_with_progress(py, desc, move |cancel| Bm25::build(config, &corpus, cancel))?;
+        let built =
+            detach_with_progress(py, desc, move |cancel| Bm25::build(config, &corpus, cancel))?;
         *self.write() = built;
         Ok(())
     }
@@ -119,7 +146,10 @@ impl PyBm25 {
     ) -> PyResult<PyDataFrame> {
         let queries = frame_arg(queries, "queries")?;
         let desc = show_progress.then_some("BM25 search");
-        detach_with_progress(py, desc, |cancel| self.read().search(&queries, k, allow.as_deref(), cancel)).map(PyDataFrame)
+        detach_with_progress(py, desc, |cancel| {
+            self.read().search(&queries, k, allow.as_deref(), cancel)
+        })
+        .map(PyDataFrame)
     }
 
     /// Each query term's contribution to a document's score: ``field``, ``term``, ``tf``,
@@ -141,7 +171,9 @@ impl PyBm25 {
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let index = detach(py, move |_| Bm25::load(&path))?;
-        Ok(Self { inner: RwLock::new(index) })
+        Ok(Self {
+            inner: RwLock::new(index),
+        })
     }
 
     /// Number of distinct terms indexed.
@@ -154,7 +186,9 @@ impl PyBm25 {
     #[getter]
     fn analyzer(&self) -> PyResult<PyAnalyzer> {
         let config = self.read().analyzer().config().clone();
-        Ok(PyAnalyzer { inner: std::sync::Arc::new(crate::text::Analyzer::new(config).map_err(to_py)?) })
+        Ok(PyAnalyzer {
+            inner: std::sync::Arc::new(crate::text::Analyzer::new(config).map_err(to_py)?),
+        })
     }
 
     fn __len__(&self) -> usize {

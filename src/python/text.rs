@@ -23,7 +23,12 @@ use crate::text::{Analyzer, AnalyzerConfig, StopWords};
 ///
 /// Raises:
 ///     ConfigError: An unknown stemmer language or stop-word list, or a bad n-gram range.
-#[pyclass(name = "Analyzer", module = "ragplay._ragplay", frozen)]
+#[pyclass(
+    name = "Analyzer",
+    module = "ragplay._ragplay",
+    frozen,
+    skip_from_py_object
+)]
 #[derive(Clone)]
 pub struct PyAnalyzer {
     pub inner: Arc<Analyzer>,
@@ -72,7 +77,9 @@ impl PyAnalyzer {
             stemmer,
             ngram_range,
         };
-        Ok(Self { inner: Arc::new(Analyzer::new(config).map_err(to_py)?) })
+        Ok(Self {
+            inner: Arc::new(Analyzer::new(config).map_err(to_py)?),
+        })
     }
 
     /// The terms of each text, in order.
@@ -84,7 +91,9 @@ impl PyAnalyzer {
     ///     One list of terms per text.
     fn tokenize(&self, py: Python<'_>, texts: Vec<String>) -> PyResult<Vec<Vec<String>>> {
         let analyzer = self.inner.clone();
-        detach(py, move |_| Ok(texts.par_iter().map(|t| analyzer.tokenize(t)).collect()))
+        detach(py, move |_| {
+            Ok(texts.par_iter().map(|t| analyzer.tokenize(t)).collect())
+        })
     }
 
     fn __repr__(&self) -> String {

@@ -64,6 +64,34 @@ pub(crate) struct FieldIndex {
     /// Per term: w · idf · tfc(0) (only `bm25l`, `bm25+`).
     pub absent: Vec<f32>,
     pub avgdl: f64,
+    /// `okapi` only: what negative idfs are raised to.
+    pub idf_floor: Option<f64>,
+}
+
+/// For `okapi`: the value negative idfs are raised to, ε · the mean idf over the terms
+/// present (rank_bm25's rule).
+pub(crate) fn okapi_floor(params: &Params, postings: &[Vec<(u32, u32)>], n: u32) -> Option<f64> {
+    if params.variant != Variant::Okapi {
+        return None;
+    }
+    let idfs: Vec<f64> = postings
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| params.idf(p.len() as u32, n))
+        .collect();
+    if idfs.is_empty() {
+        return Some(0.0);
+    }
+    Some(params.epsilon * idfs.iter().sum::<f64>() / idfs.len() as f64)
+}
+
+/// A term's idf, with `okapi`'s floor applied to negative values.
+pub(crate) fn term_idf(params: &Params, floor: Option<f64>, df: u32, n: u32) -> f64 {
+    let idf = params.idf(df, n);
+    match floor {
+        Some(f) if idf < 0.0 => f,
+        _ => idf,
+    }
 }
 
 /// A BM25 index.
@@ -321,7 +349,9 @@ impl Bm25 {
                 total as f64 / n as f64
             };
             field.avgdl = avgdl;
+            field.idf_floor = okapi_floor(&params, &field.postings, n);
             let (weight, doc_len) = (field.weight, &field.doc_len);
+            let idf_floor = field.idf_floor;
             let computed: Vec<(Vec<f32>, f32)> = field
                 .postings
                 .par_iter()
@@ -329,7 +359,7 @@ impl Bm25 {
                     if postings.is_empty() {
                         return (Vec::new(), 0.0);
                     }
-                    let idf = params.idf(postings.len() as u32, n);
+                    let idf = term_idf(&params, idf_floor, postings.len() as u32, n);
                     let absent = if params.scores_absent_terms() {
                         idf * params.tfc(0.0, 0.0, avgdl)
                     } else {

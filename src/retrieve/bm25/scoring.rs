@@ -10,6 +10,7 @@
 //! | `atire`     | ln(N / df)                           | tf·(k1 + 1) / (tf + k1·L)           |
 //! | `bm25l`     | ln((N + 1)/(df + 0.5))               | (k1 + 1)(c + δ) / (k1 + c + δ), c = tf/L (Lv & Zhai, CIKM 2011) |
 //! | `bm25+`     | ln((N + 1)/df)                       | (k1 + 1)·tf / (k1·L + tf) + δ (Lv & Zhai, CIKM 2011) |
+//! | `okapi`     | ln((N − df + 0.5)/(df + 0.5)); below 0 → ε · mean idf | tf·(k1 + 1) / (tf + k1·L) (rank_bm25's `BM25Okapi`; Robertson et al., TREC-3 1994) |
 //!
 //! A document's score is the sum over query terms (repeated terms count again) of
 //! idf · tfc. For `bm25l` and `bm25+` a term the document lacks still contributes
@@ -28,6 +29,7 @@ pub enum Variant {
     Atire,
     Bm25L,
     Bm25Plus,
+    Okapi,
 }
 
 impl Variant {
@@ -39,6 +41,7 @@ impl Variant {
             Variant::Atire => "atire",
             Variant::Bm25L => "bm25l",
             Variant::Bm25Plus => "bm25+",
+            Variant::Okapi => "okapi",
         }
     }
 }
@@ -48,7 +51,8 @@ impl std::str::FromStr for Variant {
     fn from_str(s: &str) -> Result<Self> {
         Ok(match s.to_ascii_lowercase().as_str() {
             "lucene" => Variant::Lucene,
-            "robertson" | "okapi" => Variant::Robertson,
+            "robertson" => Variant::Robertson,
+            "okapi" => Variant::Okapi,
             "atire" => Variant::Atire,
             "bm25l" => Variant::Bm25L,
             "bm25+" | "bm25plus" => Variant::Bm25Plus,
@@ -72,6 +76,13 @@ pub struct Params {
     pub b: f64,
     /// δ of `bm25l` and `bm25+` (ignored by the others).
     pub delta: f64,
+    /// ε of `okapi`: negative idfs become ε · the mean idf (ignored by the others).
+    #[serde(default = "default_epsilon")]
+    pub epsilon: f64,
+}
+
+fn default_epsilon() -> f64 {
+    0.25
 }
 
 impl Default for Params {
@@ -81,6 +92,7 @@ impl Default for Params {
             k1: 0.9,
             b: 0.4,
             delta: 0.5,
+            epsilon: default_epsilon(),
         }
     }
 }
@@ -106,6 +118,12 @@ impl Params {
                 format!("must be a finite number >= 0, got {}", self.delta),
             ));
         }
+        if !(self.epsilon.is_finite() && self.epsilon >= 0.0) {
+            return Err(Error::config(
+                "epsilon",
+                format!("must be a finite number >= 0, got {}", self.epsilon),
+            ));
+        }
         Ok(())
     }
 
@@ -118,6 +136,8 @@ impl Params {
             Variant::Atire => (n / df).ln(),
             Variant::Bm25L => ((n + 1.0) / (df + 0.5)).ln(),
             Variant::Bm25Plus => ((n + 1.0) / df).ln(),
+            // rank_bm25 computes ln(N − df + 0.5) − ln(df + 0.5); the floor is applied by the index.
+            Variant::Okapi => (n - df + 0.5).ln() - (df + 0.5).ln(),
         }
     }
 
@@ -127,7 +147,7 @@ impl Params {
         let norm = 1.0 - b + b * dl / avgdl;
         match self.variant {
             Variant::Lucene | Variant::Robertson => tf / (k1 * norm + tf),
-            Variant::Atire => tf * (k1 + 1.0) / (tf + k1 * norm),
+            Variant::Atire | Variant::Okapi => tf * (k1 + 1.0) / (tf + k1 * norm),
             Variant::Bm25L => {
                 let c = tf / norm;
                 (k1 + 1.0) * (c + delta) / (k1 + c + delta)

@@ -97,7 +97,9 @@ impl Bm25 {
             return Err(Error::config("k", "must be at least 1"));
         }
         if self.is_empty() {
-            return Err(Error::Empty { what: "the index (index a corpus first)".into() });
+            return Err(Error::Empty {
+                what: "the index (index a corpus first)".into(),
+            });
         }
         let qids = schema::str_column(queries, table::QUERIES, QUERY_ID)?;
         let texts = schema::str_column(queries, table::QUERIES, TEXT)?;
@@ -192,7 +194,7 @@ impl Bm25 {
                     .binary_search_by_key(&slot, |p| p.0)
                     .map_or(0, |i| postings[i].1);
                 let df = postings.len() as u32;
-                let idf = params.idf(df, n);
+                let idf = super::term_idf(&params, field.idf_floor, df, n);
                 let dl = field.doc_len[slot as usize];
                 let contribution =
                     field.weight * idf * params.tfc(tf as f64, dl as f64, field.avgdl);
