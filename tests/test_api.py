@@ -93,9 +93,12 @@ def test_cli_demo_runs_on_the_sample_collection():
     done = cli("demo")
     assert done.returncode == 0, done.stderr
     corpus, queries, qrels = ragplay.sample_collection()
-    run = ragplay.overlap_run(corpus, queries, k=100)
-    value = ragplay.evaluate(run, qrels, ["ndcg@10"]).summary["ndcg@10"][0]
-    assert "ndcg@10" in done.stdout and f"{value:.4f}" in done.stdout
+    index = ragplay.BM25()
+    index.index(corpus, show_progress=False)
+    for run in (index.search(queries, k=100), ragplay.overlap_run(corpus, queries, k=100)):
+        value = ragplay.evaluate(run, qrels, ["ndcg@10"]).summary["ndcg@10"][0]
+        assert f"{value:.4f}" in done.stdout
+    assert "ndcg@10" in done.stdout and "p_value" in done.stdout
 
 
 def test_cli_reports_bad_input_without_a_traceback(tmp_path):

@@ -5,6 +5,8 @@ from typing import Final, final
 import polars as pl
 
 __all__ = [
+    "Analyzer",
+    "BM25",
     "__version__",
     "Collection",
     "Evaluation",
@@ -62,6 +64,138 @@ class Evaluation:
         """One row per run: ``run``, ``num_queries``, then the mean of each metric."""
 
     def __iter__(self) -> Iterator[pl.DataFrame]: ...
+    def __len__(self) -> int: ...
+
+@final
+class Analyzer:
+    """Turns text into index terms: Unicode word segmentation, lower-casing, optional ASCII
+    folding, stop-word removal, Snowball stemming and optional word n-grams, in that order.
+    The same analyzer is applied to documents and queries.
+
+    Args:
+        lowercase: Lower-case every word.
+        ascii_folding: Strip accents ("café" -> "cafe").
+        stopwords: ``"english"`` (Lucene's list), a list of words, or ``None``.
+        stemmer: A Snowball language (``"english"``, ``"french"``, ...) or ``None``.
+        ngram_range: ``(min, max)`` word n-grams; ``(1, 1)`` keeps single words.
+
+    Raises:
+        ConfigError: An unknown stemmer language or stop-word list, or a bad n-gram range."""
+
+    def __new__(
+        cls,
+        *,
+        lowercase: bool = True,
+        ascii_folding: bool = False,
+        stopwords: str | list[str] | None = "english",
+        stemmer: str | None = "english",
+        ngram_range: tuple[int, int] = (1, 1),
+    ) -> Analyzer: ...
+    def tokenize(self, texts: list[str]) -> list[list[str]]:
+        """The terms of each text, in order.
+
+        Args:
+            texts: The texts.
+
+        Returns:
+            One list of terms per text."""
+
+@final
+class BM25:
+    """An in-process BM25 index with exact top-k search.
+
+    Variants as bm25s and Kamphuis et al. (ECIR 2020) define them: ``"lucene"`` (default),
+    ``"robertson"``, ``"atire"``, ``"bm25l"``, ``"bm25+"``, and ``"okapi"`` (rank_bm25's
+    ``BM25Okapi``: Robertson idf with negative values raised to epsilon x the mean idf, and
+    the (k1 + 1) numerator). The defaults (k1 = 0.9, b = 0.4,
+    Lucene's English analyzer, title and text joined) are Anserini's for BEIR.
+
+    Args:
+        variant: The BM25 variant.
+        k1: Term-frequency saturation, >= 0.
+        b: Length normalisation, in [0, 1].
+        delta: The lower bound of ``bm25l`` and ``bm25+``.
+        epsilon: The idf floor factor of ``okapi``.
+        analyzer: The analyzer for documents and queries; ``Analyzer()`` if omitted.
+        fields: ``None`` joins ``title`` and ``text``; a dict of column name to weight indexes
+            each column as its own field (score = sum of weight x field score).
+
+    Raises:
+        ConfigError: A parameter out of range or an unknown variant."""
+
+    def __new__(
+        cls,
+        *,
+        variant: str = "lucene",
+        k1: float = 0.9,
+        b: float = 0.4,
+        delta: float = 0.5,
+        epsilon: float = 0.25,
+        analyzer: Analyzer | None = None,
+        fields: dict[str, float] | None = None,
+    ) -> BM25: ...
+    def index(self, corpus: pl.DataFrame, *, show_progress: bool = True) -> None:
+        """Index a corpus table (``doc_id`` and ``title`` / ``text``, or the configured fields),
+        replacing what the index held. Runs on all cores with the GIL released.
+
+        Raises:
+            DataError: An empty corpus, a duplicate or null id, a missing column."""
+
+    def add(self, corpus: pl.DataFrame, *, show_progress: bool = False) -> None:
+        """Add documents; their ids must be new. Statistics and scores are updated, so results
+        equal those of a fresh index of all the documents."""
+
+    def delete(self, doc_ids: list[str]) -> None:
+        """Delete documents by id.
+
+        Raises:
+            DataError: An id the index does not hold (nothing is deleted then)."""
+
+    def search(
+        self,
+        queries: pl.DataFrame,
+        *,
+        k: int = 100,
+        allow: list[str] | None = None,
+        show_progress: bool = False,
+    ) -> pl.DataFrame:
+        """Search every query of a queries table (``query_id``, ``text``).
+
+        Exact top-k: ties broken by doc id descending (``trec_eval``'s order). A query with no
+        indexed term (empty, only stop words) returns no rows.
+
+        Args:
+            queries: A queries table.
+            k: Documents per query.
+            allow: If given, only these document ids can be returned.
+            show_progress: Draw a progress bar.
+
+        Returns:
+            A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
+
+    def explain(self, query: str, doc_id: str) -> pl.DataFrame:
+        """Each query term's contribution to a document's score: ``field``, ``term``, ``tf``,
+        ``df``, ``idf``, ``doc_len``, ``avg_doc_len``, ``score`` (summing to the search score)."""
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Save the index to a folder (``index.bin`` and ``meta.json``), atomically."""
+
+    @staticmethod
+    def load(path: str | PathLike[str]) -> BM25:
+        """Load an index saved with ``save``.
+
+        Raises:
+            DataError: A truncated, corrupted or foreign file, or another format version.
+            FileNotFoundError: The folder or a file is missing."""
+
+    @property
+    def num_terms(self) -> int:
+        """Number of distinct terms indexed."""
+
+    @property
+    def analyzer(self) -> Analyzer:
+        """The analyzer applied to documents and queries."""
+
     def __len__(self) -> int: ...
 
 def load_beir(path: str | PathLike[str], *, split: str = "test") -> Collection:

@@ -60,12 +60,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         source = str(args.data)
     corpus, queries, qrels = collection
     print(f"ragplay {ragplay.__version__} demo on {source}: {collection!r}")
+
     start = time.perf_counter()
-    run = ragplay.overlap_run(corpus, queries, k=100)
-    elapsed = time.perf_counter() - start
-    print(f"term-overlap baseline: {run.height} results in {elapsed * 1000:.1f} ms")
-    result = ragplay.evaluate(run, qrels, DEFAULT_METRICS, name="overlap")
-    _print(result.summary)
+    bm25 = ragplay.BM25()
+    bm25.index(corpus, show_progress=False)
+    built = time.perf_counter() - start
+    start = time.perf_counter()
+    runs = {"bm25": bm25.search(queries, k=100)}
+    searched = time.perf_counter() - start
+    print(
+        f"{bm25!r}: indexed in {built * 1000:.1f} ms, {queries.height} queries in {searched * 1000:.1f} ms"
+    )
+    runs["overlap"] = ragplay.overlap_run(corpus, queries, k=100)
+
+    stacked = ragplay.stack_runs(runs)
+    _print(ragplay.evaluate(stacked, qrels, DEFAULT_METRICS).summary)
+    print("BM25 against the term-overlap baseline (paired randomization test, Holm):")
+    comparison = ragplay.compare(stacked, qrels, ["ndcg@10", "map"], baseline="overlap")
+    _print(
+        comparison.select(
+            "metric", "run", "baseline", "delta", "p_value", "p_adjusted", "wins", "ties", "losses"
+        )
+    )
     return 0
 
 

@@ -62,7 +62,10 @@ impl Default for StopWordsArg {
 #[pymethods]
 impl PyAnalyzer {
     #[new]
-    #[pyo3(signature = (*, lowercase = true, ascii_folding = false, stopwords = StopWordsArg::default(), stemmer = Some("english".to_owned()), ngram_range = (1, 1)))]
+    #[pyo3(
+        signature = (*, lowercase = true, ascii_folding = false, stopwords = StopWordsArg::default(), stemmer = Some("english".to_owned()), ngram_range = (1, 1)),
+        text_signature = "(*, lowercase=True, ascii_folding=False, stopwords='english', stemmer='english', ngram_range=(1, 1))"
+    )]
     fn new(
         lowercase: bool,
         ascii_folding: bool,

@@ -94,6 +94,9 @@ pub(crate) fn term_idf(params: &Params, floor: Option<f64>, df: u32, n: u32) -> 
     }
 }
 
+/// One analysed document: its distinct terms with frequencies (sorted), and its length.
+type AnalysedDoc = (Vec<(String, u32)>, u32);
+
 /// A BM25 index.
 #[derive(Debug)]
 pub struct Bm25 {
@@ -247,7 +250,7 @@ impl Bm25 {
         cancel.start(n as u64 * fields.len() as u64);
         // Analyse in parallel: per field, per document, the (term, tf) pairs and the length.
         let analyzer = &self.analyzer;
-        let analysed: Vec<Vec<(Vec<(String, u32)>, u32)>> = fields
+        let analysed: Vec<Vec<AnalysedDoc>> = fields
             .iter()
             .map(|texts| {
                 texts

@@ -11,6 +11,19 @@ use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RANK, SCORE, TEXT};
 use crate::error::{Error, Result};
 use crate::retrieve::topk::top_k;
 
+/// Columns of an explanation.
+#[derive(Default)]
+struct ExplainRows {
+    field: Vec<String>,
+    term: Vec<String>,
+    tf: Vec<u32>,
+    df: Vec<u32>,
+    idf: Vec<f64>,
+    doc_len: Vec<u32>,
+    avgdl: Vec<f64>,
+    score: Vec<f64>,
+}
+
 /// Reusable per-thread buffers.
 #[derive(Default)]
 struct Scratch {
@@ -174,16 +187,7 @@ impl Bm25 {
             super::Fields::Joined => vec!["title+text".into()],
             super::Fields::Separate(list) => list.iter().map(|(n, _)| n.clone()).collect(),
         };
-        let mut rows: (
-            Vec<String>,
-            Vec<String>,
-            Vec<u32>,
-            Vec<u32>,
-            Vec<f64>,
-            Vec<u32>,
-            Vec<f64>,
-            Vec<f64>,
-        ) = Default::default();
+        let mut rows = ExplainRows::default();
         for (field, name) in self.fields.iter().zip(&names) {
             for t in self.query_terms(query) {
                 let postings = &field.postings[t as usize];
@@ -203,25 +207,25 @@ impl Bm25 {
                 } else {
                     contribution
                 };
-                rows.0.push(name.clone());
-                rows.1.push(self.terms[t as usize].clone());
-                rows.2.push(tf);
-                rows.3.push(df);
-                rows.4.push(idf);
-                rows.5.push(dl);
-                rows.6.push(field.avgdl);
-                rows.7.push(contribution);
+                rows.field.push(name.clone());
+                rows.term.push(self.terms[t as usize].clone());
+                rows.tf.push(tf);
+                rows.df.push(df);
+                rows.idf.push(idf);
+                rows.doc_len.push(dl);
+                rows.avgdl.push(field.avgdl);
+                rows.score.push(contribution);
             }
         }
         schema::frame(vec![
-            Column::new("field".into(), rows.0),
-            Column::new("term".into(), rows.1),
-            Column::new("tf".into(), rows.2),
-            Column::new("df".into(), rows.3),
-            Column::new("idf".into(), rows.4),
-            Column::new("doc_len".into(), rows.5),
-            Column::new("avg_doc_len".into(), rows.6),
-            Column::new(SCORE.into(), rows.7),
+            Column::new("field".into(), rows.field),
+            Column::new("term".into(), rows.term),
+            Column::new("tf".into(), rows.tf),
+            Column::new("df".into(), rows.df),
+            Column::new("idf".into(), rows.idf),
+            Column::new("doc_len".into(), rows.doc_len),
+            Column::new("avg_doc_len".into(), rows.avgdl),
+            Column::new(SCORE.into(), rows.score),
         ])
     }
 }
