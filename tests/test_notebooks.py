@@ -1,8 +1,9 @@
 """Execute the notebooks for real and check what they print.
 
-The Python notebook runs in the ``python3`` kernel, the Rust one in evcxr's ``rust`` kernel
-(``make test`` installs it). Both must run without an error and print the NDCG@10 of the
-overlap run on SciFact, which must match the value computed here.
+The Python notebooks run in the ``python3`` kernel, the Rust ones in evcxr's ``rust`` kernel
+(``make test`` installs it). Each must run without an error and end by printing an NDCG@10 on
+SciFact (``NDCG@10 <run> = X``), which must match the value computed here: the overlap run for
+the 01 notebooks, BM25 with the default parameters for the 02 ones.
 """
 
 from __future__ import annotations
@@ -19,16 +20,24 @@ import ragplay
 from conftest import DATA, ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
-PYTHON_NOTEBOOK = NOTEBOOKS / "python" / "01_evaluation.ipynb"
-RUST_NOTEBOOK = NOTEBOOKS / "rust" / "01_evaluation.ipynb"
+KERNELS = {"python": "python3", "rust": "rust"}
+# The notebooks by name, each with the run whose NDCG@10 its last cell prints.
+EXPECTED_RUN = {"01_evaluation.ipynb": "overlap", "02_bm25.ipynb": "lucene"}
+CASES = [(lang, name) for name in EXPECTED_RUN for lang in KERNELS]
 # Fixed so that evcxr reuses the crates it compiled on an earlier run.
 EVCXR_TMPDIR = ROOT / "target" / "evcxr"
-NDCG_LINE = re.compile(r"^NDCG@10 overlap = (\d+\.\d{4})$", re.MULTILINE)
 
 
-@pytest.fixture(scope="module")
-def expected_ndcg(scifact: ragplay.Collection) -> float:
-    run = ragplay.overlap_run(scifact.corpus, scifact.queries, k=100)
+def ndcg10(scifact: ragplay.Collection, run_name: str) -> float:
+    """The NDCG@10 on SciFact of the run a notebook reports, computed here."""
+    if run_name == "overlap":
+        run = ragplay.overlap_run(scifact.corpus, scifact.queries, k=100)
+    elif run_name == "lucene":
+        index = ragplay.BM25()
+        index.index(scifact.corpus, show_progress=False)
+        run = index.search(scifact.queries, k=100)
+    else:
+        raise ValueError(run_name)
     return ragplay.evaluate(run, scifact.qrels, ["ndcg@10"]).summary["ndcg@10"][0]
 
 
@@ -86,41 +95,44 @@ def printed(nb: nbformat.NotebookNode) -> str:
     )
 
 
-def last_ndcg(nb: nbformat.NotebookNode) -> float:
+def last_ndcg(nb: nbformat.NotebookNode, run_name: str) -> float:
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     last = "".join(
         o.get("text", "")
         for o in code_cells[-1].get("outputs", [])
         if o.get("output_type") == "stream"
     )
-    match = NDCG_LINE.search(last)
-    assert match, f"the last cell printed {last!r}, not 'NDCG@10 overlap = X'"
+    line = re.compile(rf"^NDCG@10 {re.escape(run_name)} = (\d+\.\d{{4}})$", re.MULTILINE)
+    match = line.search(last)
+    assert match, f"the last cell printed {last!r}, not 'NDCG@10 {run_name} = X'"
     return float(match.group(1))
 
 
-def test_python_notebook(expected_ndcg: float, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("lang", "name"), CASES, ids=[f"{lang}/{name}" for lang, name in CASES])
+def test_notebook(
+    lang: str, name: str, scifact: ragplay.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RAGPLAY_DATA", str(DATA.resolve()))
-    nb = execute(PYTHON_NOTEBOOK, "python3")
-    got = last_ndcg(nb)
-    assert math.isclose(got, expected_ndcg, rel_tol=0, abs_tol=1e-4), (got, expected_ndcg)
-
-
-def test_rust_notebook(expected_ndcg: float, monkeypatch: pytest.MonkeyPatch) -> None:
-    EVCXR_TMPDIR.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setenv("RAGPLAY_DATA", str(DATA.resolve()))
-    monkeypatch.setenv("EVCXR_TMPDIR", str(EVCXR_TMPDIR))
-    nb = execute(RUST_NOTEBOOK, "rust")
-    got = last_ndcg(nb)
-    assert math.isclose(got, expected_ndcg, rel_tol=0, abs_tol=1e-4), (
+    if lang == "rust":
+        EVCXR_TMPDIR.mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv("EVCXR_TMPDIR", str(EVCXR_TMPDIR))
+    nb = execute(NOTEBOOKS / lang / name, KERNELS[lang])
+    run_name = EXPECTED_RUN[name]
+    got = last_ndcg(nb, run_name)
+    expected = ndcg10(scifact, run_name)
+    assert math.isclose(got, expected, rel_tol=0, abs_tol=1e-4), (
         got,
-        expected_ndcg,
+        expected,
         printed(nb)[-2000:],
     )
 
 
 def test_notebooks_committed_without_outputs() -> None:
     paths = sorted(p for p in NOTEBOOKS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-    assert PYTHON_NOTEBOOK in paths and RUST_NOTEBOOK in paths, paths
+    missing = [
+        NOTEBOOKS / lang / name for lang, name in CASES if NOTEBOOKS / lang / name not in paths
+    ]
+    assert not missing, (missing, paths)
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)

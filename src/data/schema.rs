@@ -217,7 +217,7 @@ impl<'a, T: ?Sized> Chunks<'a, T> {
 
 impl<'a, T: ?Sized> Cursor<'_, 'a, T> {
     /// The chunk holding row `i` and `i`'s offset in it.
-    #[inline]
+    #[inline(always)]
     fn locate(&self, i: usize) -> (&'a T, usize) {
         let (mut lo, mut hi, mut c) = self.current.get();
         if i < lo || i >= hi {
@@ -259,16 +259,19 @@ impl<'a> F64Chunks<'a> {
 
 impl<'a> Cursor<'_, 'a, StrArray> {
     /// Row `i`.
-    #[inline]
+    #[inline(always)]
     pub fn str(&self, i: usize) -> &'a str {
         let (arr, j) = self.locate(i);
-        arr.value(j)
+        debug_assert!(j < arr.len());
+        // SAFETY: `locate` returns an offset below the chunk's length (`starts` was built
+        // from the chunk lengths and `i` lies in `[lo, hi)`).
+        unsafe { arr.value_unchecked(j) }
     }
 }
 
 impl Cursor<'_, '_, [f64]> {
     /// Row `i`.
-    #[inline]
+    #[inline(always)]
     pub fn f64(&self, i: usize) -> f64 {
         let (arr, j) = self.locate(i);
         arr[j]

@@ -60,7 +60,7 @@ impl std::str::FromStr for Variant {
                 return Err(Error::config(
                     "variant",
                     format!(
-                        "{s:?}; use \"lucene\", \"robertson\", \"atire\", \"bm25l\" or \"bm25+\""
+                        "{s:?}; use \"lucene\", \"robertson\", \"atire\", \"bm25l\", \"bm25+\" or \"okapi\""
                     ),
                 ))
             }
