@@ -1,6 +1,8 @@
 //! Retrievers: given queries, produce runs (`query_id`, `doc_id`, `score`, `rank`).
+//!
+//! Top-k is exact, with ties broken by doc id descending (the order `trec_eval` ranks in), so
+//! the cut at k is reproducible and the written ranks agree with an evaluation's.
 
 pub mod bm25;
-mod topk;
 
 pub use bm25::{Bm25, Bm25Config, Fields, Params, Variant};

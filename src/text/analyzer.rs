@@ -193,7 +193,7 @@ impl Analyzer {
                 continue;
             }
             words.push(match &self.stemmer {
-                Some(s) => s.stem(&word).into_owned(),
+                Some(s) => stem_cached(s, self.config.stemmer.as_deref().unwrap_or(""), word),
                 None => word,
             });
         }
@@ -211,6 +211,32 @@ impl Analyzer {
         }
         out
     }
+}
+
+/// Distinct words stemmed per thread before the cache is emptied.
+const STEM_CACHE_LIMIT: usize = 1 << 20;
+
+thread_local! {
+    /// Per-thread memo of word -> stem for one stemmer language: text repeats words, and
+    /// Snowball stemming costs more than a hash lookup.
+    static STEMS: std::cell::RefCell<(String, rustc_hash::FxHashMap<String, String>)> =
+        std::cell::RefCell::new((String::new(), rustc_hash::FxHashMap::default()));
+}
+
+fn stem_cached(stemmer: &Stemmer, language: &str, word: String) -> String {
+    STEMS.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        if cache.0 != language || cache.1.len() >= STEM_CACHE_LIMIT {
+            cache.0 = language.to_owned();
+            cache.1.clear();
+        }
+        if let Some(stem) = cache.1.get(&word) {
+            return stem.clone();
+        }
+        let stem = stemmer.stem(&word).into_owned();
+        cache.1.insert(word, stem.clone());
+        stem
+    })
 }
 
 #[cfg(test)]

@@ -94,7 +94,31 @@ pub(crate) fn term_idf(params: &Params, floor: Option<f64>, df: u32, n: u32) -> 
     }
 }
 
-/// One analysed document: its distinct terms with frequencies (sorted), and its length.
+/// Documents analysed per parallel batch in [`Bm25::add`].
+const BATCH: usize = 16_384;
+
+/// Where a field's text comes from.
+enum Source<'a> {
+    /// Title and text joined by a space.
+    Joined(Vec<&'a str>, Vec<&'a str>),
+    Column(Vec<&'a str>),
+}
+
+impl Source<'_> {
+    fn text(&self, i: usize) -> std::borrow::Cow<'_, str> {
+        match self {
+            Source::Joined(titles, texts) if titles[i].is_empty() => {
+                std::borrow::Cow::Borrowed(texts[i])
+            }
+            Source::Joined(titles, texts) => {
+                std::borrow::Cow::Owned(format!("{} {}", titles[i], texts[i]))
+            }
+            Source::Column(texts) => std::borrow::Cow::Borrowed(texts[i]),
+        }
+    }
+}
+
+/// One analysed document: its distinct terms with frequencies, and its length.
 type AnalysedDoc = (Vec<(String, u32)>, u32);
 
 /// A BM25 index.
@@ -110,6 +134,8 @@ pub struct Bm25 {
     fields: Vec<FieldIndex>,
     /// Alive slots by doc id descending: the tie order used to fill results.
     order: Vec<u32>,
+    /// Per slot: its position in ascending doc-id order (ties rank the larger id first).
+    id_rank: Vec<u32>,
 }
 
 impl Bm25 {
@@ -152,6 +178,7 @@ impl Bm25 {
             slots: FxHashMap::default(),
             fields,
             order: Vec::new(),
+            id_rank: Vec::new(),
         })
     }
 
@@ -192,35 +219,16 @@ impl Bm25 {
         self.terms.len()
     }
 
-    /// The texts of each field for every row of `corpus`.
-    fn field_texts<'a>(
-        &self,
-        corpus: &'a DataFrame,
-    ) -> Result<Vec<Vec<std::borrow::Cow<'a, str>>>> {
+    /// Where each field's text comes from, for every row of `corpus`.
+    fn field_sources<'a>(&self, corpus: &'a DataFrame) -> Result<Vec<Source<'a>>> {
+        let column = |name: &str| -> Result<Vec<&'a str>> {
+            Ok(schema::str_values(schema::str_column(corpus, table::CORPUS, name)?).collect())
+        };
         match &self.config.fields {
-            Fields::Joined => {
-                let titles = schema::str_column(corpus, table::CORPUS, TITLE)?;
-                let texts = schema::str_column(corpus, table::CORPUS, TEXT)?;
-                let joined = schema::str_values(titles)
-                    .zip(schema::str_values(texts))
-                    .map(|(t, x)| {
-                        if t.is_empty() {
-                            std::borrow::Cow::Borrowed(x)
-                        } else {
-                            std::borrow::Cow::Owned(format!("{t} {x}"))
-                        }
-                    })
-                    .collect();
-                Ok(vec![joined])
-            }
+            Fields::Joined => Ok(vec![Source::Joined(column(TITLE)?, column(TEXT)?)]),
             Fields::Separate(list) => list
                 .iter()
-                .map(|(name, _)| {
-                    let col = schema::str_column(corpus, table::CORPUS, name)?;
-                    Ok(schema::str_values(col)
-                        .map(std::borrow::Cow::Borrowed)
-                        .collect())
-                })
+                .map(|(name, _)| Ok(Source::Column(column(name)?)))
                 .collect(),
         }
     }
@@ -228,7 +236,7 @@ impl Bm25 {
     /// Add the documents of `corpus`; their ids must be new.
     pub fn add(&mut self, corpus: &DataFrame, cancel: &Cancel) -> Result<()> {
         let ids = schema::str_column(corpus, table::CORPUS, DOC_ID)?;
-        let fields = self.field_texts(corpus)?;
+        let fields = self.field_sources(corpus)?;
         let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
         for (row, id) in schema::str_values(ids).enumerate() {
             if let Some(first) = seen.insert(id, row) {
@@ -248,50 +256,47 @@ impl Bm25 {
         }
         let n = corpus.height();
         cancel.start(n as u64 * fields.len() as u64);
-        // Analyse in parallel: per field, per document, the (term, tf) pairs and the length.
-        let analyzer = &self.analyzer;
-        let analysed: Vec<Vec<AnalysedDoc>> = fields
-            .iter()
-            .map(|texts| {
-                texts
-                    .par_iter()
-                    .map(|text| {
+        let first_slot = self.doc_ids.len() as u32;
+        // Analyse a batch of documents in parallel, merge it into the postings, free it: the
+        // memory held for analysed text stays bounded by the batch.
+        for (f, source) in fields.iter().enumerate() {
+            for start in (0..n).step_by(BATCH) {
+                let end = (start + BATCH).min(n);
+                let analyzer = &self.analyzer;
+                let analysed: Vec<AnalysedDoc> = (start..end)
+                    .into_par_iter()
+                    .map(|i| {
                         cancel.check()?;
-                        let tokens = analyzer.tokenize(text);
+                        let tokens = analyzer.tokenize(&source.text(i));
                         let len = u32::try_from(tokens.len())
                             .map_err(|_| Error::config("document", "more than 4 billion terms"))?;
                         let mut counts: FxHashMap<String, u32> = FxHashMap::default();
                         for t in tokens {
                             *counts.entry(t).or_insert(0) += 1;
                         }
-                        let mut counts: Vec<(String, u32)> = counts.into_iter().collect();
-                        counts.sort_unstable();
                         cancel.advance(1);
-                        Ok((counts, len))
+                        Ok((counts.into_iter().collect(), len))
                     })
-                    .collect::<Result<Vec<_>>>()
-            })
-            .collect::<Result<_>>()?;
-        let first_slot = self.doc_ids.len() as u32;
-        for (f, docs) in analysed.into_iter().enumerate() {
-            for (i, (counts, len)) in docs.into_iter().enumerate() {
-                let slot = first_slot + i as u32;
-                for (term, tf) in counts {
-                    let id = match self.vocab.get(&term) {
-                        Some(&id) => id,
-                        None => {
-                            let id = self.terms.len() as u32;
-                            self.vocab.insert(term.clone(), id);
-                            self.terms.push(term);
-                            for field in &mut self.fields {
-                                field.postings.push(Vec::new());
+                    .collect::<Result<_>>()?;
+                for (i, (counts, len)) in analysed.into_iter().enumerate() {
+                    let slot = first_slot + (start + i) as u32;
+                    for (term, tf) in counts {
+                        let id = match self.vocab.get(&term) {
+                            Some(&id) => id,
+                            None => {
+                                let id = self.terms.len() as u32;
+                                self.vocab.insert(term.clone(), id);
+                                self.terms.push(term);
+                                for field in &mut self.fields {
+                                    field.postings.push(Vec::new());
+                                }
+                                id
                             }
-                            id
-                        }
-                    };
-                    self.fields[f].postings[id as usize].push((slot, tf));
+                        };
+                        self.fields[f].postings[id as usize].push((slot, tf));
+                    }
+                    self.fields[f].doc_len.push(len);
                 }
-                self.fields[f].doc_len.push(len);
             }
         }
         for (i, id) in schema::str_values(ids).enumerate() {
@@ -380,12 +385,22 @@ impl Bm25 {
                 })
                 .collect();
             let (scores, absent): (Vec<_>, Vec<_>) = computed.into_iter().unzip();
+            field
+                .postings
+                .par_iter_mut()
+                .for_each(|p| p.shrink_to_fit());
             field.scores = scores;
             field.absent = absent;
         }
         let mut order: Vec<u32> = self.slots.values().copied().collect();
         let ids = &self.doc_ids;
         order.par_sort_unstable_by(|a, b| ids[*b as usize].cmp(&ids[*a as usize]));
+        let mut id_rank = vec![0u32; self.doc_ids.len()];
+        let n_alive = order.len();
+        for (pos, &slot) in order.iter().enumerate() {
+            id_rank[slot as usize] = (n_alive - 1 - pos) as u32;
+        }
         self.order = order;
+        self.id_rank = id_rank;
     }
 }

@@ -9,7 +9,6 @@ use super::Bm25;
 use crate::cancel::Cancel;
 use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RANK, SCORE, TEXT};
 use crate::error::{Error, Result};
-use crate::retrieve::topk::top_k;
 
 /// Columns of an explanation.
 #[derive(Default)]
@@ -29,6 +28,7 @@ struct ExplainRows {
 struct Scratch {
     acc: Vec<f32>,
     touched: Vec<u32>,
+    keys: Vec<u64>,
 }
 
 impl Bm25 {
@@ -42,6 +42,11 @@ impl Bm25 {
     }
 
     /// Rank documents for one query: `(slot, score)` best first, at most `k`.
+    ///
+    /// Scores are summed into a dense `f32` accumulator. When the query's postings are few
+    /// the touched slots are tracked; when they cover much of the index the whole
+    /// accumulator is scanned instead. Selection works on `u64` keys (score bits, then the
+    /// slot's doc-id rank), so ties never compare strings.
     fn rank(
         &self,
         terms: &[u32],
@@ -56,45 +61,95 @@ impl Bm25 {
         if s.acc.len() < slots {
             s.acc.resize(slots, 0.0);
         }
+        let postings: usize = self
+            .fields
+            .iter()
+            .map(|f| {
+                terms
+                    .iter()
+                    .map(|&t| f.postings[t as usize].len())
+                    .sum::<usize>()
+            })
+            .sum();
+        let dense = postings * 8 > slots;
         let mut floor = 0.0f32;
         for field in &self.fields {
             for &t in terms {
                 let t = t as usize;
                 floor += field.absent[t];
-                for (&(slot, _), &score) in field.postings[t].iter().zip(&field.scores[t]) {
-                    let a = &mut s.acc[slot as usize];
-                    if *a == 0.0 {
-                        s.touched.push(slot);
+                let pairs = field.postings[t].iter().zip(&field.scores[t]);
+                if dense {
+                    for (&(slot, _), &score) in pairs {
+                        s.acc[slot as usize] += score;
                     }
-                    *a += score;
+                } else {
+                    for (&(slot, _), &score) in pairs {
+                        let a = &mut s.acc[slot as usize];
+                        if *a == 0.0 {
+                            s.touched.push(slot);
+                        }
+                        *a += score;
+                    }
                 }
             }
         }
+        // Scores are >= 0, so their bit patterns order like the values.
+        let key = |slot: u32, score: f32| {
+            ((score.to_bits() as u64) << 32) | self.id_rank[slot as usize] as u64
+        };
         let allowed = |slot: u32| allow.is_none_or(|mask| mask[slot as usize]);
-        let mut hits: Vec<(u32, f32)> = Vec::with_capacity(s.touched.len());
-        for &slot in &s.touched {
-            let score = std::mem::take(&mut s.acc[slot as usize]);
-            if allowed(slot) {
-                hits.push((slot, score + floor));
+        s.keys.clear();
+        if dense {
+            for (slot, a) in s.acc[..slots].iter_mut().enumerate() {
+                if *a > 0.0 {
+                    let slot = slot as u32;
+                    if allowed(slot) {
+                        s.keys.push(key(slot, *a + floor));
+                    }
+                    *a = 0.0;
+                }
             }
+        } else {
+            for &slot in &s.touched {
+                let score = std::mem::take(&mut s.acc[slot as usize]);
+                if allowed(slot) {
+                    s.keys.push(key(slot, score + floor));
+                }
+            }
+            s.touched.clear();
         }
-        s.touched.clear();
         // With bm25l / bm25+ every document scores at least the floor: fill with the best
         // untouched ones (doc id descending among equals).
-        if floor > 0.0 && hits.len() < k {
-            let matched: FxHashSet<u32> = hits.iter().map(|h| h.0).collect();
+        if floor > 0.0 && s.keys.len() < k {
+            let matched: FxHashSet<u32> = s.keys.iter().map(|&k| k as u32).collect();
+            let need = k - s.keys.len();
+            let mut added = 0;
             for &slot in &self.order {
-                if hits.len() >= k + matched.len() {
+                if added == need {
                     break;
                 }
-                if !matched.contains(&slot) && allowed(slot) {
-                    hits.push((slot, floor));
+                if !matched.contains(&self.id_rank[slot as usize]) && allowed(slot) {
+                    s.keys.push(key(slot, floor));
+                    added += 1;
                 }
             }
         }
-        let ids = &self.doc_ids;
-        top_k(&mut hits, k, |slot| ids[slot as usize].as_str());
-        hits
+        if s.keys.len() > k {
+            s.keys.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+            s.keys.truncate(k);
+        }
+        s.keys.sort_unstable_by(|a, b| b.cmp(a));
+        let n_alive = self.order.len();
+        s.keys
+            .iter()
+            .map(|&k| {
+                let rank = (k & 0xffff_ffff) as usize;
+                (
+                    self.order[n_alive - 1 - rank],
+                    f32::from_bits((k >> 32) as u32),
+                )
+            })
+            .collect()
     }
 
     /// Search every query of `queries` (`query_id`, `text`); returns a run table with at most
