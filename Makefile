@@ -51,13 +51,17 @@ evcxr:
 stubs: build
 	$(PY) tests/stubgen.py
 
-# Benchmarks run on a release build in their own environment.
+# Benchmarks run on a release wheel installed in their own environment (not the editable
+# dev build, which lives in the source tree).
 bench:
 	$(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install -q --upgrade pip
 	.venv-bench/bin/python -m pip install -q --group bench
-	CARGO_TARGET_DIR=target/bench VIRTUAL_ENV=$(abspath .venv-bench) .venv-bench/bin/maturin develop -q --release
-	.venv-bench/bin/python benches/bench_evaluate.py
+	rm -rf target/bench-wheels
+	CARGO_TARGET_DIR=target/bench .venv-bench/bin/maturin build -q --release -o target/bench-wheels
+	.venv-bench/bin/python -m pip install -q --force-reinstall --no-deps target/bench-wheels/ragplay-*.whl
+	cd benches && ../.venv-bench/bin/python bench_evaluate.py
+	cd benches && ../.venv-bench/bin/python bench_bm25.py
 
 clean:
 	rm -rf target $(VENV) .venv-bench
