@@ -60,8 +60,8 @@ bench:
 	rm -rf target/bench-wheels
 	CARGO_TARGET_DIR=target/bench .venv-bench/bin/maturin build -q --release -o target/bench-wheels
 	.venv-bench/bin/python -m pip install -q --force-reinstall --no-deps target/bench-wheels/ragplay-*.whl
-	cd benches && ../.venv-bench/bin/python bench_evaluate.py
-	cd benches && ../.venv-bench/bin/python bench_bm25.py
+	.venv-bench/bin/python benches/bench_evaluate.py
+	.venv-bench/bin/python benches/bench_bm25.py
 
 clean:
 	rm -rf target $(VENV) .venv-bench

@@ -269,6 +269,26 @@ impl<'a> Cursor<'_, 'a, StrArray> {
     }
 }
 
+impl Cursor<'_, '_, StrArray> {
+    /// Whether rows `i` and `j` hold the same string. Strings of at most 12 bytes live whole
+    /// in the 16-byte view, so equal views decide equality without reading any buffer.
+    #[inline(always)]
+    pub fn same(&self, i: usize, j: usize) -> bool {
+        let (a, ai) = self.locate(i);
+        let va = a.views()[ai];
+        let (b, bi) = self.locate(j);
+        let vb = b.views()[bi];
+        if va.as_u128() == vb.as_u128() && std::ptr::eq(a, b) {
+            return true;
+        }
+        if va.length != vb.length || (va.length <= 12 && std::ptr::eq(a, b)) {
+            return false;
+        }
+        // SAFETY: `locate` returns offsets below the chunks' lengths.
+        unsafe { a.value_unchecked(ai) == b.value_unchecked(bi) }
+    }
+}
+
 impl Cursor<'_, '_, [f64]> {
     /// Row `i`.
     #[inline(always)]

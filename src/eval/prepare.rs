@@ -130,9 +130,7 @@ impl RunColumns<'_> {
                 let hi = (lo + SCAN_BLOCK).min(n);
                 (lo..hi)
                     .filter(|&i| {
-                        i == 0
-                            || q.str(i) != q.str(i - 1)
-                            || r.as_ref().is_some_and(|r| r.str(i) != r.str(i - 1))
+                        i == 0 || !q.same(i, i - 1) || r.as_ref().is_some_and(|r| !r.same(i, i - 1))
                     })
                     .collect()
             })

@@ -95,7 +95,7 @@ pub(crate) fn term_idf(params: &Params, floor: Option<f64>, df: u32, n: u32) -> 
 }
 
 /// Documents analysed per parallel batch in [`Bm25::add`].
-const BATCH: usize = 16_384;
+const BATCH: usize = 4_096;
 
 /// Where a field's text comes from.
 enum Source<'a> {

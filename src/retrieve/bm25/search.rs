@@ -1,6 +1,9 @@
 //! Query evaluation: exact top-k by summing stored per-posting scores into a dense accumulator
 //! (term-at-a-time), touching only the documents that match; queries run in parallel.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use polars::prelude::*;
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
@@ -9,6 +12,17 @@ use super::Bm25;
 use crate::cancel::Cancel;
 use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RANK, SCORE, TEXT};
 use crate::error::{Error, Result};
+
+/// Keep `candidate` if it is among the best `k` keys seen.
+#[inline]
+fn offer(heap: &mut BinaryHeap<Reverse<u64>>, k: usize, candidate: u64) {
+    if heap.len() < k {
+        heap.push(Reverse(candidate));
+    } else if candidate > heap.peek().map_or(0, |r| r.0) {
+        heap.pop();
+        heap.push(Reverse(candidate));
+    }
+}
 
 /// Columns of an explanation.
 #[derive(Default)]
@@ -28,6 +42,7 @@ struct ExplainRows {
 struct Scratch {
     acc: Vec<f32>,
     touched: Vec<u32>,
+    heap: BinaryHeap<Reverse<u64>>,
     keys: Vec<u64>,
 }
 
@@ -98,46 +113,49 @@ impl Bm25 {
             ((score.to_bits() as u64) << 32) | self.id_rank[slot as usize] as u64
         };
         let allowed = |slot: u32| allow.is_none_or(|mask| mask[slot as usize]);
-        s.keys.clear();
+        // Best k keys in a bounded min-heap: after the first k, a candidate costs one
+        // comparison with the smallest key kept.
+        let heap = &mut s.heap;
+        heap.clear();
+        let mut matched = 0usize;
         if dense {
-            for (slot, a) in s.acc[..slots].iter_mut().enumerate() {
+            for (slot, a) in s.acc[..slots].iter().enumerate() {
                 if *a > 0.0 {
                     let slot = slot as u32;
                     if allowed(slot) {
-                        s.keys.push(key(slot, *a + floor));
+                        matched += 1;
+                        offer(heap, k, key(slot, *a + floor));
                     }
-                    *a = 0.0;
                 }
             }
+            s.acc[..slots].fill(0.0);
         } else {
             for &slot in &s.touched {
                 let score = std::mem::take(&mut s.acc[slot as usize]);
                 if allowed(slot) {
-                    s.keys.push(key(slot, score + floor));
+                    matched += 1;
+                    offer(heap, k, key(slot, score + floor));
                 }
             }
             s.touched.clear();
         }
-        // With bm25l / bm25+ every document scores at least the floor: fill with the best
-        // untouched ones (doc id descending among equals).
-        if floor > 0.0 && s.keys.len() < k {
-            let matched: FxHashSet<u32> = s.keys.iter().map(|&k| k as u32).collect();
-            let need = k - s.keys.len();
+        // With bm25l / bm25+ every document scores at least the floor: when fewer than k
+        // matched, fill with the best unmatched ones (doc id descending among equals).
+        if floor > 0.0 && matched < k {
+            let kept: FxHashSet<u32> = heap.iter().map(|r| r.0 as u32).collect();
             let mut added = 0;
             for &slot in &self.order {
-                if added == need {
+                if added == k - matched {
                     break;
                 }
-                if !matched.contains(&self.id_rank[slot as usize]) && allowed(slot) {
-                    s.keys.push(key(slot, floor));
+                if !kept.contains(&self.id_rank[slot as usize]) && allowed(slot) {
+                    offer(heap, k, key(slot, floor));
                     added += 1;
                 }
             }
         }
-        if s.keys.len() > k {
-            s.keys.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
-            s.keys.truncate(k);
-        }
+        s.keys.clear();
+        s.keys.extend(heap.drain().map(|r| r.0));
         s.keys.sort_unstable_by(|a, b| b.cmp(a));
         let n_alive = self.order.len();
         s.keys
