@@ -276,11 +276,9 @@ pub(crate) fn evaluate_runs(
 struct Scratch<'a> {
     /// Rows seen in this query, keyed by doc-id hash: the duplicate check.
     seen: HashTable<u32>,
-    judged_flag: Vec<bool>,
     judged: Vec<(f64, &'a str, i32)>,
-    /// The judged documents' scores, in ranked order.
-    scores: Vec<f64>,
-    ahead: Vec<u32>,
+    /// Scores of the documents the qrels do not judge.
+    unjudged: Vec<f64>,
 }
 
 enum RankError<'a> {
@@ -302,9 +300,8 @@ fn rank_judged<'a>(
     let rehash = |&j: &u32| hash_str(lookup.str(j as usize));
     s.seen.reserve(num_ret, rehash);
     s.judged.clear();
-    s.judged_flag.clear();
-    s.judged_flag.resize(num_ret, false);
-    for (k, i) in rows().enumerate() {
+    s.unjudged.clear();
+    for i in rows() {
         let doc = docs.str(i);
         let score = scores.f64(i);
         if score.is_nan() {
@@ -317,55 +314,40 @@ fn rank_judged<'a>(
                 v.insert(i as u32);
             }
         }
-        if let Some(rel) = judgements.get(h, doc) {
-            s.judged.push((score, doc, rel));
-            s.judged_flag[k] = true;
+        match judgements.get(h, doc) {
+            Some(rel) => s.judged.push((score, doc, rel)),
+            None => s.unjudged.push(score),
         }
     }
-    let m = s.judged.len();
     s.judged.sort_unstable_by(|a, b| {
         b.0.partial_cmp(&a.0)
             .unwrap_or(std::cmp::Ordering::Equal)
             .then_with(|| b.1.cmp(a.1))
     });
-    s.ahead.clear();
-    s.ahead.resize(m + 1, 0);
-    if m > 0 {
-        s.scores.clear();
-        s.scores.extend(s.judged.iter().map(|j| j.0));
-        for (k, i) in rows().enumerate() {
-            if s.judged_flag[k] {
-                continue;
-            }
-            let x = scores.f64(i);
-            // Judged documents ahead of x: higher scores, then equal scores with a larger doc
-            // id (the equal ones sit together right after the higher ones).
-            let (gt, eq) = if m <= 32 {
-                // Branch-free counts: cheaper than a binary search's mispredictions.
-                s.scores.iter().fold((0usize, 0usize), |(g, e), &j| {
-                    (g + usize::from(j > x), e + usize::from(j == x))
-                })
-            } else {
-                let gt = s.scores.partition_point(|&j| j > x);
-                (gt, s.scores[gt..].partition_point(|&j| j == x))
-            };
-            let p = if eq == 0 {
-                gt
-            } else {
-                let doc = docs.str(i);
-                gt + s.judged[gt..gt + eq].iter().filter(|j| j.1 > doc).count()
-            };
-            s.ahead[p] += 1;
-        }
-    }
-    let mut acc = 0u32;
+    // Rank of the i-th judged document = i + 1 + the unjudged ones ahead of it: higher
+    // scores, then equal scores with a larger doc id. The counts run over a contiguous slice
+    // of scores (vectorised); equal scores, rare, are settled by reading the doc ids.
+    let unjudged = &s.unjudged;
     let judged = s
         .judged
         .iter()
         .enumerate()
-        .map(|(idx, &(_, _, rel))| {
-            acc += s.ahead[idx];
-            (idx as u32 + 1 + acc, rel)
+        .map(|(idx, &(score, doc, rel))| {
+            let (gt, eq) = unjudged.iter().fold((0u32, 0u32), |(g, e), &x| {
+                (g + u32::from(x > score), e + u32::from(x == score))
+            });
+            let ahead = if eq == 0 {
+                gt
+            } else {
+                gt + rows()
+                    .filter(|&i| {
+                        scores.f64(i) == score
+                            && docs.str(i) > doc
+                            && judgements.get(hash_str(docs.str(i)), docs.str(i)).is_none()
+                    })
+                    .count() as u32
+            };
+            (idx as u32 + 1 + ahead, rel)
         })
         .collect();
     Ok(QueryRanking { judged, num_ret })
