@@ -67,37 +67,63 @@ impl<'a> QrelsIndex<'a> {
                 what: "qrels table".into(),
             });
         }
-        let mut index = QrelsIndex {
-            ids: FxHashMap::default(),
-            order: vec![],
-            docs: vec![],
-            summaries: vec![],
-        };
-        for ((q, d), r) in schema::str_values(q)
+        // Assign query numbers in one sequential pass (consecutive rows usually share a
+        // query), then build each query's table in parallel.
+        let rows: Vec<(&str, &str, i32)> = schema::str_values(q)
             .zip(schema::str_values(d))
             .zip(r.into_no_null_iter())
-        {
-            let next = index.order.len() as u32;
-            let qi = *index.ids.entry(q).or_insert(next) as usize;
-            if qi == index.order.len() {
-                index.order.push(q);
-                index.docs.push(Judgements::default());
-            }
-            let h = hash_str(d);
-            let judgements = &mut index.docs[qi];
-            if judgements.table.find(h, |e| e.1 == d).is_some() {
-                return Err(Error::DuplicateId {
-                    kind: "qrels (query, document)",
-                    id: format!("{q} / {d}"),
-                    location: "the qrels table".into(),
-                });
-            }
-            judgements.table.insert_unique(h, (h, d, r), |e| e.0);
-            judgements.filter |= 1u64 << (h >> 58);
+            .map(|((q, d), r)| (q, d, r))
+            .collect();
+        let mut ids: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut order: Vec<&str> = Vec::new();
+        let mut members: Vec<Vec<u32>> = Vec::new();
+        let mut last: Option<(&str, u32)> = None;
+        for (i, &(q, _, _)) in rows.iter().enumerate() {
+            let qi = match last {
+                Some((lq, li)) if lq == q => li,
+                _ => {
+                    let next = order.len() as u32;
+                    let qi = *ids.entry(q).or_insert(next);
+                    if qi == next {
+                        order.push(q);
+                        members.push(Vec::new());
+                    }
+                    last = Some((q, qi));
+                    qi
+                }
+            };
+            members[qi as usize].push(i as u32);
         }
+        let docs: Vec<Judgements> = members
+            .par_iter()
+            .map(|rows_of_query| {
+                let mut judgements = Judgements::default();
+                judgements.table.reserve(rows_of_query.len(), |e| e.0);
+                for &i in rows_of_query {
+                    let (q, d, r) = rows[i as usize];
+                    let h = hash_str(d);
+                    if judgements.table.find(h, |e| e.1 == d).is_some() {
+                        return Err(Error::DuplicateId {
+                            kind: "qrels (query, document)",
+                            id: format!("{q} / {d}"),
+                            location: "the qrels table".into(),
+                        });
+                    }
+                    judgements.table.insert_unique(h, (h, d, r), |e| e.0);
+                    judgements.filter |= 1u64 << (h >> 58);
+                }
+                Ok(judgements)
+            })
+            .collect::<Result<_>>()?;
+        let mut index = QrelsIndex {
+            ids,
+            order,
+            docs,
+            summaries: vec![],
+        };
         index.summaries = index
             .docs
-            .iter()
+            .par_iter()
             .map(|m| QueryJudgements::new(m.table.iter().map(|e| e.2), level))
             .collect();
         Ok(index)
