@@ -143,28 +143,7 @@ pub fn rank_run(run: &DataFrame) -> Result<DataFrame> {
     let q = schema::str_column(run, table::RUN, QUERY_ID)?;
     let d = schema::str_column(run, table::RUN, DOC_ID)?;
     let s = schema::f64_column(run, table::RUN, SCORE)?;
-    let groups = ranked_groups(q, d, &s)?;
-    let n = run.height();
-    let (mut qs, mut ds, mut ss, mut rs) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for (qid, rows) in groups {
-        for (i, (doc, score)) in rows.into_iter().enumerate() {
-            qs.push(qid);
-            ds.push(doc);
-            ss.push(score);
-            rs.push(i as u32 + 1);
-        }
-    }
-    schema::frame(vec![
-        Column::new(QUERY_ID.into(), qs),
-        Column::new(DOC_ID.into(), ds),
-        Column::new(SCORE.into(), ss),
-        Column::new(RANK.into(), rs),
-    ])
+    schema::ranked_run_frame(ranked_groups(q, d, &s)?)
 }
 
 /// Write a run table as a TREC run file, ranked as `trec_eval` ranks it, with `tag` in the

@@ -8,7 +8,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
-use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RANK, SCORE, TEXT, TITLE};
+use crate::data::schema::{self, table, DOC_ID, QUERY_ID, TEXT, TITLE};
 use crate::error::{Error, Result};
 
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
@@ -59,19 +59,8 @@ pub fn overlap_run(corpus: &DataFrame, queries: &DataFrame, k: usize) -> Result<
             hits
         })
         .collect();
-    let mut cols: (Vec<&str>, Vec<&str>, Vec<f64>, Vec<u32>) = Default::default();
-    for hits in per_query {
-        for (i, (q, d, s)) in hits.into_iter().enumerate() {
-            cols.0.push(q);
-            cols.1.push(d);
-            cols.2.push(s);
-            cols.3.push(i as u32 + 1);
-        }
-    }
-    schema::frame(vec![
-        Column::new(QUERY_ID.into(), cols.0),
-        Column::new(DOC_ID.into(), cols.1),
-        Column::new(SCORE.into(), cols.2),
-        Column::new(RANK.into(), cols.3),
-    ])
+    schema::ranked_run_frame(per_query.iter().map(|hits| {
+        let qid = hits.first().map_or("", |h| h.0);
+        (qid, hits.iter().map(|&(_, d, s)| (d, s)))
+    }))
 }

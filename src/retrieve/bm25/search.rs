@@ -10,7 +10,7 @@ use rustc_hash::FxHashSet;
 
 use super::Bm25;
 use crate::cancel::Cancel;
-use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RANK, SCORE, TEXT};
+use crate::data::schema::{self, table, QUERY_ID, SCORE, TEXT};
 use crate::error::{Error, Result};
 
 /// Keep `candidate` if it is among the best `k` keys seen.
@@ -222,27 +222,13 @@ impl Bm25 {
                 Ok(hits)
             })
             .collect::<Result<_>>()?;
-        let total: usize = results.iter().map(Vec::len).sum();
-        let (mut q, mut d, mut sc, mut r) = (
-            Vec::with_capacity(total),
-            Vec::with_capacity(total),
-            Vec::with_capacity(total),
-            Vec::with_capacity(total),
-        );
-        for ((qid, _), hits) in pairs.iter().zip(&results) {
-            for (i, &(slot, score)) in hits.iter().enumerate() {
-                q.push(*qid);
-                d.push(self.doc_ids[slot as usize].as_str());
-                sc.push(score as f64);
-                r.push(i as u32 + 1);
-            }
-        }
-        schema::frame(vec![
-            Column::new(QUERY_ID.into(), q),
-            Column::new(DOC_ID.into(), d),
-            Column::new(SCORE.into(), sc),
-            Column::new(RANK.into(), r),
-        ])
+        schema::ranked_run_frame(pairs.iter().zip(&results).map(|((qid, _), hits)| {
+            (
+                *qid,
+                hits.iter()
+                    .map(|&(slot, score)| (self.doc_ids[slot as usize].as_str(), score as f64)),
+            )
+        }))
     }
 
     /// Each query term's contribution to `doc_id`'s score for `query`: one row per (field,
