@@ -70,6 +70,9 @@ pub enum Error {
     /// An invalid option or parameter value.
     #[error("invalid {name}: {message}")]
     Config { name: &'static str, message: String },
+    /// A model folder that is missing, incomplete, corrupt, or of an unsupported kind.
+    #[error("model {path}: {message}")]
+    Model { path: PathBuf, message: String },
     /// The user asked the work to stop (Ctrl-C).
     #[error("interrupted")]
     Interrupted,
@@ -91,6 +94,14 @@ impl Error {
     pub fn config(name: &'static str, message: impl Into<String>) -> Self {
         Error::Config {
             name,
+            message: message.into(),
+        }
+    }
+
+    /// A [`Error::Model`] about the model at `path`.
+    pub fn model(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Model {
+            path: path.into(),
             message: message.into(),
         }
     }

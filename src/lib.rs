@@ -17,6 +17,7 @@
 
 pub mod cancel;
 pub mod data;
+pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod lab;

@@ -7,7 +7,7 @@ cannot be read or written, or ``KeyboardInterrupt`` after Ctrl-C). Bad input is 
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DataError", "ModelError", "RagplayError"]
+__all__ = ["ConfigError", "DataError", "ModelError", "RagplayError", "TruncationWarning"]
 
 
 class RagplayError(Exception):
@@ -26,3 +26,7 @@ class ConfigError(RagplayError, ValueError):
 class ModelError(RagplayError):
     """A model that cannot be loaded or run: missing or corrupt weights, an unsupported
     architecture."""
+
+
+class TruncationWarning(UserWarning):
+    """Texts longer than the model's ``max_seq_length`` were cut to fit it."""

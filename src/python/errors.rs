@@ -21,6 +21,7 @@ use crate::error::Error;
 pyo3::import_exception!(ragplay.exceptions, RagplayError);
 pyo3::import_exception!(ragplay.exceptions, DataError);
 pyo3::import_exception!(ragplay.exceptions, ConfigError);
+pyo3::import_exception!(ragplay.exceptions, ModelError);
 
 fn os_error(path: &Path, e: &std::io::Error) -> PyErr {
     let args = (
@@ -49,6 +50,7 @@ pub fn to_py(e: Error) -> PyErr {
         | Error::NanScore { .. }
         | Error::Polars(_) => DataError::new_err(msg),
         Error::UnknownMetric { .. } | Error::Config { .. } => ConfigError::new_err(msg),
+        Error::Model { .. } => ModelError::new_err(msg),
         Error::Interrupted => PyKeyboardInterrupt::new_err(msg),
     }
 }

@@ -1,0 +1,447 @@
+//! Dense text embeddings computed in-process: a BERT-family sentence encoder loaded with
+//! candle and the tokenizers crate, pooled as the model's sentence-transformers config says.
+//!
+//! - [`model`]: where a model comes from (a folder, the Hugging Face hub cache, a Python
+//!   package) and its validated configuration;
+//! - [`bert`]: the weights and the padding-free forward pass;
+//! - [`kernels`]: the CPU kernels behind it;
+//! - [`cache`]: the on-disk embedding cache used by [`Encoder::encode_corpus`].
+//!
+//! Texts are tokenized in parallel, truncated at the model's `max_seq_length` (special tokens
+//! included, as sentence-transformers does; truncated texts are reported), sorted by length
+//! and run in batches of `batch_size` texts. Pooling is sentence-transformers' (Reimers &
+//! Gurevych 2019, "Sentence-BERT"): mean, CLS, max or mean·√len over the real tokens; L2
+//! normalisation when the model's modules end in `Normalize`, unless overridden.
+
+pub mod bert;
+pub mod cache;
+pub mod kernels;
+pub mod model;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use polars::prelude::DataFrame;
+use sha2::{Digest, Sha256};
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::cancel::Cancel;
+use crate::data::schema::{self, table, DOC_ID, TEXT, TITLE};
+use crate::error::{Error, Result};
+pub use cache::{CacheStats, EmbeddingCache};
+pub use model::{ModelFiles, Pooling};
+
+/// How to load an encoder; every field has a default taken from the model's own files.
+#[derive(Debug, Clone)]
+pub struct EncoderOptions {
+    /// Hub revision (branch, tag or commit) when the name is a repo id.
+    pub revision: String,
+    /// Override the model's max_seq_length (at most its position count).
+    pub max_seq_length: Option<usize>,
+    /// Override the model's pooling.
+    pub pooling: Option<Pooling>,
+    /// Override whether vectors are L2-normalised by default.
+    pub normalize: Option<bool>,
+    /// Text put before every query (E5/BGE-style models); default from the model's prompts.
+    pub query_prefix: Option<String>,
+    /// Text put before every document; default from the model's prompts.
+    pub document_prefix: Option<String>,
+    /// Extra folders in which to look for packaged models.
+    pub search_paths: Vec<PathBuf>,
+}
+
+impl Default for EncoderOptions {
+    fn default() -> Self {
+        Self {
+            revision: "main".into(),
+            max_seq_length: None,
+            pooling: None,
+            normalize: None,
+            query_prefix: None,
+            document_prefix: None,
+            search_paths: Vec::new(),
+        }
+    }
+}
+
+/// Options of one `encode` call.
+#[derive(Debug, Clone)]
+pub struct EncodeOptions {
+    /// Texts per forward pass.
+    pub batch_size: usize,
+    /// L2-normalise (default: the model's setting).
+    pub normalize: Option<bool>,
+    /// Text put before every text (default: none).
+    pub prefix: Option<String>,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            normalize: None,
+            prefix: None,
+        }
+    }
+}
+
+/// Vectors of a list of texts, row-major `[rows, dim]`.
+#[derive(Debug, Clone)]
+pub struct Embeddings {
+    pub data: Vec<f32>,
+    pub rows: usize,
+    pub dim: usize,
+    /// Indices of the texts that were longer than max_seq_length and were cut.
+    pub truncated: Vec<usize>,
+}
+
+impl Embeddings {
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// A sentence encoder.
+pub struct Encoder {
+    files: ModelFiles,
+    bert: bert::Bert,
+    tokenizer: Tokenizer,
+    max_seq_length: usize,
+    pooling: Pooling,
+    normalize: bool,
+    query_prefix: String,
+    document_prefix: String,
+    fingerprint: OnceLock<std::result::Result<String, String>>,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("model_dir", &self.files.dir)
+            .field("dim", &self.dim())
+            .field("max_seq_length", &self.max_seq_length)
+            .field("pooling", &self.pooling)
+            .field("normalize", &self.normalize)
+            .finish()
+    }
+}
+
+impl Encoder {
+    /// Load a model by folder or hub repo id (see [`model::resolve`]).
+    pub fn from_pretrained(name_or_path: &str, options: &EncoderOptions) -> Result<Self> {
+        let files = model::resolve(name_or_path, &options.revision, &options.search_paths)?;
+        Self::from_files(files, options)
+    }
+
+    /// Load a model from already resolved files.
+    pub fn from_files(files: ModelFiles, options: &EncoderOptions) -> Result<Self> {
+        let max_pos = files.config.max_position_embeddings;
+        let max_seq_length = match options.max_seq_length {
+            Some(0) => return Err(Error::config("max_seq_length", "must be at least 1")),
+            Some(n) if n > max_pos => {
+                return Err(Error::config(
+                    "max_seq_length",
+                    format!("{n} exceeds the model's {max_pos} positions"),
+                ))
+            }
+            Some(n) => n,
+            None => files.max_seq_length,
+        };
+        let mut tokenizer = Tokenizer::from_file(&files.tokenizer)
+            .map_err(|e| Error::model(&files.tokenizer, format!("cannot read tokenizer: {e}")))?;
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_seq_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| Error::model(&files.tokenizer, format!("truncation: {e}")))?;
+        let bert = bert::Bert::load(&files)?;
+        Ok(Encoder {
+            max_seq_length,
+            pooling: options.pooling.unwrap_or(files.pooling),
+            normalize: options.normalize.unwrap_or(files.normalize),
+            query_prefix: options
+                .query_prefix
+                .clone()
+                .unwrap_or_else(|| files.query_prefix.clone()),
+            document_prefix: options
+                .document_prefix
+                .clone()
+                .unwrap_or_else(|| files.document_prefix.clone()),
+            files,
+            bert,
+            tokenizer,
+            fingerprint: OnceLock::new(),
+        })
+    }
+
+    /// The embedding dimension.
+    pub fn dim(&self) -> usize {
+        self.bert.hidden()
+    }
+    /// Tokens per text, special tokens included; longer texts are cut.
+    pub fn max_seq_length(&self) -> usize {
+        self.max_seq_length
+    }
+    /// The pooling applied to token vectors.
+    pub fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+    /// Whether vectors are L2-normalised by default.
+    pub fn normalize(&self) -> bool {
+        self.normalize
+    }
+    /// The prefix of queries.
+    pub fn query_prefix(&self) -> &str {
+        &self.query_prefix
+    }
+    /// The prefix of documents.
+    pub fn document_prefix(&self) -> &str {
+        &self.document_prefix
+    }
+    /// The files the model was loaded from.
+    pub fn files(&self) -> &ModelFiles {
+        &self.files
+    }
+
+    /// SHA-256 (hex) over the model's config, tokenizer and weight files.
+    pub fn fingerprint(&self) -> Result<String> {
+        self.fingerprint
+            .get_or_init(|| {
+                let mut h = Sha256::new();
+                let mut files = vec![
+                    self.files.dir.join("config.json"),
+                    self.files.tokenizer.clone(),
+                    self.files.weights.clone(),
+                ];
+                for extra in ["1_Pooling/config.json", "sentence_bert_config.json"] {
+                    let p = self.files.dir.join(extra);
+                    if p.is_file() {
+                        files.push(p);
+                    }
+                }
+                for p in files {
+                    let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                    h.update((bytes.len() as u64).to_le_bytes());
+                    h.update(&bytes);
+                }
+                Ok(format!("{:x}", h.finalize()))
+            })
+            .clone()
+            .map_err(|m| Error::model(&self.files.dir, m))
+    }
+
+    /// The cache namespace of vectors made with `prefix` and `normalize`.
+    fn namespace(&self, prefix: &str, normalize: bool) -> Result<String> {
+        let mut h = Sha256::new();
+        h.update(self.fingerprint()?.as_bytes());
+        h.update(
+            format!(
+                "\0{}\0{}\0{}\0",
+                self.pooling.name(),
+                normalize,
+                self.max_seq_length
+            )
+            .as_bytes(),
+        );
+        h.update(prefix.as_bytes());
+        Ok(format!("{:x}", h.finalize())[..32].to_owned())
+    }
+
+    /// Tokenize `texts` (with `prefix`), returning token ids and whether each was truncated.
+    fn tokenize(&self, texts: &[&str], prefix: &str) -> Result<Vec<(Vec<u32>, bool)>> {
+        let inputs: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
+        let encodings = self.tokenizer.encode_batch(inputs, true).map_err(|e| {
+            Error::model(&self.files.tokenizer, format!("tokenization failed: {e}"))
+        })?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| {
+                let truncated = !e.get_overflowing().is_empty();
+                (e.get_ids().to_vec(), truncated)
+            })
+            .collect())
+    }
+
+    /// Embed `texts`. Progress (texts done) and Ctrl-C go through `cancel`.
+    pub fn encode(
+        &self,
+        texts: &[&str],
+        options: &EncodeOptions,
+        cancel: &Cancel,
+    ) -> Result<Embeddings> {
+        cancel.start(texts.len() as u64);
+        self.encode_batches(texts, options, cancel)
+    }
+
+    /// [`Encoder::encode`] without starting a new progress stage.
+    fn encode_batches(
+        &self,
+        texts: &[&str],
+        options: &EncodeOptions,
+        cancel: &Cancel,
+    ) -> Result<Embeddings> {
+        if options.batch_size == 0 {
+            return Err(Error::config("batch_size", "must be at least 1"));
+        }
+        let dim = self.dim();
+        let normalize = options.normalize.unwrap_or(self.normalize);
+        let prefix = options.prefix.as_deref().unwrap_or("");
+        let tokens = self.tokenize(texts, prefix)?;
+        let truncated: Vec<usize> = tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, t))| *t)
+            .map(|(i, _)| i)
+            .collect();
+        // Longest first: similar lengths share a batch and the largest buffers come first.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(tokens[i].0.len()));
+        let mut data = vec![0.0f32; texts.len() * dim];
+        let threads = rayon::current_num_threads();
+        for batch in order.chunks(options.batch_size) {
+            cancel.check()?;
+            let mut ids = Vec::new();
+            let mut offsets = vec![0usize];
+            for &i in batch {
+                ids.extend_from_slice(&tokens[i].0);
+                offsets.push(ids.len());
+            }
+            let hidden = self.bert.forward(&ids, &offsets, threads)?;
+            for (s, &i) in batch.iter().enumerate() {
+                let rows = &hidden[offsets[s] * dim..offsets[s + 1] * dim];
+                let out = &mut data[i * dim..(i + 1) * dim];
+                pool(self.pooling, rows, dim, out);
+                if normalize {
+                    let norm = out.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                    out.iter_mut().for_each(|v| *v /= norm);
+                }
+            }
+            cancel.advance(batch.len() as u64);
+        }
+        Ok(Embeddings {
+            data,
+            rows: texts.len(),
+            dim,
+            truncated,
+        })
+    }
+
+    /// Embed queries, with the model's query prefix.
+    pub fn encode_queries(
+        &self,
+        texts: &[&str],
+        options: &EncodeOptions,
+        cancel: &Cancel,
+    ) -> Result<Embeddings> {
+        let mut o = options.clone();
+        o.prefix.get_or_insert_with(|| self.query_prefix.clone());
+        self.encode(texts, &o, cancel)
+    }
+
+    /// Embed the documents of a corpus table (`doc_id`, `text`, optional `title`; title and
+    /// text joined by a space as in BEIR), in corpus order, with the model's document prefix.
+    /// With a cache, vectors already there are read and new ones are written as each group of
+    /// batches finishes, so an interrupted run keeps what it computed.
+    pub fn encode_corpus(
+        &self,
+        corpus: &DataFrame,
+        options: &EncodeOptions,
+        cache: Option<&EmbeddingCache>,
+        cancel: &Cancel,
+    ) -> Result<Embeddings> {
+        let texts = corpus_texts(corpus)?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let mut o = options.clone();
+        o.prefix.get_or_insert_with(|| self.document_prefix.clone());
+        let Some(cache) = cache else {
+            return self.encode(&refs, &o, cancel);
+        };
+        let normalize = o.normalize.unwrap_or(self.normalize);
+        let prefix = o.prefix.clone().unwrap_or_default();
+        let ns = self.namespace(&prefix, normalize)?;
+        let dim = self.dim();
+        let keys: Vec<cache::TextKey> = refs.iter().map(|t| cache::text_key(t)).collect();
+        let mut data = vec![0.0f32; refs.len() * dim];
+        let mut found = vec![false; refs.len()];
+        cache.lookup(&ns, dim, &keys, &mut data, &mut found)?;
+        let missing: Vec<usize> = (0..refs.len()).filter(|&i| !found[i]).collect();
+        let mut truncated = Vec::new();
+        // Write to the cache every few batches.
+        let group = (o.batch_size * 8).max(256);
+        cancel.start(missing.len() as u64);
+        for chunk in missing.chunks(group) {
+            let sub: Vec<&str> = chunk.iter().map(|&i| refs[i]).collect();
+            let e = self.encode_batches(&sub, &o, cancel)?;
+            let chunk_keys: Vec<cache::TextKey> = chunk.iter().map(|&i| keys[i]).collect();
+            cache.store(&ns, dim, &chunk_keys, &e.data)?;
+            for (j, &i) in chunk.iter().enumerate() {
+                data[i * dim..(i + 1) * dim].copy_from_slice(e.row(j));
+            }
+            truncated.extend(e.truncated.iter().map(|&j| chunk[j]));
+        }
+        truncated.sort_unstable();
+        Ok(Embeddings {
+            data,
+            rows: refs.len(),
+            dim,
+            truncated,
+        })
+    }
+}
+
+/// The text of each document: `title + " " + text` (or just one when the other is empty).
+pub fn corpus_texts(corpus: &DataFrame) -> Result<Vec<String>> {
+    let _ids = schema::str_column(corpus, table::CORPUS, DOC_ID)?;
+    let text = schema::str_column(corpus, table::CORPUS, TEXT)?;
+    let titles: Option<Vec<&str>> = if schema::has_column(corpus, TITLE) {
+        Some(schema::str_values(schema::str_column(corpus, table::CORPUS, TITLE)?).collect())
+    } else {
+        None
+    };
+    Ok(schema::str_values(text)
+        .enumerate()
+        .map(|(i, t)| match titles.as_ref().map(|v| v[i]) {
+            Some(title) if !title.is_empty() && !t.is_empty() => format!("{title} {t}"),
+            Some(title) if !title.is_empty() => title.to_owned(),
+            _ => t.to_owned(),
+        })
+        .collect())
+}
+
+/// Pool token vectors `rows` (`[len, dim]`) into `out`.
+fn pool(pooling: Pooling, rows: &[f32], dim: usize, out: &mut [f32]) {
+    let len = rows.len() / dim;
+    out.iter_mut().for_each(|v| *v = 0.0);
+    if len == 0 {
+        return;
+    }
+    match pooling {
+        Pooling::Cls => out.copy_from_slice(&rows[..dim]),
+        Pooling::Max => {
+            out.copy_from_slice(&rows[..dim]);
+            for r in rows.chunks_exact(dim).skip(1) {
+                for (o, v) in out.iter_mut().zip(r) {
+                    *o = o.max(*v);
+                }
+            }
+        }
+        Pooling::Mean | Pooling::MeanSqrtLen => {
+            for r in rows.chunks_exact(dim) {
+                for (o, v) in out.iter_mut().zip(r) {
+                    *o += v;
+                }
+            }
+            let div = if pooling == Pooling::Mean {
+                len as f32
+            } else {
+                (len as f32).sqrt()
+            };
+            out.iter_mut().for_each(|v| *v /= div);
+        }
+    }
+}
