@@ -10,6 +10,8 @@ from ._ragplay import (
     COLUMNS,
     Analyzer,
     Collection,
+    EmbeddingCache,
+    Encoder,
     Evaluation,
     __version__,
     compare,
@@ -26,7 +28,7 @@ from ._ragplay import (
     write_trec_qrels,
     write_trec_run,
 )
-from .exceptions import ConfigError, DataError, ModelError, RagplayError
+from .exceptions import ConfigError, DataError, ModelError, RagplayError, TruncationWarning
 
 __all__ = [
     "BM25",
@@ -35,9 +37,12 @@ __all__ = [
     "Collection",
     "ConfigError",
     "DataError",
+    "EmbeddingCache",
+    "Encoder",
     "Evaluation",
     "ModelError",
     "RagplayError",
+    "TruncationWarning",
     "__version__",
     "compare",
     "compare_per_query",

@@ -267,6 +267,24 @@ impl Encoder {
             .collect())
     }
 
+    /// Token counts of `texts` after truncation, special tokens included.
+    pub fn token_counts(&self, texts: &[&str]) -> Result<Vec<usize>> {
+        Ok(self
+            .tokenize(texts, "")?
+            .into_iter()
+            .map(|(ids, _)| ids.len())
+            .collect())
+    }
+
+    /// Floating-point operations (2 per multiply-add) of the matrix products of one forward
+    /// pass over a text of `tokens` tokens: per layer 2·t·h·(3h + h + 2·inter) for the linear
+    /// layers and 4·t²·h for attention.
+    pub fn forward_flops(&self, tokens: usize) -> f64 {
+        let c = &self.bert.config;
+        let (t, h, i) = (tokens as f64, c.hidden_size as f64, c.intermediate_size as f64);
+        c.num_hidden_layers as f64 * (2.0 * t * h * (4.0 * h + 2.0 * i) + 4.0 * t * t * h)
+    }
+
     /// Embed `texts`. Progress (texts done) and Ctrl-C go through `cancel`.
     pub fn encode(
         &self,
@@ -392,6 +410,13 @@ impl Encoder {
             truncated,
         })
     }
+}
+
+/// The text of each query of a queries table (`query_id`, `text`).
+pub fn query_texts(queries: &DataFrame) -> Result<Vec<String>> {
+    let _ids = schema::str_column(queries, table::QUERIES, schema::QUERY_ID)?;
+    let text = schema::str_column(queries, table::QUERIES, TEXT)?;
+    Ok(schema::str_values(text).map(str::to_owned).collect())
 }
 
 /// The text of each document: `title + " " + text` (or just one when the other is empty).

