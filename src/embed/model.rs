@@ -312,18 +312,35 @@ pub fn hub_cache_dir() -> Option<PathBuf> {
 }
 
 /// The snapshot folder of `repo_id` at `revision` (a branch or tag under `refs/`, or a commit)
-/// in the hub cache at `cache`, if it is there.
-pub fn hub_snapshot(cache: &Path, repo_id: &str, revision: &str) -> Option<PathBuf> {
+/// in the hub cache at `cache`: `Ok(None)` when the repo is not cached at all, an error naming
+/// the cached revisions when the repo is there but not at this revision.
+pub fn hub_snapshot(cache: &Path, repo_id: &str, revision: &str) -> Result<Option<PathBuf>> {
     let repo = cache.join(format!("models--{}", repo_id.replace('/', "--")));
     if !repo.is_dir() {
-        return None;
+        return Ok(None);
     }
     let commit = match std::fs::read_to_string(repo.join("refs").join(revision)) {
         Ok(hash) => hash.trim().to_owned(),
         Err(_) => revision.to_owned(),
     };
-    let snap = repo.join("snapshots").join(commit);
-    snap.is_dir().then_some(snap)
+    let snap = repo.join("snapshots").join(&commit);
+    if snap.is_dir() {
+        return Ok(Some(snap));
+    }
+    let mut known: Vec<String> = std::fs::read_dir(repo.join("refs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    known.sort();
+    Err(Error::model(
+        &repo,
+        format!(
+            "revision {revision:?} of {repo_id} is not in the hub cache (cached refs: {})",
+            known.join(", ")
+        ),
+    ))
 }
 
 /// Site-packages folders named by the environment (`$VIRTUAL_ENV`, `$CONDA_PREFIX`,
@@ -379,11 +396,21 @@ pub fn resolve(name_or_path: &str, revision: &str, search: &[PathBuf]) -> Result
     let mut tried = Vec::new();
     if let Some(cache) = hub_cache_dir() {
         for id in &repo_ids {
-            if let Some(snap) = hub_snapshot(&cache, id, revision) {
+            if let Some(snap) = hub_snapshot(&cache, id, revision)? {
                 return ModelFiles::from_dir(&snap);
             }
         }
         tried.push(format!("the hub cache {}", cache.display()));
+    }
+    // A packaged model has no revisions: it stands in only for the default one.
+    if revision != "main" {
+        return Err(Error::model(
+            name_or_path,
+            format!(
+                "revision {revision:?} not found: not in {}; nothing is downloaded",
+                tried.join(", ")
+            ),
+        ));
     }
     let mut roots = search.to_vec();
     roots.extend(site_packages_from_env());
