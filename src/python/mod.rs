@@ -36,6 +36,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(eval::compare, m)?)?;
     m.add_function(wrap_pyfunction!(eval::compare_per_query, m)?)?;
     m.add_function(wrap_pyfunction!(lab::overlap_run, m)?)?;
+    m.add_function(wrap_pyfunction!(retrieve::exact_search, m)?)?;
     let columns = pyo3::types::PyDict::new(m.py());
     for (key, value) in [
         ("DOC_ID", schema::DOC_ID),

@@ -209,3 +209,73 @@ impl PyBm25 {
         )
     }
 }
+
+/// A float32 matrix argument as (values, rows, columns), borrowed from numpy.
+fn matrix_arg<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+) -> PyResult<numpy::PyReadonlyArray2<'py, f32>> {
+    use numpy::{PyArrayMethods, PyUntypedArrayMethods};
+    let arr = obj
+        .cast::<numpy::PyArray2<f32>>()
+        .map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "{name} must be a 2-D numpy float32 array (np.asarray(x, dtype=np.float32))"
+            ))
+        })?
+        .readonly();
+    if !arr.is_c_contiguous() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{name} must be C-contiguous (np.ascontiguousarray)"
+        )));
+    }
+    Ok(arr)
+}
+
+/// Exact dense retrieval: the top ``k`` documents of each query by inner product (cosine
+/// similarity for unit-length vectors), ties broken by doc id descending. Parallel over
+/// queries, GIL released.
+///
+/// Args:
+///     queries: Query vectors, float32 of shape ``(n_queries, dim)``.
+///     docs: Document vectors, float32 of shape ``(n_docs, dim)``.
+///     query_ids: The id of each query row.
+///     doc_ids: The id of each document row (unique).
+///     k: Documents per query.
+///
+/// Returns:
+///     A run table (``query_id``, ``doc_id``, ``score``, ``rank``).
+///
+/// Raises:
+///     ConfigError: Shapes and ids disagree, ``k`` is 0, or a vector holds NaN or infinity.
+///     DataError: No documents, or a duplicate doc id.
+#[pyfunction]
+#[pyo3(signature = (queries, docs, *, query_ids, doc_ids, k = 100))]
+pub fn exact_search(
+    py: Python<'_>,
+    queries: &Bound<'_, PyAny>,
+    docs: &Bound<'_, PyAny>,
+    query_ids: Vec<String>,
+    doc_ids: Vec<String>,
+    k: usize,
+) -> PyResult<PyDataFrame> {
+    use numpy::PyUntypedArrayMethods;
+    let q = matrix_arg(queries, "queries")?;
+    let d = matrix_arg(docs, "docs")?;
+    let dim = q.shape()[1];
+    if d.shape()[1] != dim {
+        return Err(to_py(crate::Error::config(
+            "docs",
+            format!(
+                "document vectors have {} values, query vectors {dim}",
+                d.shape()[1]
+            ),
+        )));
+    }
+    let qs = q.as_slice()?;
+    let ds = d.as_slice()?;
+    detach(py, |cancel| {
+        crate::retrieve::exact_search(qs, &query_ids, ds, &doc_ids, dim, k, cancel)
+    })
+    .map(PyDataFrame)
+}

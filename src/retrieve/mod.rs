@@ -4,5 +4,7 @@
 //! the cut at k is reproducible and the written ranks agree with an evaluation's.
 
 pub mod bm25;
+pub mod dense;
 
 pub use bm25::{Bm25, Bm25Config, Fields, Params, Variant};
+pub use dense::exact_search;
