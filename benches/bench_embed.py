@@ -120,7 +120,12 @@ def main() -> None:
     )
     for t in dict.fromkeys(args.threads):
         env = dict(os.environ)
-        for var in ("RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        for var in (
+            "RAYON_NUM_THREADS",
+            "OMP_NUM_THREADS",
+            "MKL_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS",
+        ):
             env[var] = str(t)
         cmd = [sys.executable, __file__, "--child", "--threads", str(t), "--docs", str(args.docs)]
         cmd += ["--repeats", str(args.repeats), "--batch-sizes", *map(str, args.batch_sizes)]

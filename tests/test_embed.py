@@ -40,8 +40,7 @@ def reference():
 def doc_texts(corpus: pl.DataFrame) -> list[str]:
     # BEIR / MTEB: title and text joined by a space.
     return [
-        (f"{t} {x}" if t and x else t or x)
-        for t, x in corpus.select("title", "text").iter_rows()
+        (f"{t} {x}" if t and x else t or x) for t, x in corpus.select("title", "text").iter_rows()
     ]
 
 
@@ -105,7 +104,9 @@ def make_hub_cache(root: Path, commit: str = "0123456789abcdef") -> Path:
             shutil.copyfile(f, blob)
             link = snap / f.relative_to(MODEL_DIR)
             link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(Path("../" * len(link.relative_to(repo).parts[:-1])) / "blobs" / blob.name)
+            link.symlink_to(
+                Path("../" * len(link.relative_to(repo).parts[:-1])) / "blobs" / blob.name
+            )
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
     (repo / "refs" / "v1").write_text(commit)

