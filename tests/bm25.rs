@@ -91,3 +91,99 @@ fn save_and_load_round_trip_and_reject_damage() {
     std::fs::write(&data, &bytes[..bytes.len() / 2]).unwrap();
     assert!(matches!(Bm25::load(dir.path()), Err(Error::Parse { .. })));
 }
+
+/// A corpus of Zipf-distributed words (w0 most common) and queries of common and rare words,
+/// where early termination applies.
+fn zipf_collection(n_docs: usize, n_queries: usize) -> (DataFrame, DataFrame) {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let vocab = 5000usize;
+    let weights: Vec<f64> = (1..=vocab).map(|r| (r as f64).powf(-1.1)).collect();
+    let total: f64 = weights.iter().sum();
+    let mut cdf = Vec::with_capacity(vocab);
+    let mut acc = 0.0;
+    for w in &weights {
+        acc += w / total;
+        cdf.push(acc);
+    }
+    let mut word = || {
+        let u = next();
+        format!("w{}", cdf.partition_point(|&c| c < u).min(vocab - 1))
+    };
+    let texts: Vec<String> = (0..n_docs)
+        .map(|i| {
+            let len = 5 + (i * 7919) % 60;
+            (0..len).map(|_| word()).collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    let queries: Vec<String> = (0..n_queries)
+        .map(|i| (0..3 + i % 4).map(|_| word()).collect::<Vec<_>>().join(" "))
+        .collect();
+    let corpus = df!(
+        "doc_id" => (0..n_docs).map(|i| format!("d{i}")).collect::<Vec<_>>(),
+        "title" => vec![""; n_docs],
+        "text" => texts,
+    )
+    .unwrap();
+    let queries = df!(
+        "query_id" => (0..n_queries).map(|i| format!("q{i}")).collect::<Vec<_>>(),
+        "text" => queries,
+    )
+    .unwrap();
+    (corpus, queries)
+}
+
+#[test]
+fn early_termination_returns_the_exact_top_k() {
+    let (corpus, queries) = zipf_collection(20_000, 200);
+    let ids: Vec<String> = (0..20_000).map(|i| format!("d{i}")).collect();
+    for variant in [
+        Variant::Lucene,
+        Variant::Robertson,
+        Variant::Atire,
+        Variant::Okapi,
+        Variant::Bm25L,
+    ] {
+        let config = Bm25Config {
+            params: Params {
+                variant,
+                ..Default::default()
+            },
+            analyzer: ragplay::text::AnalyzerConfig {
+                stopwords: ragplay::text::StopWords::None,
+                stemmer: None,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let index = Bm25::build(config, &corpus, never()).unwrap();
+        for k in [1, 10, 100] {
+            let fast = index.search(&queries, k, None, never()).unwrap();
+            // An allow-list of every document turns early termination off.
+            let full = index.search(&queries, k, Some(&ids), never()).unwrap();
+            if !fast.equals(&full) {
+                let n = fast.height().min(full.height());
+                let at = (0..n)
+                    .find(|&i| fast.slice(i as i64, 1) != full.slice(i as i64, 1))
+                    .unwrap_or(n);
+                let d = format!(
+                    "heights {} {}; first difference at row {at}\n{}\n{}",
+                    fast.height(),
+                    full.height(),
+                    fast.slice(at as i64 - 2, 5),
+                    full.slice(at as i64 - 2, 5)
+                );
+                panic!("{variant:?}, k = {k}: {d}");
+            }
+            if variant == Variant::Lucene {
+                // Lucene's idf is positive: every query that matches fills its k.
+                assert_eq!(fast.height(), 200 * k, "k = {k}");
+            }
+        }
+    }
+}

@@ -63,6 +63,9 @@ pub(crate) struct FieldIndex {
     pub scores: Vec<Vec<f32>>,
     /// Per term: w · idf · tfc(0) (only `bm25l`, `bm25+`).
     pub absent: Vec<f32>,
+    /// Per term: the (largest, smallest) stored score, the bounds that let a search skip
+    /// documents that cannot reach the top k.
+    pub bounds: Vec<(f32, f32)>,
     pub avgdl: f64,
     /// `okapi` only: what negative idfs are raised to.
     pub idf_floor: Option<f64>,
@@ -389,6 +392,15 @@ impl Bm25 {
                 .postings
                 .par_iter_mut()
                 .for_each(|p| p.shrink_to_fit());
+            field.bounds = scores
+                .par_iter()
+                .map(|s: &Vec<f32>| {
+                    s.iter()
+                        .fold((f32::NEG_INFINITY, f32::INFINITY), |(hi, lo), &v| {
+                            (hi.max(v), lo.min(v))
+                        })
+                })
+                .collect();
             field.scores = scores;
             field.absent = absent;
         }

@@ -1,5 +1,14 @@
 //! Query evaluation: exact top-k by summing stored per-posting scores into a dense accumulator
 //! (term-at-a-time), touching only the documents that match; queries run in parallel.
+//!
+//! Safe early termination (Turtle & Flood 1995, "Query evaluation: strategies and
+//! optimizations"; the bound is MaxScore's): posting lists are taken from the largest possible
+//! contribution down. Before a long list, if the k-th best partial score θ already exceeds the
+//! sum R of the largest contributions still to come, no unseen document can reach the top k,
+//! so the remaining lists are only probed (binary search) for the candidates whose partial
+//! score plus R can still reach θ. The result is the same top k as a full evaluation; the
+//! bound needs non-negative scores, so it is used only when every list's smallest score is
+//! >= 0 and no score floor applies (`bm25l`, `bm25+`) and no allow-list is given.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -44,6 +53,20 @@ struct Scratch {
     touched: Vec<u32>,
     heap: BinaryHeap<Reverse<u64>>,
     keys: Vec<u64>,
+    partial: Vec<f32>,
+}
+
+/// Relative slack on the bound, covering f32 rounding of sums taken in another order.
+const BOUND_SLACK: f32 = 1e-4;
+
+/// One posting list of a query: (field, term, how often the term occurs in the query).
+#[derive(Clone, Copy)]
+struct List {
+    field: usize,
+    term: usize,
+    times: f32,
+    max: f32,
+    len: usize,
 }
 
 impl Bm25 {
@@ -76,35 +99,28 @@ impl Bm25 {
         if s.acc.len() < slots {
             s.acc.resize(slots, 0.0);
         }
-        let postings: usize = self
-            .fields
-            .iter()
-            .map(|f| {
-                terms
-                    .iter()
-                    .map(|&t| f.postings[t as usize].len())
-                    .sum::<usize>()
-            })
-            .sum();
+        if allow.is_none() {
+            if let Some(hits) = self.rank_pruned(terms, k, s) {
+                return hits;
+            }
+        }
+        let (lists, floor, _) = self.query_lists(terms);
+        let postings: usize = lists.iter().map(|l| l.len).sum();
         let dense = postings * 8 > slots;
-        let mut floor = 0.0f32;
-        for field in &self.fields {
-            for &t in terms {
-                let t = t as usize;
-                floor += field.absent[t];
-                let pairs = field.postings[t].iter().zip(&field.scores[t]);
-                if dense {
-                    for (&(slot, _), &score) in pairs {
-                        s.acc[slot as usize] += score;
+        for l in &lists {
+            let field = &self.fields[l.field];
+            let pairs = field.postings[l.term].iter().zip(&field.scores[l.term]);
+            if dense {
+                for (&(slot, _), &score) in pairs {
+                    s.acc[slot as usize] += score * l.times;
+                }
+            } else {
+                for (&(slot, _), &score) in pairs {
+                    let a = &mut s.acc[slot as usize];
+                    if *a == 0.0 {
+                        s.touched.push(slot);
                     }
-                } else {
-                    for (&(slot, _), &score) in pairs {
-                        let a = &mut s.acc[slot as usize];
-                        if *a == 0.0 {
-                            s.touched.push(slot);
-                        }
-                        *a += score;
-                    }
+                    *a += score * l.times;
                 }
             }
         }
@@ -132,7 +148,8 @@ impl Bm25 {
         } else {
             for &slot in &s.touched {
                 let score = std::mem::take(&mut s.acc[slot as usize]);
-                if allowed(slot) {
+                // Only positive evidence ranks (a slot touched twice reads 0 the second time).
+                if (score > 0.0 || floor > 0.0) && allowed(slot) {
                     matched += 1;
                     offer(heap, k, key(slot, score + floor));
                 }
@@ -168,6 +185,165 @@ impl Bm25 {
                 )
             })
             .collect()
+    }
+
+    /// The posting lists of a query, each (field, term) once with the number of times the
+    /// term occurs, largest possible contribution first: both ways of ranking add scores in
+    /// this order, so they agree to the bit. Also returns the score floor (the sum of
+    /// `absent` contributions) and whether every stored score is >= 0.
+    fn query_lists(&self, terms: &[u32]) -> (Vec<List>, f32, bool) {
+        let mut lists: Vec<List> = Vec::new();
+        let mut floor = 0.0f32;
+        let mut non_negative = true;
+        // By text, so that sums run in the same order whatever ids the terms got.
+        let mut sorted = terms.to_vec();
+        sorted.sort_unstable_by(|a, b| self.terms[*a as usize].cmp(&self.terms[*b as usize]));
+        for (fi, field) in self.fields.iter().enumerate() {
+            for group in sorted.chunk_by(|a, b| a == b) {
+                let t = group[0] as usize;
+                let times = group.len() as f32;
+                floor += field.absent[t] * times;
+                let len = field.postings[t].len();
+                if len == 0 {
+                    continue;
+                }
+                let (max, min) = field.bounds[t];
+                non_negative &= min >= 0.0;
+                lists.push(List {
+                    field: fi,
+                    term: t,
+                    times,
+                    max: max * times,
+                    len,
+                });
+            }
+        }
+        lists.sort_by(|a, b| {
+            b.max
+                .total_cmp(&a.max)
+                .then(a.len.cmp(&b.len))
+                .then(a.field.cmp(&b.field))
+                // By the term's text, not its id: ids depend on the order documents came in.
+                .then_with(|| self.terms[a.term].cmp(&self.terms[b.term]))
+        });
+        (lists, floor, non_negative)
+    }
+
+    /// [`Bm25::rank`] with safe early termination; `None` when the bound does not apply.
+    fn rank_pruned(&self, terms: &[u32], k: usize, s: &mut Scratch) -> Option<Vec<(u32, f32)>> {
+        let (lists, floor, non_negative) = self.query_lists(terms);
+        if floor != 0.0 || !non_negative {
+            return None;
+        }
+        let total: usize = lists.iter().map(|l| l.len).sum();
+        let slots = self.doc_ids.len();
+        // Worth it only for queries whose postings cover much of the index.
+        if total * 8 <= slots || lists.len() < 2 {
+            return None;
+        }
+        // rest[i]: the most the lists from i on can add to any document.
+        let mut rest = vec![0.0f32; lists.len() + 1];
+        for i in (0..lists.len()).rev() {
+            rest[i] = rest[i + 1] + lists[i].max;
+        }
+        let add = |s: &mut Scratch, l: &List| {
+            let field = &self.fields[l.field];
+            for (&(slot, _), &score) in field.postings[l.term].iter().zip(&field.scores[l.term]) {
+                let a = &mut s.acc[slot as usize];
+                let v = score * l.times;
+                // Scores are >= 0 here: a slot is listed once, when it first turns positive.
+                if *a == 0.0 && v > 0.0 {
+                    s.touched.push(slot);
+                }
+                *a += v;
+            }
+        };
+        let mut probe_from = None;
+        for (i, l) in lists.iter().enumerate() {
+            if i > 0 && s.touched.len() >= k && l.len > s.touched.len() {
+                // θ: the k-th best partial score so far.
+                s.partial.clear();
+                s.partial
+                    .extend(s.touched.iter().map(|&slot| s.acc[slot as usize]));
+                let (_, theta, _) = s
+                    .partial
+                    .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+                let theta = *theta;
+                if rest[i] * (1.0 + BOUND_SLACK) < theta {
+                    probe_from = Some((i, theta));
+                    break;
+                }
+            }
+            add(s, l);
+        }
+        let mut cands: Vec<u32> = Vec::new();
+        if let Some((start, theta)) = probe_from {
+            // Candidates: documents whose partial score plus what may still come reaches θ.
+            let reach = |acc: f32, rest: f32| acc + rest * (1.0 + BOUND_SLACK) >= theta;
+            cands.extend(
+                s.touched
+                    .iter()
+                    .copied()
+                    .filter(|&slot| reach(s.acc[slot as usize], rest[start])),
+            );
+            cands.sort_unstable();
+            for (i, l) in lists.iter().enumerate().skip(start) {
+                let field = &self.fields[l.field];
+                let postings = &field.postings[l.term];
+                let scores = &field.scores[l.term];
+                let mut lo = 0usize;
+                for &slot in &cands {
+                    // Candidates ascend, so each search starts where the last one ended.
+                    match postings[lo..].binary_search_by_key(&slot, |p| p.0) {
+                        Ok(j) => {
+                            s.acc[slot as usize] += scores[lo + j] * l.times;
+                            lo += j + 1;
+                        }
+                        Err(j) => lo += j,
+                    }
+                    if lo >= postings.len() {
+                        break;
+                    }
+                }
+                cands.retain(|&slot| reach(s.acc[slot as usize], rest[i + 1]));
+            }
+        }
+        let key = |slot: u32, score: f32| {
+            ((score.to_bits() as u64) << 32) | self.id_rank[slot as usize] as u64
+        };
+        let heap = &mut s.heap;
+        heap.clear();
+        let pool: &[u32] = if probe_from.is_some() {
+            &cands
+        } else {
+            &s.touched
+        };
+        for &slot in pool {
+            let score = s.acc[slot as usize];
+            if score > 0.0 {
+                offer(heap, k, key(slot, score));
+            }
+        }
+        for &slot in &s.touched {
+            s.acc[slot as usize] = 0.0;
+        }
+        s.touched.clear();
+        s.keys.clear();
+        s.keys.extend(heap.drain().map(|r| r.0));
+        s.keys.sort_unstable_by(|a, b| b.cmp(a));
+        let n_alive = self.order.len();
+        Some(
+            s.keys
+                .iter()
+                .map(|&key| {
+                    let rank = (key & 0xffff_ffff) as usize;
+                    (
+                        self.order[n_alive - 1 - rank],
+                        f32::from_bits((key >> 32) as u32),
+                    )
+                })
+                .collect(),
+        )
     }
 
     /// Search every query of `queries` (`query_id`, `text`); returns a run table with at most
