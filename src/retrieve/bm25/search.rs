@@ -277,7 +277,7 @@ impl Bm25 {
             add(s, l);
         }
         let mut cands: Vec<u32> = Vec::new();
-        if let Some((start, theta)) = probe_from {
+        if let Some((start, mut theta)) = probe_from {
             // Candidates: documents whose partial score plus what may still come reaches θ.
             let reach = |acc: f32, rest: f32| acc + rest * (1.0 + BOUND_SLACK) >= theta;
             cands.extend(
@@ -293,8 +293,17 @@ impl Bm25 {
                 let scores = &field.scores[l.term];
                 let mut lo = 0usize;
                 for &slot in &cands {
-                    // Candidates ascend, so each search starts where the last one ended.
-                    match postings[lo..].binary_search_by_key(&slot, |p| p.0) {
+                    // Candidates ascend, so each search gallops on from where the last one
+                    // ended: steps grow as the log of the gap, not of the list.
+                    let mut step = 1usize;
+                    let mut hi = lo;
+                    while hi < postings.len() && postings[hi].0 < slot {
+                        lo = hi + 1;
+                        hi += step;
+                        step *= 2;
+                    }
+                    let hi = hi.min(postings.len() - 1) + 1;
+                    match postings[lo..hi].binary_search_by_key(&slot, |p| p.0) {
                         Ok(j) => {
                             s.acc[slot as usize] += scores[lo + j] * l.times;
                             lo += j + 1;
@@ -305,6 +314,18 @@ impl Bm25 {
                         break;
                     }
                 }
+                // The k-th best score so far only rises: tighten θ, then drop the candidates
+                // that can no longer reach it.
+                if cands.len() > k {
+                    s.partial.clear();
+                    s.partial
+                        .extend(cands.iter().map(|&slot| s.acc[slot as usize]));
+                    let (_, kth, _) = s
+                        .partial
+                        .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+                    theta = theta.max(*kth);
+                }
+                let reach = |acc: f32, rest: f32| acc + rest * (1.0 + BOUND_SLACK) >= theta;
                 cands.retain(|&slot| reach(s.acc[slot as usize], rest[i + 1]));
             }
         }
