@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
-use crate::data::io::write_atomic;
+use crate::data::io::{fnv1a64, write_atomic};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"RPEMB001";
@@ -68,15 +68,6 @@ pub struct EmbeddingCache {
     written: AtomicU64,
     segments_written: AtomicU64,
     corrupt: AtomicU64,
-}
-
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 /// Parse one segment; `None` when it fails a check.
@@ -143,6 +134,20 @@ impl EmbeddingCache {
         }
     }
 
+    /// The in-memory state of `namespace`, created empty on first use.
+    fn space<'a>(
+        spaces: &'a mut HashMap<String, Namespace>,
+        namespace: &str,
+        dim: usize,
+    ) -> &'a mut Namespace {
+        spaces
+            .entry(namespace.to_owned())
+            .or_insert_with(|| Namespace {
+                dim,
+                ..Default::default()
+            })
+    }
+
     /// Read the segments of `namespace` not read yet.
     fn refresh(&self, namespace: &str, space: &mut Namespace) -> Result<()> {
         let dir = self.dir.join(namespace);
@@ -186,12 +191,7 @@ impl EmbeddingCache {
         found: &mut [bool],
     ) -> Result<usize> {
         let mut spaces = self.spaces.lock().unwrap_or_else(|p| p.into_inner());
-        let space = spaces
-            .entry(namespace.to_owned())
-            .or_insert_with(|| Namespace {
-                dim,
-                ..Default::default()
-            });
+        let space = Self::space(&mut spaces, namespace, dim);
         self.refresh(namespace, space)?;
         let mut hits = 0;
         for (i, key) in keys.iter().enumerate() {
@@ -244,12 +244,7 @@ impl EmbeddingCache {
         let path = self.dir.join(namespace).join(name);
         write_atomic(&path, |w: &mut dyn Write| w.write_all(&bytes))?;
         let mut spaces = self.spaces.lock().unwrap_or_else(|p| p.into_inner());
-        let space = spaces
-            .entry(namespace.to_owned())
-            .or_insert_with(|| Namespace {
-                dim,
-                ..Default::default()
-            });
+        let space = Self::space(&mut spaces, namespace, dim);
         space.seen.insert(path);
         for (i, k) in keys.iter().enumerate() {
             space

@@ -420,12 +420,15 @@ pub fn resolve(name_or_path: &str, revision: &str, search: &[PathBuf]) -> Result
                 continue;
             }
             for root in &roots {
-                for cand in [root.join(module).join("model"), root.join("model")] {
-                    if cand.join("config.json").is_file()
-                        && (root.ends_with(module) || cand.starts_with(root.join(module)))
-                    {
-                        return ModelFiles::from_dir(&cand);
-                    }
+                // A root is a site-packages folder, or the package folder itself.
+                let package = if root.ends_with(module) {
+                    root.clone()
+                } else {
+                    root.join(module)
+                };
+                let cand = package.join("model");
+                if cand.join("config.json").is_file() {
+                    return ModelFiles::from_dir(&cand);
                 }
             }
             tried.push(format!(

@@ -8,7 +8,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
-use super::errors::{detach_with_progress, frame_arg, to_py, DataError};
+use super::errors::{detach, detach_with_progress, frame_arg, to_py, DataError};
 use crate::embed::{
     model, EmbeddingCache, Embeddings, EncodeOptions, Encoder, EncoderOptions, Pooling,
 };
@@ -187,8 +187,7 @@ impl PyEncoder {
             search_paths,
         };
         let name = name_or_path.to_string_lossy().into_owned();
-        let encoder =
-            detach_with_progress(py, None, move |_| Encoder::from_pretrained(&name, &options))?;
+        let encoder = detach(py, move |_| Encoder::from_pretrained(&name, &options))?;
         Ok(Self {
             inner: Arc::new(encoder),
         })
@@ -369,14 +368,14 @@ impl PyEncoder {
     #[getter]
     fn fingerprint(&self, py: Python<'_>) -> PyResult<String> {
         let enc = Arc::clone(&self.inner);
-        detach_with_progress(py, None, move |_| enc.fingerprint())
+        detach(py, move |_| enc.fingerprint())
     }
 
     /// Token counts of texts after truncation (special tokens included).
     fn token_counts(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
         let texts = texts_arg(texts)?;
         let enc = Arc::clone(&self.inner);
-        detach_with_progress(py, None, move |_| {
+        detach(py, move |_| {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             enc.token_counts(&refs)
         })

@@ -28,6 +28,36 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| x * y).sum::<f32>()
 }
 
+/// Check that `values` holds one row of `dim` finite values per id; `kind` names the rows
+/// ("query" or "document") in errors.
+fn check_rows(values: &[f32], ids: &[String], dim: usize, kind: &'static str) -> Result<()> {
+    if values.len() != ids.len() * dim {
+        return Err(Error::config(
+            if kind == "query" {
+                "query_ids"
+            } else {
+                "doc_ids"
+            },
+            format!(
+                "{} ids for {} {kind} vectors of {dim} values",
+                ids.len(),
+                values.len() / dim
+            ),
+        ));
+    }
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(Error::config(
+            if kind == "query" {
+                "query vectors"
+            } else {
+                "doc vectors"
+            },
+            format!("{kind} {:?} holds a non-finite value", ids[i / dim]),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Top-`k` documents for each query by inner product.
 ///
 /// `queries` holds `query_ids.len()` rows and `docs` holds `doc_ids.len()` rows, both of `dim`
@@ -47,26 +77,8 @@ pub fn exact_search(
     if dim == 0 {
         return Err(Error::config("dim", "vectors must have at least one value"));
     }
-    if queries.len() != query_ids.len() * dim {
-        return Err(Error::config(
-            "query_ids",
-            format!(
-                "{} ids for {} query vectors of {dim} values",
-                query_ids.len(),
-                queries.len() / dim
-            ),
-        ));
-    }
-    if docs.len() != doc_ids.len() * dim {
-        return Err(Error::config(
-            "doc_ids",
-            format!(
-                "{} ids for {} document vectors of {dim} values",
-                doc_ids.len(),
-                docs.len() / dim
-            ),
-        ));
-    }
+    check_rows(queries, query_ids, dim, "query")?;
+    check_rows(docs, doc_ids, dim, "document")?;
     if doc_ids.is_empty() {
         return Err(Error::Empty {
             what: "the document vectors".into(),
@@ -81,18 +93,6 @@ pub fn exact_search(
                 location: "doc_ids".into(),
             });
         }
-    }
-    if let Some(i) = docs.iter().position(|v| !v.is_finite()) {
-        return Err(Error::config(
-            "doc vectors",
-            format!("document {:?} holds a non-finite value", doc_ids[i / dim]),
-        ));
-    }
-    if let Some(i) = queries.iter().position(|v| !v.is_finite()) {
-        return Err(Error::config(
-            "query vectors",
-            format!("query {:?} holds a non-finite value", query_ids[i / dim]),
-        ));
     }
     cancel.start(query_ids.len() as u64);
     let k = k.min(doc_ids.len());

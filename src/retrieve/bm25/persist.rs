@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{Bm25, Bm25Config, FieldIndex};
-use crate::data::io::write_atomic;
+use crate::data::io::{fnv1a64, write_atomic};
 use crate::error::{Error, Result};
 
 const FORMAT: &str = "ragplay-bm25";
@@ -28,15 +28,6 @@ struct Meta {
     terms: u64,
     data_bytes: u64,
     data_fnv1a64: String,
-}
-
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 struct Reader<'a> {

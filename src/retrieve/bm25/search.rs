@@ -99,12 +99,12 @@ impl Bm25 {
         if s.acc.len() < slots {
             s.acc.resize(slots, 0.0);
         }
-        if allow.is_none() {
-            if let Some(hits) = self.rank_pruned(terms, k, s) {
+        let (lists, floor, non_negative) = self.query_lists(terms);
+        if allow.is_none() && floor == 0.0 && non_negative {
+            if let Some(hits) = self.rank_pruned(&lists, k, s) {
                 return hits;
             }
         }
-        let (lists, floor, _) = self.query_lists(terms);
         let postings: usize = lists.iter().map(|l| l.len).sum();
         let dense = postings * 8 > slots;
         for l in &lists {
@@ -124,10 +124,6 @@ impl Bm25 {
                 }
             }
         }
-        // Scores are >= 0, so their bit patterns order like the values.
-        let key = |slot: u32, score: f32| {
-            ((score.to_bits() as u64) << 32) | self.id_rank[slot as usize] as u64
-        };
         let allowed = |slot: u32| allow.is_none_or(|mask| mask[slot as usize]);
         // Best k keys in a bounded min-heap: after the first k, a candidate costs one
         // comparison with the smallest key kept.
@@ -140,7 +136,7 @@ impl Bm25 {
                     let slot = slot as u32;
                     if allowed(slot) {
                         matched += 1;
-                        offer(heap, k, key(slot, *a + floor));
+                        offer(heap, k, self.key(slot, *a + floor));
                     }
                 }
             }
@@ -151,7 +147,7 @@ impl Bm25 {
                 // Only positive evidence ranks (a slot touched twice reads 0 the second time).
                 if (score > 0.0 || floor > 0.0) && allowed(slot) {
                     matched += 1;
-                    offer(heap, k, key(slot, score + floor));
+                    offer(heap, k, self.key(slot, score + floor));
                 }
             }
             s.touched.clear();
@@ -166,22 +162,33 @@ impl Bm25 {
                     break;
                 }
                 if !kept.contains(&self.id_rank[slot as usize]) && allowed(slot) {
-                    offer(heap, k, key(slot, floor));
+                    offer(heap, k, self.key(slot, floor));
                     added += 1;
                 }
             }
         }
+        self.drain_best(s)
+    }
+
+    /// The selection key of a slot: score bits (scores ranked here are > 0, so their bits
+    /// order like the values), then the slot's doc-id rank, so ties never compare strings.
+    fn key(&self, slot: u32, score: f32) -> u64 {
+        ((score.to_bits() as u64) << 32) | self.id_rank[slot as usize] as u64
+    }
+
+    /// Empty the heap of `s` into `(slot, score)` pairs, best first.
+    fn drain_best(&self, s: &mut Scratch) -> Vec<(u32, f32)> {
         s.keys.clear();
-        s.keys.extend(heap.drain().map(|r| r.0));
+        s.keys.extend(s.heap.drain().map(|r| r.0));
         s.keys.sort_unstable_by(|a, b| b.cmp(a));
         let n_alive = self.order.len();
         s.keys
             .iter()
-            .map(|&k| {
-                let rank = (k & 0xffff_ffff) as usize;
+            .map(|&key| {
+                let rank = (key & 0xffff_ffff) as usize;
                 (
                     self.order[n_alive - 1 - rank],
-                    f32::from_bits((k >> 32) as u32),
+                    f32::from_bits((key >> 32) as u32),
                 )
             })
             .collect()
@@ -229,12 +236,9 @@ impl Bm25 {
         (lists, floor, non_negative)
     }
 
-    /// [`Bm25::rank`] with safe early termination; `None` when the bound does not apply.
-    fn rank_pruned(&self, terms: &[u32], k: usize, s: &mut Scratch) -> Option<Vec<(u32, f32)>> {
-        let (lists, floor, non_negative) = self.query_lists(terms);
-        if floor != 0.0 || !non_negative {
-            return None;
-        }
+    /// [`Bm25::rank`] with safe early termination over a query's `lists` (all scores >= 0,
+    /// no floor); `None` when the query is too small for it to pay.
+    fn rank_pruned(&self, lists: &[List], k: usize, s: &mut Scratch) -> Option<Vec<(u32, f32)>> {
         let total: usize = lists.iter().map(|l| l.len).sum();
         let slots = self.doc_ids.len();
         // Worth it only for queries whose postings cover much of the index.
@@ -329,9 +333,6 @@ impl Bm25 {
                 cands.retain(|&slot| reach(s.acc[slot as usize], rest[i + 1]));
             }
         }
-        let key = |slot: u32, score: f32| {
-            ((score.to_bits() as u64) << 32) | self.id_rank[slot as usize] as u64
-        };
         let heap = &mut s.heap;
         heap.clear();
         let pool: &[u32] = if probe_from.is_some() {
@@ -342,29 +343,14 @@ impl Bm25 {
         for &slot in pool {
             let score = s.acc[slot as usize];
             if score > 0.0 {
-                offer(heap, k, key(slot, score));
+                offer(heap, k, self.key(slot, score));
             }
         }
         for &slot in &s.touched {
             s.acc[slot as usize] = 0.0;
         }
         s.touched.clear();
-        s.keys.clear();
-        s.keys.extend(heap.drain().map(|r| r.0));
-        s.keys.sort_unstable_by(|a, b| b.cmp(a));
-        let n_alive = self.order.len();
-        Some(
-            s.keys
-                .iter()
-                .map(|&key| {
-                    let rank = (key & 0xffff_ffff) as usize;
-                    (
-                        self.order[n_alive - 1 - rank],
-                        f32::from_bits((key >> 32) as u32),
-                    )
-                })
-                .collect(),
-        )
+        Some(self.drain_best(s))
     }
 
     /// Search every query of `queries` (`query_id`, `text`); returns a run table with at most
