@@ -10,6 +10,7 @@
 //! documents. Scoring formulas are in [`scoring`].
 
 mod persist;
+mod postings;
 pub mod scoring;
 mod search;
 
@@ -22,6 +23,7 @@ use crate::cancel::Cancel;
 use crate::data::schema::{self, table, DOC_ID, TEXT, TITLE};
 use crate::error::{Error, Result};
 use crate::text::{Analyzer, AnalyzerConfig};
+use postings::TermList;
 pub use scoring::{Params, Variant};
 
 /// How the corpus columns become index fields.
@@ -57,15 +59,8 @@ pub(crate) struct FieldIndex {
     pub weight: f64,
     /// Length (terms) of every document slot; dead slots keep theirs until compaction.
     pub doc_len: Vec<u32>,
-    /// Per term: (slot, tf), slots ascending.
-    pub postings: Vec<Vec<(u32, u32)>>,
-    /// Per term, parallel to `postings`: the stored score contribution.
-    pub scores: Vec<Vec<f32>>,
-    /// Per term: w · idf · tfc(0) (only `bm25l`, `bm25+`).
-    pub absent: Vec<f32>,
-    /// Per term: the (largest, smallest) stored score, the bounds that let a search skip
-    /// documents that cannot reach the top k.
-    pub bounds: Vec<(f32, f32)>,
+    /// Per term id: its postings with their stored scores.
+    pub lists: Vec<TermList>,
     pub avgdl: f64,
     /// `okapi` only: what negative idfs are raised to.
     pub idf_floor: Option<f64>,
@@ -73,11 +68,11 @@ pub(crate) struct FieldIndex {
 
 /// For `okapi`: the value negative idfs are raised to, ε · the mean idf over the terms
 /// present (rank_bm25's rule).
-pub(crate) fn okapi_floor(params: &Params, postings: &[Vec<(u32, u32)>], n: u32) -> Option<f64> {
+pub(crate) fn okapi_floor(params: &Params, lists: &[TermList], n: u32) -> Option<f64> {
     if params.variant != Variant::Okapi {
         return None;
     }
-    let idfs: Vec<f64> = postings
+    let idfs: Vec<f64> = lists
         .iter()
         .filter(|p| !p.is_empty())
         .map(|p| params.idf(p.len() as u32, n))
@@ -291,12 +286,12 @@ impl Bm25 {
                                 self.vocab.insert(term.clone(), id);
                                 self.terms.push(term);
                                 for field in &mut self.fields {
-                                    field.postings.push(Vec::new());
+                                    field.lists.push(TermList::default());
                                 }
                                 id
                             }
                         };
-                        self.fields[f].postings[id as usize].push((slot, tf));
+                        self.fields[f].lists[id as usize].push(slot, tf);
                     }
                     self.fields[f].doc_len.push(len);
                 }
@@ -334,9 +329,9 @@ impl Bm25 {
         let alive = &self.alive;
         for field in &mut self.fields {
             field
-                .postings
+                .lists
                 .par_iter_mut()
-                .for_each(|p| p.retain(|&(slot, _)| alive[slot as usize]));
+                .for_each(|l| l.retain(|slot| alive[slot as usize]));
         }
         self.refresh();
         Ok(())
@@ -360,49 +355,32 @@ impl Bm25 {
                 total as f64 / n as f64
             };
             field.avgdl = avgdl;
-            field.idf_floor = okapi_floor(&params, &field.postings, n);
+            field.idf_floor = okapi_floor(&params, &field.lists, n);
             let (weight, doc_len) = (field.weight, &field.doc_len);
-            let idf_floor = field.idf_floor;
-            let computed: Vec<(Vec<f32>, f32)> = field
-                .postings
-                .par_iter()
-                .map(|postings| {
-                    if postings.is_empty() {
-                        return (Vec::new(), 0.0);
-                    }
-                    let idf = term_idf(&params, idf_floor, postings.len() as u32, n);
-                    let absent = if params.scores_absent_terms() {
-                        idf * params.tfc(0.0, 0.0, avgdl)
-                    } else {
-                        0.0
-                    };
-                    let scores = postings
-                        .iter()
-                        .map(|&(slot, tf)| {
-                            let full =
-                                idf * params.tfc(tf as f64, doc_len[slot as usize] as f64, avgdl);
-                            (weight * (full - absent)) as f32
-                        })
-                        .collect();
-                    (scores, (weight * absent) as f32)
-                })
-                .collect();
-            let (scores, absent): (Vec<_>, Vec<_>) = computed.into_iter().unzip();
-            field
-                .postings
-                .par_iter_mut()
-                .for_each(|p| p.shrink_to_fit());
-            field.bounds = scores
-                .par_iter()
-                .map(|s: &Vec<f32>| {
-                    s.iter()
-                        .fold((f32::NEG_INFINITY, f32::INFINITY), |(hi, lo), &v| {
-                            (hi.max(v), lo.min(v))
-                        })
-                })
-                .collect();
-            field.scores = scores;
-            field.absent = absent;
+            let (idf_floor, slots) = (field.idf_floor, doc_len.len());
+            field.lists.par_iter_mut().for_each(|list| {
+                if list.is_empty() {
+                    list.set_scores(Vec::new(), 0.0, slots);
+                    return;
+                }
+                let idf = term_idf(&params, idf_floor, list.len() as u32, n);
+                let absent = if params.scores_absent_terms() {
+                    idf * params.tfc(0.0, 0.0, avgdl)
+                } else {
+                    0.0
+                };
+                let scores = list
+                    .docs
+                    .iter()
+                    .zip(&list.tfs)
+                    .map(|(&slot, &tf)| {
+                        let full =
+                            idf * params.tfc(tf as f64, doc_len[slot as usize] as f64, avgdl);
+                        (weight * (full - absent)) as f32
+                    })
+                    .collect();
+                list.set_scores(scores, (weight * absent) as f32, slots);
+            });
         }
         let mut order: Vec<u32> = self.slots.values().copied().collect();
         let ids = &self.doc_ids;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Bm25, Bm25Config, FieldIndex};
+use super::{Bm25, Bm25Config, FieldIndex, TermList};
 use crate::data::io::{fnv1a64, write_atomic};
 use crate::error::{Error, Result};
 
@@ -99,9 +99,9 @@ impl Bm25 {
             for &l in &field.doc_len {
                 out.extend_from_slice(&l.to_le_bytes());
             }
-            for postings in &field.postings {
-                out.extend_from_slice(&(postings.len() as u64).to_le_bytes());
-                for &(slot, tf) in postings {
+            for list in &field.lists {
+                out.extend_from_slice(&(list.len() as u64).to_le_bytes());
+                for (&slot, &tf) in list.docs.iter().zip(&list.tfs) {
                     out.extend_from_slice(&slot.to_le_bytes());
                     out.extend_from_slice(&tf.to_le_bytes());
                 }
@@ -209,17 +209,19 @@ impl Bm25 {
             f.doc_len = (0..n_slots).map(|_| r.u32()).collect::<Result<_>>()?;
             for _ in 0..n_terms {
                 let n = r.count(limit)?;
-                let postings = (0..n)
-                    .map(|_| {
-                        let slot = r.u32()?;
-                        let tf = r.u32()?;
-                        if slot as usize >= n_slots {
-                            return Err(reader_err("posting names a document out of range"));
-                        }
-                        Ok((slot, tf))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                f.postings.push(postings);
+                let mut list = TermList::default();
+                for _ in 0..n {
+                    let slot = r.u32()?;
+                    let tf = r.u32()?;
+                    if slot as usize >= n_slots {
+                        return Err(reader_err("posting names a document out of range"));
+                    }
+                    if list.docs.last().is_some_and(|&last| last >= slot) {
+                        return Err(reader_err("postings out of order"));
+                    }
+                    list.push(slot, tf);
+                }
+                f.lists.push(list);
             }
             *field = f;
         }

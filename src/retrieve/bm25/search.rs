@@ -1,35 +1,73 @@
 //! Query evaluation: exact top-k by summing stored per-posting scores into a dense accumulator
-//! (term-at-a-time), touching only the documents that match; queries run in parallel.
+//! (term-at-a-time), queries in parallel.
 //!
-//! Safe early termination (Turtle & Flood 1995, "Query evaluation: strategies and
-//! optimizations"; the bound is MaxScore's): posting lists are taken from the largest possible
-//! contribution down. Before a long list, if the k-th best partial score θ already exceeds the
-//! sum R of the largest contributions still to come, no unseen document can reach the top k,
-//! so the remaining lists are only probed (binary search) for the candidates whose partial
-//! score plus R can still reach θ. The result is the same top k as a full evaluation; the
-//! bound needs non-negative scores, so it is used only when every list's smallest score is
-//! >= 0 and no score floor applies (`bm25l`, `bm25+`) and no allow-list is given.
-
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+//! Summing is branch-free: a query whose postings cover much of the index adds into the dense
+//! accumulator and scans it (skipping 16-slot blocks below the current k-th score); a query
+//! with few postings also records the slots it touches (each posting writes its slot and
+//! advances the count only on the slot's first touch). Selection keeps candidates above a
+//! rising threshold in a buffer that is cut back to the best k whenever it fills (amortised
+//! linear time, one comparison per candidate below the threshold).
+//!
+//! Safe early termination on large indexes (Turtle & Flood 1995, "Query evaluation:
+//! strategies and optimizations"; the bound is MaxScore's): posting lists are taken from the
+//! largest possible contribution down. Before a long list, if the k-th best partial score θ
+//! already exceeds the sum R of the largest contributions still to come, no unseen document
+//! can reach the top k, so the remaining lists are only probed (O(1) through a list's rank
+//! index when it has one, else a galloping search) for the candidates whose partial score plus
+//! R can still reach θ, and θ rises after each list. The result is the same top k as a full
+//! evaluation; the bound needs non-negative scores, so it is used only when every list's
+//! smallest score is >= 0, no score floor applies (`bm25l`, `bm25+`) and no allow-list is given.
 
 use polars::prelude::*;
 use rayon::prelude::*;
-use rustc_hash::FxHashSet;
 
+use super::postings::TermList;
 use super::Bm25;
 use crate::cancel::Cancel;
 use crate::data::schema::{self, table, QUERY_ID, SCORE, TEXT};
 use crate::error::{Error, Result};
 
-/// Keep `candidate` if it is among the best `k` keys seen.
-#[inline]
-fn offer(heap: &mut BinaryHeap<Reverse<u64>>, k: usize, candidate: u64) {
-    if heap.len() < k {
-        heap.push(Reverse(candidate));
-    } else if candidate > heap.peek().map_or(0, |r| r.0) {
-        heap.pop();
-        heap.push(Reverse(candidate));
+/// The best `k` of a stream of distinct `u64` keys: keys above the current floor are buffered,
+/// and the buffer is cut back to the best `k` (selection, linear time) whenever it fills.
+#[derive(Default)]
+struct TopK {
+    k: usize,
+    keys: Vec<u64>,
+    /// The k-th best key kept so far (0 until k keys were cut to): only larger keys enter.
+    floor: u64,
+}
+
+impl TopK {
+    fn reset(&mut self, k: usize) {
+        self.k = k;
+        self.keys.clear();
+        self.floor = 0;
+    }
+
+    #[inline]
+    fn offer(&mut self, key: u64) {
+        if key > self.floor {
+            self.keys.push(key);
+            if self.keys.len() >= (2 * self.k).max(64) {
+                self.cut();
+            }
+        }
+    }
+
+    fn cut(&mut self) {
+        let k = self.k;
+        if self.keys.len() > k {
+            self.keys.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+            self.keys.truncate(k);
+            self.floor = self.keys[k - 1];
+        }
+    }
+
+    /// The kept keys, best first.
+    fn best(&mut self) -> &[u64] {
+        self.cut();
+        self.keys.sort_unstable_by(|a, b| b.cmp(a));
+        &self.keys
     }
 }
 
@@ -50,14 +88,25 @@ struct ExplainRows {
 #[derive(Default)]
 struct Scratch {
     acc: Vec<f32>,
+    /// Touched slots; only the first `n` entries of a query are meaningful.
     touched: Vec<u32>,
-    heap: BinaryHeap<Reverse<u64>>,
-    keys: Vec<u64>,
+    top: TopK,
     partial: Vec<f32>,
+    /// Per block of the dense scan: the largest accumulator value, as i32 bits.
+    maxima: Vec<i32>,
+    partial_bits: Vec<i32>,
+    cands: Vec<u32>,
 }
 
 /// Relative slack on the bound, covering f32 rounding of sums taken in another order.
 const BOUND_SLACK: f32 = 1e-4;
+
+/// Early termination is tried only on indexes with at least this many slots: below it, a
+/// full evaluation is a few microseconds.
+const PRUNE_MIN_SLOTS: usize = 16_384;
+
+/// Slots per block of the dense scan.
+const BLOCK: usize = 8;
 
 /// One posting list of a query: (field, term, how often the term occurs in the query).
 #[derive(Clone, Copy)]
@@ -67,6 +116,26 @@ struct List {
     times: f32,
     max: f32,
     len: usize,
+}
+
+/// Add `list`'s scores (times `times`) to `acc`, recording each slot's first touch in
+/// `touched[n..]`; returns the new count. `touched` must have room for every posting.
+#[inline]
+fn add_touching(
+    acc: &mut [f32],
+    touched: &mut [u32],
+    mut n: usize,
+    list: &TermList,
+    times: f32,
+) -> usize {
+    for (&slot, &score) in list.docs.iter().zip(&list.scores) {
+        let a = &mut acc[slot as usize];
+        let v = score * times;
+        touched[n] = slot;
+        n += usize::from(*a == 0.0 && v != 0.0);
+        *a += v;
+    }
+    n
 }
 
 impl Bm25 {
@@ -79,12 +148,14 @@ impl Bm25 {
             .collect()
     }
 
+    fn list(&self, l: &List) -> &TermList {
+        &self.fields[l.field].lists[l.term]
+    }
+
     /// Rank documents for one query: `(slot, score)` best first, at most `k`.
     ///
-    /// Scores are summed into a dense `f32` accumulator. When the query's postings are few
-    /// the touched slots are tracked; when they cover much of the index the whole
-    /// accumulator is scanned instead. Selection works on `u64` keys (score bits, then the
-    /// slot's doc-id rank), so ties never compare strings.
+    /// Selection works on `u64` keys (score bits, then the slot's doc-id rank), so ties never
+    /// compare strings.
     fn rank(
         &self,
         terms: &[u32],
@@ -99,72 +170,100 @@ impl Bm25 {
         if s.acc.len() < slots {
             s.acc.resize(slots, 0.0);
         }
+        s.top.reset(k);
         let (lists, floor, non_negative) = self.query_lists(terms);
-        if allow.is_none() && floor == 0.0 && non_negative {
-            if let Some(hits) = self.rank_pruned(&lists, k, s) {
-                return hits;
-            }
+        let total: usize = lists.iter().map(|l| l.len).sum();
+        let dense = total * 8 > slots;
+        if allow.is_none()
+            && floor == 0.0
+            && non_negative
+            && dense
+            && slots >= PRUNE_MIN_SLOTS
+            && lists.len() >= 2
+        {
+            self.rank_pruned(&lists, k, total, s);
+            return self.drain_best(s);
         }
-        let postings: usize = lists.iter().map(|l| l.len).sum();
-        let dense = postings * 8 > slots;
-        for l in &lists {
-            let field = &self.fields[l.field];
-            let pairs = field.postings[l.term].iter().zip(&field.scores[l.term]);
-            if dense {
-                for (&(slot, _), &score) in pairs {
-                    s.acc[slot as usize] += score * l.times;
-                }
-            } else {
-                for (&(slot, _), &score) in pairs {
-                    let a = &mut s.acc[slot as usize];
-                    if *a == 0.0 {
-                        s.touched.push(slot);
-                    }
-                    *a += score * l.times;
-                }
-            }
-        }
-        let allowed = |slot: u32| allow.is_none_or(|mask| mask[slot as usize]);
-        // Best k keys in a bounded min-heap: after the first k, a candidate costs one
-        // comparison with the smallest key kept.
-        let heap = &mut s.heap;
-        heap.clear();
-        let mut matched = 0usize;
+        let allowed = |slot: usize| allow.is_none_or(|mask| mask[slot]);
+        let acc = &mut s.acc[..slots];
+        let mut n = 0;
         if dense {
-            for (slot, a) in s.acc[..slots].iter().enumerate() {
-                if *a > 0.0 {
-                    let slot = slot as u32;
-                    if allowed(slot) {
-                        matched += 1;
-                        offer(heap, k, self.key(slot, *a + floor));
+            for l in &lists {
+                let list = self.list(l);
+                for (&slot, &score) in list.docs.iter().zip(&list.scores) {
+                    acc[slot as usize] += score * l.times;
+                }
+            }
+            // Only positive evidence ranks. Positive floats order like their bits read as
+            // i32, and zero or negative ones read as <= 0, so blocks are compared as integers
+            // (vectorised). Without an allow-list the k-th largest block maximum is a lower
+            // bound on the k-th best score (k blocks reach it), so only blocks and slots at or
+            // above it are looked at.
+            let maxima = &mut s.maxima;
+            maxima.clear();
+            maxima.extend(
+                acc.chunks(BLOCK)
+                    .map(|block| block.iter().map(|a| a.to_bits() as i32).fold(0, i32::max)),
+            );
+            let mut least = 1i32;
+            if allow.is_none() {
+                s.partial_bits.clear();
+                s.partial_bits
+                    .extend(maxima.iter().copied().filter(|&m| m > 0));
+                if s.partial_bits.len() >= k {
+                    let (_, kth, _) = s
+                        .partial_bits
+                        .select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+                    least = *kth;
+                }
+            }
+            for (b, &best) in maxima.iter().enumerate() {
+                if best < least {
+                    continue;
+                }
+                let first = b * BLOCK;
+                for (j, &a) in acc[first..(first + BLOCK).min(slots)].iter().enumerate() {
+                    if a.to_bits() as i32 >= least && allowed(first + j) {
+                        s.top.offer(self.key((first + j) as u32, a + floor));
                     }
                 }
             }
-            s.acc[..slots].fill(0.0);
         } else {
-            for &slot in &s.touched {
-                let score = std::mem::take(&mut s.acc[slot as usize]);
-                // Only positive evidence ranks (a slot touched twice reads 0 the second time).
-                if (score > 0.0 || floor > 0.0) && allowed(slot) {
-                    matched += 1;
-                    offer(heap, k, self.key(slot, score + floor));
+            if s.touched.len() < total {
+                s.touched.resize(total, 0);
+            }
+            for l in &lists {
+                n = add_touching(acc, &mut s.touched, n, self.list(l), l.times);
+            }
+            for &slot in &s.touched[..n] {
+                let a = &mut acc[slot as usize];
+                // Mark the slot as taken so that a second entry for it is not offered again.
+                if *a > 0.0 && allowed(slot as usize) {
+                    s.top.offer(self.key(slot, *a + floor));
+                    *a = -1.0;
                 }
             }
-            s.touched.clear();
         }
-        // With bm25l / bm25+ every document scores at least the floor: when fewer than k
-        // matched, fill with the best unmatched ones (doc id descending among equals).
-        if floor > 0.0 && matched < k {
-            let kept: FxHashSet<u32> = heap.iter().map(|r| r.0 as u32).collect();
+        // With bm25l / bm25+ every document scores at least the floor; the unmatched ones
+        // (accumulator exactly 0) tie at the floor and rank by doc id descending, so the first
+        // k of them in that order are all that can enter.
+        if floor > 0.0 {
             let mut added = 0;
             for &slot in &self.order {
-                if added == k - matched {
+                if added == k {
                     break;
                 }
-                if !kept.contains(&self.id_rank[slot as usize]) && allowed(slot) {
-                    offer(heap, k, self.key(slot, floor));
+                if acc[slot as usize] == 0.0 && allowed(slot as usize) {
+                    s.top.offer(self.key(slot, floor));
                     added += 1;
                 }
+            }
+        }
+        if dense {
+            acc.fill(0.0);
+        } else {
+            for &slot in &s.touched[..n] {
+                acc[slot as usize] = 0.0;
             }
         }
         self.drain_best(s)
@@ -172,17 +271,16 @@ impl Bm25 {
 
     /// The selection key of a slot: score bits (scores ranked here are > 0, so their bits
     /// order like the values), then the slot's doc-id rank, so ties never compare strings.
+    #[inline]
     fn key(&self, slot: u32, score: f32) -> u64 {
         ((score.to_bits() as u64) << 32) | self.id_rank[slot as usize] as u64
     }
 
-    /// Empty the heap of `s` into `(slot, score)` pairs, best first.
+    /// The best keys of `s` as `(slot, score)` pairs, best first.
     fn drain_best(&self, s: &mut Scratch) -> Vec<(u32, f32)> {
-        s.keys.clear();
-        s.keys.extend(s.heap.drain().map(|r| r.0));
-        s.keys.sort_unstable_by(|a, b| b.cmp(a));
         let n_alive = self.order.len();
-        s.keys
+        s.top
+            .best()
             .iter()
             .map(|&key| {
                 let rank = (key & 0xffff_ffff) as usize;
@@ -209,19 +307,18 @@ impl Bm25 {
             for group in sorted.chunk_by(|a, b| a == b) {
                 let t = group[0] as usize;
                 let times = group.len() as f32;
-                floor += field.absent[t] * times;
-                let len = field.postings[t].len();
-                if len == 0 {
+                let list = &field.lists[t];
+                floor += list.absent * times;
+                if list.is_empty() {
                     continue;
                 }
-                let (max, min) = field.bounds[t];
-                non_negative &= min >= 0.0;
+                non_negative &= list.min >= 0.0;
                 lists.push(List {
                     field: fi,
                     term: t,
                     times,
-                    max: max * times,
-                    len,
+                    max: list.max * times,
+                    len: list.len(),
                 });
             }
         }
@@ -237,38 +334,24 @@ impl Bm25 {
     }
 
     /// [`Bm25::rank`] with safe early termination over a query's `lists` (all scores >= 0,
-    /// no floor); `None` when the query is too small for it to pay.
-    fn rank_pruned(&self, lists: &[List], k: usize, s: &mut Scratch) -> Option<Vec<(u32, f32)>> {
-        let total: usize = lists.iter().map(|l| l.len).sum();
-        let slots = self.doc_ids.len();
-        // Worth it only for queries whose postings cover much of the index.
-        if total * 8 <= slots || lists.len() < 2 {
-            return None;
-        }
+    /// no floor, `total` postings in all); the best keys are left in `s.top`.
+    fn rank_pruned(&self, lists: &[List], k: usize, total: usize, s: &mut Scratch) {
         // rest[i]: the most the lists from i on can add to any document.
         let mut rest = vec![0.0f32; lists.len() + 1];
         for i in (0..lists.len()).rev() {
             rest[i] = rest[i + 1] + lists[i].max;
         }
-        let add = |s: &mut Scratch, l: &List| {
-            let field = &self.fields[l.field];
-            for (&(slot, _), &score) in field.postings[l.term].iter().zip(&field.scores[l.term]) {
-                let a = &mut s.acc[slot as usize];
-                let v = score * l.times;
-                // Scores are >= 0 here: a slot is listed once, when it first turns positive.
-                if *a == 0.0 && v > 0.0 {
-                    s.touched.push(slot);
-                }
-                *a += v;
-            }
-        };
+        if s.touched.len() < total {
+            s.touched.resize(total, 0);
+        }
+        let mut n = 0;
         let mut probe_from = None;
         for (i, l) in lists.iter().enumerate() {
-            if i > 0 && s.touched.len() >= k && l.len > s.touched.len() {
+            if i > 0 && n >= k && l.len > n {
                 // θ: the k-th best partial score so far.
                 s.partial.clear();
                 s.partial
-                    .extend(s.touched.iter().map(|&slot| s.acc[slot as usize]));
+                    .extend(s.touched[..n].iter().map(|&slot| s.acc[slot as usize]));
                 let (_, theta, _) = s
                     .partial
                     .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
@@ -278,79 +361,84 @@ impl Bm25 {
                     break;
                 }
             }
-            add(s, l);
+            n = add_touching(&mut s.acc, &mut s.touched, n, self.list(l), l.times);
         }
-        let mut cands: Vec<u32> = Vec::new();
-        if let Some((start, mut theta)) = probe_from {
-            // Candidates: documents whose partial score plus what may still come reaches θ.
-            let reach = |acc: f32, rest: f32| acc + rest * (1.0 + BOUND_SLACK) >= theta;
-            cands.extend(
-                s.touched
-                    .iter()
-                    .copied()
-                    .filter(|&slot| reach(s.acc[slot as usize], rest[start])),
-            );
-            cands.sort_unstable();
-            for (i, l) in lists.iter().enumerate().skip(start) {
-                let field = &self.fields[l.field];
-                let postings = &field.postings[l.term];
-                let scores = &field.scores[l.term];
+        let Some((start, mut theta)) = probe_from else {
+            for &slot in &s.touched[..n] {
+                let a = std::mem::take(&mut s.acc[slot as usize]);
+                if a > 0.0 {
+                    s.top.offer(self.key(slot, a));
+                }
+            }
+            return;
+        };
+        // Candidates: documents whose partial score plus what may still come reaches θ.
+        let acc = &mut s.acc;
+        let cands = &mut s.cands;
+        cands.clear();
+        cands.extend(
+            s.touched[..n]
+                .iter()
+                .copied()
+                .filter(|&slot| acc[slot as usize] + rest[start] * (1.0 + BOUND_SLACK) >= theta),
+        );
+        cands.sort_unstable();
+        for (i, l) in lists.iter().enumerate().skip(start) {
+            let list = self.list(l);
+            if let Some(rank) = &list.rank {
+                for &slot in cands.iter() {
+                    if let Some(p) = rank.position(slot) {
+                        acc[slot as usize] += list.scores[p] * l.times;
+                    }
+                }
+            } else {
+                let docs = &list.docs;
                 let mut lo = 0usize;
-                for &slot in &cands {
+                for &slot in cands.iter() {
                     // Candidates ascend, so each search gallops on from where the last one
                     // ended: steps grow as the log of the gap, not of the list.
                     let mut step = 1usize;
                     let mut hi = lo;
-                    while hi < postings.len() && postings[hi].0 < slot {
+                    while hi < docs.len() && docs[hi] < slot {
                         lo = hi + 1;
                         hi += step;
                         step *= 2;
                     }
-                    let hi = hi.min(postings.len() - 1) + 1;
-                    match postings[lo..hi].binary_search_by_key(&slot, |p| p.0) {
+                    let hi = hi.min(docs.len() - 1) + 1;
+                    match docs[lo..hi].binary_search(&slot) {
                         Ok(j) => {
-                            s.acc[slot as usize] += scores[lo + j] * l.times;
+                            acc[slot as usize] += list.scores[lo + j] * l.times;
                             lo += j + 1;
                         }
                         Err(j) => lo += j,
                     }
-                    if lo >= postings.len() {
+                    if lo >= docs.len() {
                         break;
                     }
                 }
-                // The k-th best score so far only rises: tighten θ, then drop the candidates
-                // that can no longer reach it.
-                if cands.len() > k {
-                    s.partial.clear();
-                    s.partial
-                        .extend(cands.iter().map(|&slot| s.acc[slot as usize]));
-                    let (_, kth, _) = s
-                        .partial
-                        .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-                    theta = theta.max(*kth);
-                }
-                let reach = |acc: f32, rest: f32| acc + rest * (1.0 + BOUND_SLACK) >= theta;
-                cands.retain(|&slot| reach(s.acc[slot as usize], rest[i + 1]));
+            }
+            // The k-th best score so far only rises: tighten θ, then drop the candidates that
+            // can no longer reach it.
+            if cands.len() > k {
+                s.partial.clear();
+                s.partial
+                    .extend(cands.iter().map(|&slot| acc[slot as usize]));
+                let (_, kth, _) = s
+                    .partial
+                    .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+                theta = theta.max(*kth);
+            }
+            cands.retain(|&slot| acc[slot as usize] + rest[i + 1] * (1.0 + BOUND_SLACK) >= theta);
+        }
+        for &slot in cands.iter() {
+            let a = acc[slot as usize];
+            if a > 0.0 {
+                s.top.offer(self.key(slot, a));
             }
         }
-        let heap = &mut s.heap;
-        heap.clear();
-        let pool: &[u32] = if probe_from.is_some() {
-            &cands
-        } else {
-            &s.touched
-        };
-        for &slot in pool {
-            let score = s.acc[slot as usize];
-            if score > 0.0 {
-                offer(heap, k, self.key(slot, score));
-            }
+        for &slot in &s.touched[..n] {
+            acc[slot as usize] = 0.0;
         }
-        for &slot in &s.touched {
-            s.acc[slot as usize] = 0.0;
-        }
-        s.touched.clear();
-        Some(self.drain_best(s))
     }
 
     /// Search every query of `queries` (`query_id`, `text`); returns a run table with at most
@@ -432,14 +520,12 @@ impl Bm25 {
         let mut rows = ExplainRows::default();
         for (field, name) in self.fields.iter().zip(&names) {
             for t in self.query_terms(query) {
-                let postings = &field.postings[t as usize];
-                if postings.is_empty() {
+                let list = &field.lists[t as usize];
+                if list.is_empty() {
                     continue;
                 }
-                let tf = postings
-                    .binary_search_by_key(&slot, |p| p.0)
-                    .map_or(0, |i| postings[i].1);
-                let df = postings.len() as u32;
+                let tf = list.tf(slot);
+                let df = list.len() as u32;
                 let idf = super::term_idf(&params, field.idf_floor, df, n);
                 let dl = field.doc_len[slot as usize];
                 let contribution =
