@@ -47,6 +47,30 @@ fn scifact_and_cranfield_with_the_default_configuration() {
 }
 
 #[test]
+fn word_segmentation_equals_unicode_words_on_real_text() {
+    use unicode_segmentation::UnicodeSegmentation;
+    for name in ["scifact", "cranfield", "adi"] {
+        let c = data::load_beir(&shared(name), "test").unwrap();
+        let mut texts: Vec<String> = Vec::new();
+        for (table, column) in [
+            (&c.corpus, "title"),
+            (&c.corpus, "text"),
+            (&c.queries, "text"),
+        ] {
+            let col = table.column(column).unwrap().str().unwrap();
+            texts.extend((0..col.len()).filter_map(|i| col.get(i)).map(str::to_owned));
+        }
+        assert!(texts.len() > 100, "{name}");
+        for text in &texts {
+            let mut ours = Vec::new();
+            ragplay::text::analyzer::words(text, |w| ours.push(w));
+            let reference: Vec<&str> = text.unicode_words().collect();
+            assert_eq!(ours, reference, "{name}: {text:?}");
+        }
+    }
+}
+
+#[test]
 fn add_and_delete_equal_a_fresh_index() {
     let c = data::load_beir(&shared("adi"), "test").unwrap();
     for variant in [Variant::Lucene, Variant::Bm25L] {

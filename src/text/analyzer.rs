@@ -172,31 +172,66 @@ impl Analyzer {
     }
 
     fn normalise(&self, word: &str) -> String {
-        let lowered = if self.config.lowercase {
-            word.to_lowercase()
+        let mut out = String::new();
+        self.normalise_into(word, &mut out);
+        out
+    }
+
+    /// Steps 2-3 for one word, written into `out` (cleared first).
+    fn normalise_into(&self, word: &str, out: &mut String) {
+        out.clear();
+        if word.is_ascii() {
+            out.push_str(word);
+            if self.config.lowercase {
+                out.make_ascii_lowercase();
+            }
         } else {
-            word.to_owned()
-        };
-        if self.config.ascii_folding && !lowered.is_ascii() {
-            lowered.nfkd().filter(|c| !is_combining_mark(*c)).collect()
+            let lowered = if self.config.lowercase {
+                word.to_lowercase()
+            } else {
+                word.to_owned()
+            };
+            if self.config.ascii_folding {
+                out.extend(lowered.nfkd().filter(|c| !is_combining_mark(*c)));
+            } else {
+                out.push_str(&lowered);
+            }
+        }
+    }
+
+    /// Call `f` with each single-word term of `text` in order (steps 1-5), without
+    /// allocating per word.
+    fn each_word(&self, text: &str, f: &mut impl FnMut(&str)) {
+        let mut buf = String::new();
+        let language = self.config.stemmer.as_deref().unwrap_or("");
+        words(text, |raw| {
+            self.normalise_into(raw, &mut buf);
+            if buf.is_empty() || self.stopwords.contains(buf.as_str()) {
+                return;
+            }
+            match &self.stemmer {
+                Some(s) => with_stem(s, language, &buf, &mut *f),
+                None => f(&buf),
+            }
+        });
+    }
+
+    /// Call `f` with each term of `text` in order: what [`Analyzer::tokenize`] returns,
+    /// without building the list.
+    pub fn for_each_term(&self, text: &str, mut f: impl FnMut(&str)) {
+        if self.config.ngram_range == (1, 1) {
+            self.each_word(text, &mut f);
         } else {
-            lowered
+            for term in self.tokenize(text) {
+                f(&term);
+            }
         }
     }
 
     /// The terms of `text`, in order.
     pub fn tokenize(&self, text: &str) -> Vec<String> {
         let mut words: Vec<String> = Vec::new();
-        for raw in text.unicode_words() {
-            let word = self.normalise(raw);
-            if word.is_empty() || self.stopwords.contains(&word) {
-                continue;
-            }
-            words.push(match &self.stemmer {
-                Some(s) => stem_cached(s, self.config.stemmer.as_deref().unwrap_or(""), word),
-                None => word,
-            });
-        }
+        self.each_word(text, &mut |w: &str| words.push(w.to_owned()));
         let (lo, hi) = self.config.ngram_range;
         if (lo, hi) == (1, 1) {
             return words;
@@ -213,6 +248,82 @@ impl Analyzer {
     }
 }
 
+/// Call `f` with each word of `text` (UAX #29 word segments holding a letter or digit), the
+/// same words as `unicode_words`.
+///
+/// Runs of ASCII between ASCII whitespace take a byte-level path: for ASCII, UAX #29 joins
+/// letters, digits and `_` (WB5, WB8-WB10, WB13a-b), and one `:` `.` `'` between two
+/// letters (WB6-7) or one `,` `;` `.` `'` between two digits (WB11-12); everything else
+/// breaks. Whitespace followed by an ASCII character other than whitespace is a break that no
+/// rule looks across (WB3d joins runs of spaces, WB4 attaches combining marks to them), so the
+/// text is cut there and only the pieces holding other characters go through `unicode_words`.
+pub fn words<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut ascii = true;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !b.is_ascii() {
+            ascii = false;
+        } else if b.is_ascii_whitespace()
+            && bytes
+                .get(i + 1)
+                .is_none_or(|n| n.is_ascii() && !n.is_ascii_whitespace())
+        {
+            let piece = &text[start..i];
+            if ascii {
+                ascii_words(piece, &mut f);
+            } else {
+                piece.unicode_words().for_each(&mut f);
+            }
+            start = i + 1;
+            ascii = true;
+        }
+    }
+    let piece = &text[start..];
+    if ascii {
+        ascii_words(piece, &mut f);
+    } else {
+        piece.unicode_words().for_each(&mut f);
+    }
+}
+
+/// [`words`] for ASCII text.
+fn ascii_words<'a>(text: &'a str, f: &mut impl FnMut(&'a str)) {
+    let b = text.as_bytes();
+    let joins = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut i = 0;
+    while i < b.len() {
+        if !joins(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut alnum = b[i] != b'_';
+        i += 1;
+        loop {
+            if i < b.len() && joins(b[i]) {
+                alnum |= b[i] != b'_';
+                i += 1;
+            } else if i + 1 < b.len() && {
+                let (prev, mid, next) = (b[i - 1], b[i], b[i + 1]);
+                (prev.is_ascii_alphabetic()
+                    && next.is_ascii_alphabetic()
+                    && matches!(mid, b':' | b'.' | b'\''))
+                    || (prev.is_ascii_digit()
+                        && next.is_ascii_digit()
+                        && matches!(mid, b',' | b';' | b'.' | b'\''))
+            } {
+                i += 2;
+            } else {
+                break;
+            }
+        }
+        if alnum {
+            f(&text[start..i]);
+        }
+    }
+}
+
 /// Distinct words stemmed per thread before the cache is emptied.
 const STEM_CACHE_LIMIT: usize = 1 << 20;
 
@@ -223,19 +334,21 @@ thread_local! {
         std::cell::RefCell::new((String::new(), rustc_hash::FxHashMap::default()));
 }
 
-fn stem_cached(stemmer: &Stemmer, language: &str, word: String) -> String {
+/// Call `f` with the stem of `word`, memoised per thread.
+fn with_stem(stemmer: &Stemmer, language: &str, word: &str, f: &mut impl FnMut(&str)) {
     STEMS.with(|cell| {
         let mut cache = cell.borrow_mut();
         if cache.0 != language || cache.1.len() >= STEM_CACHE_LIMIT {
             cache.0 = language.to_owned();
             cache.1.clear();
         }
-        if let Some(stem) = cache.1.get(&word) {
-            return stem.clone();
+        if let Some(stem) = cache.1.get(word) {
+            f(stem);
+            return;
         }
-        let stem = stemmer.stem(&word).into_owned();
-        cache.1.insert(word, stem.clone());
-        stem
+        let stem = stemmer.stem(word).into_owned();
+        f(&stem);
+        cache.1.insert(word.to_owned(), stem);
     })
 }
 
@@ -252,6 +365,50 @@ mod tests {
         );
         assert!(a.tokenize("the of and").is_empty());
         assert!(a.tokenize("!!! ... ---").is_empty());
+    }
+
+    fn segmented(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        words(text, |w| out.push(w));
+        out
+    }
+
+    #[test]
+    fn words_equal_unicode_words() {
+        let cases = [
+            "e.g. 3.14, 1,000;5 can't a:b a.b.c 1.a a1.b x_y __ _a a__ 'a' a''b 1''2",
+            "end. a.\n\tb 3. .5 a:1 1:a a,b 1,2, co-op U.S.A. \"q\" a'1 1'a",
+            "naïve café β-cell 10\u{2009}000 \u{301}abc x \u{93E}ab é.a a.é",
+            " a\u{301}b  \u{200d}x y\u{2019}s ",
+        ];
+        for text in cases {
+            assert_eq!(
+                segmented(text),
+                text.unicode_words().collect::<Vec<_>>(),
+                "{text:?}"
+            );
+        }
+        // Random strings over the characters the rules treat specially.
+        let alphabet: Vec<char> = "aZq09_.,;:'\" \t\n\r-/éβ\u{301}\u{93E}\u{2019}\u{200d}"
+            .chars()
+            .collect();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let len = (state >> 60) as usize + 1;
+            let text: String = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    alphabet[(state % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            assert_eq!(
+                segmented(&text),
+                text.unicode_words().collect::<Vec<_>>(),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

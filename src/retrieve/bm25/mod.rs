@@ -134,6 +134,9 @@ pub struct Bm25 {
     order: Vec<u32>,
     /// Per slot: its position in ascending doc-id order (ties rank the larger id first).
     id_rank: Vec<u32>,
+    /// Per term id: its position in the terms sorted by text, so that a query's sums run in
+    /// an order that does not depend on the order documents came in.
+    text_rank: Vec<u32>,
 }
 
 impl Bm25 {
@@ -177,6 +180,7 @@ impl Bm25 {
             fields,
             order: Vec::new(),
             id_rank: Vec::new(),
+            text_rank: Vec::new(),
         })
     }
 
@@ -265,13 +269,19 @@ impl Bm25 {
                     .into_par_iter()
                     .map(|i| {
                         cancel.check()?;
-                        let tokens = analyzer.tokenize(&source.text(i));
-                        let len = u32::try_from(tokens.len())
-                            .map_err(|_| Error::config("document", "more than 4 billion terms"))?;
                         let mut counts: FxHashMap<String, u32> = FxHashMap::default();
-                        for t in tokens {
-                            *counts.entry(t).or_insert(0) += 1;
-                        }
+                        let mut len = 0u64;
+                        analyzer.for_each_term(&source.text(i), |t| {
+                            len += 1;
+                            match counts.get_mut(t) {
+                                Some(c) => *c += 1,
+                                None => {
+                                    counts.insert(t.to_owned(), 1);
+                                }
+                            }
+                        });
+                        let len = u32::try_from(len)
+                            .map_err(|_| Error::config("document", "more than 4 billion terms"))?;
                         cancel.advance(1);
                         Ok((counts.into_iter().collect(), len))
                     })
@@ -392,5 +402,13 @@ impl Bm25 {
         }
         self.order = order;
         self.id_rank = id_rank;
+        let mut by_text: Vec<u32> = (0..self.terms.len() as u32).collect();
+        let terms = &self.terms;
+        by_text.par_sort_unstable_by(|a, b| terms[*a as usize].cmp(&terms[*b as usize]));
+        let mut text_rank = vec![0u32; terms.len()];
+        for (pos, &t) in by_text.iter().enumerate() {
+            text_rank[t as usize] = pos as u32;
+        }
+        self.text_rank = text_rank;
     }
 }

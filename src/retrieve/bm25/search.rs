@@ -141,11 +141,13 @@ fn add_touching(
 impl Bm25 {
     /// Term ids of a query's terms that the vocabulary knows, repeats kept.
     fn query_terms(&self, text: &str) -> Vec<u32> {
-        self.analyzer
-            .tokenize(text)
-            .iter()
-            .filter_map(|t| self.vocab.get(t).copied())
-            .collect()
+        let mut terms = Vec::new();
+        self.analyzer.for_each_term(text, |t| {
+            if let Some(&id) = self.vocab.get(t) {
+                terms.push(id);
+            }
+        });
+        terms
     }
 
     fn list(&self, l: &List) -> &TermList {
@@ -302,7 +304,7 @@ impl Bm25 {
         let mut non_negative = true;
         // By text, so that sums run in the same order whatever ids the terms got.
         let mut sorted = terms.to_vec();
-        sorted.sort_unstable_by(|a, b| self.terms[*a as usize].cmp(&self.terms[*b as usize]));
+        sorted.sort_unstable_by_key(|t| self.text_rank[*t as usize]);
         for (fi, field) in self.fields.iter().enumerate() {
             for group in sorted.chunk_by(|a, b| a == b) {
                 let t = group[0] as usize;
@@ -328,7 +330,7 @@ impl Bm25 {
                 .then(a.len.cmp(&b.len))
                 .then(a.field.cmp(&b.field))
                 // By the term's text, not its id: ids depend on the order documents came in.
-                .then_with(|| self.terms[a.term].cmp(&self.terms[b.term]))
+                .then(self.text_rank[a.term].cmp(&self.text_rank[b.term]))
         });
         (lists, floor, non_negative)
     }
