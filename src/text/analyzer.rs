@@ -324,31 +324,61 @@ fn ascii_words<'a>(text: &'a str, f: &mut impl FnMut(&'a str)) {
     }
 }
 
-/// Distinct words stemmed per thread before the cache is emptied.
-const STEM_CACHE_LIMIT: usize = 1 << 20;
+/// Bytes of words and stems a thread's stem cache holds before it is emptied.
+const STEM_CACHE_BYTES: usize = 32 << 20;
+
+/// A memo of word -> stem for one stemmer language: text repeats words, and Snowball stemming
+/// costs more than a hash lookup. Words and stems live in one string; the table holds only
+/// offsets (12 bytes an entry), so a cache of a corpus's vocabulary stays a few megabytes.
+#[derive(Default)]
+struct StemCache {
+    language: String,
+    /// Word then stem, entry after entry.
+    arena: String,
+    /// (word start, stem start = word end, stem end) in `arena`.
+    table: hashbrown::HashTable<(u32, u32, u32)>,
+}
+
+fn hash_word(word: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(word)
+}
 
 thread_local! {
-    /// Per-thread memo of word -> stem for one stemmer language: text repeats words, and
-    /// Snowball stemming costs more than a hash lookup.
-    static STEMS: std::cell::RefCell<(String, rustc_hash::FxHashMap<String, String>)> =
-        std::cell::RefCell::new((String::new(), rustc_hash::FxHashMap::default()));
+    static STEMS: std::cell::RefCell<StemCache> = std::cell::RefCell::new(StemCache::default());
 }
 
 /// Call `f` with the stem of `word`, memoised per thread.
 fn with_stem(stemmer: &Stemmer, language: &str, word: &str, f: &mut impl FnMut(&str)) {
     STEMS.with(|cell| {
-        let mut cache = cell.borrow_mut();
-        if cache.0 != language || cache.1.len() >= STEM_CACHE_LIMIT {
-            cache.0 = language.to_owned();
-            cache.1.clear();
+        let mut guard = cell.borrow_mut();
+        let cache = &mut *guard;
+        if cache.language != language || cache.arena.len() >= STEM_CACHE_BYTES {
+            cache.language.clear();
+            cache.language.push_str(language);
+            cache.arena.clear();
+            cache.table.clear();
         }
-        if let Some(stem) = cache.1.get(word) {
-            f(stem);
+        let hash = hash_word(word);
+        let arena = &cache.arena;
+        let found = cache
+            .table
+            .find(hash, |&(w, s, _)| &arena[w as usize..s as usize] == word);
+        if let Some(&(_, s, e)) = found {
+            f(&arena[s as usize..e as usize]);
             return;
         }
-        let stem = stemmer.stem(word).into_owned();
+        let stem = stemmer.stem(word);
         f(&stem);
-        cache.1.insert(word.to_owned(), stem);
+        let w = cache.arena.len() as u32;
+        cache.arena.push_str(word);
+        let s = cache.arena.len() as u32;
+        cache.arena.push_str(&stem);
+        let e = cache.arena.len() as u32;
+        let arena = &cache.arena;
+        cache.table.insert_unique(hash, (w, s, e), |&(w, s, _)| {
+            hash_word(&arena[w as usize..s as usize])
+        });
     })
 }
 

@@ -93,7 +93,7 @@ pub(crate) fn term_idf(params: &Params, floor: Option<f64>, df: u32, n: u32) -> 
 }
 
 /// Documents analysed per parallel batch in [`Bm25::add`].
-const BATCH: usize = 4_096;
+const BATCH: usize = 1_024;
 
 /// Where a field's text comes from.
 enum Source<'a> {
@@ -116,8 +116,58 @@ impl Source<'_> {
     }
 }
 
-/// One analysed document: its distinct terms with frequencies, and its length.
-type AnalysedDoc = (Vec<(String, u32)>, u32);
+/// One analysed document: its distinct terms, first occurrence first, split into those the
+/// vocabulary knew when the batch was analysed (id, tf) and those it did not (their text in
+/// `new_text`, each `(end, tf)`), and its length. No string is allocated per term.
+#[derive(Default)]
+struct AnalysedDoc {
+    known: Vec<(u32, u32)>,
+    new_text: String,
+    new_terms: Vec<(usize, u32)>,
+    len: u32,
+}
+
+impl AnalysedDoc {
+    fn new(analyzer: &Analyzer, vocab: &FxHashMap<String, u32>, text: &str) -> Result<Self> {
+        let mut all = String::new();
+        let mut ends: Vec<usize> = Vec::new();
+        analyzer.for_each_term(text, |t| {
+            all.push_str(t);
+            ends.push(all.len());
+        });
+        let len = u32::try_from(ends.len())
+            .map_err(|_| Error::config("document", "more than 4 billion terms"))?;
+        let mut counts: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut distinct: Vec<&str> = Vec::new();
+        let mut start = 0;
+        for &end in &ends {
+            let term = &all[start..end];
+            start = end;
+            match counts.get_mut(term) {
+                Some(c) => *c += 1,
+                None => {
+                    counts.insert(term, 1);
+                    distinct.push(term);
+                }
+            }
+        }
+        let mut doc = AnalysedDoc {
+            len,
+            ..Default::default()
+        };
+        for term in distinct {
+            let tf = counts[term];
+            match vocab.get(term) {
+                Some(&id) => doc.known.push((id, tf)),
+                None => {
+                    doc.new_text.push_str(term);
+                    doc.new_terms.push((doc.new_text.len(), tf));
+                }
+            }
+        }
+        Ok(doc)
+    }
+}
 
 /// A BM25 index.
 #[derive(Debug)]
@@ -137,6 +187,8 @@ pub struct Bm25 {
     /// Per term id: its position in the terms sorted by text, so that a query's sums run in
     /// an order that does not depend on the order documents came in.
     text_rank: Vec<u32>,
+    /// `doc_ids` as a string column, gathered from when a run table is built.
+    id_column: StringChunked,
 }
 
 impl Bm25 {
@@ -181,6 +233,7 @@ impl Bm25 {
             order: Vec::new(),
             id_rank: Vec::new(),
             text_rank: Vec::new(),
+            id_column: StringChunked::default(),
         })
     }
 
@@ -264,37 +317,31 @@ impl Bm25 {
         for (f, source) in fields.iter().enumerate() {
             for start in (0..n).step_by(BATCH) {
                 let end = (start + BATCH).min(n);
-                let analyzer = &self.analyzer;
+                let (analyzer, vocab) = (&self.analyzer, &self.vocab);
                 let analysed: Vec<AnalysedDoc> = (start..end)
                     .into_par_iter()
                     .map(|i| {
                         cancel.check()?;
-                        let mut counts: FxHashMap<String, u32> = FxHashMap::default();
-                        let mut len = 0u64;
-                        analyzer.for_each_term(&source.text(i), |t| {
-                            len += 1;
-                            match counts.get_mut(t) {
-                                Some(c) => *c += 1,
-                                None => {
-                                    counts.insert(t.to_owned(), 1);
-                                }
-                            }
-                        });
-                        let len = u32::try_from(len)
-                            .map_err(|_| Error::config("document", "more than 4 billion terms"))?;
+                        let doc = AnalysedDoc::new(analyzer, vocab, &source.text(i))?;
                         cancel.advance(1);
-                        Ok((counts.into_iter().collect(), len))
+                        Ok(doc)
                     })
                     .collect::<Result<_>>()?;
-                for (i, (counts, len)) in analysed.into_iter().enumerate() {
+                for (i, doc) in analysed.into_iter().enumerate() {
                     let slot = first_slot + (start + i) as u32;
-                    for (term, tf) in counts {
-                        let id = match self.vocab.get(&term) {
+                    for &(id, tf) in &doc.known {
+                        self.fields[f].lists[id as usize].push(slot, tf);
+                    }
+                    let mut from = 0;
+                    for &(to, tf) in &doc.new_terms {
+                        let term = &doc.new_text[from..to];
+                        from = to;
+                        let id = match self.vocab.get(term) {
                             Some(&id) => id,
                             None => {
                                 let id = self.terms.len() as u32;
-                                self.vocab.insert(term.clone(), id);
-                                self.terms.push(term);
+                                self.vocab.insert(term.to_owned(), id);
+                                self.terms.push(term.to_owned());
                                 for field in &mut self.fields {
                                     field.lists.push(TermList::default());
                                 }
@@ -303,7 +350,7 @@ impl Bm25 {
                         };
                         self.fields[f].lists[id as usize].push(slot, tf);
                     }
-                    self.fields[f].doc_len.push(len);
+                    self.fields[f].doc_len.push(doc.len);
                 }
             }
         }
@@ -410,5 +457,7 @@ impl Bm25 {
             text_rank[t as usize] = pos as u32;
         }
         self.text_rank = text_rank;
+        self.id_column =
+            StringChunked::from_iter_values(DOC_ID.into(), self.doc_ids.iter().map(String::as_str));
     }
 }

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use super::postings::TermList;
 use super::Bm25;
 use crate::cancel::Cancel;
-use crate::data::schema::{self, table, QUERY_ID, SCORE, TEXT};
+use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RANK, SCORE, TEXT};
 use crate::error::{Error, Result};
 
 /// The best `k` of a stream of distinct `u64` keys: keys above the current floor are buffered,
@@ -192,8 +192,12 @@ impl Bm25 {
         if dense {
             for l in &lists {
                 let list = self.list(l);
-                for (&slot, &score) in list.docs.iter().zip(&list.scores) {
-                    acc[slot as usize] += score * l.times;
+                let pairs = list.docs.iter().zip(&list.scores);
+                // A term given once (the usual case) needs no product: x * 1 is x.
+                if l.times == 1.0 {
+                    pairs.for_each(|(&slot, &score)| acc[slot as usize] += score);
+                } else {
+                    pairs.for_each(|(&slot, &score)| acc[slot as usize] += score * l.times);
                 }
             }
             // Only positive evidence ranks. Positive floats order like their bits read as
@@ -495,13 +499,27 @@ impl Bm25 {
                 Ok(hits)
             })
             .collect::<Result<_>>()?;
-        schema::ranked_run_frame(pairs.iter().zip(&results).map(|((qid, _), hits)| {
-            (
-                *qid,
-                hits.iter()
-                    .map(|&(slot, score)| (self.doc_ids[slot as usize].as_str(), score as f64)),
-            )
-        }))
+        // The run table is gathered from the query id and doc id columns, so no id is copied
+        // string by string.
+        let rows: usize = results.iter().map(Vec::len).sum();
+        let (mut query_rows, mut doc_rows) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+        let (mut scores, mut ranks) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+        for (q, hits) in results.iter().enumerate() {
+            for (r, &(slot, score)) in hits.iter().enumerate() {
+                query_rows.push(q as IdxSize);
+                doc_rows.push(slot as IdxSize);
+                scores.push(score as f64);
+                ranks.push(r as u32 + 1);
+            }
+        }
+        let query_ids = qids.take(&IdxCa::from_vec("".into(), query_rows))?;
+        let doc_ids = self.id_column.take(&IdxCa::from_vec("".into(), doc_rows))?;
+        schema::frame(vec![
+            query_ids.with_name(QUERY_ID.into()).into_column(),
+            doc_ids.with_name(DOC_ID.into()).into_column(),
+            Column::new(SCORE.into(), scores),
+            Column::new(RANK.into(), ranks),
+        ])
     }
 
     /// Each query term's contribution to `doc_id`'s score for `query`: one row per (field,
