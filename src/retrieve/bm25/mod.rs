@@ -1,13 +1,16 @@
 //! An in-process BM25 index: build from a corpus table in parallel, search exactly (no
 //! approximation), add and delete documents, save and load.
 //!
-//! Layout: one vocabulary shared by the fields; per field and term a posting list of
-//! `(document slot, tf)` and, derived from it, the per-posting score `w · idf · tfc` in `f32`
-//! (computed eagerly, as bm25s does, so a query only sums). Fields are either the title and
+//! Layout: one vocabulary shared by the fields; per field and term a posting list of document
+//! slots and tfs and, derived from them, the per-posting score `w · idf · tfc` in `f32`
+//! (computed eagerly, as bm25s does, so a query only sums; see [`postings`]). Fields are either the title and
 //! text joined into one field (the default, as Anserini indexes BEIR) or separate fields with
 //! weights (score = Σ w_f · BM25_f). After `add` or `delete` the statistics (N, df, avgdl)
 //! and the stored scores are recomputed, so scores always equal a fresh index of the same
 //! documents. Scoring formulas are in [`scoring`].
+//!
+//! Building analyses a batch of documents in parallel (known terms are resolved to ids there,
+//! no string is allocated per term), then appends the batch's postings in slot order.
 
 mod persist;
 mod postings;
@@ -137,17 +140,19 @@ impl AnalysedDoc {
         });
         let len = u32::try_from(ends.len())
             .map_err(|_| Error::config("document", "more than 4 billion terms"))?;
-        let mut counts: FxHashMap<&str, u32> = FxHashMap::default();
-        let mut distinct: Vec<&str> = Vec::new();
+        // Distinct terms with their frequencies, first occurrence first; one hash lookup a term.
+        let mut position: FxHashMap<&str, usize> =
+            FxHashMap::with_capacity_and_hasher(ends.len(), Default::default());
+        let mut distinct: Vec<(&str, u32)> = Vec::new();
         let mut start = 0;
         for &end in &ends {
             let term = &all[start..end];
             start = end;
-            match counts.get_mut(term) {
-                Some(c) => *c += 1,
-                None => {
-                    counts.insert(term, 1);
-                    distinct.push(term);
+            match position.entry(term) {
+                std::collections::hash_map::Entry::Occupied(e) => distinct[*e.get()].1 += 1,
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(distinct.len());
+                    distinct.push((term, 1));
                 }
             }
         }
@@ -155,8 +160,7 @@ impl AnalysedDoc {
             len,
             ..Default::default()
         };
-        for term in distinct {
-            let tf = counts[term];
+        for (term, tf) in distinct {
             match vocab.get(term) {
                 Some(&id) => doc.known.push((id, tf)),
                 None => {
@@ -189,6 +193,8 @@ pub struct Bm25 {
     text_rank: Vec<u32>,
     /// `doc_ids` as a string column, gathered from when a run table is built.
     id_column: StringChunked,
+    /// Search buffers kept between searches.
+    scratch: search::ScratchPool,
 }
 
 impl Bm25 {
@@ -234,6 +240,7 @@ impl Bm25 {
             id_rank: Vec::new(),
             text_rank: Vec::new(),
             id_column: StringChunked::default(),
+            scratch: Default::default(),
         })
     }
 
@@ -457,6 +464,7 @@ impl Bm25 {
             text_rank[t as usize] = pos as u32;
         }
         self.text_rank = text_rank;
+        self.scratch.clear();
         self.id_column =
             StringChunked::from_iter_values(DOC_ID.into(), self.doc_ids.iter().map(String::as_str));
     }

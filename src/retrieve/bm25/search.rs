@@ -12,9 +12,10 @@
 //! strategies and optimizations"; the bound is MaxScore's): posting lists are taken from the
 //! largest possible contribution down. Before a long list, if the k-th best partial score θ
 //! already exceeds the sum R of the largest contributions still to come, no unseen document
-//! can reach the top k, so the remaining lists are only probed (O(1) through a list's rank
-//! index when it has one, else a galloping search) for the candidates whose partial score plus
-//! R can still reach θ, and θ rises after each list. The result is the same top k as a full
+//! can reach the top k, so the remaining lists are only probed for the candidates whose
+//! partial score plus R can still reach θ (each candidate looked up in O(1) through a long
+//! list's rank index, or the list walked against a bitmap of the candidates), and θ rises
+//! after each list. The result is the same top k as a full
 //! evaluation; the bound needs non-negative scores, so it is used only when every list's
 //! smallest score is >= 0, no score floor applies (`bm25l`, `bm25+`) and no allow-list is given.
 
@@ -96,6 +97,51 @@ struct Scratch {
     maxima: Vec<i32>,
     partial_bits: Vec<i32>,
     cands: Vec<u32>,
+    /// One bit per slot: the candidates of early termination.
+    flags: Vec<u64>,
+}
+
+/// Per-thread buffers kept between searches (the accumulator alone is 4 bytes a slot).
+#[derive(Default)]
+pub(super) struct ScratchPool(std::sync::Mutex<Vec<Scratch>>);
+
+impl std::fmt::Debug for ScratchPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScratchPool")
+    }
+}
+
+/// A [`Scratch`] taken from a pool, given back when dropped.
+struct Pooled<'a> {
+    pool: &'a ScratchPool,
+    scratch: Scratch,
+}
+
+impl ScratchPool {
+    fn take(&self) -> Pooled<'_> {
+        let scratch = self.lock().pop().unwrap_or_default();
+        Pooled {
+            pool: self,
+            scratch,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Scratch>> {
+        // Buffers hold no invariant a panic could break.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drop the kept buffers (after the index changed size).
+    pub(super) fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        let scratch = std::mem::take(&mut self.scratch);
+        self.pool.lock().push(scratch);
+    }
 }
 
 /// Relative slack on the bound, covering f32 rounding of sums taken in another order.
@@ -183,7 +229,7 @@ impl Bm25 {
             && slots >= PRUNE_MIN_SLOTS
             && lists.len() >= 2
         {
-            self.rank_pruned(&lists, k, total, s);
+            self.rank_pruned(&lists, k, s);
             return self.drain_best(s);
         }
         let allowed = |slot: usize| allow.is_none_or(|mask| mask[slot]);
@@ -340,15 +386,12 @@ impl Bm25 {
     }
 
     /// [`Bm25::rank`] with safe early termination over a query's `lists` (all scores >= 0,
-    /// no floor, `total` postings in all); the best keys are left in `s.top`.
-    fn rank_pruned(&self, lists: &[List], k: usize, total: usize, s: &mut Scratch) {
+    /// no floor); the best keys are left in `s.top`.
+    fn rank_pruned(&self, lists: &[List], k: usize, s: &mut Scratch) {
         // rest[i]: the most the lists from i on can add to any document.
         let mut rest = vec![0.0f32; lists.len() + 1];
         for i in (0..lists.len()).rev() {
             rest[i] = rest[i + 1] + lists[i].max;
-        }
-        if s.touched.len() < total {
-            s.touched.resize(total, 0);
         }
         let mut n = 0;
         let mut probe_from = None;
@@ -367,6 +410,9 @@ impl Bm25 {
                     break;
                 }
             }
+            if s.touched.len() < n + l.len {
+                s.touched.resize(n + l.len, 0);
+            }
             n = add_touching(&mut s.acc, &mut s.touched, n, self.list(l), l.times);
         }
         let Some((start, mut theta)) = probe_from else {
@@ -378,48 +424,37 @@ impl Bm25 {
             }
             return;
         };
-        // Candidates: documents whose partial score plus what may still come reaches θ.
+        // Candidates: documents whose partial score plus what may still come reaches θ, also
+        // flagged in a bitmap so that a list can be walked against them.
         let acc = &mut s.acc;
         let cands = &mut s.cands;
+        let flags = &mut s.flags;
+        flags.resize(acc.len().div_ceil(64), 0);
         cands.clear();
-        cands.extend(
-            s.touched[..n]
-                .iter()
-                .copied()
-                .filter(|&slot| acc[slot as usize] + rest[start] * (1.0 + BOUND_SLACK) >= theta),
-        );
-        cands.sort_unstable();
+        for &slot in &s.touched[..n] {
+            if acc[slot as usize] + rest[start] * (1.0 + BOUND_SLACK) >= theta {
+                cands.push(slot);
+                flags[slot as usize / 64] |= 1 << (slot % 64);
+            }
+        }
         for (i, l) in lists.iter().enumerate().skip(start) {
             let list = self.list(l);
-            if let Some(rank) = &list.rank {
-                for &slot in cands.iter() {
-                    if let Some(p) = rank.position(slot) {
-                        acc[slot as usize] += list.scores[p] * l.times;
+            match &list.rank {
+                // Few candidates against a long list: look each one up.
+                Some(rank) if cands.len() * 4 < list.len() => {
+                    for &slot in cands.iter() {
+                        if let Some(p) = rank.position(slot) {
+                            acc[slot as usize] += list.scores[p] * l.times;
+                        }
                     }
                 }
-            } else {
-                let docs = &list.docs;
-                let mut lo = 0usize;
-                for &slot in cands.iter() {
-                    // Candidates ascend, so each search gallops on from where the last one
-                    // ended: steps grow as the log of the gap, not of the list.
-                    let mut step = 1usize;
-                    let mut hi = lo;
-                    while hi < docs.len() && docs[hi] < slot {
-                        lo = hi + 1;
-                        hi += step;
-                        step *= 2;
-                    }
-                    let hi = hi.min(docs.len() - 1) + 1;
-                    match docs[lo..hi].binary_search(&slot) {
-                        Ok(j) => {
-                            acc[slot as usize] += list.scores[lo + j] * l.times;
-                            lo += j + 1;
+                // Otherwise walk the list, adding to flagged documents only (documents no
+                // longer candidates may still be flagged: their sums no longer matter).
+                _ => {
+                    for (&slot, &score) in list.docs.iter().zip(&list.scores) {
+                        if flags[slot as usize / 64] >> (slot % 64) & 1 != 0 {
+                            acc[slot as usize] += score * l.times;
                         }
-                        Err(j) => lo += j,
-                    }
-                    if lo >= docs.len() {
-                        break;
                     }
                 }
             }
@@ -445,6 +480,7 @@ impl Bm25 {
         for &slot in &s.touched[..n] {
             acc[slot as usize] = 0.0;
         }
+        flags.fill(0);
     }
 
     /// Search every query of `queries` (`query_id`, `text`); returns a run table with at most
@@ -491,13 +527,16 @@ impl Bm25 {
         cancel.start(pairs.len() as u64);
         let results: Vec<Vec<(u32, f32)>> = pairs
             .par_iter()
-            .map_init(Scratch::default, |scratch, (_, text)| {
-                cancel.check()?;
-                let terms = self.query_terms(text);
-                let hits = self.rank(&terms, k, mask.as_deref(), scratch);
-                cancel.advance(1);
-                Ok(hits)
-            })
+            .map_init(
+                || self.scratch.take(),
+                |pooled, (_, text)| {
+                    cancel.check()?;
+                    let terms = self.query_terms(text);
+                    let hits = self.rank(&terms, k, mask.as_deref(), &mut pooled.scratch);
+                    cancel.advance(1);
+                    Ok(hits)
+                },
+            )
             .collect::<Result<_>>()?;
         // The run table is gathered from the query id and doc id columns, so no id is copied
         // string by string.
