@@ -139,8 +139,11 @@ impl ScratchPool {
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        let scratch = std::mem::take(&mut self.scratch);
-        self.pool.lock().push(scratch);
+        // A search cut short by a panic may leave its accumulator dirty: drop those buffers.
+        if !std::thread::panicking() {
+            let scratch = std::mem::take(&mut self.scratch);
+            self.pool.lock().push(scratch);
+        }
     }
 }
 
