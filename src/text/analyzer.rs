@@ -351,7 +351,12 @@ thread_local! {
 /// Call `f` with the stem of `word`, memoised per thread.
 fn with_stem(stemmer: &Stemmer, language: &str, word: &str, f: &mut impl FnMut(&str)) {
     STEMS.with(|cell| {
-        let mut guard = cell.borrow_mut();
+        // `f` runs while the cache is borrowed; should it analyse text on this thread again,
+        // that inner call stems without the cache.
+        let Ok(mut guard) = cell.try_borrow_mut() else {
+            f(&stemmer.stem(word));
+            return;
+        };
         let cache = &mut *guard;
         if cache.language != language || cache.arena.len() >= STEM_CACHE_BYTES {
             cache.language.clear();
@@ -439,6 +444,20 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn terms_can_be_analysed_inside_a_term_callback() {
+        let a = Analyzer::new(AnalyzerConfig::default()).unwrap();
+        let mut nested = Vec::new();
+        a.for_each_term("running cats", |t| {
+            nested.push((t.to_owned(), a.tokenize("jumping dogs")));
+        });
+        let dogs = vec!["jump".to_owned(), "dog".to_owned()];
+        assert_eq!(
+            nested,
+            vec![("run".to_owned(), dogs.clone()), ("cat".to_owned(), dogs)]
+        );
     }
 
     #[test]

@@ -319,6 +319,30 @@ impl Bm25 {
         let n = corpus.height();
         cancel.start(n as u64 * fields.len() as u64);
         let first_slot = self.doc_ids.len() as u32;
+        let known_terms = self.terms.len();
+        if let Err(e) = self.append_postings(&fields, n, first_slot, cancel) {
+            // Interrupted or failed part-way: take back what was appended, so the index is
+            // exactly what it was before the call.
+            self.truncate(first_slot, known_terms);
+            return Err(e);
+        }
+        for (i, id) in schema::str_values(ids).enumerate() {
+            self.slots.insert(id.to_owned(), first_slot + i as u32);
+            self.doc_ids.push(id.to_owned());
+            self.alive.push(true);
+        }
+        self.refresh();
+        Ok(())
+    }
+
+    /// Analyse the `n` rows of `fields` and append their postings at slots from `first_slot`.
+    fn append_postings(
+        &mut self,
+        fields: &[Source<'_>],
+        n: usize,
+        first_slot: u32,
+        cancel: &Cancel,
+    ) -> Result<()> {
         // Analyse a batch of documents in parallel, merge it into the postings, free it: the
         // memory held for analysed text stays bounded by the batch.
         for (f, source) in fields.iter().enumerate() {
@@ -361,13 +385,25 @@ impl Bm25 {
                 }
             }
         }
-        for (i, id) in schema::str_values(ids).enumerate() {
-            self.slots.insert(id.to_owned(), first_slot + i as u32);
-            self.doc_ids.push(id.to_owned());
-            self.alive.push(true);
-        }
-        self.refresh();
         Ok(())
+    }
+
+    /// Drop postings at slots from `first_slot` and terms from id `known_terms` on: undo an
+    /// [`Bm25::append_postings`] that did not finish.
+    fn truncate(&mut self, first_slot: u32, known_terms: usize) {
+        for field in &mut self.fields {
+            field.doc_len.truncate(first_slot as usize);
+            field.lists.truncate(known_terms);
+            for list in &mut field.lists {
+                // Slots ascend, so the appended postings are at the end.
+                let keep = list.docs.partition_point(|&slot| slot < first_slot);
+                list.docs.truncate(keep);
+                list.tfs.truncate(keep);
+            }
+        }
+        for term in self.terms.drain(known_terms..) {
+            self.vocab.remove(&term);
+        }
     }
 
     /// Delete documents by id; an unknown id is an error and nothing is deleted.
@@ -467,5 +503,73 @@ impl Bm25 {
         self.scratch.clear();
         self.id_column =
             StringChunked::from_iter_values(DOC_ID.into(), self.doc_ids.iter().map(String::as_str));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cancel::never;
+
+    fn corpus(ids: &[&str], texts: &[&str]) -> DataFrame {
+        df!(
+            DOC_ID => ids.to_vec(),
+            TITLE => vec![""; ids.len()],
+            TEXT => texts.to_vec(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_unfinished_add_is_taken_back_whole() {
+        let queries =
+            df!("query_id" => ["q1", "q2"], "text" => ["red fruit", "blue kiwi"]).unwrap();
+        let first = corpus(&["a", "b"], &["red apple fruit", "green pear"]);
+        let extra = corpus(&["c", "d"], &["red kiwi", "blue plum fruit"]);
+        let mut index = Bm25::build(Bm25Config::default(), &first, never()).unwrap();
+        let before = index.search(&queries, 10, None, never()).unwrap();
+        let terms = index.num_terms();
+
+        // Postings appended, then taken back as `add` does when interrupted part-way.
+        let fields = index.field_sources(&extra).unwrap();
+        index.append_postings(&fields, 2, 2, never()).unwrap();
+        assert!(index.num_terms() > terms);
+        index.truncate(2, terms);
+        assert_eq!(index.num_terms(), terms);
+        assert!(index.vocab.len() == terms && index.fields[0].doc_len.len() == 2);
+        assert!(index
+            .search(&queries, 10, None, never())
+            .unwrap()
+            .equals(&before));
+
+        // An interrupted `add` leaves the index as it was.
+        let cancel = Cancel::new();
+        cancel.cancel();
+        assert!(matches!(
+            index.add(&extra, &cancel),
+            Err(Error::Interrupted)
+        ));
+        assert!(index
+            .search(&queries, 10, None, never())
+            .unwrap()
+            .equals(&before));
+
+        // And the index still takes the documents, equal to a fresh index of all four.
+        index.add(&extra, never()).unwrap();
+        let all = corpus(
+            &["a", "b", "c", "d"],
+            &[
+                "red apple fruit",
+                "green pear",
+                "red kiwi",
+                "blue plum fruit",
+            ],
+        );
+        let fresh = Bm25::build(Bm25Config::default(), &all, never()).unwrap();
+        let expected = fresh.search(&queries, 10, None, never()).unwrap();
+        assert!(index
+            .search(&queries, 10, None, never())
+            .unwrap()
+            .equals(&expected));
     }
 }

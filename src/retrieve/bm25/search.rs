@@ -49,7 +49,7 @@ impl TopK {
     fn offer(&mut self, key: u64) {
         if key > self.floor {
             self.keys.push(key);
-            if self.keys.len() >= (2 * self.k).max(64) {
+            if self.keys.len() >= self.k.saturating_mul(2).max(64) {
                 self.cut();
             }
         }
@@ -147,7 +147,9 @@ impl Drop for Pooled<'_> {
     }
 }
 
-/// Relative slack on the bound, covering f32 rounding of sums taken in another order.
+/// Least relative slack on a document's bound (partial score + the most still to come),
+/// covering the f32 rounding of the additions still to come; it grows with the number of
+/// lists (a few units of rounding each).
 const BOUND_SLACK: f32 = 1e-4;
 
 /// Early termination is tried only on indexes with at least this many slots: below it, a
@@ -261,7 +263,9 @@ impl Bm25 {
                     .map(|block| block.iter().map(|a| a.to_bits() as i32).fold(0, i32::max)),
             );
             let mut least = 1i32;
-            if allow.is_none() {
+            // With a floor, scores are `a + floor` rounded: slots just below the bound could
+            // still tie the k-th score, so every positive slot is looked at.
+            if allow.is_none() && floor == 0.0 {
                 s.partial_bits.clear();
                 s.partial_bits
                     .extend(maxima.iter().copied().filter(|&m| m > 0));
@@ -391,6 +395,7 @@ impl Bm25 {
     /// [`Bm25::rank`] with safe early termination over a query's `lists` (all scores >= 0,
     /// no floor); the best keys are left in `s.top`.
     fn rank_pruned(&self, lists: &[List], k: usize, s: &mut Scratch) {
+        let slack = 1.0 + BOUND_SLACK.max(lists.len() as f32 * 4.0 * f32::EPSILON);
         // rest[i]: the most the lists from i on can add to any document.
         let mut rest = vec![0.0f32; lists.len() + 1];
         for i in (0..lists.len()).rev() {
@@ -408,7 +413,7 @@ impl Bm25 {
                     .partial
                     .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
                 let theta = *theta;
-                if rest[i] * (1.0 + BOUND_SLACK) < theta {
+                if rest[i] * slack < theta {
                     probe_from = Some((i, theta));
                     break;
                 }
@@ -435,7 +440,7 @@ impl Bm25 {
         flags.resize(acc.len().div_ceil(64), 0);
         cands.clear();
         for &slot in &s.touched[..n] {
-            if acc[slot as usize] + rest[start] * (1.0 + BOUND_SLACK) >= theta {
+            if (acc[slot as usize] + rest[start]) * slack >= theta {
                 cands.push(slot);
                 flags[slot as usize / 64] |= 1 << (slot % 64);
             }
@@ -472,7 +477,7 @@ impl Bm25 {
                     .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
                 theta = theta.max(*kth);
             }
-            cands.retain(|&slot| acc[slot as usize] + rest[i + 1] * (1.0 + BOUND_SLACK) >= theta);
+            cands.retain(|&slot| (acc[slot as usize] + rest[i + 1]) * slack >= theta);
         }
         for &slot in cands.iter() {
             let a = acc[slot as usize];
