@@ -31,13 +31,13 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Check that `values` holds one row of `dim` finite values per id; `kind` names the rows
 /// ("query" or "document") in errors.
 fn check_rows(values: &[f32], ids: &[String], dim: usize, kind: &'static str) -> Result<()> {
+    let (ids_arg, values_arg) = match kind {
+        "query" => ("query_ids", "query vectors"),
+        _ => ("doc_ids", "doc vectors"),
+    };
     if values.len() != ids.len() * dim {
         return Err(Error::config(
-            if kind == "query" {
-                "query_ids"
-            } else {
-                "doc_ids"
-            },
+            ids_arg,
             format!(
                 "{} ids for {} {kind} vectors of {dim} values",
                 ids.len(),
@@ -47,11 +47,7 @@ fn check_rows(values: &[f32], ids: &[String], dim: usize, kind: &'static str) ->
     }
     match values.iter().position(|v| !v.is_finite()) {
         Some(i) => Err(Error::config(
-            if kind == "query" {
-                "query vectors"
-            } else {
-                "doc vectors"
-            },
+            values_arg,
             format!("{kind} {:?} holds a non-finite value", ids[i / dim]),
         )),
         None => Ok(()),

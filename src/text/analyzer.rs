@@ -258,6 +258,13 @@ impl Analyzer {
 /// rule looks across (WB3d joins runs of spaces, WB4 attaches combining marks to them), so the
 /// text is cut there and only the pieces holding other characters go through `unicode_words`.
 pub fn words<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
+    let mut piece = |piece: &'a str, ascii: bool| {
+        if ascii {
+            ascii_words(piece, &mut f);
+        } else {
+            piece.unicode_words().for_each(&mut f);
+        }
+    };
     let bytes = text.as_bytes();
     let mut start = 0;
     let mut ascii = true;
@@ -269,22 +276,12 @@ pub fn words<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
                 .get(i + 1)
                 .is_none_or(|n| n.is_ascii() && !n.is_ascii_whitespace())
         {
-            let piece = &text[start..i];
-            if ascii {
-                ascii_words(piece, &mut f);
-            } else {
-                piece.unicode_words().for_each(&mut f);
-            }
+            piece(&text[start..i], ascii);
             start = i + 1;
             ascii = true;
         }
     }
-    let piece = &text[start..];
-    if ascii {
-        ascii_words(piece, &mut f);
-    } else {
-        piece.unicode_words().for_each(&mut f);
-    }
+    piece(&text[start..], ascii);
 }
 
 /// [`words`] for ASCII text.

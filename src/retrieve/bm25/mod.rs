@@ -3,9 +3,9 @@
 //!
 //! Layout: one vocabulary shared by the fields; per field and term a posting list of document
 //! slots and tfs and, derived from them, the per-posting score `w · idf · tfc` in `f32`
-//! (computed eagerly, as bm25s does, so a query only sums; see [`postings`]). Fields are either the title and
-//! text joined into one field (the default, as Anserini indexes BEIR) or separate fields with
-//! weights (score = Σ w_f · BM25_f). After `add` or `delete` the statistics (N, df, avgdl)
+//! (computed eagerly, as bm25s does, so a query only sums; see [`postings`]). Fields are
+//! either the title and text joined into one field (the default, as Anserini indexes BEIR) or
+//! separate fields with weights (score = Σ w_f · BM25_f). After `add` or `delete` the statistics (N, df, avgdl)
 //! and the stored scores are recomputed, so scores always equal a fresh index of the same
 //! documents. Scoring formulas are in [`scoring`].
 //!
@@ -77,8 +77,8 @@ pub(crate) fn okapi_floor(params: &Params, lists: &[TermList], n: u32) -> Option
     }
     let idfs: Vec<f64> = lists
         .iter()
-        .filter(|p| !p.is_empty())
-        .map(|p| params.idf(p.len() as u32, n))
+        .filter(|l| !l.is_empty())
+        .map(|l| params.idf(l.len() as u32, n))
         .collect();
     if idfs.is_empty() {
         return Some(0.0);
@@ -500,7 +500,6 @@ impl Bm25 {
             text_rank[t as usize] = pos as u32;
         }
         self.text_rank = text_rank;
-        self.scratch.clear();
         self.id_column =
             StringChunked::from_iter_values(DOC_ID.into(), self.doc_ids.iter().map(String::as_str));
     }

@@ -2,11 +2,12 @@
 //! (term-at-a-time), queries in parallel.
 //!
 //! Summing is branch-free: a query whose postings cover much of the index adds into the dense
-//! accumulator and scans it (skipping 16-slot blocks below the current k-th score); a query
-//! with few postings also records the slots it touches (each posting writes its slot and
-//! advances the count only on the slot's first touch). Selection keeps candidates above a
-//! rising threshold in a buffer that is cut back to the best k whenever it fills (amortised
-//! linear time, one comparison per candidate below the threshold).
+//! accumulator and scans it (only 8-slot blocks whose maximum reaches the k-th largest block
+//! maximum, a lower bound on the k-th score); a query with few postings also records the slots
+//! it touches (each posting writes its slot and advances the count only on the slot's first
+//! touch). Selection keeps candidates above a rising threshold in a buffer that is cut back to
+//! the best k whenever it fills (amortised linear time, one comparison per candidate below the
+//! threshold).
 //!
 //! Safe early termination on large indexes (Turtle & Flood 1995, "Query evaluation:
 //! strategies and optimizations"; the bound is MaxScore's): posting lists are taken from the
@@ -15,9 +16,9 @@
 //! can reach the top k, so the remaining lists are only probed for the candidates whose
 //! partial score plus R can still reach θ (each candidate looked up in O(1) through a long
 //! list's rank index, or the list walked against a bitmap of the candidates), and θ rises
-//! after each list. The result is the same top k as a full
-//! evaluation; the bound needs non-negative scores, so it is used only when every list's
-//! smallest score is >= 0, no score floor applies (`bm25l`, `bm25+`) and no allow-list is given.
+//! after each list. The result is the same top k as a full evaluation; the bound needs
+//! non-negative scores, so it is used only when every list's smallest score is >= 0, no score
+//! floor applies (`bm25l`, `bm25+`) and no allow-list is given.
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -92,10 +93,10 @@ struct Scratch {
     /// Touched slots; only the first `n` entries of a query are meaningful.
     touched: Vec<u32>,
     top: TopK,
-    partial: Vec<f32>,
     /// Per block of the dense scan: the largest accumulator value, as i32 bits.
     maxima: Vec<i32>,
-    partial_bits: Vec<i32>,
+    /// Values being selected from (see [`kth_largest`]).
+    select: Vec<i32>,
     cands: Vec<u32>,
     /// One bit per slot: the candidates of early termination.
     flags: Vec<u64>,
@@ -127,13 +128,8 @@ impl ScratchPool {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Scratch>> {
-        // Buffers hold no invariant a panic could break.
+        // The lock only guards a push or a pop; a panic elsewhere cannot leave the list broken.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Drop the kept buffers (after the index changed size).
-    pub(super) fn clear(&self) {
-        self.lock().clear();
     }
 }
 
@@ -170,15 +166,18 @@ struct List {
 }
 
 /// Add `list`'s scores (times `times`) to `acc`, recording each slot's first touch in
-/// `touched[n..]`; returns the new count. `touched` must have room for every posting.
+/// `touched[n..]` (grown as needed); returns the new count.
 #[inline]
 fn add_touching(
     acc: &mut [f32],
-    touched: &mut [u32],
+    touched: &mut Vec<u32>,
     mut n: usize,
     list: &TermList,
     times: f32,
 ) -> usize {
+    if touched.len() < n + list.len() {
+        touched.resize(n + list.len(), 0);
+    }
     for (&slot, &score) in list.docs.iter().zip(&list.scores) {
         let a = &mut acc[slot as usize];
         let v = score * times;
@@ -187,6 +186,24 @@ fn add_touching(
         *a += v;
     }
     n
+}
+
+/// The k-th largest of `values`, using `buf`; `None` when there are fewer than `k`. Scores are
+/// compared as their bits read as i32, which orders non-negative floats like their values.
+fn kth_largest(buf: &mut Vec<i32>, values: impl Iterator<Item = i32>, k: usize) -> Option<i32> {
+    buf.clear();
+    buf.extend(values);
+    if buf.len() < k {
+        return None;
+    }
+    let (_, kth, _) = buf.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+    Some(*kth)
+}
+
+/// A float's bits read as i32: for non-negative floats, ordered like the values.
+#[inline]
+fn bits(v: f32) -> i32 {
+    v.to_bits() as i32
 }
 
 impl Bm25 {
@@ -260,21 +277,14 @@ impl Bm25 {
             maxima.clear();
             maxima.extend(
                 acc.chunks(BLOCK)
-                    .map(|block| block.iter().map(|a| a.to_bits() as i32).fold(0, i32::max)),
+                    .map(|block| block.iter().map(|&a| bits(a)).fold(0, i32::max)),
             );
             let mut least = 1i32;
             // With a floor, scores are `a + floor` rounded: slots just below the bound could
             // still tie the k-th score, so every positive slot is looked at.
             if allow.is_none() && floor == 0.0 {
-                s.partial_bits.clear();
-                s.partial_bits
-                    .extend(maxima.iter().copied().filter(|&m| m > 0));
-                if s.partial_bits.len() >= k {
-                    let (_, kth, _) = s
-                        .partial_bits
-                        .select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
-                    least = *kth;
-                }
+                let positive = maxima.iter().copied().filter(|&m| m > 0);
+                least = kth_largest(&mut s.select, positive, k).unwrap_or(1);
             }
             for (b, &best) in maxima.iter().enumerate() {
                 if best < least {
@@ -282,15 +292,12 @@ impl Bm25 {
                 }
                 let first = b * BLOCK;
                 for (j, &a) in acc[first..(first + BLOCK).min(slots)].iter().enumerate() {
-                    if a.to_bits() as i32 >= least && allowed(first + j) {
+                    if bits(a) >= least && allowed(first + j) {
                         s.top.offer(self.key((first + j) as u32, a + floor));
                     }
                 }
             }
         } else {
-            if s.touched.len() < total {
-                s.touched.resize(total, 0);
-            }
             for l in &lists {
                 n = add_touching(acc, &mut s.touched, n, self.list(l), l.times);
             }
@@ -405,21 +412,16 @@ impl Bm25 {
         let mut probe_from = None;
         for (i, l) in lists.iter().enumerate() {
             if i > 0 && n >= k && l.len > n {
-                // θ: the k-th best partial score so far.
-                s.partial.clear();
-                s.partial
-                    .extend(s.touched[..n].iter().map(|&slot| s.acc[slot as usize]));
-                let (_, theta, _) = s
-                    .partial
-                    .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-                let theta = *theta;
+                // θ: the k-th best partial score so far (n >= k of them).
+                let partial = s.touched[..n]
+                    .iter()
+                    .map(|&slot| bits(s.acc[slot as usize]));
+                let theta =
+                    f32::from_bits(kth_largest(&mut s.select, partial, k).unwrap_or(0) as u32);
                 if rest[i] * slack < theta {
                     probe_from = Some((i, theta));
                     break;
                 }
-            }
-            if s.touched.len() < n + l.len {
-                s.touched.resize(n + l.len, 0);
             }
             n = add_touching(&mut s.acc, &mut s.touched, n, self.list(l), l.times);
         }
@@ -468,14 +470,9 @@ impl Bm25 {
             }
             // The k-th best score so far only rises: tighten θ, then drop the candidates that
             // can no longer reach it.
-            if cands.len() > k {
-                s.partial.clear();
-                s.partial
-                    .extend(cands.iter().map(|&slot| acc[slot as usize]));
-                let (_, kth, _) = s
-                    .partial
-                    .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-                theta = theta.max(*kth);
+            let partial = cands.iter().map(|&slot| bits(acc[slot as usize]));
+            if let Some(kth) = kth_largest(&mut s.select, partial, k) {
+                theta = theta.max(f32::from_bits(kth as u32));
             }
             cands.retain(|&slot| (acc[slot as usize] + rest[i + 1]) * slack >= theta);
         }
