@@ -12,16 +12,23 @@ export EVCXR_TMPDIR ?= $(abspath target/evcxr)
 
 .PHONY: setup build demo test test-rust test-python lint stubs bench evcxr clean
 
-$(VENV)/.deps: pyproject.toml
+# What the demo needs: the build tool and ragplay's runtime dependencies (maturin develop
+# installs those from pyproject.toml).
+$(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q --group dev
+	$(PIP) install -q --group build
 	touch $@
 
-setup: $(VENV)/.deps build
+# What the tests need on top: the test toolchain and the reference libraries.
+$(VENV)/.deps: $(VENV)/.runtime
+	$(PIP) install -q --group test
+	touch $@
+
+setup: $(VENV)/.runtime build
 
 # The extension module, built in the dev profile (optimised dependencies) into the venv.
-build: $(VENV)/.deps
+build: $(VENV)/.runtime
 	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop -q
 
 demo: setup
@@ -34,7 +41,7 @@ test: test-rust lint test-python
 test-rust: $(VENV)/.deps
 	$(CARGO) test -q
 
-test-python: setup evcxr
+test-python: $(VENV)/.deps build evcxr
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.deps

@@ -265,7 +265,8 @@ class RankBm25Tool:
 
 def load(spec: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
     if spec["data"] == "scifact":
-        corpus, queries, _ = ragplay.load_beir(spec["path"])
+        _c = ragplay.load_beir(spec["path"])
+        corpus, queries = _c.corpus, _c.queries
         return corpus, queries
     path = Path(spec["path"])
     return pl.read_parquet(path / "corpus.parquet"), pl.read_parquet(path / "queries.parquet")

@@ -22,6 +22,7 @@ pub mod error;
 pub mod eval;
 pub mod lab;
 pub mod retrieve;
+pub mod run;
 pub mod text;
 
 #[cfg(feature = "python")]

@@ -109,14 +109,14 @@ fn exact_randomization_test_on_two_queries() {
         "m" => [0.0, 0.0, 1.0, 2.0],
     )
     .unwrap();
-    let out = compare_per_query(&pq, &["m"], &CompareOptions::default()).unwrap();
+    let out = compare_per_query(&pq, &["m"], &CompareOptions::default(), never()).unwrap();
     // Differences 1 and 2: |sums| 3, 1, 1, 3 -> p = 2/4.
     assert_eq!(value(&out, "p_value", 0), 0.5);
     let t = CompareOptions {
         test: Test::TTest,
         ..Default::default()
     };
-    let out = compare_per_query(&pq, &["m"], &t).unwrap();
+    let out = compare_per_query(&pq, &["m"], &t, never()).unwrap();
     // t = 1.5 / (0.7071 / sqrt 2) = 3, df 1: p = 1 - 2 atan(3) / pi.
     let expected = 1.0 - 2.0 * 3f64.atan() / std::f64::consts::PI;
     assert!((value(&out, "p_value", 0) - expected).abs() < 1e-12);

@@ -92,7 +92,8 @@ def test_cli_eval_prints_the_same_numbers_as_evaluate(tmp_path, scifact):
 def test_cli_demo_runs_on_the_sample_collection():
     done = cli("demo")
     assert done.returncode == 0, done.stderr
-    corpus, queries, qrels = ragplay.sample_collection()
+    sample = ragplay.sample_collection()
+    corpus, queries, qrels = sample.corpus, sample.queries, sample.qrels
     index = ragplay.BM25()
     index.index(corpus, show_progress=False)
     for run in (index.search(queries, k=100), ragplay.overlap_run(corpus, queries, k=100)):
@@ -112,7 +113,8 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path):
 
 
 def test_sample_collection_is_consistent():
-    corpus, queries, qrels = ragplay.sample_collection()
+    sample = ragplay.sample_collection()
+    corpus, queries, qrels = sample.corpus, sample.queries, sample.qrels
     assert set(qrels["query_id"]) == set(queries["query_id"])
     assert set(qrels["doc_id"]) <= set(corpus["doc_id"])
     assert corpus["doc_id"].is_unique().all()

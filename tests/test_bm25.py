@@ -38,7 +38,7 @@ def scifact_tokens(scifact):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_scores_equal_bm25s(scifact, scifact_tokens, variant):
-    corpus, queries, _ = scifact
+    corpus, queries = scifact.corpus, scifact.queries
     doc_tokens, query_tokens = scifact_tokens
     reference = bm25s.BM25(method=variant, k1=1.2, b=0.75, delta=0.7)
     reference.index(doc_tokens, show_progress=False)
@@ -58,7 +58,7 @@ def test_scores_equal_bm25s(scifact, scifact_tokens, variant):
 
 
 def test_okapi_scores_equal_rank_bm25(scifact, scifact_tokens):
-    corpus, queries, _ = scifact
+    corpus, queries = scifact.corpus, scifact.queries
     doc_tokens, query_tokens = scifact_tokens
     reference = BM25Okapi(doc_tokens, k1=1.5, b=0.75, epsilon=0.25)
     index = ragplay.BM25(variant="okapi", k1=1.5, b=0.75, epsilon=0.25)
@@ -73,7 +73,7 @@ def test_okapi_scores_equal_rank_bm25(scifact, scifact_tokens):
 
 
 def test_separate_fields_are_a_weighted_sum(scifact):
-    corpus, queries, _ = scifact
+    corpus, queries = scifact.corpus, scifact.queries
     analyzer = ragplay.Analyzer()
     weights = {"title": 2.0, "text": 0.5}
     index = ragplay.BM25(fields=weights)
@@ -94,7 +94,7 @@ def test_separate_fields_are_a_weighted_sum(scifact):
 @pytest.mark.parametrize("name", ["scifact", "cranfield"])
 def test_default_configuration_effectiveness(name, request, capsys):
     collection = request.getfixturevalue(name)
-    corpus, queries, qrels = collection
+    corpus, queries, qrels = collection.corpus, collection.queries, collection.qrels
     index = ragplay.BM25()
     index.index(corpus, show_progress=False)
     run = index.search(queries, k=100)
@@ -111,7 +111,7 @@ def test_default_configuration_effectiveness(name, request, capsys):
 
 
 def test_explain_sums_to_the_score_and_allow_list_filters(scifact):
-    corpus, queries, _ = scifact
+    corpus, queries = scifact.corpus, scifact.queries
     index = ragplay.BM25(variant="bm25+")
     index.index(corpus, show_progress=False)
     query = queries.head(1)
@@ -149,7 +149,7 @@ def test_ties_are_deterministic_and_ranks_agree_with_evaluation():
 
 
 def test_add_delete_and_save_load_equal_a_fresh_index(scifact, tmp_path):
-    corpus, queries, _ = scifact
+    corpus, queries = scifact.corpus, scifact.queries
     for variant in ("lucene", "bm25l", "okapi"):
         grown = ragplay.BM25(variant=variant)
         grown.index(corpus.head(2000), show_progress=False)
@@ -186,18 +186,28 @@ def test_bad_input(tmp_path):
     )
     run = index.search(queries, k=10)
     assert run["query_id"].to_list() == ["cat"] and run["doc_id"].to_list() == ["2"]
-    with pytest.raises(ragplay.ConfigError, match="k1"):
+    with pytest.raises(ragplay.ConfigError) as bad_k1:
         ragplay.BM25(k1=-1.0)
-    with pytest.raises(ragplay.ConfigError, match="b"):
+    assert str(bad_k1.value) == "invalid k1: must be a finite number >= 0, got -1"
+    assert bad_k1.value.parameter == "k1"
+    with pytest.raises(ragplay.ConfigError) as bad_b:
         ragplay.BM25(b=1.5)
-    with pytest.raises(ragplay.ConfigError, match="variant"):
+    assert str(bad_b.value) == "invalid b: must lie in [0, 1], got 1.5"
+    assert bad_b.value.parameter == "b"
+    with pytest.raises(ragplay.ConfigError) as bad_variant:
         ragplay.BM25(variant="bm26")
-    with pytest.raises(ragplay.DataError, match='unknown document id "nope"'):
+    assert bad_variant.value.parameter == "variant"
+    assert str(bad_variant.value).startswith('invalid variant: "bm26"; use "lucene"')
+    with pytest.raises(ragplay.DataError) as unknown:
         index.delete(["nope"])
+    assert str(unknown.value) == 'unknown document id "nope" in the index'
+    assert (unknown.value.kind, unknown.value.id) == ("document", "nope")
     with pytest.raises(ragplay.DataError, match='duplicate document id "2"'):
         index.add(corpus.head(2).tail(1))
-    with pytest.raises(ragplay.ConfigError, match="k"):
+    with pytest.raises(ragplay.ConfigError) as bad_k:
         index.search(queries, k=0)
+    assert str(bad_k.value) == "invalid k: must be at least 1"
+    assert bad_k.value.parameter == "k"
     # A 10 MB document is indexed whole: its length counts every term.
     big = " ".join(["alpha beta gamma delta"] * 500_000)
     index.add(pl.DataFrame({"doc_id": ["big"], "title": [""], "text": [big]}))
@@ -232,7 +242,7 @@ def test_loading_damaged_or_foreign_files(tmp_path, scifact):
 
 
 def test_eight_threads_search_like_one(scifact):
-    corpus, queries, _ = scifact
+    corpus, queries = scifact.corpus, scifact.queries
     index = ragplay.BM25()
     index.index(corpus, show_progress=False)
     expected = index.search(queries, k=100)

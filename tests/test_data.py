@@ -56,7 +56,8 @@ def test_rust_built_frames_arrive_as_polars_dataframes(scifact):
     ]:
         assert type(frame) is pl.DataFrame
         assert dict(frame.schema) == schema
-    per_query, summary = ragplay.evaluate(run, scifact.qrels, ["ndcg@10"])
+    result = ragplay.evaluate(run, scifact.qrels, ["ndcg@10"])
+    per_query, summary = result.per_query, result.summary
     assert dict(per_query.schema) == {
         "run": pl.String,
         "query_id": pl.String,
@@ -73,7 +74,7 @@ def test_rust_built_frames_arrive_as_polars_dataframes(scifact):
 
 def test_small_beir_folder_and_int_ids(tmp_path):
     c = ragplay.load_beir(write_beir(tmp_path, GOOD_CORPUS, GOOD_QUERIES, GOOD_QRELS))
-    corpus, queries, qrels = c
+    corpus, queries, qrels = c.corpus, c.queries, c.qrels
     assert corpus["doc_id"].to_list() == ["d1", "2"]
     assert corpus["title"].to_list() == ["T1", ""]
     assert queries["query_id"].to_list() == ["q1"]  # only judged queries are kept

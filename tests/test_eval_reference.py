@@ -43,7 +43,7 @@ def test_include_missing_counts_unanswered_queries(random_data):
 
 
 def test_scifact_qrels(scifact):
-    corpus, queries, qrels = scifact
+    corpus, queries, qrels = scifact.corpus, scifact.queries, scifact.qrels
     run = ragplay.overlap_run(corpus, queries, k=1000)
     result = ragplay.evaluate(run, qrels, ALL_METRICS)
     assert result.summary["num_queries"][0] == 300
@@ -52,7 +52,7 @@ def test_scifact_qrels(scifact):
 
 @pytest.mark.parametrize("level", [1, 2, 4])
 def test_cranfield_graded_qrels(cranfield, level):
-    corpus, queries, qrels = cranfield
+    corpus, queries, qrels = cranfield.corpus, cranfield.queries, cranfield.qrels
     run = ragplay.overlap_run(corpus, queries, k=500)
     result = ragplay.evaluate(run, qrels, ALL_METRICS, relevance_threshold=level)
     ref = pytrec_reference(run, qrels, ALL_METRICS, level=level)

@@ -37,7 +37,7 @@ EVCXR_TMPDIR = ROOT / "target" / "evcxr"
 
 
 def dense_run(collection: ragplay.Collection, k: int) -> pl.DataFrame:
-    corpus, queries, _ = collection
+    corpus, queries = collection.corpus, collection.queries
     encoder = ragplay.Encoder.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ragplay.TruncationWarning)

@@ -109,7 +109,7 @@ def test_holm_and_bonferroni_against_hand_computation():
 
 
 def test_compare_output_and_wins_ties_losses(scifact):
-    corpus, queries, qrels = scifact
+    corpus, queries, qrels = scifact.corpus, scifact.queries, scifact.qrels
     a = ragplay.overlap_run(corpus, queries, k=100)
     b = ragplay.overlap_run(corpus.with_columns(text=pl.lit("")), queries, k=100)
     stacked = ragplay.stack_runs({"full": a, "title": b})

@@ -1,6 +1,9 @@
 """ragplay: a lab for measuring retrieval pipelines with numbers.
 
-Every table is a ``polars.DataFrame``; the column names are in ``ragplay.COLUMNS``.
+Every table is a ``polars.DataFrame``; the column names are in ``ragplay.COLUMNS``. A call
+that returns one table returns a DataFrame; one that returns several returns a named result
+object whose attributes are DataFrames (``Evaluation``, ``Collection``). Long calls take
+``show_progress`` (``None``: a bar in notebooks and terminals) and stop on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from ._ragplay import (
     BM25,
     COLUMNS,
     Analyzer,
+    CacheStats,
     Collection,
+    DenseIndex,
     EmbeddingCache,
     Encoder,
     Evaluation,
@@ -19,6 +24,7 @@ from ._ragplay import (
     evaluate,
     exact_search,
     load_beir,
+    metrics,
     overlap_run,
     rank_run,
     read_beir_qrels,
@@ -30,19 +36,23 @@ from ._ragplay import (
     write_trec_run,
 )
 from .exceptions import ConfigError, DataError, ModelError, RagplayError, TruncationWarning
+from .protocols import Retriever
 
 __all__ = [
     "BM25",
     "COLUMNS",
     "Analyzer",
+    "CacheStats",
     "Collection",
     "ConfigError",
     "DataError",
+    "DenseIndex",
     "EmbeddingCache",
     "Encoder",
     "Evaluation",
     "ModelError",
     "RagplayError",
+    "Retriever",
     "TruncationWarning",
     "__version__",
     "compare",
@@ -50,6 +60,7 @@ __all__ = [
     "evaluate",
     "exact_search",
     "load_beir",
+    "metrics",
     "overlap_run",
     "rank_run",
     "read_beir_qrels",

@@ -1,12 +1,22 @@
 """Progress bars for long work, driven from Rust while the GIL is released.
 
-The bar is ``tqdm.auto`` (a widget in notebooks, text in a terminal) when tqdm is installed;
-otherwise nothing is drawn.
+Every long call takes ``show_progress``: ``True`` draws a bar, ``False`` never does, and
+``None`` (the default everywhere) draws one when Python runs in a Jupyter kernel or stderr is
+a terminal. The bar is ``tqdm.auto`` (a widget in notebooks, text in a terminal).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+
+def wanted() -> bool:
+    """Whether ``show_progress=None`` draws a bar here: in a notebook, or on a terminal."""
+    if "ipykernel" in sys.modules:
+        return True
+    stderr = sys.stderr
+    return bool(stderr is not None and hasattr(stderr, "isatty") and stderr.isatty())
 
 
 class Bar:
@@ -20,10 +30,8 @@ class Bar:
         if total <= 0:
             return
         if self._bar is None:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:  # no tqdm: no bar
-                return
+            from tqdm.auto import tqdm
+
             self._bar = tqdm(total=total, desc=self.desc, leave=False)
         if self._bar.total != total:
             self._bar.reset(total=total)

@@ -1,15 +1,25 @@
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Final, final
+from typing import Final, Literal, Optional, Union, final
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from .protocols import Ids as _Ids
+
+_Variant = Literal["lucene", "robertson", "atire", "bm25l", "bm25+", "okapi"]
+_Pooling = Literal["mean", "cls", "max", "mean_sqrt_len"]
+_Test = Literal["randomization", "t-test"]
+_Correction = Literal["holm", "bonferroni", "none"]
+_Runs = Union[pl.DataFrame, dict[str, pl.DataFrame]]
+
 __all__ = [
     "Analyzer",
     "BM25",
+    "CacheStats",
+    "DenseIndex",
     "EmbeddingCache",
     "Encoder",
     "exact_search",
@@ -28,6 +38,7 @@ __all__ = [
     "evaluate",
     "compare",
     "compare_per_query",
+    "metrics",
     "overlap_run",
     "COLUMNS",
 ]
@@ -52,8 +63,6 @@ class Collection:
     def qrels(self) -> pl.DataFrame:
         """Qrels table: ``query_id``, ``doc_id`` (String), ``relevance`` (Int32)."""
 
-    def __iter__(self) -> Iterator[pl.DataFrame]: ...
-    def __len__(self) -> int: ...
 
 @final
 class Evaluation:
@@ -69,8 +78,6 @@ class Evaluation:
     def summary(self) -> pl.DataFrame:
         """One row per run: ``run``, ``num_queries``, then the mean of each metric."""
 
-    def __iter__(self) -> Iterator[pl.DataFrame]: ...
-    def __len__(self) -> int: ...
 
 @final
 class Analyzer:
@@ -132,7 +139,7 @@ class BM25:
     def __new__(
         cls,
         *,
-        variant: str = "lucene",
+        variant: _Variant = "lucene",
         k1: float = 0.9,
         b: float = 0.4,
         delta: float = 0.5,
@@ -140,18 +147,18 @@ class BM25:
         analyzer: Analyzer | None = None,
         fields: dict[str, float] | None = None,
     ) -> BM25: ...
-    def index(self, corpus: pl.DataFrame, *, show_progress: bool = True) -> None:
+    def index(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None:
         """Index a corpus table (``doc_id`` and ``title`` / ``text``, or the configured fields),
         replacing what the index held. Runs on all cores with the GIL released.
 
         Raises:
             DataError: An empty corpus, a duplicate or null id, a missing column."""
 
-    def add(self, corpus: pl.DataFrame, *, show_progress: bool = False) -> None:
+    def add(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None:
         """Add documents; their ids must be new. Statistics and scores are updated, so results
         equal those of a fresh index of all the documents."""
 
-    def delete(self, doc_ids: list[str]) -> None:
+    def delete(self, doc_ids: _Ids) -> None:
         """Delete documents by id.
 
         Raises:
@@ -162,8 +169,8 @@ class BM25:
         queries: pl.DataFrame,
         *,
         k: int = 100,
-        allow: list[str] | None = None,
-        show_progress: bool = False,
+        allow: _Ids | None = None,
+        show_progress: Optional[bool] = None,
     ) -> pl.DataFrame:
         """Search every query of a queries table (``query_id``, ``text``).
 
@@ -194,6 +201,9 @@ class BM25:
             DataError: A truncated, corrupted or foreign file, or another format version.
             FileNotFoundError: The folder or a file is missing."""
 
+    @property
+    def name(self) -> str: ...
+    def config(self) -> dict[str, object]: ...
     @property
     def num_terms(self) -> int:
         """Number of distinct terms indexed."""
@@ -269,13 +279,14 @@ def rank_run(run: pl.DataFrame) -> pl.DataFrame:
     descending, with ``rank`` recomputed from 1."""
 
 def evaluate(
-    run: pl.DataFrame,
+    run: _Runs,
     qrels: pl.DataFrame,
     metrics: list[str],
     *,
     relevance_threshold: int = 1,
     include_missing: bool = False,
     name: str = "run",
+    show_progress: Optional[bool] = None,
 ) -> Evaluation:
     """Evaluate a run against qrels, exactly as ``trec_eval`` does.
 
@@ -305,17 +316,18 @@ def evaluate(
         DataError: A missing column, a NaN score, a duplicate document, empty qrels."""
 
 def compare(
-    run: pl.DataFrame,
+    runs: _Runs,
     qrels: pl.DataFrame,
     metrics: list[str],
     *,
     baseline: str | None = None,
-    test: str = "randomization",
+    test: _Test = "randomization",
     n_resamples: int = 10000,
     confidence: float = 0.95,
     seed: int = 42,
-    correction: str = "holm",
+    correction: _Correction = "holm",
     relevance_threshold: int = 1,
+    show_progress: Optional[bool] = None,
 ) -> pl.DataFrame:
     """Compare runs per metric with a paired significance test.
 
@@ -347,16 +359,17 @@ def compare_per_query(
     metrics: list[str],
     *,
     baseline: str | None = None,
-    test: str = "randomization",
+    test: _Test = "randomization",
     n_resamples: int = 10000,
     confidence: float = 0.95,
     seed: int = 42,
-    correction: str = "holm",
+    correction: _Correction = "holm",
 ) -> pl.DataFrame:
     """Compare runs from a per-query table as ``evaluate(...).per_query`` returns it.
 
     Same options and output as ``compare``; ``metrics`` names columns of the table."""
 
+def metrics() -> pl.DataFrame: ...
 def overlap_run(corpus: pl.DataFrame, queries: pl.DataFrame, *, k: int = 100) -> pl.DataFrame:
     """A term-overlap baseline run: documents scored by the number of distinct query words they
     contain (lower-cased alphanumeric runs), top ``k`` per query.
@@ -370,6 +383,19 @@ def overlap_run(corpus: pl.DataFrame, queries: pl.DataFrame, *, k: int = 100) ->
         A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
 
 @final
+class CacheStats:
+    @property
+    def hits(self) -> int: ...
+    @property
+    def misses(self) -> int: ...
+    @property
+    def written(self) -> int: ...
+    @property
+    def segments_written(self) -> int: ...
+    @property
+    def corrupt_segments(self) -> int: ...
+
+@final
 class EmbeddingCache:
     """An on-disk embedding cache, safe to share between processes.
 
@@ -381,7 +407,7 @@ class EmbeddingCache:
         path: The cache folder (created if missing)."""
 
     def __new__(cls, path: str | PathLike[str]) -> EmbeddingCache: ...
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> CacheStats:
         """Counters since the cache was opened: ``hits``, ``misses``, ``written`` (vectors),
         ``segments_written`` (files) and ``corrupt_segments`` (files skipped because they
         failed their checks)."""
@@ -403,7 +429,7 @@ class Encoder:
         *,
         revision: str = "main",
         max_seq_length: int | None = None,
-        pooling: str | None = None,
+        pooling: _Pooling | None = None,
         normalize: bool | None = None,
         query_prefix: str | None = None,
         document_prefix: str | None = None,
@@ -437,7 +463,7 @@ class Encoder:
         batch_size: int = 32,
         normalize: bool | None = None,
         prefix: str | None = None,
-        show_progress: bool = False,
+        show_progress: Optional[bool] = None,
     ) -> npt.NDArray[np.float32]:
         """Embed texts.
 
@@ -464,7 +490,7 @@ class Encoder:
         *,
         batch_size: int = 32,
         normalize: bool | None = None,
-        show_progress: bool = False,
+        show_progress: Optional[bool] = None,
     ) -> npt.NDArray[np.float32]:
         """Embed queries, each with the encoder's ``query_prefix``.
 
@@ -484,7 +510,7 @@ class Encoder:
         cache: EmbeddingCache | str | PathLike[str] | None = None,
         batch_size: int = 32,
         normalize: bool | None = None,
-        show_progress: bool = True,
+        show_progress: Optional[bool] = None,
     ) -> npt.NDArray[np.float32]:
         """Embed the documents of a corpus table (``doc_id``, ``text``, optional ``title``; title
         and text joined by a space, as BEIR does), each with the encoder's ``document_prefix``.
@@ -511,7 +537,7 @@ class Encoder:
         """Tokens per text, special tokens included."""
 
     @property
-    def pooling(self) -> str:
+    def pooling(self) -> _Pooling:
         """``"mean"``, ``"cls"``, ``"max"`` or ``"mean_sqrt_len"``."""
 
     @property
@@ -545,8 +571,8 @@ def exact_search(
     queries: npt.NDArray[np.float32],
     docs: npt.NDArray[np.float32],
     *,
-    query_ids: Sequence[str],
-    doc_ids: Sequence[str],
+    query_ids: _Ids,
+    doc_ids: _Ids,
     k: int = 100,
 ) -> pl.DataFrame:
     """Exact dense retrieval: the top ``k`` documents of each query by inner product (cosine
@@ -566,3 +592,53 @@ def exact_search(
     Raises:
         ConfigError: Shapes and ids disagree, ``k`` is 0, or a vector holds NaN or infinity.
         DataError: No documents, or a duplicate doc id."""
+
+@final
+class DenseIndex:
+    def __new__(
+        cls,
+        encoder: Encoder,
+        *,
+        cache: EmbeddingCache | str | PathLike[str] | None = None,
+        batch_size: int = 32,
+        normalize: bool | None = None,
+    ) -> DenseIndex: ...
+    def index(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None: ...
+    def add(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None: ...
+    def delete(self, doc_ids: _Ids) -> None: ...
+    def search(
+        self,
+        queries: pl.DataFrame,
+        *,
+        k: int = 100,
+        allow: _Ids | None = None,
+        show_progress: Optional[bool] = None,
+    ) -> pl.DataFrame: ...
+    def search_vectors(
+        self,
+        query_vectors: npt.NDArray[np.float32],
+        *,
+        query_ids: _Ids,
+        k: int = 100,
+        allow: _Ids | None = None,
+    ) -> pl.DataFrame: ...
+    def save(self, path: str | PathLike[str]) -> None: ...
+    @staticmethod
+    def load(
+        path: str | PathLike[str],
+        encoder: Encoder,
+        *,
+        cache: EmbeddingCache | str | PathLike[str] | None = None,
+        batch_size: int = 32,
+        normalize: bool | None = None,
+    ) -> DenseIndex: ...
+    @property
+    def doc_ids(self) -> list[str]: ...
+    @property
+    def vectors(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    def config(self) -> dict[str, object]: ...
+    def __len__(self) -> int: ...

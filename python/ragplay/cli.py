@@ -58,7 +58,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     else:
         collection = ragplay.load_beir(args.data)
         source = str(args.data)
-    corpus, queries, qrels = collection
+    corpus, queries, qrels = collection.corpus, collection.queries, collection.qrels
     print(f"ragplay {ragplay.__version__} demo on {source}: {collection!r}")
 
     start = time.perf_counter()

@@ -297,27 +297,3 @@ impl Cursor<'_, '_, [f64]> {
         arr[j]
     }
 }
-
-/// A run table from queries' ranked results: `(query_id, [(doc_id, score)])` with each list
-/// already best first; `rank` is numbered from 1 per query.
-pub fn ranked_run_frame<'a, Q, H>(queries: Q) -> Result<DataFrame>
-where
-    Q: IntoIterator<Item = (&'a str, H)>,
-    H: IntoIterator<Item = (&'a str, f64)>,
-{
-    let (mut q, mut d, mut s, mut r) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (qid, hits) in queries {
-        for (i, (doc, score)) in hits.into_iter().enumerate() {
-            q.push(qid);
-            d.push(doc);
-            s.push(score);
-            r.push(i as u32 + 1);
-        }
-    }
-    frame(vec![
-        Column::new(QUERY_ID.into(), q),
-        Column::new(DOC_ID.into(), d),
-        Column::new(SCORE.into(), s),
-        Column::new(RANK.into(), r),
-    ])
-}

@@ -3,8 +3,8 @@
 //! * qrels: `query_id iteration doc_id relevance` (whitespace separated; iteration ignored).
 //! * run:   `query_id Q0 doc_id rank score tag`.
 //!
-//! Runs are written in `trec_eval` order: per query by score descending, ties broken by doc id
-//! descending, with ranks 1..n recomputed. Scores are written with the shortest decimal form
+//! Runs are written in `trec_eval` order ([`crate::run::order`]: per query by score descending,
+//! ties broken by doc id descending), with ranks 1..n recomputed. Scores are written with the shortest decimal form
 //! that reads back to the same `f64`, so a written run reads back bit for bit. Writes are atomic.
 
 use std::path::Path;
@@ -99,51 +99,10 @@ pub fn read_trec_run(path: &Path) -> Result<DataFrame> {
     ])
 }
 
-/// One query's `(doc_id, score)` rows in ranked order.
-pub type RankedQuery<'a> = (&'a str, Vec<(&'a str, f64)>);
-
-/// The rows of a run grouped by query (first-appearance order) and ranked as `trec_eval` ranks
-/// them: score descending, then doc id descending. Returns `(query, [(doc, score)])` groups.
-pub fn ranked_groups<'a>(
-    queries: &'a StringChunked,
-    docs: &'a StringChunked,
-    scores: &'a Float64Chunked,
-) -> Result<Vec<RankedQuery<'a>>> {
-    let mut index: rustc_hash::FxHashMap<&str, usize> = Default::default();
-    let mut groups: Vec<(&str, Vec<(&str, f64)>)> = Vec::new();
-    for ((q, d), s) in schema::str_values(queries)
-        .zip(schema::str_values(docs))
-        .zip(scores.into_no_null_iter())
-    {
-        if s.is_nan() {
-            return Err(Error::NanScore {
-                table: table::RUN,
-                query_id: q.to_owned(),
-                doc_id: d.to_owned(),
-            });
-        }
-        let g = *index.entry(q).or_insert_with(|| {
-            groups.push((q, Vec::new()));
-            groups.len() - 1
-        });
-        groups[g].1.push((d, s));
-    }
-    for (_, rows) in &mut groups {
-        rows.sort_unstable_by(|a, b| {
-            b.1.partial_cmp(&a.1)
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then_with(|| b.0.cmp(a.0))
-        });
-    }
-    Ok(groups)
-}
-
-/// A run with rows in `trec_eval` order and `rank` recomputed (1-based, per query).
+/// A run with rows in `trec_eval` order and `rank` recomputed (1-based, per query); see
+/// [`crate::run::rank`].
 pub fn rank_run(run: &DataFrame) -> Result<DataFrame> {
-    let q = schema::str_column(run, table::RUN, QUERY_ID)?;
-    let d = schema::str_column(run, table::RUN, DOC_ID)?;
-    let s = schema::f64_column(run, table::RUN, SCORE)?;
-    schema::ranked_run_frame(ranked_groups(q, d, &s)?)
+    crate::run::rank(run)
 }
 
 /// Write a run table as a TREC run file, ranked as `trec_eval` ranks it, with `tag` in the
@@ -155,10 +114,8 @@ pub fn write_trec_run(run: &DataFrame, path: &Path, tag: &str) -> Result<()> {
             format!("{tag:?} must be one non-empty word"),
         ));
     }
-    let q = schema::str_column(run, table::RUN, QUERY_ID)?;
-    let d = schema::str_column(run, table::RUN, DOC_ID)?;
-    let s = schema::f64_column(run, table::RUN, SCORE)?;
-    for (name, col) in [(QUERY_ID, q), (DOC_ID, d)] {
+    let view = crate::run::validate(run)?;
+    for (name, col) in [(QUERY_ID, view.queries), (DOC_ID, view.docs)] {
         if let Some(bad) =
             schema::str_values(col).find(|v| v.is_empty() || v.contains(char::is_whitespace))
         {
@@ -168,7 +125,7 @@ pub fn write_trec_run(run: &DataFrame, path: &Path, tag: &str) -> Result<()> {
             ));
         }
     }
-    let groups = ranked_groups(q, d, &s)?;
+    let groups = crate::run::ranked_groups(&view);
     write_atomic(path, |out| {
         for (qid, rows) in &groups {
             for (i, (doc, score)) in rows.iter().enumerate() {

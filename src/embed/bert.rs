@@ -179,7 +179,13 @@ impl Bert {
     /// Run the encoder on packed sequences: `ids` holds every token of every sequence, sequence
     /// `s` being `ids[offsets[s]..offsets[s+1]]`. Returns the last hidden states,
     /// `[ids.len(), hidden]` row-major.
-    pub fn forward(&self, ids: &[u32], offsets: &[usize], threads: usize) -> Result<Vec<f32>> {
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        offsets: &[usize],
+        threads: usize,
+        cancel: &crate::cancel::Cancel,
+    ) -> Result<Vec<f32>> {
         let c = &self.config;
         let h = c.hidden_size;
         let n = ids.len();
@@ -222,6 +228,8 @@ impl Bert {
         let mut a = vec![0.0f32; n * h];
         let mut f = vec![0.0f32; n * inter];
         for layer in &self.layers {
+            // Between layers: Ctrl-C stops a long batch within a fraction of it.
+            cancel.check()?;
             kernels::fill_rows(&mut qkv, &layer.b_qkv);
             kernels::linear_acc(&mut qkv, &x, &layer.w_qkv, h, threads);
             kernels::attention(&qkv, &mut ctx, offsets, h, c.num_attention_heads);

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::cancel::Cancel;
-use crate::data::schema::{self, table, DOC_ID, TEXT, TITLE};
+use crate::data::schema::{self, table, TEXT};
 use crate::error::{Error, Result};
 pub use cache::{CacheStats, EmbeddingCache};
 pub use model::{ModelFiles, Pooling};
@@ -335,7 +335,7 @@ impl Encoder {
                 ids.extend_from_slice(&tokens[i].0);
                 offsets.push(ids.len());
             }
-            let hidden = self.bert.forward(&ids, &offsets, threads)?;
+            let hidden = self.bert.forward(&ids, &offsets, threads, cancel)?;
             for (s, &i) in batch.iter().enumerate() {
                 let rows = &hidden[offsets[s] * dim..offsets[s + 1] * dim];
                 let out = &mut data[i * dim..(i + 1) * dim];
@@ -425,22 +425,11 @@ pub fn query_texts(queries: &DataFrame) -> Result<Vec<String>> {
     Ok(schema::str_values(text).map(str::to_owned).collect())
 }
 
-/// The text of each document: `title + " " + text` (or just one when the other is empty).
+/// The text of each document, title and text joined ([`crate::run::documents`]).
 pub fn corpus_texts(corpus: &DataFrame) -> Result<Vec<String>> {
-    let _ids = schema::str_column(corpus, table::CORPUS, DOC_ID)?;
-    let text = schema::str_column(corpus, table::CORPUS, TEXT)?;
-    let titles: Option<Vec<&str>> = if schema::has_column(corpus, TITLE) {
-        Some(schema::str_values(schema::str_column(corpus, table::CORPUS, TITLE)?).collect())
-    } else {
-        None
-    };
-    Ok(schema::str_values(text)
-        .enumerate()
-        .map(|(i, t)| match titles.as_ref().map(|v| v[i]) {
-            Some(title) if !title.is_empty() && !t.is_empty() => format!("{title} {t}"),
-            Some(title) if !title.is_empty() => title.to_owned(),
-            _ => t.to_owned(),
-        })
+    let documents = crate::run::DocumentTexts::new(corpus)?;
+    Ok((0..documents.len())
+        .map(|i| documents.text(i).into_owned())
         .collect())
 }
 

@@ -99,7 +99,7 @@ pub fn compare<S: AsRef<str>>(
 ) -> Result<DataFrame> {
     let evaluation = evaluate(run, qrels, metrics, eval, cancel)?;
     let names: Vec<&str> = metrics.iter().map(|m| m.as_ref().trim()).collect();
-    compare_per_query(&evaluation.per_query, &names, options)
+    compare_per_query(&evaluation.per_query, &names, options, cancel)
 }
 
 /// Compare runs given a per-query table as [`evaluate`] returns it (`run`, `query_id`, one
@@ -108,6 +108,7 @@ pub fn compare_per_query<S: AsRef<str>>(
     per_query: &DataFrame,
     metrics: &[S],
     options: &CompareOptions,
+    cancel: &Cancel,
 ) -> Result<DataFrame> {
     if options.n_resamples == 0 {
         return Err(Error::config("n_resamples", "must be at least 1"));
@@ -157,6 +158,7 @@ pub fn compare_per_query<S: AsRef<str>>(
     let nq = query_idx.len();
 
     let mut rows = Rows::default();
+    cancel.start((metrics.len() * (run_names.len() - 1)) as u64);
     for metric in metrics {
         let metric = metric.as_ref();
         let values = schema::f64_column(per_query, TABLE, metric)?;
@@ -168,8 +170,12 @@ pub fn compare_per_query<S: AsRef<str>>(
         let others: Vec<usize> = (0..run_names.len()).filter(|&r| r != base).collect();
         let results: Vec<Comparison> = others
             .par_iter()
-            .map(|&r| Comparison::new(&table[r], &table[base], options))
-            .collect();
+            .map(|&r| {
+                let c = Comparison::new(&table[r], &table[base], options, cancel);
+                cancel.advance(1);
+                c
+            })
+            .collect::<Result<_>>()?;
         let raw: Vec<f64> = results.iter().map(|c| c.p_value).collect();
         let adjusted = match options.correction {
             Correction::None => raw.clone(),
@@ -195,7 +201,12 @@ struct Comparison {
 }
 
 impl Comparison {
-    fn new(run: &[Option<f64>], base: &[Option<f64>], o: &CompareOptions) -> Self {
+    fn new(
+        run: &[Option<f64>],
+        base: &[Option<f64>],
+        o: &CompareOptions,
+        cancel: &Cancel,
+    ) -> Result<Self> {
         let pairs: Vec<(f64, f64)> = run
             .iter()
             .zip(base)
@@ -213,18 +224,18 @@ impl Comparison {
         };
         let p_value = match o.test {
             Test::TTest => stats::paired_t_test(&d).1,
-            Test::Randomization => stats::randomization_test(&d, o.n_resamples, o.seed),
+            Test::Randomization => stats::randomization_test(&d, o.n_resamples, o.seed, cancel)?,
         };
-        Comparison {
+        Ok(Comparison {
             n: n as u32,
             mean: avg(&|p| p.0),
             baseline_mean: avg(&|p| p.1),
             p_value,
-            ci: stats::bootstrap_ci(&d, o.n_resamples, o.confidence, o.seed),
+            ci: stats::bootstrap_ci(&d, o.n_resamples, o.confidence, o.seed, cancel)?,
             wins: d.iter().filter(|&&x| x > 0.0).count() as u32,
             ties: d.iter().filter(|&&x| x == 0.0).count() as u32,
             losses: d.iter().filter(|&&x| x < 0.0).count() as u32,
-        }
+        })
     }
 }
 

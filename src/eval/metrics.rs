@@ -5,17 +5,10 @@
 //! to. A document is relevant when its judgement is at least the relevance threshold `L`
 //! (`trec_eval -l`, default 1); `R` is the number of relevant judgements of the query.
 //!
-//! | name | definition | reference |
-//! |------|------------|-----------|
-//! | `p@k` | relevant in the top k / k (k, not the run length) | `trec_eval` `P` |
-//! | `recall@k`, `recall` | relevant in the top k / R | `trec_eval` `recall` |
-//! | `mrr`, `mrr@k` | 1 / rank of the first relevant document (within k) | Voorhees, TREC-8 QA report (1999); `trec_eval` `recip_rank` |
-//! | `map`, `map@k` | sum over relevant documents at rank r ≤ k of precision@r, / R | Buckley & Voorhees, "Retrieval System Evaluation" (2005); `trec_eval` `map`, `map_cut` |
-//! | `ndcg`, `ndcg@k` | DCG / ideal DCG, gain = judgement value, discount log2(rank + 1) | Järvelin & Kekäläinen, TOIS 2002; `trec_eval` `ndcg`, `ndcg_cut` |
-//! | `ndcg_burges`, `ndcg_burges@k` | the same with gain 2^rel − 1 | Burges et al., "Learning to Rank using Gradient Descent", ICML 2005 |
-//! | `rprec` | relevant in the top R / R | `trec_eval` `Rprec` |
-//! | `hit_rate@k` (`success@k`) | 1 if a relevant document is in the top k | `trec_eval` `success` |
-//! | `bpref` | 1/R · Σ_relevant (1 − min(n ranked above, R) / min(N, R)), n and N judged non-relevant | Buckley & Voorhees, SIGIR 2004; `trec_eval` `bpref` |
+//! The metrics, their aliases, cut-off rules, definitions and references are one table,
+//! [`REGISTRY`]: the parser, the unknown-metric error, `ragplay.metrics()` and the README's
+//! metric table all come from it. Each definition there is `trec_eval`'s (the measure named in
+//! the reference column) unless it says otherwise.
 //!
 //! As in `trec_eval`, nDCG's gains ignore the threshold (every positive judgement counts with
 //! its value) and judgements below zero mean "in the pool but unjudged".
@@ -34,6 +27,144 @@ pub enum Kind {
     RPrecision,
     HitRate,
     Bpref,
+}
+
+/// Whether a metric takes a cut-off `@k`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cutoff {
+    Required,
+    Optional,
+    Forbidden,
+}
+
+impl Cutoff {
+    /// `"required"`, `"optional"` or `"none"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cutoff::Required => "required",
+            Cutoff::Optional => "optional",
+            Cutoff::Forbidden => "none",
+        }
+    }
+}
+
+/// One metric family: its canonical name, aliases, cut-off rule, definition and reference.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricInfo {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub kind: Kind,
+    pub cutoff: Cutoff,
+    pub description: &'static str,
+    pub reference: &'static str,
+}
+
+impl MetricInfo {
+    /// How the name is written: `p@k`, `recall[@k]`, `bpref`.
+    pub fn pattern(&self) -> String {
+        match self.cutoff {
+            Cutoff::Required => format!("{}@k", self.name),
+            Cutoff::Optional => format!("{}[@k]", self.name),
+            Cutoff::Forbidden => self.name.to_owned(),
+        }
+    }
+}
+
+/// Every metric ragplay computes; the one place where names and definitions live.
+pub const REGISTRY: &[MetricInfo] = &[
+    MetricInfo {
+        name: "p",
+        aliases: &["precision"],
+        kind: Kind::Precision,
+        cutoff: Cutoff::Required,
+        description: "relevant documents in the top k / k (k, not the run length)",
+        reference: "trec_eval P",
+    },
+    MetricInfo {
+        name: "recall",
+        aliases: &["r"],
+        kind: Kind::Recall,
+        cutoff: Cutoff::Optional,
+        description: "relevant documents in the top k (or the whole run) / all relevant",
+        reference: "trec_eval recall",
+    },
+    MetricInfo {
+        name: "mrr",
+        aliases: &["rr", "recip_rank"],
+        kind: Kind::ReciprocalRank,
+        cutoff: Cutoff::Optional,
+        description: "1 / rank of the first relevant document (0 if none within k)",
+        reference: "Voorhees, TREC-8 QA report (1999); trec_eval recip_rank",
+    },
+    MetricInfo {
+        name: "map",
+        aliases: &["ap"],
+        kind: Kind::AveragePrecision,
+        cutoff: Cutoff::Optional,
+        description: "sum of precision@r over relevant documents at rank r <= k, / all relevant",
+        reference: "Buckley & Voorhees, Retrieval System Evaluation (2005); trec_eval map, map_cut",
+    },
+    MetricInfo {
+        name: "ndcg",
+        aliases: &[],
+        kind: Kind::Ndcg,
+        cutoff: Cutoff::Optional,
+        description: "DCG / ideal DCG, gain = judgement value, discount log2(rank + 1)",
+        reference: "Jarvelin & Kekalainen, TOIS 2002; trec_eval ndcg, ndcg_cut",
+    },
+    MetricInfo {
+        name: "ndcg_burges",
+        aliases: &[],
+        kind: Kind::NdcgBurges,
+        cutoff: Cutoff::Optional,
+        description: "nDCG with gain 2^rel - 1",
+        reference: "Burges et al., Learning to Rank using Gradient Descent, ICML 2005",
+    },
+    MetricInfo {
+        name: "rprec",
+        aliases: &["r_precision", "r-precision"],
+        kind: Kind::RPrecision,
+        cutoff: Cutoff::Forbidden,
+        description: "relevant documents in the top R / R, R = number of relevant",
+        reference: "trec_eval Rprec",
+    },
+    MetricInfo {
+        name: "hit_rate",
+        aliases: &["success"],
+        kind: Kind::HitRate,
+        cutoff: Cutoff::Required,
+        description: "1 if a relevant document is in the top k, else 0",
+        reference: "trec_eval success",
+    },
+    MetricInfo {
+        name: "bpref",
+        aliases: &[],
+        kind: Kind::Bpref,
+        cutoff: Cutoff::Forbidden,
+        description: "1/R * sum over relevant of (1 - min(n above, R) / min(N, R)), n and N judged non-relevant",
+        reference: "Buckley & Voorhees, SIGIR 2004; trec_eval bpref",
+    },
+];
+
+/// The registry entry of a base name or alias (lower case).
+pub fn lookup(base: &str) -> Option<&'static MetricInfo> {
+    REGISTRY
+        .iter()
+        .find(|m| m.name == base || m.aliases.contains(&base))
+}
+
+/// `p@k, recall[@k], ...`: the names as the error for an unknown metric lists them.
+pub fn known_names() -> String {
+    REGISTRY
+        .iter()
+        .map(|m| match m.aliases.first() {
+            Some(a) if m.cutoff == Cutoff::Required => format!("{} ({a}@k)", m.pattern()),
+            Some(a) if m.cutoff == Cutoff::Optional => format!("{} ({a}[@k])", m.pattern()),
+            Some(a) => format!("{} ({a})", m.pattern()),
+            None => m.pattern(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A parsed metric: a family and an optional cut-off.
@@ -62,36 +193,19 @@ impl Metric {
                 if k < 1 {
                     return Err(unknown(format!("cut-off k must be at least 1, got {k}")));
                 }
-                (b.to_owned(), Some(k as usize))
+                (b, Some(k as usize))
             }
-            None => (lower.clone(), None),
+            None => (lower.as_str(), None),
         };
-        let kind =
-            match base.as_str() {
-                "p" | "precision" => Kind::Precision,
-                "recall" | "r" => Kind::Recall,
-                "mrr" | "rr" | "recip_rank" => Kind::ReciprocalRank,
-                "map" | "ap" => Kind::AveragePrecision,
-                "ndcg" => Kind::Ndcg,
-                "ndcg_burges" => Kind::NdcgBurges,
-                "rprec" | "r_precision" | "r-precision" => Kind::RPrecision,
-                "hit_rate" | "success" => Kind::HitRate,
-                "bpref" => Kind::Bpref,
-                _ => return Err(unknown(
-                    "known metrics: p@k, recall[@k], mrr[@k], map[@k], ndcg[@k], ndcg_burges[@k], \
-                     rprec, hit_rate@k (success@k), bpref"
-                        .into(),
-                )),
-            };
-        match (kind, k) {
-            (Kind::Precision | Kind::HitRate, None) => {
+        let info =
+            lookup(base).ok_or_else(|| unknown(format!("known metrics: {}", known_names())))?;
+        match (info.cutoff, k) {
+            (Cutoff::Required, None) => {
                 Err(unknown(format!("{base} needs a cut-off, e.g. {base}@10")))
             }
-            (Kind::RPrecision | Kind::Bpref, Some(_)) => {
-                Err(unknown(format!("{base} takes no cut-off")))
-            }
+            (Cutoff::Forbidden, Some(_)) => Err(unknown(format!("{base} takes no cut-off"))),
             _ => Ok(Metric {
-                kind,
+                kind: info.kind,
                 k,
                 name: trimmed.to_owned(),
             }),

@@ -21,7 +21,7 @@ use crate::cancel::Cancel;
 use crate::data::schema::{self, NUM_QUERIES, QUERY_ID, RUN};
 use crate::error::{Error, Result};
 pub use compare::{compare, compare_per_query, CompareOptions, Correction, Test};
-pub use metrics::{Kind, Metric};
+pub use metrics::{Cutoff, Kind, Metric, MetricInfo, REGISTRY};
 
 /// Options of [`evaluate`].
 #[derive(Debug, Clone)]
@@ -80,6 +80,23 @@ pub fn evaluate<S: AsRef<str>>(
         per_query: per_query_frame(&runs, &names)?,
         summary: summary_frame(&runs, &names)?,
     })
+}
+
+/// The metric registry as a table: `name`, `pattern` (how to write it: `p@k`, `recall[@k]`),
+/// `aliases` (comma-separated), `cutoff` (`required`, `optional`, `none`), `description`,
+/// `reference`.
+pub fn metrics_table() -> Result<DataFrame> {
+    let col = |name: &str, f: &dyn Fn(&MetricInfo) -> String| {
+        Column::new(name.into(), REGISTRY.iter().map(f).collect::<Vec<String>>())
+    };
+    schema::frame(vec![
+        col("name", &|m| m.name.to_owned()),
+        col("pattern", &|m| m.pattern()),
+        col("aliases", &|m| m.aliases.join(", ")),
+        col("cutoff", &|m| m.cutoff.name().to_owned()),
+        col("description", &|m| m.description.to_owned()),
+        col("reference", &|m| m.reference.to_owned()),
+    ])
 }
 
 /// Per-query values of one run.

@@ -231,10 +231,12 @@ pub(crate) fn evaluate_runs(
 
     // 2. Rank judged documents and compute metrics per group, in parallel.
     let level = options.relevance_threshold;
+    cancel.start(keys.len() as u64);
     let computed: Vec<Option<Vec<f64>>> = (0..keys.len())
         .into_par_iter()
         .map_init(Scratch::default, |scratch, g| {
             cancel.check()?;
+            cancel.advance(1);
             let (ri, qid) = keys[g];
             let Some(&qi) = qrels.ids.get(qid) else {
                 return Ok(None);
@@ -345,11 +347,8 @@ fn rank_judged<'a>(
             None => s.unjudged.push(score),
         }
     }
-    s.judged.sort_unstable_by(|a, b| {
-        b.0.partial_cmp(&a.0)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then_with(|| b.1.cmp(a.1))
-    });
+    s.judged
+        .sort_unstable_by(|a, b| crate::run::order::cmp(a.0, a.1, b.0, b.1));
     // Rank of the i-th judged document = i + 1 + the unjudged ones ahead of it: higher
     // scores, then equal scores with a larger doc id. The counts run over a contiguous slice
     // of scores (vectorised); equal scores, rare, are settled by reading the doc ids.

@@ -16,6 +16,9 @@
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
+use crate::cancel::Cancel;
+use crate::error::Result;
+
 /// SplitMix64: a small, fast, seedable generator.
 #[derive(Debug, Clone)]
 pub struct SplitMix64(u64);
@@ -68,31 +71,39 @@ pub fn paired_t_test(d: &[f64]) -> (f64, f64) {
 /// summation-order rounding).
 const TIE_EPS: f64 = 1e-12;
 
+/// Resamples between two checks for Ctrl-C.
+const CHECK_EVERY: usize = 4096;
+
 /// Two-sided paired randomization test on differences `d`; exact when `2^n ≤ resamples`.
-pub fn randomization_test(d: &[f64], resamples: usize, seed: u64) -> f64 {
+pub fn randomization_test(d: &[f64], resamples: usize, seed: u64, cancel: &Cancel) -> Result<f64> {
     let n = d.len();
     if n == 0 {
-        return f64::NAN;
+        return Ok(f64::NAN);
     }
     let observed = d.iter().sum::<f64>().abs();
     let threshold = observed - TIE_EPS * observed.max(1.0);
     if n < 63 && (1u64 << n) <= resamples as u64 {
         let total = 1u64 << n;
-        let hits = (0..total)
-            .filter(|mask| {
-                let s: f64 = d
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| if mask >> i & 1 == 1 { -x } else { *x })
-                    .sum();
-                s.abs() >= threshold
-            })
-            .count();
-        return hits as f64 / total as f64;
+        let mut hits = 0u64;
+        for mask in 0..total {
+            if mask as usize % CHECK_EVERY == 0 {
+                cancel.check()?;
+            }
+            let s: f64 = d
+                .iter()
+                .enumerate()
+                .map(|(i, x)| if mask >> i & 1 == 1 { -x } else { *x })
+                .sum();
+            hits += u64::from(s.abs() >= threshold);
+        }
+        return Ok(hits as f64 / total as f64);
     }
     let mut rng = SplitMix64::new(seed);
     let mut hits = 0usize;
-    for _ in 0..resamples {
+    for r in 0..resamples {
+        if r % CHECK_EVERY == 0 {
+            cancel.check()?;
+        }
         let mut s = 0.0;
         let mut bits = 0u64;
         for (i, x) in d.iter().enumerate() {
@@ -105,7 +116,7 @@ pub fn randomization_test(d: &[f64], resamples: usize, seed: u64) -> f64 {
             hits += 1;
         }
     }
-    (hits + 1) as f64 / (resamples + 1) as f64
+    Ok((hits + 1) as f64 / (resamples + 1) as f64)
 }
 
 /// Linear-interpolated quantile of sorted values (numpy's default method).
@@ -117,21 +128,31 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Percentile bootstrap confidence interval of the mean of `d`.
-pub fn bootstrap_ci(d: &[f64], resamples: usize, confidence: f64, seed: u64) -> (f64, f64) {
+pub fn bootstrap_ci(
+    d: &[f64],
+    resamples: usize,
+    confidence: f64,
+    seed: u64,
+    cancel: &Cancel,
+) -> Result<(f64, f64)> {
     let n = d.len();
     if n == 0 || resamples == 0 {
-        return (f64::NAN, f64::NAN);
+        return Ok((f64::NAN, f64::NAN));
     }
     let mut rng = SplitMix64::new(seed ^ 0xB007_57A9);
-    let mut means: Vec<f64> = (0..resamples)
-        .map(|_| (0..n).map(|_| d[rng.below(n)]).sum::<f64>() / n as f64)
-        .collect();
+    let mut means: Vec<f64> = Vec::with_capacity(resamples);
+    for r in 0..resamples {
+        if r % CHECK_EVERY == 0 {
+            cancel.check()?;
+        }
+        means.push((0..n).map(|_| d[rng.below(n)]).sum::<f64>() / n as f64);
+    }
     means.sort_unstable_by(f64::total_cmp);
     let alpha = 1.0 - confidence;
-    (
+    Ok((
         quantile_sorted(&means, alpha / 2.0),
         quantile_sorted(&means, 1.0 - alpha / 2.0),
-    )
+    ))
 }
 
 /// Bonferroni-adjusted p-values: min(1, m·p). NaN stays NaN.
@@ -161,7 +182,10 @@ mod tests {
     #[test]
     fn exact_randomization_matches_enumeration_by_hand() {
         // d = [1, 2]: sign sums 3, 1, -1, -3 -> |s| >= 3 in 2 of 4.
-        assert_eq!(randomization_test(&[1.0, 2.0], 4, 0), 0.5);
+        assert_eq!(
+            randomization_test(&[1.0, 2.0], 4, 0, crate::cancel::never()).unwrap(),
+            0.5
+        );
     }
 
     #[test]

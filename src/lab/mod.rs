@@ -8,8 +8,9 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
-use crate::data::schema::{self, table, DOC_ID, QUERY_ID, TEXT, TITLE};
+use crate::data::schema::{self, table, QUERY_ID, TEXT};
 use crate::error::{Error, Result};
+use crate::run::{check_k, DocumentTexts, RunBuilder};
 
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
@@ -18,49 +19,38 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 /// Rank the corpus for every query by distinct query-word overlap; keep the top `k` documents
-/// with a positive score per query, in `trec_eval` order.
+/// with a positive score per query, in run order.
 pub fn overlap_run(corpus: &DataFrame, queries: &DataFrame, k: usize) -> Result<DataFrame> {
-    if k == 0 {
-        return Err(Error::config("k", "must be at least 1"));
-    }
-    let ids = schema::str_column(corpus, table::CORPUS, DOC_ID)?;
-    let titles = schema::str_column(corpus, table::CORPUS, TITLE)?;
-    let texts = schema::str_column(corpus, table::CORPUS, TEXT)?;
-    if corpus.height() == 0 {
+    check_k(k)?;
+    let documents = DocumentTexts::new(corpus)?;
+    if documents.is_empty() {
         return Err(Error::Empty {
             what: "corpus".into(),
         });
     }
-    let docs: Vec<(&str, FxHashSet<String>)> = schema::str_values(ids)
-        .zip(schema::str_values(titles).zip(schema::str_values(texts)))
-        .map(|(id, (t, x))| (id, words(t).chain(words(x)).collect()))
+    let docs: Vec<(&str, FxHashSet<String>)> = schema::str_values(documents.ids)
+        .enumerate()
+        .map(|(i, id)| (id, words(&documents.text(i)).collect()))
         .collect();
     let qids = schema::str_column(queries, table::QUERIES, QUERY_ID)?;
     let qtexts = schema::str_column(queries, table::QUERIES, TEXT)?;
-    let per_query: Vec<Vec<(&str, &str, f64)>> = schema::str_values(qids)
+    let per_query: Vec<(&str, Vec<(&str, f64)>)> = schema::str_values(qids)
         .zip(schema::str_values(qtexts))
         .collect::<Vec<_>>()
         .into_par_iter()
         .map(|(qid, text)| {
             let terms: FxHashSet<String> = words(text).collect();
-            let mut hits: Vec<(&str, &str, f64)> = docs
+            let hits = docs
                 .iter()
-                .map(|(id, set)| {
-                    (
-                        qid,
-                        *id,
-                        terms.iter().filter(|t| set.contains(*t)).count() as f64,
-                    )
-                })
-                .filter(|h| h.2 > 0.0)
+                .map(|(id, set)| (*id, terms.iter().filter(|t| set.contains(*t)).count() as f64))
+                .filter(|h| h.1 > 0.0)
                 .collect();
-            hits.sort_unstable_by(|a, b| b.2.total_cmp(&a.2).then_with(|| b.1.cmp(a.1)));
-            hits.truncate(k);
-            hits
+            (qid, hits)
         })
         .collect();
-    schema::ranked_run_frame(per_query.iter().map(|hits| {
-        let qid = hits.first().map_or("", |h| h.0);
-        (qid, hits.iter().map(|&(_, d, s)| (d, s)))
-    }))
+    let mut run = RunBuilder::default();
+    for (qid, hits) in per_query {
+        run.push_top_k(qid, hits, k)?;
+    }
+    run.finish()
 }

@@ -3,15 +3,12 @@
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
 use pyo3_polars::PyDataFrame;
 
 use super::errors::{detach, frame_arg, to_py};
 use crate::data;
 
 /// A test collection: corpus, queries and qrels tables.
-///
-/// Unpacks as ``corpus, queries, qrels = collection``.
 #[pyclass(name = "Collection", module = "ragplay._ragplay", frozen)]
 pub struct PyCollection {
     inner: data::Beir,
@@ -35,15 +32,6 @@ impl PyCollection {
     #[getter]
     fn qrels(&self) -> PyDataFrame {
         PyDataFrame(self.inner.qrels.clone())
-    }
-
-    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let items = PyTuple::new(py, [self.corpus(), self.queries(), self.qrels()])?;
-        Ok(items.try_iter()?.into_any())
-    }
-
-    fn __len__(&self) -> usize {
-        3
     }
 
     fn __repr__(&self) -> String {
@@ -159,6 +147,13 @@ pub fn read_beir_qrels(py: Python<'_>, path: PathBuf) -> PyResult<PyDataFrame> {
 ///     runs: Run name to run table, in the order the runs should appear.
 #[pyfunction]
 pub fn stack_runs(py: Python<'_>, runs: &Bound<'_, pyo3::types::PyDict>) -> PyResult<PyDataFrame> {
+    stack(py, runs).map(PyDataFrame)
+}
+
+fn stack(
+    py: Python<'_>,
+    runs: &Bound<'_, pyo3::types::PyDict>,
+) -> PyResult<polars::prelude::DataFrame> {
     let mut frames: Vec<(String, polars::prelude::DataFrame)> = Vec::with_capacity(runs.len());
     for (name, frame) in runs.iter() {
         let name: String = name.extract()?;
@@ -170,5 +165,19 @@ pub fn stack_runs(py: Python<'_>, runs: &Bound<'_, pyo3::types::PyDict>) -> PyRe
             frames.iter().map(|(n, f)| (n.as_str(), f)).collect();
         data::stack_runs(&refs)
     })
-    .map(PyDataFrame)
+}
+
+/// A runs argument: a run table (stacked or single) or a dict of run name to run table.
+pub fn runs_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<polars::prelude::DataFrame> {
+    if let Ok(dict) = obj.cast::<pyo3::types::PyDict>() {
+        return stack(obj.py(), dict);
+    }
+    let frame = obj.py().import("polars")?.getattr("DataFrame")?;
+    if !obj.is_instance(&frame)? {
+        let got = obj.get_type().name()?;
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{name} must be a polars.DataFrame or a dict of run name to DataFrame, got {got}"
+        )));
+    }
+    frame_arg(obj, name)
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::PyString;
 
-use super::errors::{detach, detach_with_progress, frame_arg, to_py, DataError};
+use super::errors::{detach, detach_with_progress, frame_arg, progress, to_py, DataError};
 use crate::embed::{
-    model, EmbeddingCache, Embeddings, EncodeOptions, Encoder, EncoderOptions, Pooling,
+    model, CacheStats, EmbeddingCache, Embeddings, EncodeOptions, Encoder, EncoderOptions,
+    Pooling,
 };
 
 /// A sentence-embedding model (BERT family) run in-process with candle.
@@ -19,7 +20,7 @@ use crate::embed::{
 /// prompts come from the model's sentence-transformers files unless overridden there.
 #[pyclass(name = "Encoder", module = "ragplay._ragplay", frozen)]
 pub struct PyEncoder {
-    inner: Arc<Encoder>,
+    pub(super) inner: Arc<Encoder>,
 }
 
 /// An on-disk embedding cache, safe to share between processes.
@@ -44,18 +45,11 @@ impl PyEmbeddingCache {
         })
     }
 
-    /// Counters since the cache was opened: ``hits``, ``misses``, ``written`` (vectors),
-    /// ``segments_written`` (files) and ``corrupt_segments`` (files skipped because they
-    /// failed their checks).
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.inner.stats();
-        let d = PyDict::new(py);
-        d.set_item("hits", s.hits)?;
-        d.set_item("misses", s.misses)?;
-        d.set_item("written", s.written)?;
-        d.set_item("segments_written", s.segments_written)?;
-        d.set_item("corrupt_segments", s.corrupt_segments)?;
-        Ok(d)
+    /// Counters since the cache was opened, as a ``CacheStats``.
+    fn stats(&self) -> PyCacheStats {
+        PyCacheStats {
+            inner: self.inner.stats(),
+        }
     }
 
     /// The cache folder.
@@ -66,6 +60,67 @@ impl PyEmbeddingCache {
 
     fn __repr__(&self) -> String {
         format!("EmbeddingCache({:?})", self.inner.dir())
+    }
+}
+
+/// A `cache` argument: an `EmbeddingCache`, a folder path for one, or `None`.
+pub(super) fn cache_arg(cache: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Arc<EmbeddingCache>>> {
+    let Some(c) = cache else {
+        return Ok(None);
+    };
+    if let Ok(c) = c.cast::<PyEmbeddingCache>() {
+        return Ok(Some(Arc::clone(&c.get().inner)));
+    }
+    let path: PathBuf = c
+        .extract()
+        .map_err(|_| PyTypeError::new_err("cache must be an EmbeddingCache or a folder path"))?;
+    Ok(Some(Arc::new(EmbeddingCache::open(&path).map_err(to_py)?)))
+}
+
+/// Counters of an ``EmbeddingCache`` since it was opened.
+#[pyclass(name = "CacheStats", module = "ragplay._ragplay", frozen)]
+pub struct PyCacheStats {
+    inner: CacheStats,
+}
+
+#[pymethods]
+impl PyCacheStats {
+    /// Vectors found in the cache.
+    #[getter]
+    fn hits(&self) -> u64 {
+        self.inner.hits
+    }
+
+    /// Vectors not found (computed).
+    #[getter]
+    fn misses(&self) -> u64 {
+        self.inner.misses
+    }
+
+    /// Vectors written.
+    #[getter]
+    fn written(&self) -> u64 {
+        self.inner.written
+    }
+
+    /// Segment files written.
+    #[getter]
+    fn segments_written(&self) -> u64 {
+        self.inner.segments_written
+    }
+
+    /// Segment files skipped because they failed their checks.
+    #[getter]
+    fn corrupt_segments(&self) -> u64 {
+        self.inner.corrupt_segments
+    }
+
+    fn __repr__(&self) -> String {
+        let s = &self.inner;
+        format!(
+            "CacheStats(hits={}, misses={}, written={}, segments_written={}, corrupt_segments={})",
+            s.hits, s.misses, s.written, s.segments_written, s.corrupt_segments
+        )
     }
 }
 
@@ -122,10 +177,6 @@ fn to_numpy<'py>(
         )?;
     }
     PyArray1::from_vec(py, e.data).reshape([e.rows, e.dim])
-}
-
-fn progress_desc(show: bool, n: usize) -> Option<&'static str> {
-    (show && n > 0).then_some("encode")
 }
 
 #[pymethods]
@@ -203,7 +254,7 @@ impl PyEncoder {
     ///     batch_size: Texts per forward pass.
     ///     normalize: L2-normalise; the encoder's default if omitted.
     ///     prefix: Put before every text (none if omitted).
-    ///     show_progress: Draw a progress bar.
+    ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
     ///
     /// Returns:
     ///     A float32 array of shape ``(len(texts), dim)``, one row per text.
@@ -211,7 +262,7 @@ impl PyEncoder {
     /// Raises:
     ///     TypeError: ``texts`` is a str, or holds something else than str.
     ///     DataError: A text is not valid UTF-8 (a lone surrogate).
-    #[pyo3(signature = (texts, *, batch_size = 32, normalize = None, prefix = None, show_progress = false))]
+    #[pyo3(signature = (texts, *, batch_size = 32, normalize = None, prefix = None, show_progress = None))]
     fn encode<'py>(
         &self,
         py: Python<'py>,
@@ -219,7 +270,7 @@ impl PyEncoder {
         batch_size: usize,
         normalize: Option<bool>,
         prefix: Option<String>,
-        show_progress: bool,
+        show_progress: Option<bool>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let texts = texts_arg(texts)?;
         let options = EncodeOptions {
@@ -228,7 +279,7 @@ impl PyEncoder {
             prefix,
         };
         let enc = Arc::clone(&self.inner);
-        let desc = progress_desc(show_progress, texts.len());
+        let desc = progress(py, show_progress.map(|s| s && !texts.is_empty()), "encode")?;
         let e = detach_with_progress(py, desc, move |cancel| {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             enc.encode(&refs, &options, cancel)
@@ -242,18 +293,18 @@ impl PyEncoder {
     ///     queries: A queries table (``query_id``, ``text``).
     ///     batch_size: Texts per forward pass.
     ///     normalize: L2-normalise; the encoder's default if omitted.
-    ///     show_progress: Draw a progress bar.
+    ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
     ///
     /// Returns:
     ///     A float32 array, one row per query in table order.
-    #[pyo3(signature = (queries, *, batch_size = 32, normalize = None, show_progress = false))]
+    #[pyo3(signature = (queries, *, batch_size = 32, normalize = None, show_progress = None))]
     fn encode_queries<'py>(
         &self,
         py: Python<'py>,
         queries: &Bound<'py, PyAny>,
         batch_size: usize,
         normalize: Option<bool>,
-        show_progress: bool,
+        show_progress: Option<bool>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let queries = frame_arg(queries, "queries")?;
         let options = EncodeOptions {
@@ -262,7 +313,7 @@ impl PyEncoder {
             prefix: None,
         };
         let enc = Arc::clone(&self.inner);
-        let desc = show_progress.then_some("encode queries");
+        let desc = progress(py, show_progress, "encode queries")?;
         let e = detach_with_progress(py, desc, move |cancel| {
             let texts = crate::embed::query_texts(&queries)?;
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -282,11 +333,11 @@ impl PyEncoder {
     ///     cache: An ``EmbeddingCache`` or a folder for one.
     ///     batch_size: Texts per forward pass.
     ///     normalize: L2-normalise; the encoder's default if omitted.
-    ///     show_progress: Draw a progress bar.
+    ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
     ///
     /// Returns:
     ///     A float32 array, one row per document in table order.
-    #[pyo3(signature = (corpus, *, cache = None, batch_size = 32, normalize = None, show_progress = true))]
+    #[pyo3(signature = (corpus, *, cache = None, batch_size = 32, normalize = None, show_progress = None))]
     fn encode_corpus<'py>(
         &self,
         py: Python<'py>,
@@ -294,28 +345,17 @@ impl PyEncoder {
         cache: Option<&Bound<'py, PyAny>>,
         batch_size: usize,
         normalize: Option<bool>,
-        show_progress: bool,
+        show_progress: Option<bool>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let corpus = frame_arg(corpus, "corpus")?;
-        let cache: Option<Arc<EmbeddingCache>> = match cache {
-            None => None,
-            Some(c) => match c.cast::<PyEmbeddingCache>() {
-                Ok(c) => Some(Arc::clone(&c.get().inner)),
-                Err(_) => {
-                    let path: PathBuf = c.extract().map_err(|_| {
-                        PyTypeError::new_err("cache must be an EmbeddingCache or a folder path")
-                    })?;
-                    Some(Arc::new(EmbeddingCache::open(&path).map_err(to_py)?))
-                }
-            },
-        };
+        let cache = cache_arg(cache)?;
         let options = EncodeOptions {
             batch_size,
             normalize,
             prefix: None,
         };
         let enc = Arc::clone(&self.inner);
-        let desc = show_progress.then_some("encode corpus");
+        let desc = progress(py, show_progress, "encode corpus")?;
         let e = detach_with_progress(py, desc, move |cancel| {
             enc.encode_corpus(&corpus, &options, cache.as_deref(), cancel)
         })?;

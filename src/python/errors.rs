@@ -36,11 +36,14 @@ fn os_error(path: &Path, e: &std::io::Error) -> PyErr {
     }
 }
 
-/// Map a core error to its Python exception (message from `Display`).
+/// Map a core error to its Python exception (message from `Display`). The structured facts
+/// are also attributes of the exception: `parameter` (a `ConfigError` about an option),
+/// `metric`, `query_id` / `doc_id` (a NaN score), `kind` / `id` (a duplicate or unknown id),
+/// `filename` / `line` (a malformed file).
 pub fn to_py(e: Error) -> PyErr {
     let msg = e.to_string();
-    match &e {
-        Error::Io { path, source } => os_error(path, source),
+    let err = match &e {
+        Error::Io { path, source } => return os_error(path, source),
         Error::Parse { .. }
         | Error::InvalidUtf8 { .. }
         | Error::DuplicateId { .. }
@@ -51,8 +54,28 @@ pub fn to_py(e: Error) -> PyErr {
         | Error::Polars(_) => DataError::new_err(msg),
         Error::UnknownMetric { .. } | Error::Config { .. } => ConfigError::new_err(msg),
         Error::Model { .. } => ModelError::new_err(msg),
-        Error::Interrupted => PyKeyboardInterrupt::new_err(msg),
-    }
+        Error::Interrupted => return PyKeyboardInterrupt::new_err(msg),
+    };
+    Python::attach(|py| {
+        let value = err.value(py);
+        let set = |name: &str, v: &str| value.setattr(name, v);
+        let _ = match &e {
+            Error::Config { name, .. } => set("parameter", name),
+            Error::UnknownMetric { name, .. } => set("metric", name),
+            Error::NanScore {
+                query_id, doc_id, ..
+            } => set("query_id", query_id).and_then(|_| set("doc_id", doc_id)),
+            Error::DuplicateId { kind, id, .. } | Error::UnknownId { kind, id, .. } => {
+                set("kind", kind).and_then(|_| set("id", id))
+            }
+            Error::Parse { path, line, .. } | Error::InvalidUtf8 { path, line, .. } => {
+                set("filename", &path.to_string_lossy())
+                    .and_then(|_| value.setattr("line", *line))
+            }
+            _ => Ok(()),
+        };
+    });
+    err
 }
 
 /// Run `work` on a worker thread with the GIL released. Every 50 ms the calling thread takes
@@ -66,23 +89,37 @@ where
     detach_with_progress(py, None, work)
 }
 
+/// Cancels the work when dropped, on every way out of the waiting loop (an error raised by
+/// the progress bar, a signal, a panic), so the scope that joins the worker never waits for
+/// work nobody wants any more.
+struct CancelOnExit<'a>(&'a Cancel);
+
+impl Drop for CancelOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+type Outcome<T> = std::thread::Result<crate::Result<T>>;
+
 /// [`detach`], drawing a progress bar (`ragplay._progress.Bar`) labelled `desc` from the
 /// counts the work reports on its [`Cancel`] token.
+///
+/// A `KeyboardInterrupt` can surface in two places: in `check_signals`, or inside the bar's
+/// Python code (the interpreter runs signal handlers between bytecodes). Either way the work
+/// is cancelled, the worker is awaited with the GIL released, the bar is closed, and the
+/// exception propagates.
 pub fn detach_with_progress<T, F>(py: Python<'_>, desc: Option<&str>, work: F) -> PyResult<T>
 where
     T: Send,
     F: FnOnce(&Cancel) -> crate::Result<T> + Send,
 {
     let bar = match desc {
-        Some(d) => Some(
-            py.import("ragplay._progress")?
-                .getattr("Bar")?
-                .call1((d,))?,
-        ),
+        Some(d) => Some(py.import("ragplay._progress")?.getattr("Bar")?.call1((d,))?),
         None => None,
     };
     let cancel = Cancel::new();
-    std::thread::scope(|scope| {
+    let outcome: PyResult<Outcome<T>> = std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel();
         // `detach` needs a `Sync` closure; the receiver is only ever used by this thread.
         let rx = std::sync::Mutex::new(rx);
@@ -94,49 +131,66 @@ where
             }
         };
         let cancel = &cancel;
+        let guard = CancelOnExit(cancel);
         scope.spawn(move || {
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(cancel)));
             let _ = tx.send(out);
         });
-        let outcome = loop {
-            match py.detach(|| recv(Some(Duration::from_millis(50)))) {
-                Ok(out) => break out,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Some(bar) = &bar {
-                        let (done, total) = cancel.progress();
-                        bar.call_method1("update", (done, total))?;
-                    }
-                    if let Err(err) = py.check_signals() {
-                        cancel.cancel();
-                        let _ = py.detach(|| recv(None));
-                        return Err(err);
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(PyRuntimeError::new_err(
-                        "ragplay worker thread ended without a result",
-                    ))
-                }
-            }
-        };
-        if let Some(bar) = &bar {
-            let (done, total) = cancel.progress();
-            bar.call_method1("close", (done, total))?;
+        let waited = wait(py, &recv, bar.as_ref(), cancel);
+        if waited.is_err() {
+            // Stop the worker and let it finish without holding the GIL.
+            cancel.cancel();
+            let _ = py.detach(|| recv(None));
         }
-        match outcome {
-            Ok(result) => result.map_err(to_py),
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "unknown panic".into());
-                Err(PyRuntimeError::new_err(format!(
-                    "internal error in ragplay: {what}"
-                )))
+        drop(guard);
+        waited
+    });
+    if let Some(bar) = &bar {
+        let (done, total) = cancel.progress();
+        let closed = bar.call_method1("close", (done, total));
+        if outcome.is_ok() {
+            closed?;
+        }
+    }
+    match outcome? {
+        Ok(result) => result.map_err(to_py),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(PyRuntimeError::new_err(format!(
+                "internal error in ragplay: {what}"
+            )))
+        }
+    }
+}
+
+/// Wait for the worker's outcome, updating the bar and checking for signals every 50 ms.
+fn wait<T>(
+    py: Python<'_>,
+    recv: &(dyn Fn(Option<Duration>) -> Result<Outcome<T>, mpsc::RecvTimeoutError> + Sync),
+    bar: Option<&Bound<'_, PyAny>>,
+    cancel: &Cancel,
+) -> PyResult<Outcome<T>> {
+    loop {
+        match py.detach(|| recv(Some(Duration::from_millis(50)))) {
+            Ok(out) => return Ok(out),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(bar) = bar {
+                    let (done, total) = cancel.progress();
+                    bar.call_method1("update", (done, total))?;
+                }
+                py.check_signals()?;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(PyRuntimeError::new_err(
+                    "ragplay worker thread ended without a result",
+                ))
             }
         }
-    })
+    }
 }
 
 /// Extract a `polars.DataFrame` argument, with a `TypeError` naming the argument otherwise.
@@ -156,4 +210,63 @@ pub fn frame_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<polars::prelude
 pub fn check_hierarchy(py: Python<'_>) -> PyResult<()> {
     let _ = py.get_type::<RagplayError>();
     Ok(())
+}
+
+/// The bar label to draw for `show_progress`, or `None`: `True` and `False` decide; `None`
+/// draws a bar when Python runs in a notebook or stderr is a terminal
+/// (`ragplay._progress.wanted`).
+pub fn progress<'a>(py: Python<'_>, show: Option<bool>, desc: &'a str) -> PyResult<Option<&'a str>> {
+    let on = match show {
+        Some(on) => on,
+        None => py
+            .import("ragplay._progress")?
+            .getattr("wanted")?
+            .call0()?
+            .extract()?,
+    };
+    Ok(on.then_some(desc))
+}
+
+/// An id set argument: a sequence of str (list, tuple), a `polars.Series` of strings, a
+/// numpy array of str, or a `polars.DataFrame` with a `column` column. Names `name` in errors.
+pub fn ids_arg(obj: &Bound<'_, PyAny>, name: &str, column: &str) -> PyResult<Vec<String>> {
+    let py = obj.py();
+    let pl = py.import("polars")?;
+    let values = if obj.is_instance(&pl.getattr("DataFrame")?)? {
+        let columns: Vec<String> = obj.getattr("columns")?.extract()?;
+        if !columns.iter().any(|c| c == column) {
+            return Err(DataError::new_err(format!(
+                "{name}: a DataFrame of ids needs a {column:?} column (columns: {columns:?})"
+            )));
+        }
+        obj.get_item(column)?.call_method0("to_list")?
+    } else if obj.is_instance(&pl.getattr("Series")?)? || obj.hasattr("tolist")? {
+        let method = if obj.hasattr("to_list")? { "to_list" } else { "tolist" };
+        obj.call_method0(method)?
+    } else if obj.is_instance_of::<pyo3::types::PyString>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a sequence of ids, not a single str"
+        )));
+    } else {
+        obj.clone()
+    };
+    let mut out = Vec::new();
+    for (i, item) in values.try_iter()?.enumerate() {
+        let item = item?;
+        match item.extract::<String>() {
+            Ok(s) => out.push(s),
+            Err(_) => {
+                let got = item.get_type().name()?;
+                return Err(PyTypeError::new_err(format!(
+                    "{name}[{i}] must be str, got {got}"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A JSON value as the Python object `json.loads` makes of it.
+pub fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    py.import("json")?.call_method1("loads", (value.to_string(),))
 }

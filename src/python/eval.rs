@@ -1,15 +1,13 @@
 //! Bindings for evaluation and run comparison.
 
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
 use pyo3_polars::PyDataFrame;
 
-use super::errors::{detach, frame_arg, to_py};
+use super::data::runs_arg;
+use super::errors::{detach, detach_with_progress, frame_arg, progress, to_py};
 use crate::eval::{self, CompareOptions, Correction, EvalOptions, Test};
 
 /// The result of ``evaluate``: a per-query table and a summary table.
-///
-/// Unpacks as ``per_query, summary = evaluation``.
 #[pyclass(name = "Evaluation", module = "ragplay._ragplay", frozen)]
 pub struct PyEvaluation {
     inner: eval::Evaluation,
@@ -29,15 +27,6 @@ impl PyEvaluation {
         PyDataFrame(self.inner.summary.clone())
     }
 
-    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let items = PyTuple::new(py, [self.per_query(), self.summary()])?;
-        Ok(items.try_iter()?.into_any())
-    }
-
-    fn __len__(&self) -> usize {
-        2
-    }
-
     fn __repr__(&self) -> String {
         format!("Evaluation(summary=\n{})", self.inner.summary)
     }
@@ -50,18 +39,18 @@ impl PyEvaluation {
 /// run does not answer are skipped unless ``include_missing`` (``trec_eval -c``). A document
 /// listed twice for one query is an error.
 ///
-/// Metrics: ``p@k``, ``recall@k`` / ``recall``, ``mrr`` / ``mrr@k``, ``map`` / ``map@k``,
-/// ``ndcg`` / ``ndcg@k`` (trec_eval's linear gain), ``ndcg_burges`` / ``ndcg_burges@k``
-/// (gain 2^rel - 1), ``rprec``, ``hit_rate@k`` (alias ``success@k``) and ``bpref``.
+/// The metric names, their aliases, cut-offs and definitions are listed by
+/// ``ragplay.metrics()``.
 ///
 /// Args:
 ///     run: A run table (``query_id``, ``doc_id``, ``score``); with a ``run`` column it holds
-///         several runs, evaluated one by one.
+///         several runs, evaluated one by one. A dict of name to run table is stacked first.
 ///     qrels: A qrels table (``query_id``, ``doc_id``, ``relevance``).
 ///     metrics: Metric names, such as ``["ndcg@10", "recall@100", "mrr"]``.
 ///     relevance_threshold: A judgement at least this value is relevant (``trec_eval -l``).
 ///     include_missing: Count unanswered qrels queries with an empty ranking.
 ///     name: The run's name when ``run`` has no ``run`` column.
+///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 ///
 /// Returns:
 ///     An ``Evaluation`` with ``per_query`` and ``summary`` tables.
@@ -70,7 +59,8 @@ impl PyEvaluation {
 ///     ConfigError: An unknown metric name, ``k = 0``, or a threshold below 1.
 ///     DataError: A missing column, a NaN score, a duplicate document, empty qrels.
 #[pyfunction]
-#[pyo3(signature = (run, qrels, metrics, *, relevance_threshold = 1, include_missing = false, name = "run"))]
+#[pyo3(signature = (run, qrels, metrics, *, relevance_threshold = 1, include_missing = false, name = "run", show_progress = None))]
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     py: Python<'_>,
     run: &Bound<'_, PyAny>,
@@ -79,18 +69,39 @@ pub fn evaluate(
     relevance_threshold: i32,
     include_missing: bool,
     name: &str,
+    show_progress: Option<bool>,
 ) -> PyResult<PyEvaluation> {
-    let run = frame_arg(run, "run")?;
+    let run = runs_arg(run, "run")?;
     let qrels = frame_arg(qrels, "qrels")?;
     let options = EvalOptions {
         relevance_threshold,
         include_missing,
         name: name.to_owned(),
     };
-    let inner = detach(py, move |cancel| {
+    let desc = progress(py, show_progress, "evaluate")?;
+    let inner = detach_with_progress(py, desc, move |cancel| {
         eval::evaluate(&run, &qrels, &metrics, &options, cancel)
     })?;
     Ok(PyEvaluation { inner })
+}
+
+/// The options of ``compare`` and ``compare_per_query``, parsed once for both.
+fn compare_options(
+    baseline: Option<String>,
+    test: &str,
+    n_resamples: usize,
+    confidence: f64,
+    seed: u64,
+    correction: &str,
+) -> PyResult<CompareOptions> {
+    Ok(CompareOptions {
+        baseline,
+        test: test.parse::<Test>().map_err(to_py)?,
+        n_resamples,
+        confidence,
+        seed,
+        correction: correction.parse::<Correction>().map_err(to_py)?,
+    })
 }
 
 /// Compare runs per metric with a paired significance test.
@@ -103,7 +114,8 @@ pub fn evaluate(
 /// ``losses``.
 ///
 /// Args:
-///     run: A multi-run table with a ``run`` column (see ``stack_runs``).
+///     runs: A dict of run name to run table, or a stacked table with a ``run`` column (see
+///         ``stack_runs``).
 ///     qrels: A qrels table.
 ///     metrics: Metric names, as for ``evaluate``.
 ///     baseline: The run the others are compared with; the first run if omitted.
@@ -114,15 +126,16 @@ pub fn evaluate(
 ///     seed: Seed of the random draws.
 ///     correction: ``"holm"``, ``"bonferroni"`` or ``"none"``.
 ///     relevance_threshold: As for ``evaluate``.
+///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 ///
 /// Returns:
 ///     A polars DataFrame, one row per (metric, compared run).
 #[pyfunction]
-#[pyo3(signature = (run, qrels, metrics, *, baseline = None, test = "randomization", n_resamples = 10_000, confidence = 0.95, seed = 42, correction = "holm", relevance_threshold = 1))]
+#[pyo3(signature = (runs, qrels, metrics, *, baseline = None, test = "randomization", n_resamples = 10_000, confidence = 0.95, seed = 42, correction = "holm", relevance_threshold = 1, show_progress = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn compare(
     py: Python<'_>,
-    run: &Bound<'_, PyAny>,
+    runs: &Bound<'_, PyAny>,
     qrels: &Bound<'_, PyAny>,
     metrics: Vec<String>,
     baseline: Option<String>,
@@ -132,22 +145,17 @@ pub fn compare(
     seed: u64,
     correction: &str,
     relevance_threshold: i32,
+    show_progress: Option<bool>,
 ) -> PyResult<PyDataFrame> {
-    let run = frame_arg(run, "run")?;
+    let run = runs_arg(runs, "runs")?;
     let qrels = frame_arg(qrels, "qrels")?;
-    let options = CompareOptions {
-        baseline,
-        test: test.parse::<Test>().map_err(to_py)?,
-        n_resamples,
-        confidence,
-        seed,
-        correction: correction.parse::<Correction>().map_err(to_py)?,
-    };
+    let options = compare_options(baseline, test, n_resamples, confidence, seed, correction)?;
     let eval_options = EvalOptions {
         relevance_threshold,
         ..EvalOptions::default()
     };
-    detach(py, move |cancel| {
+    let desc = progress(py, show_progress, "compare")?;
+    detach_with_progress(py, desc, move |cancel| {
         eval::compare(&run, &qrels, &metrics, &eval_options, &options, cancel)
     })
     .map(PyDataFrame)
@@ -171,16 +179,17 @@ pub fn compare_per_query(
     correction: &str,
 ) -> PyResult<PyDataFrame> {
     let per_query = frame_arg(per_query, "per_query")?;
-    let options = CompareOptions {
-        baseline,
-        test: test.parse::<Test>().map_err(to_py)?,
-        n_resamples,
-        confidence,
-        seed,
-        correction: correction.parse::<Correction>().map_err(to_py)?,
-    };
-    detach(py, move |_| {
-        eval::compare_per_query(&per_query, &metrics, &options)
+    let options = compare_options(baseline, test, n_resamples, confidence, seed, correction)?;
+    detach(py, move |cancel| {
+        eval::compare_per_query(&per_query, &metrics, &options, cancel)
     })
     .map(PyDataFrame)
+}
+
+/// The metrics ``evaluate`` knows, one row per family: ``name``, ``pattern`` (how to write
+/// it: ``p@k``, ``recall[@k]``), ``aliases``, ``cutoff`` (``"required"``, ``"optional"`` or
+/// ``"none"``), ``description`` and ``reference``.
+#[pyfunction]
+pub fn metrics() -> PyResult<PyDataFrame> {
+    eval::metrics_table().map(PyDataFrame).map_err(to_py)
 }

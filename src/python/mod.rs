@@ -2,6 +2,7 @@
 //! Python class family. Built by maturin with the `python` feature.
 
 mod data;
+mod dense;
 mod embed;
 mod errors;
 mod eval;
@@ -23,6 +24,8 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<retrieve::PyBm25>()?;
     m.add_class::<embed::PyEncoder>()?;
     m.add_class::<embed::PyEmbeddingCache>()?;
+    m.add_class::<embed::PyCacheStats>()?;
+    m.add_class::<dense::PyDenseIndex>()?;
     m.add_function(wrap_pyfunction!(data::load_beir, m)?)?;
     m.add_function(wrap_pyfunction!(data::sample_collection, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_trec_run, m)?)?;
@@ -35,8 +38,9 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(eval::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(eval::compare, m)?)?;
     m.add_function(wrap_pyfunction!(eval::compare_per_query, m)?)?;
+    m.add_function(wrap_pyfunction!(eval::metrics, m)?)?;
     m.add_function(wrap_pyfunction!(lab::overlap_run, m)?)?;
-    m.add_function(wrap_pyfunction!(retrieve::exact_search, m)?)?;
+    m.add_function(wrap_pyfunction!(dense::exact_search, m)?)?;
     let columns = pyo3::types::PyDict::new(m.py());
     for (key, value) in [
         ("DOC_ID", schema::DOC_ID),

@@ -7,9 +7,10 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_polars::PyDataFrame;
 
-use super::errors::{detach, detach_with_progress, frame_arg, to_py};
+use super::errors::{detach, detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py};
 use super::text::PyAnalyzer;
-use crate::retrieve::{Bm25, Bm25Config, Fields, Params, Variant};
+use crate::data::schema::DOC_ID;
+use crate::retrieve::{Bm25, Bm25Config, Fields, Params, Retriever, Variant};
 use crate::text::AnalyzerConfig;
 
 /// An in-process BM25 index with exact top-k search.
@@ -84,21 +85,26 @@ impl PyBm25 {
         })
     }
 
-    /// Index a corpus table (``doc_id`` and ``title`` / ``text``, or the configured fields),
-    /// replacing what the index held. Runs on all cores with the GIL released.
+    /// Index a corpus table (``doc_id``, ``text`` and optional ``title``, or the configured
+    /// fields), replacing what the index held. Runs on all cores with the GIL released; an
+    /// interrupted call (Ctrl-C) leaves the previous index in place.
+    ///
+    /// Args:
+    ///     corpus: A corpus table.
+    ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
     ///
     /// Raises:
     ///     DataError: An empty corpus, a duplicate or null id, a missing column.
-    #[pyo3(signature = (corpus, *, show_progress = true))]
+    #[pyo3(signature = (corpus, *, show_progress = None))]
     fn index(
         &self,
         py: Python<'_>,
         corpus: &Bound<'_, PyAny>,
-        show_progress: bool,
+        show_progress: Option<bool>,
     ) -> PyResult<()> {
         let corpus = frame_arg(corpus, "corpus")?;
         let config = self.read().config().clone();
-        let desc = show_progress.then_some("BM25 index");
+        let desc = progress(py, show_progress, "BM25 index")?;
         let built =
             detach_with_progress(py, desc, move |cancel| Bm25::build(config, &corpus, cancel))?;
         *self.write() = built;
@@ -106,19 +112,32 @@ impl PyBm25 {
     }
 
     /// Add documents; their ids must be new. Statistics and scores are updated, so results
-    /// equal those of a fresh index of all the documents.
-    #[pyo3(signature = (corpus, *, show_progress = false))]
-    fn add(&self, py: Python<'_>, corpus: &Bound<'_, PyAny>, show_progress: bool) -> PyResult<()> {
+    /// equal those of a fresh index of all the documents. An interrupted call adds nothing.
+    ///
+    /// Args:
+    ///     corpus: A corpus table.
+    ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+    #[pyo3(signature = (corpus, *, show_progress = None))]
+    fn add(
+        &self,
+        py: Python<'_>,
+        corpus: &Bound<'_, PyAny>,
+        show_progress: Option<bool>,
+    ) -> PyResult<()> {
         let corpus = frame_arg(corpus, "corpus")?;
-        let desc = show_progress.then_some("BM25 add");
+        let desc = progress(py, show_progress, "BM25 add")?;
         detach_with_progress(py, desc, |cancel| self.write().add(&corpus, cancel))
     }
 
     /// Delete documents by id.
     ///
+    /// Args:
+    ///     doc_ids: The ids: a list, a ``polars.Series``, or a frame with a ``doc_id`` column.
+    ///
     /// Raises:
     ///     DataError: An id the index does not hold (nothing is deleted then).
-    fn delete(&self, py: Python<'_>, doc_ids: Vec<String>) -> PyResult<()> {
+    fn delete(&self, py: Python<'_>, doc_ids: &Bound<'_, PyAny>) -> PyResult<()> {
+        let doc_ids = ids_arg(doc_ids, "doc_ids", DOC_ID)?;
         detach(py, |_| self.write().delete(&doc_ids))
     }
 
@@ -130,22 +149,24 @@ impl PyBm25 {
     /// Args:
     ///     queries: A queries table.
     ///     k: Documents per query.
-    ///     allow: If given, only these document ids can be returned.
-    ///     show_progress: Draw a progress bar.
+    ///     allow: If given, only these document ids can be returned (a list, a
+    ///         ``polars.Series``, or a frame with a ``doc_id`` column).
+    ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
     ///
     /// Returns:
     ///     A run table (``query_id``, ``doc_id``, ``score``, ``rank``).
-    #[pyo3(signature = (queries, *, k = 100, allow = None, show_progress = false))]
+    #[pyo3(signature = (queries, *, k = 100, allow = None, show_progress = None))]
     fn search(
         &self,
         py: Python<'_>,
         queries: &Bound<'_, PyAny>,
         k: usize,
-        allow: Option<Vec<String>>,
-        show_progress: bool,
+        allow: Option<&Bound<'_, PyAny>>,
+        show_progress: Option<bool>,
     ) -> PyResult<PyDataFrame> {
         let queries = frame_arg(queries, "queries")?;
-        let desc = show_progress.then_some("BM25 search");
+        let allow = allow.map(|a| ids_arg(a, "allow", DOC_ID)).transpose()?;
+        let desc = progress(py, show_progress, "BM25 search")?;
         detach_with_progress(py, desc, |cancel| {
             self.read().search(&queries, k, allow.as_deref(), cancel)
         })
@@ -174,6 +195,17 @@ impl PyBm25 {
         Ok(Self {
             inner: RwLock::new(index),
         })
+    }
+
+    /// The retriever's name in runs and the lab: ``"bm25"``.
+    #[getter]
+    fn name(&self) -> String {
+        Retriever::name(&*self.read())
+    }
+
+    /// The configuration (variant, parameters, analyzer, fields) as a dict.
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &Retriever::config(&*self.read()))
     }
 
     /// Number of distinct terms indexed.
@@ -208,74 +240,4 @@ impl PyBm25 {
             index.num_terms()
         )
     }
-}
-
-/// A float32 matrix argument as (values, rows, columns), borrowed from numpy.
-fn matrix_arg<'py>(
-    obj: &Bound<'py, PyAny>,
-    name: &str,
-) -> PyResult<numpy::PyReadonlyArray2<'py, f32>> {
-    use numpy::{PyArrayMethods, PyUntypedArrayMethods};
-    let arr = obj
-        .cast::<numpy::PyArray2<f32>>()
-        .map_err(|_| {
-            pyo3::exceptions::PyTypeError::new_err(format!(
-                "{name} must be a 2-D numpy float32 array (np.asarray(x, dtype=np.float32))"
-            ))
-        })?
-        .readonly();
-    if !arr.is_c_contiguous() {
-        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-            "{name} must be C-contiguous (np.ascontiguousarray)"
-        )));
-    }
-    Ok(arr)
-}
-
-/// Exact dense retrieval: the top ``k`` documents of each query by inner product (cosine
-/// similarity for unit-length vectors), ties broken by doc id descending. Parallel over
-/// queries, GIL released.
-///
-/// Args:
-///     queries: Query vectors, float32 of shape ``(n_queries, dim)``.
-///     docs: Document vectors, float32 of shape ``(n_docs, dim)``.
-///     query_ids: The id of each query row.
-///     doc_ids: The id of each document row (unique).
-///     k: Documents per query.
-///
-/// Returns:
-///     A run table (``query_id``, ``doc_id``, ``score``, ``rank``).
-///
-/// Raises:
-///     ConfigError: Shapes and ids disagree, ``k`` is 0, or a vector holds NaN or infinity.
-///     DataError: No documents, or a duplicate doc id.
-#[pyfunction]
-#[pyo3(signature = (queries, docs, *, query_ids, doc_ids, k = 100))]
-pub fn exact_search(
-    py: Python<'_>,
-    queries: &Bound<'_, PyAny>,
-    docs: &Bound<'_, PyAny>,
-    query_ids: Vec<String>,
-    doc_ids: Vec<String>,
-    k: usize,
-) -> PyResult<PyDataFrame> {
-    use numpy::PyUntypedArrayMethods;
-    let q = matrix_arg(queries, "queries")?;
-    let d = matrix_arg(docs, "docs")?;
-    let dim = q.shape()[1];
-    if d.shape()[1] != dim {
-        return Err(to_py(crate::Error::config(
-            "docs",
-            format!(
-                "document vectors have {} values, query vectors {dim}",
-                d.shape()[1]
-            ),
-        )));
-    }
-    let qs = q.as_slice()?;
-    let ds = d.as_slice()?;
-    detach(py, |cancel| {
-        crate::retrieve::exact_search(qs, &query_ids, ds, &doc_ids, dim, k, cancel)
-    })
-    .map(PyDataFrame)
 }

@@ -3,16 +3,18 @@
 //! similarity. This is the reference any approximate index is measured against (faiss'
 //! `IndexFlatIP`).
 //!
-//! Queries run in parallel; ties are broken by doc id descending, as everywhere in ragplay.
-
-use std::cmp::Ordering;
+//! Queries run in parallel; results are ranked in run order ([`crate::run::order`]: score
+//! descending, ties by doc id descending). [`exact_search`] takes vectors and ids side by
+//! side; [`super::DenseIndex`] keeps them together.
 
 use polars::prelude::DataFrame;
 use rayon::prelude::*;
 
 use crate::cancel::Cancel;
-use crate::data::schema;
 use crate::error::{Error, Result};
+use crate::run::order;
+use crate::run::topk::top_k_by;
+use crate::run::RunBuilder;
 
 const LANES: usize = 16;
 
@@ -30,7 +32,12 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// Check that `values` holds one row of `dim` finite values per id; `kind` names the rows
 /// ("query" or "document") in errors.
-fn check_rows(values: &[f32], ids: &[String], dim: usize, kind: &'static str) -> Result<()> {
+pub(crate) fn check_ids(
+    values: &[f32],
+    ids: &[String],
+    dim: usize,
+    kind: &'static str,
+) -> Result<()> {
     let (ids_arg, values_arg) = match kind {
         "query" => ("query_ids", "query vectors"),
         _ => ("doc_ids", "doc vectors"),
@@ -41,7 +48,7 @@ fn check_rows(values: &[f32], ids: &[String], dim: usize, kind: &'static str) ->
             format!(
                 "{} ids for {} {kind} vectors of {dim} values",
                 ids.len(),
-                values.len() / dim
+                values.len() / dim.max(1)
             ),
         ));
     }
@@ -52,6 +59,36 @@ fn check_rows(values: &[f32], ids: &[String], dim: usize, kind: &'static str) ->
         )),
         None => Ok(()),
     }
+}
+
+/// The best `k` document rows of each query row, as `(row, score)` in run order; only the
+/// rows in `allow` (ascending) compete when given.
+pub(crate) fn search_rows(
+    queries: &[f32],
+    docs: &[f32],
+    doc_ids: &[String],
+    dim: usize,
+    k: usize,
+    allow: Option<&[u32]>,
+    cancel: &Cancel,
+) -> Result<Vec<Vec<(usize, f32)>>> {
+    cancel.start((queries.len() / dim) as u64);
+    queries
+        .par_chunks(dim)
+        .map(|q| {
+            cancel.check()?;
+            let row = |r: usize| (r, dot(q, &docs[r * dim..(r + 1) * dim]));
+            let scored: Vec<(usize, f32)> = match allow {
+                None => (0..doc_ids.len()).map(row).collect(),
+                Some(rows) => rows.iter().map(|&r| row(r as usize)).collect(),
+            };
+            let best = top_k_by(scored, k, |a, b| {
+                order::cmp(a.1 as f64, &doc_ids[a.0], b.1 as f64, &doc_ids[b.0])
+            });
+            cancel.advance(1);
+            Ok(best)
+        })
+        .collect()
 }
 
 /// Top-`k` documents for each query by inner product.
@@ -67,14 +104,12 @@ pub fn exact_search(
     k: usize,
     cancel: &Cancel,
 ) -> Result<DataFrame> {
-    if k == 0 {
-        return Err(Error::config("k", "must be at least 1"));
-    }
+    crate::run::check_k(k)?;
     if dim == 0 {
         return Err(Error::config("dim", "vectors must have at least one value"));
     }
-    check_rows(queries, query_ids, dim, "query")?;
-    check_rows(docs, doc_ids, dim, "document")?;
+    check_ids(queries, query_ids, dim, "query")?;
+    check_ids(docs, doc_ids, dim, "document")?;
     if doc_ids.is_empty() {
         return Err(Error::Empty {
             what: "the document vectors".into(),
@@ -90,36 +125,15 @@ pub fn exact_search(
             });
         }
     }
-    cancel.start(query_ids.len() as u64);
-    let k = k.min(doc_ids.len());
-    let results: Vec<Vec<(usize, f32)>> = queries
-        .par_chunks(dim)
-        .map(|q| {
-            cancel.check()?;
-            let mut scored: Vec<(usize, f32)> = docs
-                .chunks_exact(dim)
-                .map(|d| dot(q, d))
-                .enumerate()
-                .collect();
-            let order = |a: &(usize, f32), b: &(usize, f32)| -> Ordering {
-                b.1.total_cmp(&a.1)
-                    .then_with(|| doc_ids[b.0].cmp(&doc_ids[a.0]))
-            };
-            if k < scored.len() {
-                scored.select_nth_unstable_by(k - 1, order);
-                scored.truncate(k);
-            }
-            scored.sort_unstable_by(order);
-            cancel.advance(1);
-            Ok(scored)
-        })
-        .collect::<Result<_>>()?;
-    schema::ranked_run_frame(query_ids.iter().zip(&results).map(|(qid, hits)| {
-        (
-            qid.as_str(),
+    let results = search_rows(queries, docs, doc_ids, dim, k, None, cancel)?;
+    let mut run = RunBuilder::default();
+    for (qid, hits) in query_ids.iter().zip(&results) {
+        run.push_ranked(
+            qid,
             hits.iter().map(|&(i, s)| (doc_ids[i].as_str(), s as f64)),
-        )
-    }))
+        );
+    }
+    run.finish()
 }
 
 #[cfg(test)]
@@ -140,8 +154,8 @@ mod tests {
             crate::cancel::never(),
         )
         .unwrap();
-        let ids = schema::str_column(&run, "run", schema::DOC_ID).unwrap();
-        let got: Vec<&str> = schema::str_values(ids).collect();
+        let ids = crate::data::schema::str_column(&run, "run", "doc_id").unwrap();
+        let got: Vec<&str> = crate::data::schema::str_values(ids).collect();
         assert_eq!(got, ["c", "a", "d"]);
     }
 }

@@ -23,7 +23,8 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
-use crate::data::schema::{self, table, DOC_ID, TEXT, TITLE};
+use crate::data::schema::{self, table, DOC_ID};
+use crate::run::DocumentTexts;
 use crate::error::{Error, Result};
 use crate::text::{Analyzer, AnalyzerConfig};
 use postings::TermList;
@@ -32,7 +33,7 @@ pub use scoring::{Params, Variant};
 /// How the corpus columns become index fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Fields {
-    /// `title` and `text` joined by a space into one field.
+    /// `title` (optional) and `text` joined by a space into one field.
     Joined,
     /// Each named column is its own field with a weight.
     Separate(Vec<(String, f64)>),
@@ -100,20 +101,15 @@ const BATCH: usize = 1_024;
 
 /// Where a field's text comes from.
 enum Source<'a> {
-    /// Title and text joined by a space.
-    Joined(Vec<&'a str>, Vec<&'a str>),
+    /// Title and text joined ([`crate::run::documents`]).
+    Joined(DocumentTexts<'a>),
     Column(Vec<&'a str>),
 }
 
 impl Source<'_> {
     fn text(&self, i: usize) -> std::borrow::Cow<'_, str> {
         match self {
-            Source::Joined(titles, texts) if titles[i].is_empty() => {
-                std::borrow::Cow::Borrowed(texts[i])
-            }
-            Source::Joined(titles, texts) => {
-                std::borrow::Cow::Owned(format!("{} {}", titles[i], texts[i]))
-            }
+            Source::Joined(documents) => documents.text(i),
             Source::Column(texts) => std::borrow::Cow::Borrowed(texts[i]),
         }
     }
@@ -287,7 +283,7 @@ impl Bm25 {
             Ok(schema::str_values(schema::str_column(corpus, table::CORPUS, name)?).collect())
         };
         match &self.config.fields {
-            Fields::Joined => Ok(vec![Source::Joined(column(TITLE)?, column(TEXT)?)]),
+            Fields::Joined => Ok(vec![Source::Joined(DocumentTexts::new(corpus)?)]),
             Fields::Separate(list) => list
                 .iter()
                 .map(|(name, _)| Ok(Source::Column(column(name)?)))
@@ -509,6 +505,7 @@ impl Bm25 {
 mod tests {
     use super::*;
     use crate::cancel::never;
+    use crate::data::schema::{TEXT, TITLE};
 
     fn corpus(ids: &[&str], texts: &[&str]) -> DataFrame {
         df!(

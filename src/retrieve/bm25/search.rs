@@ -26,52 +26,9 @@ use rayon::prelude::*;
 use super::postings::TermList;
 use super::Bm25;
 use crate::cancel::Cancel;
-use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RANK, SCORE, TEXT};
+use crate::data::schema::{self, table, QUERY_ID, SCORE, TEXT};
 use crate::error::{Error, Result};
-
-/// The best `k` of a stream of distinct `u64` keys: keys above the current floor are buffered,
-/// and the buffer is cut back to the best `k` (selection, linear time) whenever it fills.
-#[derive(Default)]
-struct TopK {
-    k: usize,
-    keys: Vec<u64>,
-    /// The k-th best key kept so far (0 until k keys were cut to): only larger keys enter.
-    floor: u64,
-}
-
-impl TopK {
-    fn reset(&mut self, k: usize) {
-        self.k = k;
-        self.keys.clear();
-        self.floor = 0;
-    }
-
-    #[inline]
-    fn offer(&mut self, key: u64) {
-        if key > self.floor {
-            self.keys.push(key);
-            if self.keys.len() >= self.k.saturating_mul(2).max(64) {
-                self.cut();
-            }
-        }
-    }
-
-    fn cut(&mut self) {
-        let k = self.k;
-        if self.keys.len() > k {
-            self.keys.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
-            self.keys.truncate(k);
-            self.floor = self.keys[k - 1];
-        }
-    }
-
-    /// The kept keys, best first.
-    fn best(&mut self) -> &[u64] {
-        self.cut();
-        self.keys.sort_unstable_by(|a, b| b.cmp(a));
-        &self.keys
-    }
-}
+use crate::run::{self, order, topk::TopKeys};
 
 /// Columns of an explanation.
 #[derive(Default)]
@@ -92,7 +49,7 @@ struct Scratch {
     acc: Vec<f32>,
     /// Touched slots; only the first `n` entries of a query are meaningful.
     touched: Vec<u32>,
-    top: TopK,
+    top: TopKeys,
     /// Per block of the dense scan: the largest accumulator value, as i32 bits.
     maxima: Vec<i32>,
     /// Values being selected from (see [`kth_largest`]).
@@ -339,7 +296,7 @@ impl Bm25 {
     /// order like the values), then the slot's doc-id rank, so ties never compare strings.
     #[inline]
     fn key(&self, slot: u32, score: f32) -> u64 {
-        ((score.to_bits() as u64) << 32) | self.id_rank[slot as usize] as u64
+        order::key(score, self.id_rank[slot as usize])
     }
 
     /// The best keys of `s` as `(slot, score)` pairs, best first.
@@ -349,11 +306,8 @@ impl Bm25 {
             .best()
             .iter()
             .map(|&key| {
-                let rank = (key & 0xffff_ffff) as usize;
-                (
-                    self.order[n_alive - 1 - rank],
-                    f32::from_bits((key >> 32) as u32),
-                )
+                let rank = order::key_id_rank(key) as usize;
+                (self.order[n_alive - 1 - rank], order::key_score(key))
             })
             .collect()
     }
@@ -497,9 +451,7 @@ impl Bm25 {
         allow: Option<&[String]>,
         cancel: &Cancel,
     ) -> Result<DataFrame> {
-        if k == 0 {
-            return Err(Error::config("k", "must be at least 1"));
-        }
+        run::check_k(k)?;
         if self.is_empty() {
             return Err(Error::Empty {
                 what: "the index (index a corpus first)".into(),
@@ -545,25 +497,11 @@ impl Bm25 {
             .collect::<Result<_>>()?;
         // The run table is gathered from the query id and doc id columns, so no id is copied
         // string by string.
-        let rows: usize = results.iter().map(Vec::len).sum();
-        let (mut query_rows, mut doc_rows) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
-        let (mut scores, mut ranks) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
-        for (q, hits) in results.iter().enumerate() {
-            for (r, &(slot, score)) in hits.iter().enumerate() {
-                query_rows.push(q as IdxSize);
-                doc_rows.push(slot as IdxSize);
-                scores.push(score as f64);
-                ranks.push(r as u32 + 1);
-            }
-        }
-        let query_ids = qids.take(&IdxCa::from_vec("".into(), query_rows))?;
-        let doc_ids = self.id_column.take(&IdxCa::from_vec("".into(), doc_rows))?;
-        schema::frame(vec![
-            query_ids.with_name(QUERY_ID.into()).into_column(),
-            doc_ids.with_name(DOC_ID.into()).into_column(),
-            Column::new(SCORE.into(), scores),
-            Column::new(RANK.into(), ranks),
-        ])
+        let hits: Vec<Vec<(u32, f64)>> = results
+            .into_iter()
+            .map(|h| h.into_iter().map(|(slot, s)| (slot, s as f64)).collect())
+            .collect();
+        run::gather(qids, &self.id_column, &hits)
     }
 
     /// Each query term's contribution to `doc_id`'s score for `query`: one row per (field,

@@ -1,0 +1,173 @@
+//! Runs, the currency of the lab: the one home of the run table.
+//!
+//! A run table has `query_id`, `doc_id`, `score` and `rank` (names and dtypes in
+//! [`crate::data::schema`]), optionally a `run` column when it stacks several runs. This
+//! module owns everything that gives such a table its meaning, so that retrievers, the TREC
+//! writer, `evaluate`, fusion and reranking share one definition:
+//!
+//! * [`order`]: the ranking order (score descending, ties by doc id descending, as
+//!   `trec_eval`) and the NaN policy (a NaN score is an error naming query and document);
+//! * [`topk`]: top-k selection in that order;
+//! * [`RunBuilder`]: building a run table from ranked or unranked hits, ranks from 1;
+//! * [`validate`] and [`ranked_groups`]: reading a run table back, checked;
+//! * [`documents`]: the text a retriever sees for a document (title + text).
+
+pub mod documents;
+pub mod order;
+pub mod topk;
+
+use polars::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RANK, SCORE};
+use crate::error::{Error, Result};
+pub use documents::DocumentTexts;
+
+/// The checked columns of a run table.
+pub struct RunView<'a> {
+    pub queries: &'a StringChunked,
+    pub docs: &'a StringChunked,
+    pub scores: Float64Chunked,
+}
+
+/// Check a run table's columns (`query_id`, `doc_id` String, `score` numeric, no nulls) and
+/// its scores (no NaN); returns the columns.
+pub fn validate(run: &DataFrame) -> Result<RunView<'_>> {
+    let queries = schema::str_column(run, table::RUN, QUERY_ID)?;
+    let docs = schema::str_column(run, table::RUN, DOC_ID)?;
+    let scores = schema::f64_column(run, table::RUN, SCORE)?;
+    if scores.into_no_null_iter().any(f64::is_nan) {
+        let (q, d, s) = (schema::str_values(queries), schema::str_values(docs), &scores);
+        for ((q, d), s) in q.zip(d).zip(s.into_no_null_iter()) {
+            order::check_score(table::RUN, q, d, s)?;
+        }
+    }
+    Ok(RunView {
+        queries,
+        docs,
+        scores,
+    })
+}
+
+/// One query's `(doc_id, score)` rows in run order.
+pub type RankedQuery<'a> = (&'a str, Vec<(&'a str, f64)>);
+
+/// The rows of a checked run grouped by query (first-appearance order) and ranked in run
+/// order.
+pub fn ranked_groups<'a>(view: &'a RunView<'a>) -> Vec<RankedQuery<'a>> {
+    let mut index: FxHashMap<&str, usize> = Default::default();
+    let mut groups: Vec<RankedQuery<'a>> = Vec::new();
+    for ((q, d), s) in schema::str_values(view.queries)
+        .zip(schema::str_values(view.docs))
+        .zip(view.scores.into_no_null_iter())
+    {
+        let g = *index.entry(q).or_insert_with(|| {
+            groups.push((q, Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push((d, s));
+    }
+    for (_, rows) in &mut groups {
+        rows.sort_unstable_by(|a, b| order::cmp(a.1, a.0, b.1, b.0));
+    }
+    groups
+}
+
+/// A run with rows in run order and `rank` recomputed (1-based, per query).
+pub fn rank(run: &DataFrame) -> Result<DataFrame> {
+    let view = validate(run)?;
+    let mut builder = RunBuilder::default();
+    for (qid, hits) in ranked_groups(&view) {
+        builder.push_ranked(qid, hits);
+    }
+    builder.finish()
+}
+
+/// Builds a run table query by query; `rank` is numbered from 1 per query.
+#[derive(Default)]
+pub struct RunBuilder<'a> {
+    queries: Vec<&'a str>,
+    docs: Vec<&'a str>,
+    scores: Vec<f64>,
+    ranks: Vec<u32>,
+}
+
+impl<'a> RunBuilder<'a> {
+    /// Append a query's hits, already in run order (best first).
+    pub fn push_ranked(&mut self, query_id: &'a str, hits: impl IntoIterator<Item = (&'a str, f64)>) {
+        for (i, (doc, score)) in hits.into_iter().enumerate() {
+            debug_assert!(
+                i == 0 || {
+                    let (pd, ps) = (self.docs[self.docs.len() - 1], self.scores[self.scores.len() - 1]);
+                    order::cmp(ps, pd, score, doc).is_lt()
+                },
+                "hits of query {query_id:?} are not in run order"
+            );
+            self.queries.push(query_id);
+            self.docs.push(doc);
+            self.scores.push(score);
+            self.ranks.push(i as u32 + 1);
+        }
+    }
+
+    /// Append the best `k` of a query's hits in any order; a NaN score is an error.
+    pub fn push_top_k(
+        &mut self,
+        query_id: &'a str,
+        hits: Vec<(&'a str, f64)>,
+        k: usize,
+    ) -> Result<()> {
+        for &(doc, score) in &hits {
+            order::check_score(table::RUN, query_id, doc, score)?;
+        }
+        let best = topk::top_k_by(hits, k, |a, b| order::cmp(a.1, a.0, b.1, b.0));
+        self.push_ranked(query_id, best);
+        Ok(())
+    }
+
+    /// The run table.
+    pub fn finish(self) -> Result<DataFrame> {
+        schema::frame(vec![
+            Column::new(QUERY_ID.into(), self.queries),
+            Column::new(DOC_ID.into(), self.docs),
+            Column::new(SCORE.into(), self.scores),
+            Column::new(RANK.into(), self.ranks),
+        ])
+    }
+}
+
+/// A run table gathered from id columns: hit `i` of query `q` is `(row of doc_ids, score)`,
+/// already in run order. No id string is copied one by one (polars `take`).
+pub fn gather(
+    query_ids: &StringChunked,
+    doc_ids: &StringChunked,
+    hits: &[Vec<(u32, f64)>],
+) -> Result<DataFrame> {
+    let rows: usize = hits.iter().map(Vec::len).sum();
+    let (mut query_rows, mut doc_rows) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    let (mut scores, mut ranks) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    for (q, list) in hits.iter().enumerate() {
+        for (r, &(row, score)) in list.iter().enumerate() {
+            query_rows.push(q as IdxSize);
+            doc_rows.push(row as IdxSize);
+            scores.push(score);
+            ranks.push(r as u32 + 1);
+        }
+    }
+    let queries = query_ids.take(&IdxCa::from_vec("".into(), query_rows))?;
+    let docs = doc_ids.take(&IdxCa::from_vec("".into(), doc_rows))?;
+    schema::frame(vec![
+        queries.with_name(QUERY_ID.into()).into_column(),
+        docs.with_name(DOC_ID.into()).into_column(),
+        Column::new(SCORE.into(), scores),
+        Column::new(RANK.into(), ranks),
+    ])
+}
+
+/// `Err` unless `k` is at least 1.
+pub fn check_k(k: usize) -> Result<()> {
+    if k == 0 {
+        return Err(Error::config("k", "must be at least 1"));
+    }
+    Ok(())
+}

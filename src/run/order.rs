@@ -1,0 +1,137 @@
+//! The ranking order of a run, defined once: score descending, ties broken by doc id
+//! descending.
+//!
+//! This is the order `trec_eval` sorts a query's documents in before it computes any metric
+//! (`trec_eval` 9.x, `form_res_rels.c`: `qsort` on score, then on `docno` with `strcmp`, both
+//! descending). Every retriever, the TREC writer, `evaluate`, fusion and reranking rank with
+//! it, so a cut at `k` is reproducible and a written rank agrees with an evaluation's.
+//!
+//! NaN policy: a NaN score cannot be ranked and is an error that names the query and the
+//! document ([`check_score`]); the comparator itself uses `total_cmp`, so it is a total order
+//! even on values that bypassed the check. `-0.0` and `0.0` compare equal, as in C.
+
+use std::cmp::Ordering;
+
+use crate::error::{Error, Result};
+
+/// The run order between `(score, doc_id)` pairs: `Less` means `a` ranks ahead of `b`.
+#[inline]
+pub fn cmp(a_score: f64, a_doc: &str, b_score: f64, b_doc: &str) -> Ordering {
+    cmp_by(a_score, b_score).then_with(|| b_doc.cmp(a_doc))
+}
+
+/// The score part of [`cmp`]: higher first; `-0.0 == 0.0`.
+#[inline]
+pub fn cmp_by(a_score: f64, b_score: f64) -> Ordering {
+    if a_score == b_score {
+        Ordering::Equal
+    } else {
+        b_score.total_cmp(&a_score)
+    }
+}
+
+/// `Err(NanScore)` naming `table`, the query and the document when `score` is NaN.
+#[inline]
+pub fn check_score(table: &'static str, query_id: &str, doc_id: &str, score: f64) -> Result<()> {
+    if score.is_nan() {
+        return Err(Error::NanScore {
+            table,
+            query_id: query_id.to_owned(),
+            doc_id: doc_id.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// A `u64` whose descending order is the run order of `(score, doc)`, for a score in `f32`
+/// and `id_rank` = the document's position in ascending doc-id order (a larger id ranks
+/// first on ties). The score's bits are mapped so that unsigned order is float order
+/// (negative values inverted, positive ones with the sign bit set); NaN must not occur.
+#[inline]
+pub fn key(score: f32, id_rank: u32) -> u64 {
+    let b = score.to_bits();
+    let ordered = if b >> 31 == 1 { !b } else { b | 1 << 31 };
+    // -0.0 and 0.0 tie, as in `cmp`.
+    let ordered = if score == 0.0 { 1 << 31 } else { ordered };
+    ((ordered as u64) << 32) | id_rank as u64
+}
+
+/// The score of a [`key`].
+#[inline]
+pub fn key_score(key: u64) -> f32 {
+    let ordered = (key >> 32) as u32;
+    f32::from_bits(if ordered >> 31 == 1 {
+        ordered & !(1 << 31)
+    } else {
+        !ordered
+    })
+}
+
+/// The `id_rank` of a [`key`].
+#[inline]
+pub fn key_id_rank(key: u64) -> u32 {
+    key as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_descending_then_doc_id_descending() {
+        let mut rows = vec![
+            (1.0, "a"),
+            (2.0, "b"),
+            (1.0, "c"),
+            (-1.0, "z"),
+            (0.0, "m"),
+            (-0.0, "n"),
+            (f64::INFINITY, "i"),
+            (f64::NEG_INFINITY, "j"),
+        ];
+        rows.sort_by(|a, b| cmp(a.0, a.1, b.0, b.1));
+        let docs: Vec<&str> = rows.iter().map(|r| r.1).collect();
+        assert_eq!(docs, ["i", "b", "c", "a", "n", "m", "z", "j"]);
+    }
+
+    #[test]
+    fn a_nan_score_names_query_and_document() {
+        let e = check_score("run", "q1", "d7", f64::NAN).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "run: score of query \"q1\", document \"d7\" is NaN"
+        );
+        assert!(check_score("run", "q1", "d7", f64::INFINITY).is_ok());
+    }
+
+    #[test]
+    fn keys_sort_as_the_comparator() {
+        let scores = [
+            3.5f32,
+            -2.0,
+            0.0,
+            -0.0,
+            1e-30,
+            -1e-30,
+            f32::MAX,
+            f32::MIN,
+            7.25,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ];
+        let ids = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"];
+        let mut by_key: Vec<(u64, usize)> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| (key(s, i as u32), i))
+            .collect();
+        by_key.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut by_cmp: Vec<usize> = (0..scores.len()).collect();
+        by_cmp.sort_by(|&a, &b| cmp(scores[a] as f64, ids[a], scores[b] as f64, ids[b]));
+        assert_eq!(by_key.iter().map(|x| x.1).collect::<Vec<_>>(), by_cmp);
+        for (k, i) in by_key {
+            assert_eq!(key_score(k), scores[i] + 0.0, "{i}");
+            assert_eq!(key_id_rank(k), i as u32);
+        }
+    }
+}
