@@ -42,17 +42,103 @@ def test_every_public_name_is_documented():
     assert set(native.__all__) <= set(ragplay.__all__)
 
 
+def public_signatures() -> dict[str, inspect.Signature]:
+    """The signature of every public function, constructor and method, by qualified name."""
+    out: dict[str, inspect.Signature] = {}
+    for name in ragplay.__all__:
+        obj = getattr(ragplay, name)
+        if inspect.isbuiltin(obj) or inspect.isfunction(obj):
+            out[name] = inspect.signature(obj)
+        elif inspect.isclass(obj) and obj.__module__ == "ragplay._ragplay":
+            if obj.__text_signature__:
+                out[name] = inspect.signature(obj)
+            for attr, member in vars(obj).items():
+                if attr.startswith("_") or not callable(member):
+                    continue
+                try:
+                    out[f"{name}.{attr}"] = inspect.signature(getattr(obj, attr))
+                except ValueError:  # no text signature: not a Rust method
+                    continue
+    return out
+
+
+LONG_CALLS = [
+    "BM25.index",
+    "BM25.add",
+    "BM25.search",
+    "DenseIndex.index",
+    "DenseIndex.add",
+    "DenseIndex.search",
+    "Encoder.encode",
+    "Encoder.encode_queries",
+    "Encoder.encode_corpus",
+    "evaluate",
+    "compare",
+]
+
+
 def test_tuning_knobs_are_keyword_only():
-    sig = inspect.signature(ragplay.evaluate)
-    assert [p.name for p in sig.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD] == [
-        "run",
-        "qrels",
-        "metrics",
-    ]
-    assert all(
-        p.kind is p.KEYWORD_ONLY
-        for p in inspect.signature(ragplay.compare).parameters.values()
-        if p.name not in ("run", "qrels", "metrics")
+    for name, sig in public_signatures().items():
+        for p in sig.parameters.values():
+            if p.default is not p.empty:
+                assert p.kind is p.KEYWORD_ONLY, f"{name}({p.name}=...) is not keyword-only"
+    assert list(inspect.signature(ragplay.evaluate).parameters)[:3] == ["run", "qrels", "metrics"]
+    assert list(inspect.signature(ragplay.compare).parameters)[:3] == ["runs", "qrels", "metrics"]
+
+
+def test_the_same_parameter_has_the_same_name_and_default_everywhere():
+    signatures = public_signatures()
+    assert len(signatures) > 40, sorted(signatures)
+    defaults: dict[str, dict[object, list[str]]] = {}
+    names: set[str] = set()
+    for name, sig in signatures.items():
+        for p in sig.parameters.values():
+            if p.name in ("self", "cls"):
+                continue
+            names.add(p.name)
+            if p.default is not p.empty:
+                defaults.setdefault(p.name, {}).setdefault(repr(p.default), []).append(name)
+    differing = {n: d for n, d in defaults.items() if len(d) > 1}
+    assert not differing, f"parameters with different defaults: {differing}"
+    # One word per concept: none of these synonyms of a canonical parameter name appears.
+    synonyms = {
+        "top_k": "k",
+        "topk": "k",
+        "n": "k",
+        "progress": "show_progress",
+        "verbose": "show_progress",
+        "ids": "doc_ids",
+        "document_ids": "doc_ids",
+        "docids": "doc_ids",
+        "qids": "query_ids",
+        "threshold": "relevance_threshold",
+        "level": "relevance_threshold",
+        "measures": "metrics",
+        "filter": "allow",
+        "allowed": "allow",
+        "num_resamples": "n_resamples",
+    }
+    used = {s: c for s, c in synonyms.items() if s in names}
+    assert not used, f"use the canonical names: {used}"
+    # Every long call shows progress the same way: None (in notebooks and terminals).
+    for name in LONG_CALLS:
+        p = signatures[name].parameters["show_progress"]
+        assert p.default is None and p.kind is p.KEYWORD_ONLY, name
+
+
+def test_results_are_frames_or_named_results():
+    sample = ragplay.sample_collection()
+    assert not hasattr(sample, "__iter__") and not hasattr(sample, "__len__")
+    run = ragplay.overlap_run(sample.corpus, sample.queries, k=10)
+    result = ragplay.evaluate(run, sample.qrels, ["ndcg@10"])
+    assert not hasattr(result, "__iter__")
+    assert isinstance(result.per_query, pl.DataFrame) and isinstance(result.summary, pl.DataFrame)
+    runs = {"a": run, "b": run.with_columns(pl.col("score") * 0.5)}
+    from_dict = ragplay.compare(runs, sample.qrels, ["ndcg@10"])
+    from_table = ragplay.compare(ragplay.stack_runs(runs), sample.qrels, ["ndcg@10"])
+    assert isinstance(from_dict, pl.DataFrame) and from_dict.equals(from_table)
+    assert ragplay.evaluate(runs, sample.qrels, ["ndcg@10"]).summary.equals(
+        ragplay.evaluate(ragplay.stack_runs(runs), sample.qrels, ["ndcg@10"]).summary
     )
 
 

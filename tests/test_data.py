@@ -212,14 +212,22 @@ def test_bad_tables_and_options():
         ragplay.evaluate(run_of().drop("score"), QRELS, ["map"])
     with pytest.raises(ragplay.DataError, match=r"\"doc_id\" must be String, got i64"):
         ragplay.evaluate(run_of(doc_id=[1, 2]), QRELS, ["map"])
-    with pytest.raises(ragplay.DataError, match="null"):
+    with pytest.raises(ragplay.DataError) as nulls:
         ragplay.evaluate(run_of(doc_id=["d1", None]), QRELS, ["map"])
+    assert str(nulls.value) == 'run: column "doc_id" holds 1 null value(s)'
+
     with pytest.raises(ragplay.DataError, match="qrels table is empty"):
         ragplay.evaluate(run_of(), QRELS.clear(), ["map"])
-    with pytest.raises(ragplay.ConfigError, match="relevance_threshold"):
+    with pytest.raises(ragplay.ConfigError) as threshold:
         ragplay.evaluate(run_of(), QRELS, ["map"], relevance_threshold=0)
-    with pytest.raises(TypeError, match="run must be a polars.DataFrame, got dict"):
-        ragplay.evaluate({"a": {"d1": 1.0}}, QRELS, ["map"])  # type: ignore[arg-type]
+    assert str(threshold.value) == "invalid relevance_threshold: must be at least 1, got 0"
+    assert threshold.value.parameter == "relevance_threshold"
+    with pytest.raises(TypeError, match=r'^run "a" must be a polars.DataFrame, got dict$'):
+        ragplay.evaluate({"a": {"d1": 1.0}}, QRELS, ["map"])  # type: ignore[dict-item]
+    with pytest.raises(
+        TypeError, match="^run must be a polars.DataFrame or a dict of run name to DataFrame, got list$"
+    ):
+        ragplay.evaluate([run_of()], QRELS, ["map"])  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         ragplay.evaluate(run_of(), QRELS, ["map"], 2)  # type: ignore[misc]  # keyword-only
     with pytest.raises(ragplay.ConfigError, match="no metric"):

@@ -30,7 +30,7 @@ class Bar:
         if total <= 0:
             return
         if self._bar is None:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
             self._bar = tqdm(total=total, desc=self.desc, leave=False)
         if self._bar.total != total:

@@ -14,7 +14,6 @@ _Pooling = Literal["mean", "cls", "max", "mean_sqrt_len"]
 _Test = Literal["randomization", "t-test"]
 _Correction = Literal["holm", "bonferroni", "none"]
 _Runs = Union[pl.DataFrame, dict[str, pl.DataFrame]]
-
 __all__ = [
     "Analyzer",
     "BM25",
@@ -47,9 +46,7 @@ COLUMNS: Final[dict[str, str]]
 
 @final
 class Collection:
-    """A test collection: corpus, queries and qrels tables.
-
-    Unpacks as ``corpus, queries, qrels = collection``."""
+    """A test collection: corpus, queries and qrels tables."""
 
     @property
     def corpus(self) -> pl.DataFrame:
@@ -63,12 +60,9 @@ class Collection:
     def qrels(self) -> pl.DataFrame:
         """Qrels table: ``query_id``, ``doc_id`` (String), ``relevance`` (Int32)."""
 
-
 @final
 class Evaluation:
-    """The result of ``evaluate``: a per-query table and a summary table.
-
-    Unpacks as ``per_query, summary = evaluation``."""
+    """The result of ``evaluate``: a per-query table and a summary table."""
 
     @property
     def per_query(self) -> pl.DataFrame:
@@ -77,7 +71,6 @@ class Evaluation:
     @property
     def summary(self) -> pl.DataFrame:
         """One row per run: ``run``, ``num_queries``, then the mean of each metric."""
-
 
 @final
 class Analyzer:
@@ -148,18 +141,30 @@ class BM25:
         fields: dict[str, float] | None = None,
     ) -> BM25: ...
     def index(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None:
-        """Index a corpus table (``doc_id`` and ``title`` / ``text``, or the configured fields),
-        replacing what the index held. Runs on all cores with the GIL released.
+        """Index a corpus table (``doc_id``, ``text`` and optional ``title``, or the configured
+        fields), replacing what the index held. Runs on all cores with the GIL released; an
+        interrupted call (Ctrl-C) leaves the previous index in place.
+
+        Args:
+            corpus: A corpus table.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 
         Raises:
             DataError: An empty corpus, a duplicate or null id, a missing column."""
 
     def add(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None:
         """Add documents; their ids must be new. Statistics and scores are updated, so results
-        equal those of a fresh index of all the documents."""
+        equal those of a fresh index of all the documents. An interrupted call adds nothing.
+
+        Args:
+            corpus: A corpus table.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals."""
 
     def delete(self, doc_ids: _Ids) -> None:
         """Delete documents by id.
+
+        Args:
+            doc_ids: The ids: a list, a ``polars.Series``, or a frame with a ``doc_id`` column.
 
         Raises:
             DataError: An id the index does not hold (nothing is deleted then)."""
@@ -180,8 +185,9 @@ class BM25:
         Args:
             queries: A queries table.
             k: Documents per query.
-            allow: If given, only these document ids can be returned.
-            show_progress: Draw a progress bar.
+            allow: If given, only these document ids can be returned (a list, a
+                ``polars.Series``, or a frame with a ``doc_id`` column).
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 
         Returns:
             A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
@@ -202,8 +208,12 @@ class BM25:
             FileNotFoundError: The folder or a file is missing."""
 
     @property
-    def name(self) -> str: ...
-    def config(self) -> dict[str, object]: ...
+    def name(self) -> str:
+        """The retriever's name in runs and the lab: ``"bm25"``."""
+
+    def config(self) -> dict[str, object]:
+        """The configuration (variant, parameters, analyzer, fields) as a dict."""
+
     @property
     def num_terms(self) -> int:
         """Number of distinct terms indexed."""
@@ -295,18 +305,18 @@ def evaluate(
     run does not answer are skipped unless ``include_missing`` (``trec_eval -c``). A document
     listed twice for one query is an error.
 
-    Metrics: ``p@k``, ``recall@k`` / ``recall``, ``mrr`` / ``mrr@k``, ``map`` / ``map@k``,
-    ``ndcg`` / ``ndcg@k`` (trec_eval's linear gain), ``ndcg_burges`` / ``ndcg_burges@k``
-    (gain 2^rel - 1), ``rprec``, ``hit_rate@k`` (alias ``success@k``) and ``bpref``.
+    The metric names, their aliases, cut-offs and definitions are listed by
+    ``ragplay.metrics()``.
 
     Args:
         run: A run table (``query_id``, ``doc_id``, ``score``); with a ``run`` column it holds
-            several runs, evaluated one by one.
+            several runs, evaluated one by one. A dict of name to run table is stacked first.
         qrels: A qrels table (``query_id``, ``doc_id``, ``relevance``).
         metrics: Metric names, such as ``["ndcg@10", "recall@100", "mrr"]``.
         relevance_threshold: A judgement at least this value is relevant (``trec_eval -l``).
         include_missing: Count unanswered qrels queries with an empty ranking.
         name: The run's name when ``run`` has no ``run`` column.
+        show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 
     Returns:
         An ``Evaluation`` with ``per_query`` and ``summary`` tables.
@@ -339,7 +349,8 @@ def compare(
     ``losses``.
 
     Args:
-        run: A multi-run table with a ``run`` column (see ``stack_runs``).
+        runs: A dict of run name to run table, or a stacked table with a ``run`` column (see
+            ``stack_runs``).
         qrels: A qrels table.
         metrics: Metric names, as for ``evaluate``.
         baseline: The run the others are compared with; the first run if omitted.
@@ -350,6 +361,7 @@ def compare(
         seed: Seed of the random draws.
         correction: ``"holm"``, ``"bonferroni"`` or ``"none"``.
         relevance_threshold: As for ``evaluate``.
+        show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 
     Returns:
         A polars DataFrame, one row per (metric, compared run)."""
@@ -369,7 +381,11 @@ def compare_per_query(
 
     Same options and output as ``compare``; ``metrics`` names columns of the table."""
 
-def metrics() -> pl.DataFrame: ...
+def metrics() -> pl.DataFrame:
+    """The metrics ``evaluate`` knows, one row per family: ``name``, ``pattern`` (how to write
+    it: ``p@k``, ``recall[@k]``), ``aliases``, ``cutoff`` (``"required"``, ``"optional"`` or
+    ``"none"``), ``description`` and ``reference``."""
+
 def overlap_run(corpus: pl.DataFrame, queries: pl.DataFrame, *, k: int = 100) -> pl.DataFrame:
     """A term-overlap baseline run: documents scored by the number of distinct query words they
     contain (lower-cased alphanumeric runs), top ``k`` per query.
@@ -384,16 +400,27 @@ def overlap_run(corpus: pl.DataFrame, queries: pl.DataFrame, *, k: int = 100) ->
 
 @final
 class CacheStats:
+    """Counters of an ``EmbeddingCache`` since it was opened."""
+
     @property
-    def hits(self) -> int: ...
+    def hits(self) -> int:
+        """Vectors found in the cache."""
+
     @property
-    def misses(self) -> int: ...
+    def misses(self) -> int:
+        """Vectors not found (computed)."""
+
     @property
-    def written(self) -> int: ...
+    def written(self) -> int:
+        """Vectors written."""
+
     @property
-    def segments_written(self) -> int: ...
+    def segments_written(self) -> int:
+        """Segment files written."""
+
     @property
-    def corrupt_segments(self) -> int: ...
+    def corrupt_segments(self) -> int:
+        """Segment files skipped because they failed their checks."""
 
 @final
 class EmbeddingCache:
@@ -408,9 +435,7 @@ class EmbeddingCache:
 
     def __new__(cls, path: str | PathLike[str]) -> EmbeddingCache: ...
     def stats(self) -> CacheStats:
-        """Counters since the cache was opened: ``hits``, ``misses``, ``written`` (vectors),
-        ``segments_written`` (files) and ``corrupt_segments`` (files skipped because they
-        failed their checks)."""
+        """Counters since the cache was opened, as a ``CacheStats``."""
 
     @property
     def path(self) -> Path:
@@ -475,7 +500,7 @@ class Encoder:
             batch_size: Texts per forward pass.
             normalize: L2-normalise; the encoder's default if omitted.
             prefix: Put before every text (none if omitted).
-            show_progress: Draw a progress bar.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 
         Returns:
             A float32 array of shape ``(len(texts), dim)``, one row per text.
@@ -498,7 +523,7 @@ class Encoder:
             queries: A queries table (``query_id``, ``text``).
             batch_size: Texts per forward pass.
             normalize: L2-normalise; the encoder's default if omitted.
-            show_progress: Draw a progress bar.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 
         Returns:
             A float32 array, one row per query in table order."""
@@ -523,7 +548,7 @@ class Encoder:
             cache: An ``EmbeddingCache`` or a folder for one.
             batch_size: Texts per forward pass.
             normalize: L2-normalise; the encoder's default if omitted.
-            show_progress: Draw a progress bar.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 
         Returns:
             A float32 array, one row per document in table order."""
@@ -577,13 +602,15 @@ def exact_search(
 ) -> pl.DataFrame:
     """Exact dense retrieval: the top ``k`` documents of each query by inner product (cosine
     similarity for unit-length vectors), ties broken by doc id descending. Parallel over
-    queries, GIL released.
+    queries, GIL released. ``DenseIndex`` keeps vectors and ids together; this function takes
+    them side by side.
 
     Args:
         queries: Query vectors, float32 of shape ``(n_queries, dim)``.
         docs: Document vectors, float32 of shape ``(n_docs, dim)``.
-        query_ids: The id of each query row.
-        doc_ids: The id of each document row (unique).
+        query_ids: The id of each query row (a list, a ``polars.Series``, a numpy array, or a
+            frame with a ``query_id`` column).
+        doc_ids: The id of each document row, unique (likewise, ``doc_id`` for a frame).
         k: Documents per query.
 
     Returns:
@@ -595,6 +622,20 @@ def exact_search(
 
 @final
 class DenseIndex:
+    """An exact dense index: documents embedded with an ``Encoder``, kept together with their
+    ids, searched by inner product (cosine similarity for unit-length vectors), ties broken
+    by doc id descending.
+
+    Because the index holds the ids, filtering or reordering the corpus after indexing cannot
+    misalign vectors and documents.
+
+    Args:
+        encoder: The ``Encoder`` for documents and queries.
+        cache: An ``EmbeddingCache`` (or a folder for one) that document vectors are read
+            from and written to.
+        batch_size: Texts per forward pass.
+        normalize: L2-normalise vectors; the encoder's default if omitted."""
+
     def __new__(
         cls,
         encoder: Encoder,
@@ -603,9 +644,31 @@ class DenseIndex:
         batch_size: int = 32,
         normalize: bool | None = None,
     ) -> DenseIndex: ...
-    def index(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None: ...
-    def add(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None: ...
-    def delete(self, doc_ids: _Ids) -> None: ...
+    def index(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None:
+        """Embed and index a corpus table (``doc_id``, ``text``, optional ``title``; title and
+        text joined by a space), replacing what the index held. An interrupted call (Ctrl-C)
+        leaves the previous index in place.
+
+        Args:
+            corpus: A corpus table.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals."""
+
+    def add(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None:
+        """Embed and add documents; their ids must be new. An interrupted call adds nothing.
+
+        Args:
+            corpus: A corpus table.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals."""
+
+    def delete(self, doc_ids: _Ids) -> None:
+        """Delete documents by id.
+
+        Args:
+            doc_ids: The ids: a list, a ``polars.Series``, or a frame with a ``doc_id`` column.
+
+        Raises:
+            DataError: An id the index does not hold (nothing is deleted then)."""
+
     def search(
         self,
         queries: pl.DataFrame,
@@ -613,7 +676,21 @@ class DenseIndex:
         k: int = 100,
         allow: _Ids | None = None,
         show_progress: Optional[bool] = None,
-    ) -> pl.DataFrame: ...
+    ) -> pl.DataFrame:
+        """Search every query of a queries table (``query_id``, ``text``): queries are embedded
+        with the encoder's query prefix, documents ranked by inner product.
+
+        Args:
+            queries: A queries table.
+            k: Documents per query.
+            allow: If given, only these document ids can be returned (a list, a
+                ``polars.Series``, or a frame with a ``doc_id`` column); the search is exact
+                over them, so ``k`` results come back whenever ``k`` are allowed.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+        Returns:
+            A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
+
     def search_vectors(
         self,
         query_vectors: npt.NDArray[np.float32],
@@ -621,8 +698,22 @@ class DenseIndex:
         query_ids: _Ids,
         k: int = 100,
         allow: _Ids | None = None,
-    ) -> pl.DataFrame: ...
-    def save(self, path: str | PathLike[str]) -> None: ...
+    ) -> pl.DataFrame:
+        """Search with query vectors computed elsewhere.
+
+        Args:
+            query_vectors: Float32 array of shape ``(n_queries, dim)``.
+            query_ids: The id of each row (a list, a ``polars.Series``, or a frame with a
+                ``query_id`` column).
+            k: Documents per query.
+            allow: As for ``search``.
+
+        Returns:
+            A run table."""
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Save the index to a folder (``index.bin`` and ``meta.json``), atomically."""
+
     @staticmethod
     def load(
         path: str | PathLike[str],
@@ -631,14 +722,39 @@ class DenseIndex:
         cache: EmbeddingCache | str | PathLike[str] | None = None,
         batch_size: int = 32,
         normalize: bool | None = None,
-    ) -> DenseIndex: ...
+    ) -> DenseIndex:
+        """Load an index saved with ``save``.
+
+        Args:
+            path: The folder.
+            encoder: The encoder the index was built with (its fingerprint is checked).
+            cache: As for the constructor.
+            batch_size: As for the constructor.
+            normalize: As for the constructor.
+
+        Raises:
+            ModelError: The index was built with another model.
+            DataError: A truncated, corrupted or foreign file.
+            FileNotFoundError: The folder or a file is missing."""
+
     @property
-    def doc_ids(self) -> list[str]: ...
+    def doc_ids(self) -> list[str]:
+        """The document ids, in row order."""
+
     @property
-    def vectors(self) -> npt.NDArray[np.float32]: ...
+    def vectors(self) -> npt.NDArray[np.float32]:
+        """A copy of the document vectors, float32 of shape ``(len(index), dim)``, rows in the
+        order of ``doc_ids``."""
+
     @property
-    def dim(self) -> int: ...
+    def dim(self) -> int:
+        """The vector dimension."""
+
     @property
-    def name(self) -> str: ...
-    def config(self) -> dict[str, object]: ...
+    def name(self) -> str:
+        """The retriever's name in runs and the lab: ``"dense"``."""
+
+    def config(self) -> dict[str, object]:
+        """The configuration (model folder, pooling, normalisation, prefixes) as a dict."""
+
     def __len__(self) -> int: ...

@@ -168,7 +168,7 @@ where
 }
 
 /// Wait for the worker's outcome, updating the bar and checking for signals every 50 ms.
-fn wait<T>(
+fn wait<T: Send>(
     py: Python<'_>,
     recv: &(dyn Fn(Option<Duration>) -> Result<Outcome<T>, mpsc::RecvTimeoutError> + Sync),
     bar: Option<&Bound<'_, PyAny>>,
