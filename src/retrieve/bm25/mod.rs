@@ -12,6 +12,7 @@
 //! Building analyses a batch of documents in parallel (known terms are resolved to ids there,
 //! no string is allocated per term), then appends the batch's postings in slot order.
 
+mod compact;
 mod persist;
 mod postings;
 pub mod scoring;
@@ -26,6 +27,7 @@ use crate::cancel::Cancel;
 use crate::data::schema::{self, table, DOC_ID, TEXT, TITLE};
 use crate::error::{Error, Result};
 use crate::text::{Analyzer, AnalyzerConfig};
+pub use compact::AUTO_COMPACT_DEAD_SHARE;
 use postings::TermList;
 pub use scoring::{Params, Variant};
 
@@ -276,7 +278,8 @@ impl Bm25 {
         self.slots.is_empty()
     }
 
-    /// Number of distinct terms ever indexed.
+    /// Number of distinct terms in the vocabulary: every term indexed since the last
+    /// compaction, including those only deleted documents had.
     pub fn num_terms(&self) -> usize {
         self.terms.len()
     }
@@ -406,7 +409,9 @@ impl Bm25 {
         }
     }
 
-    /// Delete documents by id; an unknown id is an error and nothing is deleted.
+    /// Delete documents by id; an unknown id is an error and nothing is deleted. Their slots
+    /// stay, dead, until more than [`AUTO_COMPACT_DEAD_SHARE`] of the slots is dead; then the
+    /// index compacts itself (see [`Bm25::compact`]).
     pub fn delete<S: AsRef<str>>(&mut self, ids: &[S]) -> Result<()> {
         let mut slots = Vec::with_capacity(ids.len());
         for id in ids {
@@ -432,6 +437,9 @@ impl Bm25 {
                 .lists
                 .par_iter_mut()
                 .for_each(|l| l.retain(|slot| alive[slot as usize]));
+        }
+        if self.wants_compaction() {
+            self.renumber();
         }
         self.refresh();
         Ok(())
