@@ -1,4 +1,5 @@
-//! BM25 without Python: effectiveness on real collections, lifecycle, persistence.
+//! BM25 without Python: effectiveness on real collections, lifecycle (add, delete,
+//! compaction), persistence.
 
 use std::path::PathBuf;
 
@@ -6,6 +7,7 @@ use ragplay::cancel::never;
 use ragplay::data;
 use ragplay::eval::{evaluate, EvalOptions};
 use ragplay::polars::prelude::*;
+use ragplay::retrieve::bm25::AUTO_COMPACT_DEAD_SHARE;
 use ragplay::retrieve::{Bm25, Bm25Config, Params, Variant};
 use ragplay::Error;
 
@@ -209,5 +211,206 @@ fn early_termination_returns_the_exact_top_k() {
                 assert_eq!(fast.height(), 200 * k, "k = {k}");
             }
         }
+    }
+}
+
+/// The doc ids of a corpus table, in row order.
+fn doc_ids(corpus: &DataFrame) -> Vec<String> {
+    let ids = corpus.column("doc_id").unwrap().str().unwrap();
+    data::schema::str_values(ids).map(str::to_owned).collect()
+}
+
+/// The rows of `corpus` whose doc id `keep` accepts.
+fn rows_where(corpus: &DataFrame, keep: impl Fn(&str) -> bool) -> DataFrame {
+    let ids = corpus.column("doc_id").unwrap().str().unwrap();
+    let mask: BooleanChunked = data::schema::str_values(ids).map(keep).collect();
+    corpus.filter(&mask).unwrap()
+}
+
+/// Accepts the ids not in `doomed`.
+fn not_in(doomed: &[String]) -> impl Fn(&str) -> bool + '_ {
+    move |id| !doomed.iter().any(|d| d == id)
+}
+
+/// The size of `index.bin` when `index` is saved.
+fn saved_size(index: &Bm25) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    index.save(dir.path()).unwrap();
+    std::fs::metadata(dir.path().join("index.bin"))
+        .unwrap()
+        .len()
+}
+
+/// Asserts that `index` and `reference` return the same run for `queries` at k = 100.
+fn assert_same_runs(index: &Bm25, reference: &Bm25, queries: &DataFrame, what: &str) {
+    let a = index.search(queries, 100, None, never()).unwrap();
+    let b = reference.search(queries, 100, None, never()).unwrap();
+    assert!(a.height() > 0, "{what}: empty run");
+    assert!(a.equals(&b), "{what}: runs differ");
+}
+
+/// Asserts that `index` saved and loaded back answers as it does.
+fn assert_round_trip(index: &Bm25, queries: &DataFrame, what: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    index.save(dir.path()).unwrap();
+    let back = Bm25::load(dir.path()).unwrap();
+    assert_eq!(back.len(), index.len(), "{what}");
+    assert_eq!(
+        back.num_slots(),
+        back.len(),
+        "{what}: no dead slot is saved"
+    );
+    assert_same_runs(&back, index, queries, what);
+}
+
+#[test]
+fn deleting_half_of_scifact_compacts_to_a_fresh_index() {
+    let c = data::load_beir(&shared("scifact"), "test").unwrap();
+    let ids = doc_ids(&c.corpus);
+    let mut index = Bm25::build(Bm25Config::default(), &c.corpus, never()).unwrap();
+    let full_size = saved_size(&index);
+    assert_eq!(index.num_slots(), ids.len());
+
+    let doomed: Vec<String> = ids.iter().step_by(2).cloned().collect();
+    index.delete(&doomed).unwrap();
+    let kept = rows_where(&c.corpus, |id| !doomed.iter().any(|d| d == id));
+    let fresh = Bm25::build(Bm25Config::default(), &kept, never()).unwrap();
+    // Half the slots dead is past the threshold: `delete` compacted by itself.
+    assert_eq!(index.len(), ids.len() - doomed.len());
+    assert_eq!(index.num_slots(), index.len());
+    assert_eq!(fresh.num_slots(), index.num_slots());
+    assert_eq!(index.num_terms(), fresh.num_terms());
+    let size = saved_size(&index);
+    assert!(size < full_size, "{size} >= {full_size}");
+    assert_eq!(size, saved_size(&fresh));
+    assert_same_runs(&index, &fresh, &c.queries, "after deleting half");
+    // Nothing is left to reclaim.
+    index.compact();
+    assert_eq!(index.num_slots(), index.len());
+    assert_same_runs(&index, &fresh, &c.queries, "compacted again");
+    assert_round_trip(&index, &c.queries, "deleted half");
+}
+
+#[test]
+fn compaction_is_explicit_below_the_threshold_and_automatic_past_it() {
+    let c = data::load_beir(&shared("scifact"), "test").unwrap();
+    let ids = doc_ids(&c.corpus);
+    let n = ids.len();
+    let mut index = Bm25::build(Bm25Config::default(), &c.corpus, never()).unwrap();
+    let full_size = saved_size(&index);
+
+    // As many deletions as the threshold allows without compacting: every third document.
+    let quiet = (AUTO_COMPACT_DEAD_SHARE * n as f64).floor() as usize;
+    let mut doomed: Vec<String> = ids.iter().step_by(3).take(quiet).cloned().collect();
+    assert_eq!(doomed.len(), quiet);
+    index.delete(&doomed).unwrap();
+    assert_eq!(index.num_slots(), n, "no compaction at {quiet} dead of {n}");
+    let fresh = Bm25::build(
+        Bm25Config::default(),
+        &rows_where(&c.corpus, not_in(&doomed)),
+        never(),
+    )
+    .unwrap();
+    assert_same_runs(&index, &fresh, &c.queries, "dead slots kept");
+    // The dead slots are not saved.
+    let size = saved_size(&index);
+    assert!(size < full_size);
+    assert_eq!(size, saved_size(&fresh));
+    assert_round_trip(&index, &c.queries, "dead slots kept");
+
+    index.compact();
+    assert_eq!(index.num_slots(), n - quiet);
+    assert_eq!(index.num_terms(), fresh.num_terms());
+    assert_same_runs(&index, &fresh, &c.queries, "compacted by hand");
+
+    // Measured against the compacted slots: up to the threshold nothing happens, one more
+    // deletion compacts.
+    let m = index.num_slots();
+    let quiet = (AUTO_COMPACT_DEAD_SHARE * m as f64).floor() as usize;
+    let alive: Vec<String> = ids
+        .iter()
+        .filter(|id| not_in(&doomed)(id))
+        .cloned()
+        .collect();
+    let more: Vec<String> = alive.iter().step_by(2).take(quiet + 1).cloned().collect();
+    assert_eq!(more.len(), quiet + 1);
+    index.delete(&more[..quiet]).unwrap();
+    assert_eq!(index.num_slots(), m);
+    index.delete(&more[quiet..]).unwrap();
+    assert_eq!(index.num_slots(), m - quiet - 1);
+    assert_eq!(index.num_slots(), index.len());
+    doomed.extend(more);
+    let fresh = Bm25::build(
+        Bm25Config::default(),
+        &rows_where(&c.corpus, not_in(&doomed)),
+        never(),
+    )
+    .unwrap();
+    assert_eq!(index.num_terms(), fresh.num_terms());
+    assert_same_runs(&index, &fresh, &c.queries, "compacted by delete");
+}
+
+#[test]
+fn delete_and_add_after_compaction_equal_a_fresh_index() {
+    let c = data::load_beir(&shared("scifact"), "test").unwrap();
+    for variant in [Variant::Lucene, Variant::Bm25L] {
+        let config = Bm25Config {
+            params: Params {
+                variant,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let ids = doc_ids(&c.corpus);
+        let mut index = Bm25::build(config.clone(), &c.corpus, never()).unwrap();
+        let doomed: Vec<String> = ids.iter().skip(1).step_by(2).cloned().collect();
+        index.delete(&doomed).unwrap();
+        assert_eq!(index.num_slots(), index.len(), "{variant:?}");
+
+        // Back in: the deleted documents under their old ids, and copies of 100 kept ones
+        // under new ids.
+        let returning = rows_where(&c.corpus, |id| doomed.iter().any(|d| d == id));
+        let originals = rows_where(&c.corpus.head(Some(400)), |id| {
+            !doomed.iter().any(|d| d == id)
+        });
+        let originals = originals.head(Some(100));
+        let new_ids: Vec<String> = doc_ids(&originals)
+            .iter()
+            .map(|id| format!("copy-{id}"))
+            .collect();
+        let mut copies = originals.clone();
+        copies
+            .with_column(Column::new("doc_id".into(), new_ids.clone()))
+            .unwrap();
+        index.add(&returning, never()).unwrap();
+        index.add(&copies, never()).unwrap();
+        assert_eq!(index.len(), ids.len() + 100, "{variant:?}");
+        assert!(matches!(
+            index.add(&copies.head(Some(1)), never()),
+            Err(Error::DuplicateId { .. })
+        ));
+
+        // Out again: a few old, returned and new ids (few enough not to compact).
+        let out: Vec<String> = [&ids[0], &doomed[0], &doomed[7], &new_ids[0], &new_ids[50]]
+            .into_iter()
+            .cloned()
+            .collect();
+        index.delete(&out).unwrap();
+        assert_eq!(index.num_slots(), index.len() + out.len(), "{variant:?}");
+
+        let everything = c.corpus.vstack(&copies).unwrap();
+        let last = rows_where(&everything, |id| !out.iter().any(|d| d == id));
+        let fresh = Bm25::build(config, &last, never()).unwrap();
+        assert_eq!(index.len(), fresh.len());
+        assert_same_runs(&index, &fresh, &c.queries, &format!("{variant:?}"));
+        assert_round_trip(&index, &c.queries, &format!("{variant:?}"));
+        index.compact();
+        assert_eq!(index.num_slots(), index.len());
+        assert_same_runs(
+            &index,
+            &fresh,
+            &c.queries,
+            &format!("{variant:?}, compacted"),
+        );
     }
 }

@@ -1,15 +1,22 @@
 //! Saving an index to a folder and loading it back.
 //!
-//! A folder holds `index.bin` (the vocabulary, document ids, and per field the document
-//! lengths and posting lists, little-endian) and `meta.json` (format name and version, the
-//! configuration, counts, and the FNV-1a 64 checksum and size of `index.bin`). Both are
-//! written atomically, data first: a reader that finds the checksum or size off reports a
-//! truncated or foreign file instead of loading garbage. Derived scores are recomputed on load.
+//! A folder holds `index.bin` (the vocabulary, document ids with an alive flag, and per field
+//! the document lengths and posting lists, little-endian) and `meta.json` (format name and
+//! version, the configuration, counts, and the FNV-1a 64 checksum and size of `index.bin`).
+//! Both are written atomically, data first: a reader that finds the checksum or size off
+//! reports a truncated or foreign file instead of loading garbage. Derived scores are
+//! recomputed on load.
+//!
+//! Only the live part is written: dead slots and terms left without postings are skipped and
+//! the rest renumbered as compaction would (see [`super::compact`]), so a file has exactly the
+//! size of a fresh index's over the same documents. Files written before that keep dead slots
+//! (flagged not alive); they are read the same way and compacted on load.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::compact::Renumber;
 use super::{Bm25, Bm25Config, FieldIndex, TermList};
 use crate::data::io::{fnv1a64, write_atomic};
 use crate::error::{Error, Result};
@@ -79,40 +86,21 @@ impl<'a> Reader<'a> {
 }
 
 impl Bm25 {
-    /// Save the index into folder `dir` (created if needed), atomically.
+    /// Save the index into folder `dir` (created if needed), atomically. Deleted documents'
+    /// slots are not written (the index itself is left as it is).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let mut out: Vec<u8> = Vec::new();
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&(self.terms.len() as u64).to_le_bytes());
-        for t in &self.terms {
-            out.extend_from_slice(&(t.len() as u32).to_le_bytes());
-            out.extend_from_slice(t.as_bytes());
-        }
-        out.extend_from_slice(&(self.doc_ids.len() as u64).to_le_bytes());
-        for (id, alive) in self.doc_ids.iter().zip(&self.alive) {
-            out.push(u8::from(*alive));
-            out.extend_from_slice(&(id.len() as u32).to_le_bytes());
-            out.extend_from_slice(id.as_bytes());
-        }
-        out.extend_from_slice(&(self.fields.len() as u64).to_le_bytes());
-        for field in &self.fields {
-            for &l in &field.doc_len {
-                out.extend_from_slice(&l.to_le_bytes());
-            }
-            for list in &field.lists {
-                out.extend_from_slice(&(list.len() as u64).to_le_bytes());
-                for (&slot, &tf) in list.docs.iter().zip(&list.tfs) {
-                    out.extend_from_slice(&slot.to_le_bytes());
-                    out.extend_from_slice(&tf.to_le_bytes());
-                }
-            }
-        }
+        self.save_renumbered(dir, &Renumber::compacting(self))
+    }
+
+    /// Save the slots and terms `plan` keeps, under their new numbers.
+    pub(super) fn save_renumbered(&self, dir: &Path, plan: &Renumber) -> Result<()> {
+        let out = self.encode(plan);
         let meta = Meta {
             format: FORMAT.into(),
             version: FORMAT_VERSION,
             config: self.config.clone(),
             documents: self.len() as u64,
-            terms: self.terms.len() as u64,
+            terms: plan.old_terms.len() as u64,
             data_bytes: out.len() as u64,
             data_fnv1a64: format!("{:016x}", fnv1a64(&out)),
         };
@@ -120,6 +108,40 @@ impl Bm25 {
             serde_json::to_vec_pretty(&meta).map_err(|e| Error::config("index", e.to_string()))?;
         write_atomic(&dir.join("index.bin"), |w| w.write_all(&out))?;
         write_atomic(&dir.join("meta.json"), |w| w.write_all(&meta_json))
+    }
+
+    /// The contents of `index.bin` for the slots and terms `plan` keeps.
+    fn encode(&self, plan: &Renumber) -> Vec<u8> {
+        let mut out: Vec<u8> = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(plan.old_terms.len() as u64).to_le_bytes());
+        for &t in &plan.old_terms {
+            let t = &self.terms[t as usize];
+            out.extend_from_slice(&(t.len() as u32).to_le_bytes());
+            out.extend_from_slice(t.as_bytes());
+        }
+        out.extend_from_slice(&(plan.old_slots.len() as u64).to_le_bytes());
+        for &s in &plan.old_slots {
+            let id = &self.doc_ids[s as usize];
+            out.push(u8::from(self.alive[s as usize]));
+            out.extend_from_slice(&(id.len() as u32).to_le_bytes());
+            out.extend_from_slice(id.as_bytes());
+        }
+        out.extend_from_slice(&(self.fields.len() as u64).to_le_bytes());
+        for field in &self.fields {
+            for &s in &plan.old_slots {
+                out.extend_from_slice(&field.doc_len[s as usize].to_le_bytes());
+            }
+            for &t in &plan.old_terms {
+                let list = &field.lists[t as usize];
+                out.extend_from_slice(&(list.len() as u64).to_le_bytes());
+                for (slot, &tf) in plan.slots(list).zip(&list.tfs) {
+                    out.extend_from_slice(&slot.to_le_bytes());
+                    out.extend_from_slice(&tf.to_le_bytes());
+                }
+            }
+        }
+        out
     }
 
     /// Load an index saved by [`Bm25::save`].
@@ -191,8 +213,8 @@ impl Bm25 {
         for i in 0..n_slots {
             let alive = r.take(1)?[0] == 1;
             let id = r.string()?;
-            if alive {
-                index.slots.insert(id.clone(), i as u32);
+            if alive && index.slots.insert(id.clone(), i as u32).is_some() {
+                return Err(reader_err("a document id appears twice"));
             }
             index.doc_ids.push(id);
             index.alive.push(alive);
@@ -216,6 +238,9 @@ impl Bm25 {
                     if slot as usize >= n_slots {
                         return Err(reader_err("posting names a document out of range"));
                     }
+                    if !index.alive[slot as usize] {
+                        return Err(reader_err("posting names a deleted document"));
+                    }
                     if list.docs.last().is_some_and(|&last| last >= slot) {
                         return Err(reader_err("postings out of order"));
                     }
@@ -228,7 +253,72 @@ impl Bm25 {
         if r.pos != bytes.len() {
             return Err(reader_err("trailing bytes"));
         }
+        // A file of an earlier build may hold dead slots: drop them now.
+        if index.has_dead_slots() {
+            index.renumber();
+        }
         index.refresh();
         Ok(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cancel::never;
+    use crate::data::schema::{DOC_ID, TEXT, TITLE};
+    use polars::prelude::*;
+
+    #[test]
+    fn a_file_with_dead_slots_loads_compacted() {
+        let texts = [
+            "red apple fruit",
+            "green pear",
+            "red kiwi kiwi",
+            "blue plum fruit",
+            "yellow banana",
+            "green apple pie",
+            "purple grape fruit fruit",
+            "orange orange",
+        ];
+        let ids: Vec<String> = (0..texts.len()).map(|i| format!("d{i}")).collect();
+        let corpus = df!(DOC_ID => ids, TITLE => vec![""; texts.len()], TEXT => texts).unwrap();
+        let queries = df!(
+            "query_id" => ["q1", "q2", "q3"],
+            "text" => ["red fruit", "green pear", "orange kiwi"],
+        )
+        .unwrap();
+        let mut index = Bm25::build(Default::default(), &corpus, never()).unwrap();
+        index.delete(&["d1"]).unwrap();
+        assert_eq!(
+            index.num_slots(),
+            texts.len(),
+            "one in eight dead: not compacted"
+        );
+        let expected = index.search(&queries, 10, None, never()).unwrap();
+
+        // Written as earlier builds did: every slot and term, the dead one flagged.
+        let old = tempfile::tempdir().unwrap();
+        index
+            .save_renumbered(old.path(), &Renumber::identity(&index))
+            .unwrap();
+        let back = Bm25::load(old.path()).unwrap();
+        assert_eq!((back.len(), back.num_slots()), (index.len(), index.len()));
+        assert!(back
+            .search(&queries, 10, None, never())
+            .unwrap()
+            .equals(&expected));
+
+        // Saved now: smaller, and loads to the same index.
+        let new = tempfile::tempdir().unwrap();
+        index.save(new.path()).unwrap();
+        let size =
+            |d: &tempfile::TempDir| std::fs::metadata(d.path().join("index.bin")).unwrap().len();
+        assert!(size(&new) < size(&old));
+        let back = Bm25::load(new.path()).unwrap();
+        assert!(back
+            .search(&queries, 10, None, never())
+            .unwrap()
+            .equals(&expected));
     }
 }
