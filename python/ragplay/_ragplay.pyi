@@ -192,6 +192,9 @@ class BM25:
         Returns:
             A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
 
+    def compact(self) -> None: ...
+    @property
+    def num_slots(self) -> int: ...
     def explain(self, query: str, doc_id: str) -> pl.DataFrame:
         """Each query term's contribution to a document's score: ``field``, ``term``, ``tf``,
         ``df``, ``idf``, ``doc_len``, ``avg_doc_len``, ``score`` (summing to the search score)."""

@@ -141,6 +141,23 @@ impl PyBm25 {
         detach(py, |_| self.write().delete(&doc_ids))
     }
 
+    /// Reclaim the space of deleted documents now: the live documents are renumbered densely
+    /// and every per-document array shrinks. Results do not change (they equal a fresh index
+    /// of the live documents). ``delete`` does this by itself once more than a quarter of the
+    /// slots are dead, and ``save`` writes only the live documents.
+    fn compact(&self, py: Python<'_>) -> PyResult<()> {
+        detach(py, |_| {
+            self.write().compact();
+            Ok(())
+        })
+    }
+
+    /// Document slots held, deleted ones included (equals ``len(index)`` after ``compact``).
+    #[getter]
+    fn num_slots(&self) -> usize {
+        self.read().num_slots()
+    }
+
     /// Search every query of a queries table (``query_id``, ``text``).
     ///
     /// Exact top-k: ties broken by doc id descending (``trec_eval``'s order). A query with no
@@ -208,7 +225,8 @@ impl PyBm25 {
         json_to_py(py, &Retriever::config(&*self.read()))
     }
 
-    /// Number of distinct terms indexed.
+    /// Number of distinct terms in the vocabulary (since the last compaction, terms of deleted
+    /// documents included).
     #[getter]
     fn num_terms(&self) -> usize {
         self.read().num_terms()

@@ -17,7 +17,13 @@ use crate::error::{Error, Result};
 /// The run order between `(score, doc_id)` pairs: `Less` means `a` ranks ahead of `b`.
 #[inline]
 pub fn cmp(a_score: f64, a_doc: &str, b_score: f64, b_doc: &str) -> Ordering {
-    cmp_by(a_score, b_score).then_with(|| b_doc.cmp(a_doc))
+    cmp_by(a_score, b_score).then_with(|| cmp_doc_ids(a_doc, b_doc))
+}
+
+/// The tie part of [`cmp`]: the larger doc id first.
+#[inline]
+pub fn cmp_doc_ids(a_doc: &str, b_doc: &str) -> Ordering {
+    b_doc.cmp(a_doc)
 }
 
 /// The score part of [`cmp`]: higher first; `-0.0 == 0.0`.

@@ -501,7 +501,9 @@ impl Bm25 {
         }
         let mut order: Vec<u32> = self.slots.values().copied().collect();
         let ids = &self.doc_ids;
-        order.par_sort_unstable_by(|a, b| ids[*b as usize].cmp(&ids[*a as usize]));
+        order.par_sort_unstable_by(|a, b| {
+            crate::run::order::cmp_doc_ids(&ids[*a as usize], &ids[*b as usize])
+        });
         let mut id_rank = vec![0u32; self.doc_ids.len()];
         let n_alive = order.len();
         for (pos, &slot) in order.iter().enumerate() {
