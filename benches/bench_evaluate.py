@@ -13,6 +13,10 @@ What each timing covers:
   of numba's JIT on a small input.
 * pytrec_eval: ``RelevanceEvaluator(qrels, measures)`` plus ``.evaluate(run)`` on dicts.
 
+Every tool is timed twice: on the run as generated (rows grouped by query) and on a copy with
+its rows shuffled (``run.sample(fraction=1.0, shuffle=True, seed=...)``, as after a join or
+``unique()``), from which the other tools' dicts and objects are built as well.
+
 Each call is timed with the garbage collector off; the table shows the first call and the
 best. pytrec_eval must agree with ragplay to 1e-9 (means and per query); differences from
 ranx are counted and explained.
@@ -140,6 +144,9 @@ def main() -> None:
     run_df, qrels_df = make_frames(args.queries, args.docs, args.seed)
     run_d, qrels_d = to_dicts(run_df, "score"), to_dicts(qrels_df, "relevance")
     ranx_qrels, ranx_run = ranx.Qrels.from_dict(qrels_d), ranx.Run.from_dict(run_d)
+    shuffled_df = run_df.sample(fraction=1.0, shuffle=True, seed=args.seed)
+    shuffled_d = to_dicts(shuffled_df, "score")
+    ranx_shuffled = ranx.Run.from_dict(shuffled_d)
     n_rows = run_df.height
     print(
         f"workload: {args.queries:,} queries x {args.docs:,} docs = {n_rows:,} run rows, "
@@ -152,6 +159,14 @@ def main() -> None:
     conv_times, _ = timed(
         lambda: ragplay.evaluate(*from_dicts(run_d, qrels_d), names), args.repeats
     )
+    rp_sh_times, evaluation_sh = timed(
+        lambda: ragplay.evaluate(shuffled_df, qrels_df, names), args.repeats
+    )
+    if not (
+        evaluation_sh.per_query.equals(evaluation.per_query)
+        and evaluation_sh.summary.equals(evaluation.summary)
+    ):
+        raise SystemExit("ragplay gives different results on shuffled rows")
 
     # ranx's ndcg casts uint64 doc hashes to int64 and warns on every call.
     warnings.filterwarnings("ignore", category=numba.NumbaTypeSafetyWarning)
@@ -165,11 +180,15 @@ def main() -> None:
     rx_times, rx_means = timed(
         lambda: ranx.evaluate(ranx_qrels, ranx_run, [m[1] for m in METRICS]), args.repeats
     )
+    rx_sh_times, _ = timed(
+        lambda: ranx.evaluate(ranx_qrels, ranx_shuffled, [m[1] for m in METRICS]), args.repeats
+    )
 
-    def run_pytrec():
-        return pytrec_eval.RelevanceEvaluator(qrels_d, {m[2] for m in METRICS}).evaluate(run_d)
+    def run_pytrec(run: dict):
+        return pytrec_eval.RelevanceEvaluator(qrels_d, {m[2] for m in METRICS}).evaluate(run)
 
-    pt_times, pt_per_query = timed(run_pytrec, args.pytrec_repeats)
+    pt_times, pt_per_query = timed(lambda: run_pytrec(run_d), args.pytrec_repeats)
+    pt_sh_times, _ = timed(lambda: run_pytrec(shuffled_d), args.pytrec_repeats)
 
     best = min(rp_times)
     print(
@@ -183,6 +202,9 @@ def main() -> None:
         ("ragplay incl. dicts -> DataFrames", conv_times),
         ("ranx.evaluate", rx_times),
         ("pytrec_eval (evaluator+evaluate)", pt_times),
+        ("ragplay.evaluate, shuffled rows", rp_sh_times),
+        ("ranx.evaluate, shuffled rows", rx_sh_times),
+        ("pytrec_eval, shuffled rows", pt_sh_times),
     ):
         print(
             f"{label:<34}{times[0]:>9.3f}{min(times):>9.3f}{len(times):>7}"
@@ -192,6 +214,11 @@ def main() -> None:
         f"ragplay: {n_rows / best / 1e6:.2f} M run rows/s "
         f"(ranx/ragplay {min(rx_times) / best:.2f}x, "
         f"pytrec_eval/ragplay {min(pt_times) / best:.2f}x)"
+    )
+    print(
+        f"ranx/ragplay: grouped rows {min(rx_times) / best:.2f}x, "
+        f"shuffled rows {min(rx_sh_times) / min(rp_sh_times):.2f}x "
+        f"(ragplay shuffled/grouped {min(rp_sh_times) / best:.2f}x)"
     )
 
     # Agreement ------------------------------------------------------------------------------

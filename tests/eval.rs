@@ -121,3 +121,262 @@ fn exact_randomization_test_on_two_queries() {
     let expected = 1.0 - 2.0 * 3f64.atan() / std::f64::consts::PI;
     assert!((value(&out, "p_value", 0) - expected).abs() < 1e-12);
 }
+
+/// A tiny seeded generator (64-bit LCG, high bits), enough to build random tables.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// Rows `(run, query, doc, score)` of three runs over 12 queries, with scores from a few
+/// values (many ties, some negative); the run names are not in alphabetical order.
+fn random_run_rows(rng: &mut Lcg) -> Vec<(String, String, String, f64)> {
+    let mut rows = Vec::new();
+    for run in ["zeta", "alpha", "mid"] {
+        for q in 0..12 {
+            let mut docs: Vec<u64> = (0..100).collect();
+            let n = 1 + rng.below(60) as usize;
+            for i in 0..n {
+                docs.swap(i, i + rng.below((100 - i) as u64) as usize);
+                let score = rng.below(7) as f64 * 0.5 - 1.0;
+                rows.push((
+                    run.into(),
+                    format!("q{q}"),
+                    format!("d{:02}", docs[i]),
+                    score,
+                ));
+            }
+        }
+    }
+    rows
+}
+
+fn run_frame(rows: &[(String, String, String, f64)]) -> DataFrame {
+    df!(
+        "run" => rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        "query_id" => rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        "doc_id" => rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>(),
+        "score" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+    )
+    .unwrap()
+}
+
+/// Judgements of 20 random documents (grades -1..=3) for queries q0..q9 and one unanswered
+/// query; q10 and q11 are not judged.
+fn random_qrels_rows(rng: &mut Lcg) -> Vec<(String, String, i32)> {
+    let mut rows = Vec::new();
+    for q in (0..10)
+        .map(|q| format!("q{q}"))
+        .chain(["unanswered".into()])
+    {
+        let mut docs: Vec<u64> = (0..100).collect();
+        for i in 0..20 {
+            docs.swap(i, i + rng.below((100 - i) as u64) as usize);
+            rows.push((
+                q.clone(),
+                format!("d{:02}", docs[i]),
+                rng.below(5) as i32 - 1,
+            ));
+        }
+    }
+    rows
+}
+
+fn strings(ca: &StringChunked) -> Vec<&str> {
+    (0..ca.len()).map(|i| ca.get(i).unwrap()).collect()
+}
+
+/// `df`'s rows in a seeded random order, except that each run's first row stays ahead of
+/// the others, in their order, so that runs keep their order of first appearance.
+fn shuffled(df: &DataFrame, rng: &mut Lcg) -> DataFrame {
+    let runs = df.column("run").unwrap().str().unwrap();
+    let mut firsts: Vec<IdxSize> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, r) in strings(runs).into_iter().enumerate() {
+        if !seen.contains(&r) {
+            seen.push(r);
+            firsts.push(i as IdxSize);
+        }
+    }
+    let mut rest: Vec<IdxSize> = (0..df.height() as IdxSize)
+        .filter(|i| !firsts.contains(i))
+        .collect();
+    for i in (1..rest.len()).rev() {
+        rest.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    firsts.extend(rest);
+    df.take(&IdxCa::from_vec("order".into(), firsts)).unwrap()
+}
+
+/// `df` as several chunks of uneven sizes (slices stacked without rechunking).
+fn chunked(df: &DataFrame) -> DataFrame {
+    let n = df.height() as i64;
+    let cuts = [0, 1, n / 5, n / 2, n - 3, n];
+    let mut out = df.slice(0, 0);
+    for w in cuts.windows(2) {
+        out.vstack_mut(&df.slice(w[0], (w[1] - w[0]) as usize))
+            .unwrap();
+    }
+    assert!(out.first_col_n_chunks() > 1);
+    out
+}
+
+/// ndcg@10 and map of one ranking by the trec_eval definitions: documents sorted by score
+/// descending, then doc id descending; relevant means a judgement of at least 1.
+fn reference(docs: &[(&str, f64)], judged: &[(&str, i32)]) -> (f64, f64) {
+    let mut ranking = docs.to_vec();
+    ranking.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap().then(b.0.cmp(a.0)));
+    let rel = |d: &str| judged.iter().find(|j| j.0 == d).map(|j| j.1);
+    let (mut dcg, mut ap, mut hits) = (0.0, 0.0, 0);
+    for (i, (d, _)) in ranking.iter().enumerate() {
+        let r = rel(d).unwrap_or(0);
+        if i < 10 && r > 0 {
+            dcg += r as f64 / ((i + 2) as f64).log2();
+        }
+        if r >= 1 {
+            hits += 1;
+            ap += hits as f64 / (i + 1) as f64;
+        }
+    }
+    let mut ideal: Vec<i32> = judged.iter().map(|j| j.1).filter(|&r| r > 0).collect();
+    ideal.sort_by(|a, b| b.cmp(a));
+    let idcg: f64 = ideal
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(i, &r)| r as f64 / ((i + 2) as f64).log2())
+        .sum();
+    let num_rel = judged.iter().filter(|j| j.1 >= 1).count();
+    let ndcg = if idcg > 0.0 { dcg / idcg } else { 0.0 };
+    (
+        ndcg,
+        if num_rel > 0 {
+            ap / num_rel as f64
+        } else {
+            0.0
+        },
+    )
+}
+
+#[test]
+fn row_order_and_chunks_do_not_change_the_evaluation() {
+    let mut rng = Lcg(7);
+    let rows = random_run_rows(&mut rng);
+    let judged = random_qrels_rows(&mut rng);
+    let r = run_frame(&rows);
+    let j = df!(
+        "query_id" => judged.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+        "doc_id" => judged.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(),
+        "relevance" => judged.iter().map(|x| x.2).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let metrics = [
+        "ndcg@10",
+        "map",
+        "p@5",
+        "recall@20",
+        "mrr",
+        "bpref",
+        "rprec",
+        "ndcg",
+    ];
+    let opts = EvalOptions::default();
+    let built = evaluate(&r, &j, &metrics, &opts, never()).unwrap();
+    let mixed = shuffled(&r, &mut rng);
+    let mixed_chunks = chunked(&shuffled(&r, &mut rng));
+    for table in [&mixed, &mixed_chunks] {
+        let ev = evaluate(table, &j, &metrics, &opts, never()).unwrap();
+        assert!(ev.per_query.equals(&built.per_query), "{}", ev.per_query);
+        assert!(ev.summary.equals(&built.summary), "{}", ev.summary);
+    }
+    // Runs in first-appearance order, queries sorted, only judged queries evaluated.
+    let pq = &built.per_query;
+    let runs = strings(pq.column("run").unwrap().str().unwrap());
+    let queries = strings(pq.column("query_id").unwrap().str().unwrap());
+    let mut expected = Vec::new();
+    for run in ["zeta", "alpha", "mid"] {
+        let mut qs: Vec<String> = (0..10).map(|q| format!("q{q}")).collect();
+        qs.sort();
+        expected.extend(qs.into_iter().map(|q| (run, q)));
+    }
+    let got: Vec<(&str, String)> = runs
+        .into_iter()
+        .zip(queries.iter().map(|q| q.to_string()))
+        .collect();
+    assert_eq!(got, expected);
+    for (row, (run, q)) in expected.iter().enumerate() {
+        let docs: Vec<(&str, f64)> = rows
+            .iter()
+            .filter(|x| x.0 == *run && x.1 == *q)
+            .map(|x| (x.2.as_str(), x.3))
+            .collect();
+        let judged: Vec<(&str, i32)> = judged
+            .iter()
+            .filter(|x| x.0 == *q)
+            .map(|x| (x.1.as_str(), x.2))
+            .collect();
+        let (ndcg, ap) = reference(&docs, &judged);
+        assert!(
+            (value(pq, "ndcg@10", row) - ndcg).abs() < 1e-12,
+            "{run} {q}"
+        );
+        assert!((value(pq, "map", row) - ap).abs() < 1e-12, "{run} {q}");
+    }
+}
+
+#[test]
+fn errors_name_the_same_rows_when_rows_are_shuffled() {
+    let mut rng = Lcg(11);
+    let rows = random_run_rows(&mut rng);
+    let j = qrels(&[("q3", "d00", 1), ("q5", "d00", 1)]);
+    let opts = EvalOptions::default();
+    // A NaN score in query q3 of run "alpha".
+    let mut nan_rows = rows.clone();
+    let at = nan_rows
+        .iter()
+        .position(|x| x.0 == "alpha" && x.1 == "q3")
+        .unwrap();
+    nan_rows[at].3 = f64::NAN;
+    let doc = nan_rows[at].2.clone();
+    // A second copy of a document of query q5 in run "mid".
+    let mut dup_rows = rows.clone();
+    let at = dup_rows
+        .iter()
+        .position(|x| x.0 == "mid" && x.1 == "q5")
+        .unwrap();
+    let mut copy = dup_rows[at].clone();
+    copy.3 = 9.0;
+    dup_rows.push(copy.clone());
+    for table in [
+        run_frame(&nan_rows),
+        shuffled(&run_frame(&nan_rows), &mut rng),
+    ] {
+        match evaluate(&table, &j, &["map"], &opts, never()) {
+            Err(Error::NanScore {
+                query_id, doc_id, ..
+            }) => {
+                assert_eq!((query_id.as_str(), doc_id.as_str()), ("q3", doc.as_str()));
+            }
+            other => panic!("expected a NaN error, got {other:?}"),
+        }
+    }
+    for table in [
+        run_frame(&dup_rows),
+        chunked(&shuffled(&run_frame(&dup_rows), &mut rng)),
+    ] {
+        match evaluate(&table, &j, &["map"], &opts, never()) {
+            Err(Error::DuplicateId { id, location, .. }) => {
+                assert_eq!(id, copy.2);
+                assert_eq!(location, "run \"mid\", query \"q5\"");
+            }
+            other => panic!("expected a duplicate error, got {other:?}"),
+        }
+    }
+}

@@ -11,6 +11,7 @@
 //! Scores are compared as `f64` (`trec_eval` 9.0.8+ also reads doubles).
 
 pub mod compare;
+mod groups;
 pub mod metrics;
 mod prepare;
 pub mod stats;

@@ -42,7 +42,12 @@ pub fn overlap_run(corpus: &DataFrame, queries: &DataFrame, k: usize) -> Result<
             let terms: FxHashSet<String> = words(text).collect();
             let hits = docs
                 .iter()
-                .map(|(id, set)| (*id, terms.iter().filter(|t| set.contains(*t)).count() as f64))
+                .map(|(id, set)| {
+                    (
+                        *id,
+                        terms.iter().filter(|t| set.contains(*t)).count() as f64,
+                    )
+                })
                 .filter(|h| h.1 > 0.0)
                 .collect();
             (qid, hits)

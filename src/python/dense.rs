@@ -63,7 +63,10 @@ impl PyDenseIndex {
         normalize: Option<bool>,
     ) -> PyResult<Self> {
         if batch_size == 0 {
-            return Err(to_py(crate::Error::config("batch_size", "must be at least 1")));
+            return Err(to_py(crate::Error::config(
+                "batch_size",
+                "must be at least 1",
+            )));
         }
         let index = DenseIndex::new(
             Arc::clone(&encoder.inner),
@@ -225,7 +228,9 @@ impl PyDenseIndex {
         let encoder = Arc::clone(&encoder.inner);
         let cache = cache_arg(cache)?;
         let options = encode_options(batch_size.max(1), normalize);
-        let index = detach(py, move |_| DenseIndex::load(&path, encoder, cache, options))?;
+        let index = detach(py, move |_| {
+            DenseIndex::load(&path, encoder, cache, options)
+        })?;
         Ok(Self {
             inner: RwLock::new(index),
         })

@@ -10,8 +10,7 @@ use pyo3::types::PyString;
 
 use super::errors::{detach, detach_with_progress, frame_arg, progress, to_py, DataError};
 use crate::embed::{
-    model, CacheStats, EmbeddingCache, Embeddings, EncodeOptions, Encoder, EncoderOptions,
-    Pooling,
+    model, CacheStats, EmbeddingCache, Embeddings, EncodeOptions, Encoder, EncoderOptions, Pooling,
 };
 
 /// A sentence-embedding model (BERT family) run in-process with candle.

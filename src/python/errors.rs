@@ -69,8 +69,7 @@ pub fn to_py(e: Error) -> PyErr {
                 set("kind", kind).and_then(|_| set("id", id))
             }
             Error::Parse { path, line, .. } | Error::InvalidUtf8 { path, line, .. } => {
-                set("filename", &path.to_string_lossy())
-                    .and_then(|_| value.setattr("line", *line))
+                set("filename", &path.to_string_lossy()).and_then(|_| value.setattr("line", *line))
             }
             _ => Ok(()),
         };
@@ -115,7 +114,11 @@ where
     F: FnOnce(&Cancel) -> crate::Result<T> + Send,
 {
     let bar = match desc {
-        Some(d) => Some(py.import("ragplay._progress")?.getattr("Bar")?.call1((d,))?),
+        Some(d) => Some(
+            py.import("ragplay._progress")?
+                .getattr("Bar")?
+                .call1((d,))?,
+        ),
         None => None,
     };
     let cancel = Cancel::new();
@@ -215,7 +218,11 @@ pub fn check_hierarchy(py: Python<'_>) -> PyResult<()> {
 /// The bar label to draw for `show_progress`, or `None`: `True` and `False` decide; `None`
 /// draws a bar when Python runs in a notebook or stderr is a terminal
 /// (`ragplay._progress.wanted`).
-pub fn progress<'a>(py: Python<'_>, show: Option<bool>, desc: &'a str) -> PyResult<Option<&'a str>> {
+pub fn progress<'a>(
+    py: Python<'_>,
+    show: Option<bool>,
+    desc: &'a str,
+) -> PyResult<Option<&'a str>> {
     let on = match show {
         Some(on) => on,
         None => py
@@ -241,7 +248,11 @@ pub fn ids_arg(obj: &Bound<'_, PyAny>, name: &str, column: &str) -> PyResult<Vec
         }
         obj.get_item(column)?.call_method0("to_list")?
     } else if obj.is_instance(&pl.getattr("Series")?)? || obj.hasattr("tolist")? {
-        let method = if obj.hasattr("to_list")? { "to_list" } else { "tolist" };
+        let method = if obj.hasattr("to_list")? {
+            "to_list"
+        } else {
+            "tolist"
+        };
         obj.call_method0(method)?
     } else if obj.is_instance_of::<pyo3::types::PyString>() {
         return Err(PyTypeError::new_err(format!(
@@ -268,5 +279,6 @@ pub fn ids_arg(obj: &Bound<'_, PyAny>, name: &str, column: &str) -> PyResult<Vec
 
 /// A JSON value as the Python object `json.loads` makes of it.
 pub fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
-    py.import("json")?.call_method1("loads", (value.to_string(),))
+    py.import("json")?
+        .call_method1("loads", (value.to_string(),))
 }

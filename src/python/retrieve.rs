@@ -7,7 +7,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_polars::PyDataFrame;
 
-use super::errors::{detach, detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py};
+use super::errors::{
+    detach, detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py,
+};
 use super::text::PyAnalyzer;
 use crate::data::schema::DOC_ID;
 use crate::retrieve::{Bm25, Bm25Config, Fields, Params, Retriever, Variant};

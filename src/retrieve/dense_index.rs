@@ -137,12 +137,9 @@ impl DenseIndex {
                 });
             }
         }
-        let e = self.encoder.encode_corpus(
-            corpus,
-            &self.options,
-            self.cache.as_deref(),
-            cancel,
-        )?;
+        let e = self
+            .encoder
+            .encode_corpus(corpus, &self.options, self.cache.as_deref(), cancel)?;
         self.vectors.extend_from_slice(&e.data);
         for id in schema::str_values(documents.ids) {
             self.slots.insert(id.to_owned(), self.ids.len() as u32);
@@ -217,7 +214,8 @@ impl DenseIndex {
             cancel,
         )?;
         let qids = StringChunked::from_iter_values("".into(), query_ids.iter().map(String::as_str));
-        let docs = StringChunked::from_iter_values(DOC_ID.into(), self.ids.iter().map(String::as_str));
+        let docs =
+            StringChunked::from_iter_values(DOC_ID.into(), self.ids.iter().map(String::as_str));
         let hits: Vec<Vec<(u32, f64)>> = hits
             .into_iter()
             .map(|h| h.into_iter().map(|(r, s)| (r as u32, s as f64)).collect())
@@ -229,11 +227,14 @@ impl DenseIndex {
         let mut rows: Vec<u32> = ids
             .iter()
             .map(|id| {
-                self.slots.get(id.as_str()).copied().ok_or_else(|| Error::UnknownId {
-                    kind: "document",
-                    id: id.clone(),
-                    location: "the allow list".into(),
-                })
+                self.slots
+                    .get(id.as_str())
+                    .copied()
+                    .ok_or_else(|| Error::UnknownId {
+                        kind: "document",
+                        id: id.clone(),
+                        location: "the allow list".into(),
+                    })
             })
             .collect::<Result<_>>()?;
         rows.sort_unstable();
@@ -317,7 +318,8 @@ impl DenseIndex {
             data_fnv1a64: format!("{:016x}", fnv1a64(&out)),
         };
         write_atomic(&dir.join("index.bin"), |w| w.write_all(&out))?;
-        let json = serde_json::to_vec_pretty(&meta).map_err(|e| Error::config("index", e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(&meta).map_err(|e| Error::config("index", e.to_string()))?;
         write_atomic(&dir.join("meta.json"), |w| w.write_all(&json))
     }
 
@@ -361,18 +363,33 @@ impl DenseIndex {
             ));
         }
         let bytes = std::fs::read(&data_path).map_err(|e| Error::io(&data_path, e))?;
-        if bytes.len() as u64 != meta.data_bytes || format!("{:016x}", fnv1a64(&bytes)) != meta.data_fnv1a64 {
-            return Err(bad(&data_path, "corrupt index file: size or checksum differs (truncated?)".into()));
+        if bytes.len() as u64 != meta.data_bytes
+            || format!("{:016x}", fnv1a64(&bytes)) != meta.data_fnv1a64
+        {
+            return Err(bad(
+                &data_path,
+                "corrupt index file: size or checksum differs (truncated?)".into(),
+            ));
         }
         let (ids, vectors) = decode(&bytes, meta.dim)
             .ok_or_else(|| bad(&data_path, "corrupt index file: malformed content".into()))?;
         if ids.len() != meta.documents {
-            return Err(bad(&data_path, "corrupt index file: document count differs".into()));
+            return Err(bad(
+                &data_path,
+                "corrupt index file: document count differs".into(),
+            ));
         }
         let mut index = Self::new(encoder, cache, options);
-        index.slots = ids.iter().enumerate().map(|(i, id)| (id.clone(), i as u32)).collect();
+        index.slots = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i as u32))
+            .collect();
         if index.slots.len() != ids.len() {
-            return Err(bad(&data_path, "corrupt index file: duplicate document id".into()));
+            return Err(bad(
+                &data_path,
+                "corrupt index file: duplicate document id".into(),
+            ));
         }
         index.ids = ids;
         index.vectors = vectors;

@@ -37,7 +37,11 @@ pub fn validate(run: &DataFrame) -> Result<RunView<'_>> {
     let docs = schema::str_column(run, table::RUN, DOC_ID)?;
     let scores = schema::f64_column(run, table::RUN, SCORE)?;
     if scores.into_no_null_iter().any(f64::is_nan) {
-        let (q, d, s) = (schema::str_values(queries), schema::str_values(docs), &scores);
+        let (q, d, s) = (
+            schema::str_values(queries),
+            schema::str_values(docs),
+            &scores,
+        );
         for ((q, d), s) in q.zip(d).zip(s.into_no_null_iter()) {
             order::check_score(table::RUN, q, d, s)?;
         }
@@ -94,11 +98,18 @@ pub struct RunBuilder<'a> {
 
 impl<'a> RunBuilder<'a> {
     /// Append a query's hits, already in run order (best first).
-    pub fn push_ranked(&mut self, query_id: &'a str, hits: impl IntoIterator<Item = (&'a str, f64)>) {
+    pub fn push_ranked(
+        &mut self,
+        query_id: &'a str,
+        hits: impl IntoIterator<Item = (&'a str, f64)>,
+    ) {
         for (i, (doc, score)) in hits.into_iter().enumerate() {
             debug_assert!(
                 i == 0 || {
-                    let (pd, ps) = (self.docs[self.docs.len() - 1], self.scores[self.scores.len() - 1]);
+                    let (pd, ps) = (
+                        self.docs[self.docs.len() - 1],
+                        self.scores[self.scores.len() - 1],
+                    );
                     order::cmp(ps, pd, score, doc).is_lt()
                 },
                 "hits of query {query_id:?} are not in run order"

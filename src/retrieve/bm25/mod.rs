@@ -35,8 +35,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
 use crate::data::schema::{self, table, DOC_ID};
-use crate::run::DocumentTexts;
 use crate::error::{Error, Result};
+use crate::run::DocumentTexts;
 use crate::text::{Analyzer, AnalyzerConfig};
 pub use compact::AUTO_COMPACT_DEAD_SHARE;
 use postings::TermList;
