@@ -225,7 +225,8 @@ def test_bad_tables_and_options():
     with pytest.raises(TypeError, match=r'^run "a" must be a polars.DataFrame, got dict$'):
         ragplay.evaluate({"a": {"d1": 1.0}}, QRELS, ["map"])  # type: ignore[dict-item]
     with pytest.raises(
-        TypeError, match="^run must be a polars.DataFrame or a dict of run name to DataFrame, got list$"
+        TypeError,
+        match="^run must be a polars.DataFrame or a dict of run name to DataFrame, got list$",
     ):
         ragplay.evaluate([run_of()], QRELS, ["map"])  # type: ignore[arg-type]
     with pytest.raises(TypeError):

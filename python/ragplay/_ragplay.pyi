@@ -1,7 +1,7 @@
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Final, Literal, Optional, Union, final
+from typing import Final, Literal, final
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +13,7 @@ _Variant = Literal["lucene", "robertson", "atire", "bm25l", "bm25+", "okapi"]
 _Pooling = Literal["mean", "cls", "max", "mean_sqrt_len"]
 _Test = Literal["randomization", "t-test"]
 _Correction = Literal["holm", "bonferroni", "none"]
-_Runs = Union[pl.DataFrame, dict[str, pl.DataFrame]]
+_Runs = pl.DataFrame | dict[str, pl.DataFrame]
 __all__ = [
     "Analyzer",
     "BM25",
@@ -140,7 +140,7 @@ class BM25:
         analyzer: Analyzer | None = None,
         fields: dict[str, float] | None = None,
     ) -> BM25: ...
-    def index(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None:
+    def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
         """Index a corpus table (``doc_id``, ``text`` and optional ``title``, or the configured
         fields), replacing what the index held. Runs on all cores with the GIL released; an
         interrupted call (Ctrl-C) leaves the previous index in place.
@@ -152,7 +152,7 @@ class BM25:
         Raises:
             DataError: An empty corpus, a duplicate or null id, a missing column."""
 
-    def add(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None:
+    def add(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
         """Add documents; their ids must be new. Statistics and scores are updated, so results
         equal those of a fresh index of all the documents. An interrupted call adds nothing.
 
@@ -175,7 +175,7 @@ class BM25:
         *,
         k: int = 100,
         allow: _Ids | None = None,
-        show_progress: Optional[bool] = None,
+        show_progress: bool | None = None,
     ) -> pl.DataFrame:
         """Search every query of a queries table (``query_id``, ``text``).
 
@@ -192,9 +192,16 @@ class BM25:
         Returns:
             A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
 
-    def compact(self) -> None: ...
+    def compact(self) -> None:
+        """Reclaim the space of deleted documents now: the live documents are renumbered densely
+        and every per-document array shrinks. Results do not change (they equal a fresh index
+        of the live documents). ``delete`` does this by itself once more than a quarter of the
+        slots are dead, and ``save`` writes only the live documents."""
+
     @property
-    def num_slots(self) -> int: ...
+    def num_slots(self) -> int:
+        """Document slots held, deleted ones included (equals ``len(index)`` after ``compact``)."""
+
     def explain(self, query: str, doc_id: str) -> pl.DataFrame:
         """Each query term's contribution to a document's score: ``field``, ``term``, ``tf``,
         ``df``, ``idf``, ``doc_len``, ``avg_doc_len``, ``score`` (summing to the search score)."""
@@ -219,7 +226,8 @@ class BM25:
 
     @property
     def num_terms(self) -> int:
-        """Number of distinct terms indexed."""
+        """Number of distinct terms in the vocabulary (since the last compaction, terms of deleted
+        documents included)."""
 
     @property
     def analyzer(self) -> Analyzer:
@@ -299,7 +307,7 @@ def evaluate(
     relevance_threshold: int = 1,
     include_missing: bool = False,
     name: str = "run",
-    show_progress: Optional[bool] = None,
+    show_progress: bool | None = None,
 ) -> Evaluation:
     """Evaluate a run against qrels, exactly as ``trec_eval`` does.
 
@@ -340,7 +348,7 @@ def compare(
     seed: int = 42,
     correction: _Correction = "holm",
     relevance_threshold: int = 1,
-    show_progress: Optional[bool] = None,
+    show_progress: bool | None = None,
 ) -> pl.DataFrame:
     """Compare runs per metric with a paired significance test.
 
@@ -491,7 +499,7 @@ class Encoder:
         batch_size: int = 32,
         normalize: bool | None = None,
         prefix: str | None = None,
-        show_progress: Optional[bool] = None,
+        show_progress: bool | None = None,
     ) -> npt.NDArray[np.float32]:
         """Embed texts.
 
@@ -518,7 +526,7 @@ class Encoder:
         *,
         batch_size: int = 32,
         normalize: bool | None = None,
-        show_progress: Optional[bool] = None,
+        show_progress: bool | None = None,
     ) -> npt.NDArray[np.float32]:
         """Embed queries, each with the encoder's ``query_prefix``.
 
@@ -538,7 +546,7 @@ class Encoder:
         cache: EmbeddingCache | str | PathLike[str] | None = None,
         batch_size: int = 32,
         normalize: bool | None = None,
-        show_progress: Optional[bool] = None,
+        show_progress: bool | None = None,
     ) -> npt.NDArray[np.float32]:
         """Embed the documents of a corpus table (``doc_id``, ``text``, optional ``title``; title
         and text joined by a space, as BEIR does), each with the encoder's ``document_prefix``.
@@ -647,7 +655,7 @@ class DenseIndex:
         batch_size: int = 32,
         normalize: bool | None = None,
     ) -> DenseIndex: ...
-    def index(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None:
+    def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
         """Embed and index a corpus table (``doc_id``, ``text``, optional ``title``; title and
         text joined by a space), replacing what the index held. An interrupted call (Ctrl-C)
         leaves the previous index in place.
@@ -656,7 +664,7 @@ class DenseIndex:
             corpus: A corpus table.
             show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals."""
 
-    def add(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None:
+    def add(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
         """Embed and add documents; their ids must be new. An interrupted call adds nothing.
 
         Args:
@@ -678,7 +686,7 @@ class DenseIndex:
         *,
         k: int = 100,
         allow: _Ids | None = None,
-        show_progress: Optional[bool] = None,
+        show_progress: bool | None = None,
     ) -> pl.DataFrame:
         """Search every query of a queries table (``query_id``, ``text``): queries are embedded
         with the encoder's query prefix, documents ranked by inner product.

@@ -9,7 +9,7 @@ members, not the signatures), so the lab can take your own retriever beside ragp
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Optional, Protocol, Union, runtime_checkable
+from typing import Any, Protocol, Union, runtime_checkable
 
 import polars as pl
 
@@ -30,7 +30,7 @@ class Retriever(Protocol):
         """The configuration that defines the retriever besides its documents."""
         ...
 
-    def index(self, corpus: pl.DataFrame, *, show_progress: Optional[bool] = None) -> None:
+    def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
         """Index a corpus table (``doc_id``, ``text``, optional ``title``), replacing what
         the index held."""
         ...
@@ -40,8 +40,8 @@ class Retriever(Protocol):
         queries: pl.DataFrame,
         *,
         k: int = 100,
-        allow: Optional[Ids] = None,
-        show_progress: Optional[bool] = None,
+        allow: Ids | None = None,
+        show_progress: bool | None = None,
     ) -> pl.DataFrame:
         """At most ``k`` documents per query (only those in ``allow`` when given), as a run
         table in run order."""

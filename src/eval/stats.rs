@@ -86,7 +86,7 @@ pub fn randomization_test(d: &[f64], resamples: usize, seed: u64, cancel: &Cance
         let total = 1u64 << n;
         let mut hits = 0u64;
         for mask in 0..total {
-            if mask as usize % CHECK_EVERY == 0 {
+            if (mask as usize).is_multiple_of(CHECK_EVERY) {
                 cancel.check()?;
             }
             let s: f64 = d
@@ -101,7 +101,7 @@ pub fn randomization_test(d: &[f64], resamples: usize, seed: u64, cancel: &Cance
     let mut rng = SplitMix64::new(seed);
     let mut hits = 0usize;
     for r in 0..resamples {
-        if r % CHECK_EVERY == 0 {
+        if r.is_multiple_of(CHECK_EVERY) {
             cancel.check()?;
         }
         let mut s = 0.0;
@@ -142,7 +142,7 @@ pub fn bootstrap_ci(
     let mut rng = SplitMix64::new(seed ^ 0xB007_57A9);
     let mut means: Vec<f64> = Vec::with_capacity(resamples);
     for r in 0..resamples {
-        if r % CHECK_EVERY == 0 {
+        if r.is_multiple_of(CHECK_EVERY) {
             cancel.check()?;
         }
         means.push((0..n).map(|_| d[rng.below(n)]).sum::<f64>() / n as f64);

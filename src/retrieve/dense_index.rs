@@ -162,8 +162,8 @@ impl DenseIndex {
         }
         let dim = self.dim();
         let mut kept = 0;
-        for row in 0..self.ids.len() {
-            if gone[row] {
+        for (row, &gone) in gone.iter().enumerate() {
+            if gone {
                 continue;
             }
             self.vectors

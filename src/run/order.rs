@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn score_descending_then_doc_id_descending() {
-        let mut rows = vec![
+        let mut rows = [
             (1.0, "a"),
             (2.0, "b"),
             (1.0, "c"),
@@ -131,7 +131,7 @@ mod tests {
             .enumerate()
             .map(|(i, &s)| (key(s, i as u32), i))
             .collect();
-        by_key.sort_by(|a, b| b.0.cmp(&a.0));
+        by_key.sort_by_key(|b| std::cmp::Reverse(b.0));
         let mut by_cmp: Vec<usize> = (0..scores.len()).collect();
         by_cmp.sort_by(|&a, &b| cmp(scores[a] as f64, ids[a], scores[b] as f64, ids[b]));
         assert_eq!(by_key.iter().map(|x| x.1).collect::<Vec<_>>(), by_cmp);
