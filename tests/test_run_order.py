@@ -1,0 +1,151 @@
+"""The run order, defined once in the core (`src/run/order.rs`): score descending, ties broken
+by doc id descending, NaN an error naming query and document. Every entry point that ranks
+(evaluate, rank_run, write_trec_run, compare, the retrievers) follows it; checked here against
+an independent Python sort and against pytrec_eval."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+import ragplay
+from conftest import pytrec_reference
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def python_order(rows: list[tuple[str, float]]) -> list[str]:
+    """Score descending, then doc id descending (two stable sorts); -0.0 equals 0.0."""
+    by_id = sorted(rows, key=lambda r: r[0], reverse=True)
+    return [d for d, _ in sorted(by_id, key=lambda r: -r[1])]
+
+
+def tied_run() -> pl.DataFrame:
+    rng = np.random.default_rng(5)
+    rows = []
+    for q in ["q1", "q2", "q3"]:
+        docs = rng.choice(200, size=60, replace=False)
+        scores = rng.choice([-1.5, -0.0, 0.0, 0.25, 1.0, 3.0, math.inf, -math.inf], size=60)
+        rows += [(q, f"d{d:03d}", float(s)) for d, s in zip(docs, scores)]
+    order = rng.permutation(len(rows))
+    return pl.DataFrame(
+        [rows[i] for i in order], schema=["query_id", "doc_id", "score"], orient="row"
+    )
+
+
+def test_rank_run_and_the_trec_writer_follow_one_order(tmp_path):
+    run = tied_run()
+    ranked = ragplay.rank_run(run)
+    ragplay.write_trec_run(run, tmp_path / "r.trec", tag="t")
+    written = [line.split() for line in (tmp_path / "r.trec").read_text().splitlines()]
+    for q in ["q1", "q2", "q3"]:
+        rows = [(d, s) for qq, d, s in run.iter_rows() if qq == q]
+        expected = python_order(rows)
+        got = ranked.filter(pl.col("query_id") == q)
+        assert got["doc_id"].to_list() == expected
+        assert got["rank"].to_list() == list(range(1, len(expected) + 1))
+        assert [w[2] for w in written if w[0] == q] == expected
+
+
+def test_evaluate_ranks_ties_as_trec_eval(tmp_path):
+    run = tied_run().filter(pl.col("score").is_finite())
+    judged = run.sample(n=40, seed=1)
+    qrels = pl.DataFrame(
+        {
+            "query_id": judged["query_id"],
+            "doc_id": judged["doc_id"],
+            "relevance": pl.Series(np.arange(40) % 3, dtype=pl.Int32),
+        }
+    )
+    metrics = ["ndcg@10", "map", "mrr", "p@5"]
+    result = ragplay.evaluate(run, qrels, metrics)
+    reference = pytrec_reference(run, qrels, metrics)
+    for row in result.per_query.iter_rows(named=True):
+        for m in metrics:
+            assert math.isclose(row[m], reference[row["query_id"]][m], abs_tol=1e-12), (row, m)
+
+
+@pytest.mark.parametrize("entry", ["evaluate", "rank_run", "write_trec_run", "compare"])
+def test_a_nan_score_is_one_error_everywhere(entry, tmp_path):
+    run = pl.DataFrame(
+        {
+            "query_id": ["a", "a", "b"],
+            "doc_id": ["d1", "d2", "d3"],
+            "score": [1.0, float("nan"), 2.0],
+        }
+    )
+    qrels = pl.DataFrame(
+        {"query_id": ["a"], "doc_id": ["d1"], "relevance": [1]},
+        schema_overrides={"relevance": pl.Int32},
+    )
+    calls = {
+        "evaluate": lambda: ragplay.evaluate(run, qrels, ["map"]),
+        "rank_run": lambda: ragplay.rank_run(run),
+        "write_trec_run": lambda: ragplay.write_trec_run(run, tmp_path / "x.trec"),
+        "compare": lambda: ragplay.compare({"x": run, "y": run}, qrels, ["map"]),
+    }
+    with pytest.raises(ragplay.DataError) as caught:
+        calls[entry]()
+    assert str(caught.value) == 'run: score of query "a", document "d2" is NaN'
+    assert (caught.value.query_id, caught.value.doc_id) == ("a", "d2")
+    assert not (tmp_path / "x.trec").exists()
+
+
+def test_retrievers_rank_ties_by_doc_id_descending():
+    corpus = pl.DataFrame(
+        {"doc_id": ["b", "d", "a", "c"], "title": [""] * 4, "text": ["kiwi"] * 3 + ["plum"]}
+    )
+    queries = pl.DataFrame({"query_id": ["q"], "text": ["kiwi"]})
+    bm25 = ragplay.BM25()
+    bm25.index(corpus, show_progress=False)
+    assert bm25.search(queries, k=2)["doc_id"].to_list() == ["d", "b"]
+    overlap = ragplay.overlap_run(corpus, queries, k=3)
+    assert overlap["doc_id"].to_list() == ["d", "b", "a"]
+    vectors = np.array([[1.0, 0.0]] * 3 + [[0.0, 1.0]], dtype=np.float32)
+    dense = ragplay.exact_search(
+        np.array([[1.0, 0.0]], dtype=np.float32),
+        vectors,
+        query_ids=["q"],
+        doc_ids=corpus["doc_id"],
+        k=3,
+    )
+    assert dense["doc_id"].to_list() == ["d", "b", "a"]
+
+
+def test_the_order_is_written_once():
+    """No ranking comparator outside the run module: a descending score or doc-id comparison
+    written elsewhere would be a second definition of the rule."""
+    pattern = re.compile(
+        r"\bb\.\d?\.?\s*(total_cmp|partial_cmp)\(&a|ids\[\*?b[^\]]*\]\.cmp\(|then_with\(\|\| b"
+    )
+    offenders = []
+    for path in (ROOT / "src").rglob("*.rs"):
+        if path.parent.name == "run":
+            continue
+        for no, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{no}: {line.strip()}")
+    assert not offenders, offenders
+
+
+def test_bm25_compaction_after_deleting_half(scifact):
+    corpus, queries = scifact.corpus, scifact.queries
+    index = ragplay.BM25()
+    index.index(corpus, show_progress=False)
+    size = index.num_slots
+    gone = corpus["doc_id"].gather_every(2)
+    index.delete(gone.head(100))  # below the automatic threshold: slots stay
+    assert index.num_slots == size and len(index) == size - 100
+    index.compact()
+    assert index.num_slots == len(index) == size - 100
+    index.delete(pl.DataFrame({"doc_id": gone.tail(len(gone) - 100)}))
+    assert index.num_slots == len(index) == size - len(gone)
+    fresh = ragplay.BM25()
+    fresh.index(corpus.filter(~pl.col("doc_id").is_in(gone.implode())), show_progress=False)
+    assert index.search(queries, k=100).equals(fresh.search(queries, k=100))
+    assert index.num_terms == fresh.num_terms
