@@ -98,6 +98,17 @@ impl Error {
         }
     }
 
+    /// A [`Error::Config`] for `value`, not one of `names`: `"x"; use "a", "b" or "c"`.
+    pub fn not_one_of(name: &'static str, value: &str, names: &[&str]) -> Self {
+        let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+        let list = match quoted.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        Error::config(name, format!("{value:?}; use {list}"))
+    }
+
     /// A [`Error::Model`] about the model at `path`.
     pub fn model(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Model {

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 import ragplay
 import ragplay._ragplay as native
@@ -32,6 +33,39 @@ def test_stub_docstrings_are_the_rust_docstrings():
         text=True,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_stub_literals_are_the_core_vocabularies():
+    """Each option string's `Literal` type in the stub lists exactly what the core accepts."""
+    import ast
+
+    tree = ast.parse((ROOT / "python" / "ragplay" / "_ragplay.pyi").read_text())
+    literals: dict[str, list[str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Subscript):
+            target = node.targets[0]
+            if isinstance(target, ast.Name) and ast.unparse(node.value.value) == "Literal":
+                elts = node.value.slice.elts if isinstance(node.value.slice, ast.Tuple) else []
+                literals[target.id] = [e.value for e in elts if isinstance(e, ast.Constant)]
+    pairs = {
+        "_Variant": "variant",
+        "_Pooling": "pooling",
+        "_Test": "test",
+        "_Correction": "correction",
+        "_Language": "stemmer",
+    }
+    for alias, option in pairs.items():
+        assert literals[alias] == native.OPTIONS[option], (alias, literals.get(alias))
+    # Every listed value is accepted, and the error for another one lists them all.
+    for variant in native.OPTIONS["variant"]:
+        ragplay.BM25(variant=variant)
+    with pytest.raises(ragplay.ConfigError) as bad:
+        ragplay.BM25(variant="bm26")
+    assert str(bad.value) == (
+        'invalid variant: "bm26"; use "lucene", "robertson", "atire", "bm25l", "bm25+" or "okapi"'
+    )
+    for language in native.OPTIONS["stemmer"]:
+        ragplay.Analyzer(stemmer=language)
 
 
 def test_every_public_name_is_documented():

@@ -176,8 +176,9 @@ def test_bad_input(tmp_path):
         }
     )
     index = ragplay.BM25()
-    with pytest.raises(ragplay.DataError, match="empty"):
+    with pytest.raises(ragplay.DataError) as empty:
         index.search(pl.DataFrame({"query_id": ["q"], "text": ["cat"]}))
+    assert str(empty.value) == "the index (index a corpus first) is empty"
     with pytest.raises(ragplay.DataError, match="corpus table is empty"):
         index.index(corpus.clear(), show_progress=False)
     index.index(corpus, show_progress=False)  # a punctuation-only document is fine

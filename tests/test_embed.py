@@ -481,17 +481,36 @@ def test_exact_search_matches_numpy_with_ties_by_doc_id():
 def test_exact_search_rejects_bad_input():
     v = np.ones((2, 4), dtype=np.float32)
     ids = ["a", "b"]
-    with pytest.raises(TypeError, match="float32"):
+    with pytest.raises(TypeError) as not_f32:
         ragplay.exact_search(v.astype(np.float64), v, query_ids=ids, doc_ids=ids)
-    with pytest.raises(ragplay.ConfigError, match="values"):
+    assert str(not_f32.value) == (
+        "queries must be a 2-D numpy float32 array (np.asarray(x, dtype=np.float32))"
+    )
+    with pytest.raises(ragplay.ConfigError) as dims:
         ragplay.exact_search(v, np.ones((2, 3), np.float32), query_ids=ids, doc_ids=ids)
-    with pytest.raises(ragplay.ConfigError, match="ids"):
+    assert str(dims.value) == "invalid docs: document vectors have 3 values, query vectors 4"
+    assert dims.value.parameter == "docs"
+    with pytest.raises(ragplay.ConfigError) as count:
         ragplay.exact_search(v, v, query_ids=["a"], doc_ids=ids)
-    with pytest.raises(ragplay.DataError, match="duplicate"):
+    assert str(count.value) == "invalid query_ids: 1 ids for 2 query vectors of 4 values"
+    with pytest.raises(ragplay.DataError) as duplicate:
         ragplay.exact_search(v, v, query_ids=ids, doc_ids=["a", "a"])
+    assert str(duplicate.value) == 'duplicate document id "a" in doc_ids'
     bad = v.copy()
     bad[1, 2] = np.nan
-    with pytest.raises(ragplay.ConfigError, match="non-finite"):
+    with pytest.raises(ragplay.ConfigError) as nan:
         ragplay.exact_search(v, bad, query_ids=ids, doc_ids=ids)
-    with pytest.raises(ragplay.DataError, match="empty"):
+    assert str(nan.value) == 'invalid doc vectors: document "b" holds a non-finite value'
+    with pytest.raises(ragplay.DataError) as empty:
         ragplay.exact_search(v, np.ones((0, 4), np.float32), query_ids=ids, doc_ids=[])
+    assert str(empty.value) == "the document vectors is empty"
+    # Ids as a list, a polars Series, a numpy array or a frame column give the same run.
+    base = ragplay.exact_search(v, v, query_ids=ids, doc_ids=ids)
+    for q, d in [
+        (pl.Series(ids), pl.Series(ids)),
+        (np.array(ids), np.array(ids)),
+        (pl.DataFrame({"query_id": ids}), pl.DataFrame({"doc_id": ids})),
+    ]:
+        assert ragplay.exact_search(v, v, query_ids=q, doc_ids=d).equals(base)
+    with pytest.raises(ragplay.DataError, match=r'^doc_ids: a DataFrame of ids needs a "doc_id"'):
+        ragplay.exact_search(v, v, query_ids=ids, doc_ids=pl.DataFrame({"id": ids}))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ._ragplay import (
     BM25,
     COLUMNS,
+    OPTIONS,
     Analyzer,
     CacheStats,
     Collection,
@@ -41,6 +42,7 @@ from .protocols import Retriever
 __all__ = [
     "BM25",
     "COLUMNS",
+    "OPTIONS",
     "Analyzer",
     "CacheStats",
     "Collection",

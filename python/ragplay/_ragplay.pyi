@@ -13,6 +13,26 @@ _Variant = Literal["lucene", "robertson", "atire", "bm25l", "bm25+", "okapi"]
 _Pooling = Literal["mean", "cls", "max", "mean_sqrt_len"]
 _Test = Literal["randomization", "t-test"]
 _Correction = Literal["holm", "bonferroni", "none"]
+_Language = Literal[
+    "arabic",
+    "danish",
+    "dutch",
+    "english",
+    "finnish",
+    "french",
+    "german",
+    "greek",
+    "hungarian",
+    "italian",
+    "norwegian",
+    "portuguese",
+    "romanian",
+    "russian",
+    "spanish",
+    "swedish",
+    "tamil",
+    "turkish",
+]
 _Runs = pl.DataFrame | dict[str, pl.DataFrame]
 __all__ = [
     "Analyzer",
@@ -40,9 +60,11 @@ __all__ = [
     "metrics",
     "overlap_run",
     "COLUMNS",
+    "OPTIONS",
 ]
 __version__: Final[str]
 COLUMNS: Final[dict[str, str]]
+OPTIONS: Final[dict[str, list[str]]]
 
 @final
 class Collection:
@@ -93,8 +115,8 @@ class Analyzer:
         *,
         lowercase: bool = True,
         ascii_folding: bool = False,
-        stopwords: str | list[str] | None = "english",
-        stemmer: str | None = "english",
+        stopwords: Literal["english"] | list[str] | None = "english",
+        stemmer: _Language | None = "english",
         ngram_range: tuple[int, int] = (1, 1),
     ) -> Analyzer: ...
     def tokenize(self, texts: list[str]) -> list[list[str]]:

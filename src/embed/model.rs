@@ -52,18 +52,25 @@ impl Pooling {
         }
     }
 
+    /// Every pooling mode.
+    pub const ALL: [Pooling; 4] = [
+        Pooling::Mean,
+        Pooling::Cls,
+        Pooling::Max,
+        Pooling::MeanSqrtLen,
+    ];
+
+    /// The names users write.
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|p| p.name()).collect()
+    }
+
     /// Parse a name given by the user.
     pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "mean" => Ok(Pooling::Mean),
-            "cls" => Ok(Pooling::Cls),
-            "max" => Ok(Pooling::Max),
-            "mean_sqrt_len" => Ok(Pooling::MeanSqrtLen),
-            other => Err(Error::config(
-                "pooling",
-                format!("{other:?} is not one of mean, cls, max, mean_sqrt_len"),
-            )),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| Error::not_one_of("pooling", name, &Self::names()))
     }
 }
 

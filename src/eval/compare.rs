@@ -24,16 +24,18 @@ pub enum Test {
     Randomization,
 }
 
+impl Test {
+    /// The canonical names (aliases: `ttest`, `t`, `student`; `permutation`, `fisher`).
+    pub const NAMES: [&'static str; 2] = ["randomization", "t-test"];
+}
+
 impl std::str::FromStr for Test {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "t-test" | "ttest" | "t" | "student" => Ok(Test::TTest),
             "randomization" | "permutation" | "fisher" => Ok(Test::Randomization),
-            _ => Err(Error::config(
-                "test",
-                format!("{s:?}; use \"t-test\" or \"randomization\""),
-            )),
+            _ => Err(Error::not_one_of("test", s, &Self::NAMES)),
         }
     }
 }
@@ -46,6 +48,11 @@ pub enum Correction {
     Holm,
 }
 
+impl Correction {
+    /// The names users write.
+    pub const NAMES: [&'static str; 3] = ["holm", "bonferroni", "none"];
+}
+
 impl std::str::FromStr for Correction {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
@@ -53,10 +60,7 @@ impl std::str::FromStr for Correction {
             "none" => Ok(Correction::None),
             "bonferroni" => Ok(Correction::Bonferroni),
             "holm" => Ok(Correction::Holm),
-            _ => Err(Error::config(
-                "correction",
-                format!("{s:?}; use \"holm\", \"bonferroni\" or \"none\""),
-            )),
+            _ => Err(Error::not_one_of("correction", s, &Self::NAMES)),
         }
     }
 }

@@ -56,5 +56,14 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
         columns.set_item(key, value)?;
     }
     m.add("COLUMNS", columns)?;
+    // The option vocabularies, from the core; the stubs' `Literal` types are checked against
+    // them by the tests.
+    let options = pyo3::types::PyDict::new(m.py());
+    options.set_item("variant", crate::retrieve::Variant::names())?;
+    options.set_item("pooling", crate::embed::Pooling::names())?;
+    options.set_item("test", crate::eval::Test::NAMES.to_vec())?;
+    options.set_item("correction", crate::eval::Correction::NAMES.to_vec())?;
+    options.set_item("stemmer", crate::text::analyzer::STEMMER_LANGUAGES.to_vec())?;
+    m.add("OPTIONS", options)?;
     Ok(())
 }

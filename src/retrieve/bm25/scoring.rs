@@ -46,25 +46,36 @@ impl Variant {
     }
 }
 
+impl Variant {
+    /// Every variant, in the order the docs list them.
+    pub const ALL: [Variant; 6] = [
+        Variant::Lucene,
+        Variant::Robertson,
+        Variant::Atire,
+        Variant::Bm25L,
+        Variant::Bm25Plus,
+        Variant::Okapi,
+    ];
+
+    /// The names users write.
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|v| v.name()).collect()
+    }
+}
+
 impl std::str::FromStr for Variant {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "lucene" => Variant::Lucene,
-            "robertson" => Variant::Robertson,
-            "okapi" => Variant::Okapi,
-            "atire" => Variant::Atire,
-            "bm25l" => Variant::Bm25L,
-            "bm25+" | "bm25plus" => Variant::Bm25Plus,
-            _ => {
-                return Err(Error::config(
-                    "variant",
-                    format!(
-                        "{s:?}; use \"lucene\", \"robertson\", \"atire\", \"bm25l\", \"bm25+\" or \"okapi\""
-                    ),
-                ))
-            }
-        })
+        let lower = s.to_ascii_lowercase();
+        let lower = if lower == "bm25plus" {
+            "bm25+".into()
+        } else {
+            lower
+        };
+        Self::ALL
+            .into_iter()
+            .find(|v| v.name() == lower)
+            .ok_or_else(|| Error::not_one_of("variant", s, &Self::names()))
     }
 }
 
