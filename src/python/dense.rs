@@ -2,7 +2,7 @@
 //! low-level `exact_search` over numpy arrays.
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
@@ -11,7 +11,7 @@ use pyo3_polars::PyDataFrame;
 
 use super::embed::{cache_arg, PyEncoder};
 use super::errors::{
-    detach, detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py,
+    detach, detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py, Shared,
 };
 use crate::data::schema::{DOC_ID, QUERY_ID};
 use crate::embed::EncodeOptions;
@@ -32,15 +32,15 @@ use crate::retrieve::{DenseIndex, Retriever};
 ///     normalize: L2-normalise vectors; the encoder's default if omitted.
 #[pyclass(name = "DenseIndex", module = "ragplay._ragplay", frozen)]
 pub struct PyDenseIndex {
-    inner: RwLock<DenseIndex>,
+    inner: Shared<DenseIndex>,
 }
 
 impl PyDenseIndex {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, DenseIndex> {
-        self.inner.read().unwrap_or_else(|p| p.into_inner())
+        self.inner.read()
     }
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, DenseIndex> {
-        self.inner.write().unwrap_or_else(|p| p.into_inner())
+        self.inner.write()
     }
 }
 
@@ -74,7 +74,7 @@ impl PyDenseIndex {
             encode_options(batch_size, normalize),
         );
         Ok(Self {
-            inner: RwLock::new(index),
+            inner: Shared::new(index),
         })
     }
 
@@ -232,7 +232,7 @@ impl PyDenseIndex {
             DenseIndex::load(&path, encoder, cache, options)
         })?;
         Ok(Self {
-            inner: RwLock::new(index),
+            inner: Shared::new(index),
         })
     }
 

@@ -282,3 +282,20 @@ pub fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<B
     py.import("json")?
         .call_method1("loads", (value.to_string(),))
 }
+
+/// An index shared by a Python object: searches read it concurrently, updates write it. A
+/// poisoned lock (a panic in an earlier call, already reported as `RuntimeError`) is taken
+/// over: every update either completes or leaves the index as it was.
+pub struct Shared<T>(std::sync::RwLock<T>);
+
+impl<T> Shared<T> {
+    pub fn new(value: T) -> Self {
+        Self(std::sync::RwLock::new(value))
+    }
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, T> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, T> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
+}

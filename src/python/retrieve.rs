@@ -1,14 +1,13 @@
-//! Bindings for the retrievers.
+//! Bindings for the BM25 retriever (the dense index is in `dense.rs`).
 
 use std::path::PathBuf;
-use std::sync::RwLock;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_polars::PyDataFrame;
 
 use super::errors::{
-    detach, detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py,
+    detach, detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py, Shared,
 };
 use super::text::PyAnalyzer;
 use crate::data::schema::DOC_ID;
@@ -37,15 +36,15 @@ use crate::text::AnalyzerConfig;
 ///     ConfigError: A parameter out of range or an unknown variant.
 #[pyclass(name = "BM25", module = "ragplay._ragplay", frozen)]
 pub struct PyBm25 {
-    inner: RwLock<Bm25>,
+    inner: Shared<Bm25>,
 }
 
 impl PyBm25 {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Bm25> {
-        self.inner.read().unwrap_or_else(|p| p.into_inner())
+        self.inner.read()
     }
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Bm25> {
-        self.inner.write().unwrap_or_else(|p| p.into_inner())
+        self.inner.write()
     }
 }
 
@@ -83,7 +82,7 @@ impl PyBm25 {
             fields: fields.map_or(Fields::Joined, Fields::Separate),
         };
         Ok(Self {
-            inner: RwLock::new(Bm25::new(config).map_err(to_py)?),
+            inner: Shared::new(Bm25::new(config).map_err(to_py)?),
         })
     }
 
@@ -212,7 +211,7 @@ impl PyBm25 {
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let index = detach(py, move |_| Bm25::load(&path))?;
         Ok(Self {
-            inner: RwLock::new(index),
+            inner: Shared::new(index),
         })
     }
 

@@ -120,23 +120,7 @@ impl DenseIndex {
     /// An interrupted or failed call leaves the index as it was.
     pub fn add(&mut self, corpus: &DataFrame, cancel: &Cancel) -> Result<()> {
         let documents = DocumentTexts::new(corpus)?;
-        let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
-        for (row, id) in schema::str_values(documents.ids).enumerate() {
-            if let Some(first) = seen.insert(id, row) {
-                return Err(Error::DuplicateId {
-                    kind: "document",
-                    id: id.to_owned(),
-                    location: format!("the corpus table (rows {first} and {row})"),
-                });
-            }
-            if self.slots.contains_key(id) {
-                return Err(Error::DuplicateId {
-                    kind: "document",
-                    id: id.to_owned(),
-                    location: "the index (delete it first to replace it)".into(),
-                });
-            }
-        }
+        super::check_new_ids(documents.ids, |id| self.slots.contains_key(id))?;
         let e = self
             .encoder
             .encode_corpus(corpus, &self.options, self.cache.as_deref(), cancel)?;
@@ -192,16 +176,10 @@ impl DenseIndex {
         allow: Option<&[String]>,
         cancel: &Cancel,
     ) -> Result<DataFrame> {
-        run::check_k(k)?;
-        if self.is_empty() {
-            return Err(Error::Empty {
-                what: "the index (index a corpus first)".into(),
-            });
-        }
-        let rows = match allow {
-            None => None,
-            Some(ids) => Some(self.allowed_rows(ids)?),
-        };
+        super::check_search(self.is_empty(), k)?;
+        let rows = allow
+            .map(|ids| super::allowed_slots(ids, |id| self.slots.get(id).copied()))
+            .transpose()?;
         let dim = self.dim();
         check_ids(query_vectors, query_ids, dim, "query")?;
         let hits = search_rows(
@@ -221,25 +199,6 @@ impl DenseIndex {
             .map(|h| h.into_iter().map(|(r, s)| (r as u32, s as f64)).collect())
             .collect();
         run::gather(&qids, &docs, &hits)
-    }
-
-    fn allowed_rows(&self, ids: &[String]) -> Result<Vec<u32>> {
-        let mut rows: Vec<u32> = ids
-            .iter()
-            .map(|id| {
-                self.slots
-                    .get(id.as_str())
-                    .copied()
-                    .ok_or_else(|| Error::UnknownId {
-                        kind: "document",
-                        id: id.clone(),
-                        location: "the allow list".into(),
-                    })
-            })
-            .collect::<Result<_>>()?;
-        rows.sort_unstable();
-        rows.dedup();
-        Ok(rows)
     }
 }
 

@@ -9,10 +9,12 @@ pub mod bm25;
 pub mod dense;
 pub mod dense_index;
 
-use polars::prelude::DataFrame;
+use polars::prelude::{DataFrame, StringChunked};
+use rustc_hash::FxHashMap;
 
 use crate::cancel::Cancel;
-use crate::error::Result;
+use crate::data::schema;
+use crate::error::{Error, Result};
 pub use bm25::{Bm25, Bm25Config, Fields, Params, Variant};
 pub use dense::exact_search;
 pub use dense_index::DenseIndex;
@@ -64,4 +66,59 @@ impl Retriever for Bm25 {
     ) -> Result<DataFrame> {
         Bm25::search(self, queries, k, allow, cancel)
     }
+}
+
+/// Check the ids of documents to add: unique within the corpus table and not yet in the
+/// index (`known`).
+pub(crate) fn check_new_ids(ids: &StringChunked, known: impl Fn(&str) -> bool) -> Result<()> {
+    let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
+    for (row, id) in schema::str_values(ids).enumerate() {
+        if let Some(first) = seen.insert(id, row) {
+            return Err(Error::DuplicateId {
+                kind: "document",
+                id: id.to_owned(),
+                location: format!("the corpus table (rows {first} and {row})"),
+            });
+        }
+        if known(id) {
+            return Err(Error::DuplicateId {
+                kind: "document",
+                id: id.to_owned(),
+                location: "the index (delete it first to replace it)".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Check a search's `k` and that the index holds documents.
+pub(crate) fn check_search(index_is_empty: bool, k: usize) -> Result<()> {
+    crate::run::check_k(k)?;
+    if index_is_empty {
+        return Err(Error::Empty {
+            what: "the index (index a corpus first)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The slots of an allow-list's ids (`slot` looks one up), ascending and distinct; an id the
+/// index does not hold is an error.
+pub(crate) fn allowed_slots(
+    ids: &[String],
+    slot: impl Fn(&str) -> Option<u32>,
+) -> Result<Vec<u32>> {
+    let mut slots: Vec<u32> = ids
+        .iter()
+        .map(|id| {
+            slot(id).ok_or_else(|| Error::UnknownId {
+                kind: "document",
+                id: id.clone(),
+                location: "the allow list".into(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    slots.sort_unstable();
+    slots.dedup();
+    Ok(slots)
 }

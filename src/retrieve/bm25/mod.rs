@@ -309,23 +309,7 @@ impl Bm25 {
     pub fn add(&mut self, corpus: &DataFrame, cancel: &Cancel) -> Result<()> {
         let ids = schema::str_column(corpus, table::CORPUS, DOC_ID)?;
         let fields = self.field_sources(corpus)?;
-        let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
-        for (row, id) in schema::str_values(ids).enumerate() {
-            if let Some(first) = seen.insert(id, row) {
-                return Err(Error::DuplicateId {
-                    kind: "document",
-                    id: id.to_owned(),
-                    location: format!("the corpus table (rows {first} and {row})"),
-                });
-            }
-            if self.slots.contains_key(id) {
-                return Err(Error::DuplicateId {
-                    kind: "document",
-                    id: id.to_owned(),
-                    location: "the index (delete it first to replace it)".into(),
-                });
-            }
-        }
+        super::check_new_ids(ids, |id| self.slots.contains_key(id))?;
         let n = corpus.height();
         cancel.start(n as u64 * fields.len() as u64);
         let first_slot = self.doc_ids.len() as u32;

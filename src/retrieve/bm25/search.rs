@@ -451,29 +451,15 @@ impl Bm25 {
         allow: Option<&[String]>,
         cancel: &Cancel,
     ) -> Result<DataFrame> {
-        run::check_k(k)?;
-        if self.is_empty() {
-            return Err(Error::Empty {
-                what: "the index (index a corpus first)".into(),
-            });
-        }
+        crate::retrieve::check_search(self.is_empty(), k)?;
         let qids = schema::str_column(queries, table::QUERIES, QUERY_ID)?;
         let texts = schema::str_column(queries, table::QUERIES, TEXT)?;
         let mask = match allow {
             None => None,
             Some(ids) => {
                 let mut mask = vec![false; self.doc_ids.len()];
-                for id in ids {
-                    match self.slots.get(id.as_str()) {
-                        Some(&slot) => mask[slot as usize] = true,
-                        None => {
-                            return Err(Error::UnknownId {
-                                kind: "document",
-                                id: id.clone(),
-                                location: "the allow list".into(),
-                            })
-                        }
-                    }
+                for slot in crate::retrieve::allowed_slots(ids, |id| self.slots.get(id).copied())? {
+                    mask[slot as usize] = true;
                 }
                 Some(mask)
             }
