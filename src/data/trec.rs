@@ -125,7 +125,7 @@ pub fn write_trec_run(run: &DataFrame, path: &Path, tag: &str) -> Result<()> {
             ));
         }
     }
-    let groups = crate::run::ranked_groups(&view);
+    let groups = crate::run::ranked_groups(&view)?;
     write_atomic(path, |out| {
         for (qid, rows) in &groups {
             for (i, (doc, score)) in rows.iter().enumerate() {

@@ -162,6 +162,8 @@ pub(crate) fn evaluate_runs(
     let queries = schema::str_column(run, table::RUN, QUERY_ID)?;
     let docs = schema::str_column(run, table::RUN, DOC_ID)?;
     let scores = schema::f64_column(run, table::RUN, SCORE)?;
+    // Every row, judged query or not, follows the run module's NaN policy.
+    crate::run::check_scores(queries, docs, &scores)?;
     let n = run.height();
     let cols = RunColumns {
         runs: run_names.map(StrChunks::strings),
@@ -287,25 +289,16 @@ struct Scratch<'a> {
     unjudged: Vec<f64>,
 }
 
-enum RankError<'a> {
-    Nan(&'a str),
-    Duplicate(&'a str),
-}
+/// A document listed twice for one query (scores were checked for NaN up front).
+struct Duplicate<'a>(&'a str);
 
-impl RankError<'_> {
+impl Duplicate<'_> {
     /// The error naming the query (and run) it was found in.
     fn into_error(self, qid: &str, run: &str) -> Error {
-        match self {
-            RankError::Nan(doc) => Error::NanScore {
-                table: table::RUN,
-                query_id: qid.to_owned(),
-                doc_id: doc.to_owned(),
-            },
-            RankError::Duplicate(doc) => Error::DuplicateId {
-                kind: "document",
-                id: doc.to_owned(),
-                location: format!("run {run:?}, query {qid:?}"),
-            },
+        Error::DuplicateId {
+            kind: "document",
+            id: self.0.to_owned(),
+            location: format!("run {run:?}, query {qid:?}"),
         }
     }
 }
@@ -318,7 +311,7 @@ fn rank_judged<'a, I>(
     rows: I,
     judgements: &Judgements<'_>,
     s: &mut Scratch<'a>,
-) -> std::result::Result<QueryRanking, RankError<'a>>
+) -> std::result::Result<QueryRanking, Duplicate<'a>>
 where
     I: ExactSizeIterator<Item = (usize, f64, u64)> + Clone,
 {
@@ -329,13 +322,10 @@ where
     s.judged.clear();
     s.unjudged.clear();
     for (i, score, h) in rows.clone() {
-        if score.is_nan() {
-            return Err(RankError::Nan(docs.str(i)));
-        }
         let same_doc = |&(hj, j): &(u64, u32)| hj == h && docs.same(j as usize, i);
         match s.seen.entry(h, same_doc, |e| e.0) {
             hashbrown::hash_table::Entry::Occupied(_) => {
-                return Err(RankError::Duplicate(docs.str(i)))
+                return Err(Duplicate(docs.str(i)))
             }
             hashbrown::hash_table::Entry::Vacant(v) => {
                 v.insert((h, i as u32));

@@ -140,7 +140,7 @@ pub fn bootstrap_ci(
         return Ok((f64::NAN, f64::NAN));
     }
     let mut rng = SplitMix64::new(seed ^ 0xB007_57A9);
-    let mut means: Vec<f64> = Vec::with_capacity(resamples);
+    let mut means: Vec<f64> = Vec::with_capacity(resamples.min(1 << 20));
     for r in 0..resamples {
         if r.is_multiple_of(CHECK_EVERY) {
             cancel.check()?;

@@ -23,6 +23,7 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 pub fn overlap_run(corpus: &DataFrame, queries: &DataFrame, k: usize) -> Result<DataFrame> {
     check_k(k)?;
     let documents = DocumentTexts::new(corpus)?;
+    crate::retrieve::check_new_ids(documents.ids, |_| false)?;
     if documents.is_empty() {
         return Err(Error::Empty {
             what: "corpus".into(),

@@ -2,8 +2,8 @@
 //!
 //! A run table has `query_id`, `doc_id`, `score` and `rank` (names and dtypes in
 //! [`crate::data::schema`]), optionally a `run` column when it stacks several runs. This
-//! module owns everything that gives such a table its meaning, so that retrievers, the TREC
-//! writer, `evaluate`, fusion and reranking share one definition:
+//! module owns everything that gives such a table its meaning, so that the retrievers, the
+//! TREC writer and `evaluate` share one definition:
 //!
 //! * [`order`]: the ranking order (score descending, ties by doc id descending, as
 //!   `trec_eval`) and the NaN policy (a NaN score is an error naming query and document);
@@ -17,7 +17,7 @@ pub mod order;
 pub mod topk;
 
 use polars::prelude::*;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RANK, SCORE};
 use crate::error::{Error, Result};
@@ -36,16 +36,7 @@ pub fn validate(run: &DataFrame) -> Result<RunView<'_>> {
     let queries = schema::str_column(run, table::RUN, QUERY_ID)?;
     let docs = schema::str_column(run, table::RUN, DOC_ID)?;
     let scores = schema::f64_column(run, table::RUN, SCORE)?;
-    if scores.into_no_null_iter().any(f64::is_nan) {
-        let (q, d, s) = (
-            schema::str_values(queries),
-            schema::str_values(docs),
-            &scores,
-        );
-        for ((q, d), s) in q.zip(d).zip(s.into_no_null_iter()) {
-            order::check_score(table::RUN, q, d, s)?;
-        }
-    }
+    check_scores(queries, docs, &scores)?;
     Ok(RunView {
         queries,
         docs,
@@ -53,12 +44,27 @@ pub fn validate(run: &DataFrame) -> Result<RunView<'_>> {
     })
 }
 
+/// The NaN policy over whole columns: one vectorised scan, and the first NaN row named.
+pub fn check_scores(
+    queries: &StringChunked,
+    docs: &StringChunked,
+    scores: &Float64Chunked,
+) -> Result<()> {
+    if scores.into_no_null_iter().any(f64::is_nan) {
+        let (q, d) = (schema::str_values(queries), schema::str_values(docs));
+        for ((q, d), s) in q.zip(d).zip(scores.into_no_null_iter()) {
+            order::check_score(table::RUN, q, d, s)?;
+        }
+    }
+    Ok(())
+}
+
 /// One query's `(doc_id, score)` rows in run order.
 pub type RankedQuery<'a> = (&'a str, Vec<(&'a str, f64)>);
 
 /// The rows of a checked run grouped by query (first-appearance order) and ranked in run
-/// order.
-pub fn ranked_groups<'a>(view: &'a RunView<'a>) -> Vec<RankedQuery<'a>> {
+/// order; a document listed twice for one query is an error (as in `evaluate`).
+pub fn ranked_groups<'a>(view: &'a RunView<'a>) -> Result<Vec<RankedQuery<'a>>> {
     let mut index: FxHashMap<&str, usize> = Default::default();
     let mut groups: Vec<RankedQuery<'a>> = Vec::new();
     for ((q, d), s) in schema::str_values(view.queries)
@@ -71,17 +77,25 @@ pub fn ranked_groups<'a>(view: &'a RunView<'a>) -> Vec<RankedQuery<'a>> {
         });
         groups[g].1.push((d, s));
     }
-    for (_, rows) in &mut groups {
+    for (qid, rows) in &mut groups {
         rows.sort_unstable_by(|a, b| order::cmp(a.1, a.0, b.1, b.0));
+        let mut seen: FxHashSet<&str> = FxHashSet::default();
+        if let Some(&(doc, _)) = rows.iter().find(|(doc, _)| !seen.insert(doc)) {
+            return Err(Error::DuplicateId {
+                kind: "document",
+                id: doc.to_owned(),
+                location: format!("the run, query {qid:?}"),
+            });
+        }
     }
-    groups
+    Ok(groups)
 }
 
 /// A run with rows in run order and `rank` recomputed (1-based, per query).
 pub fn rank(run: &DataFrame) -> Result<DataFrame> {
     let view = validate(run)?;
     let mut builder = RunBuilder::default();
-    for (qid, hits) in ranked_groups(&view) {
+    for (qid, hits) in ranked_groups(&view)? {
         builder.push_ranked(qid, hits);
     }
     builder.finish()
@@ -110,7 +124,7 @@ impl<'a> RunBuilder<'a> {
                         self.docs[self.docs.len() - 1],
                         self.scores[self.scores.len() - 1],
                     );
-                    order::cmp(ps, pd, score, doc).is_lt()
+                    order::cmp(ps, pd, score, doc).is_le()
                 },
                 "hits of query {query_id:?} are not in run order"
             );

@@ -3,8 +3,8 @@
 //!
 //! This is the order `trec_eval` sorts a query's documents in before it computes any metric
 //! (`trec_eval` 9.x, `form_res_rels.c`: `qsort` on score, then on `docno` with `strcmp`, both
-//! descending). Every retriever, the TREC writer, `evaluate`, fusion and reranking rank with
-//! it, so a cut at `k` is reproducible and a written rank agrees with an evaluation's.
+//! descending). Every retriever, the TREC writer and `evaluate` rank with it, so a cut at `k`
+//! is reproducible and a written rank agrees with an evaluation's.
 //!
 //! NaN policy: a NaN score cannot be ranked and is an error that names the query and the
 //! document ([`check_score`]); the comparator itself uses `total_cmp`, so it is a total order
@@ -55,6 +55,7 @@ pub fn check_score(table: &'static str, query_id: &str, doc_id: &str, score: f64
 /// (negative values inverted, positive ones with the sign bit set); NaN must not occur.
 #[inline]
 pub fn key(score: f32, id_rank: u32) -> u64 {
+    debug_assert!(!score.is_nan(), "NaN has no place in the run order");
     let b = score.to_bits();
     let ordered = if b >> 31 == 1 { !b } else { b | 1 << 31 };
     // -0.0 and 0.0 tie, as in `cmp`.

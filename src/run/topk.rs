@@ -1,4 +1,4 @@
-//! Top-k selection in the run order, for retrievers and run-to-run stages.
+//! Top-k selection in the run order, for the retrievers.
 //!
 //! Two forms: [`top_k_by`] cuts a list of candidates to its best `k` in linear expected time
 //! (`select_nth_unstable`, then a sort of the `k` kept), and [`TopKeys`] keeps the best `k`
