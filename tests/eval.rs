@@ -380,3 +380,74 @@ fn errors_name_the_same_rows_when_rows_are_shuffled() {
         }
     }
 }
+
+/// A table of 180 k rows (more than one block of every parallel pass): four runs, one with a
+/// name longer than 12 bytes, over 300 queries, every other one with a long id.
+fn large_run_rows(rng: &mut Lcg) -> (Vec<(String, String, String, f64)>, DataFrame) {
+    let mut rows = Vec::new();
+    let (mut jq, mut jd, mut jr) = (Vec::new(), Vec::new(), Vec::new());
+    let qid = |q: usize| match q % 2 {
+        0 => format!("q{q}"),
+        _ => format!("query-{q}-with-a-long-id"),
+    };
+    for q in 0..300 {
+        for d in 0..12 {
+            jq.push(qid(q));
+            jd.push(format!("d{}", d * 7));
+            jr.push(rng.below(4) as i32);
+        }
+    }
+    for run in ["zeta", "a-run-named-at-length", "alpha", "mid"] {
+        for q in 0..300 {
+            for d in 0..1 + rng.below(300) {
+                let score = rng.below(50) as f64;
+                rows.push((run.into(), qid(q), format!("d{d}"), score));
+            }
+        }
+    }
+    let qrels = df!("query_id" => jq, "doc_id" => jd, "relevance" => jr).unwrap();
+    (rows, qrels)
+}
+
+#[test]
+fn partly_shuffled_and_split_groups_evaluate_like_grouped_ones() {
+    let mut rng = Lcg(5);
+    let (rows, j) = large_run_rows(&mut rng);
+    let metrics = ["ndcg@10", "map", "recall@100", "mrr", "bpref"];
+    let opts = EvalOptions::default();
+    let built = evaluate(&run_frame(&rows), &j, &metrics, &opts, never()).unwrap();
+    assert_eq!(built.per_query.height(), 4 * 300);
+    // The first half of the rows grouped, the rest shuffled.
+    let mut half = rows.clone();
+    let mid = half.len() / 2;
+    for i in (mid + 1..half.len()).rev() {
+        half.swap(i, mid + rng.below((i - mid + 1) as u64) as usize);
+    }
+    // Every group split in two, all first parts ahead of all second parts: segments are
+    // long, but each group is two of them.
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    while at < rows.len() {
+        let end = (at..rows.len())
+            .find(|&i| (&rows[i].0, &rows[i].1) != (&rows[at].0, &rows[at].1))
+            .unwrap_or(rows.len());
+        let cut = at + (end - at).div_ceil(2);
+        first.extend_from_slice(&rows[at..cut]);
+        second.extend_from_slice(&rows[cut..end]);
+        at = end;
+    }
+    first.extend(second);
+    let tables = [
+        run_frame(&half),
+        chunked(&run_frame(&half)),
+        run_frame(&first),
+        chunked(&run_frame(&first)),
+        shuffled(&run_frame(&rows), &mut rng),
+        chunked(&shuffled(&run_frame(&rows), &mut rng)),
+    ];
+    for table in &tables {
+        let ev = evaluate(table, &j, &metrics, &opts, never()).unwrap();
+        assert!(ev.per_query.equals(&built.per_query), "{}", ev.per_query);
+        assert!(ev.summary.equals(&built.summary), "{}", ev.summary);
+    }
+}

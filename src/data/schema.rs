@@ -269,6 +269,27 @@ impl<'a> Cursor<'_, 'a, StrArray> {
     }
 }
 
+/// FxHash of a string's bytes: the one hash of doc and query ids in evaluation.
+#[inline(always)]
+pub fn hash_str(s: &str) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    std::hash::Hasher::write(&mut h, s.as_bytes());
+    std::hash::Hasher::finish(&h)
+}
+
+impl<'a> Cursor<'_, 'a, StrArray> {
+    /// Row `i` and its 16-byte view. A string of at most 12 bytes lies whole in its view
+    /// (zero-padded), so two such strings are equal when their views are; a longer string's
+    /// view points into its chunk's buffers and says nothing across chunks.
+    #[inline(always)]
+    pub fn str_view(&self, i: usize) -> (&'a str, u128) {
+        let (arr, j) = self.locate(i);
+        let view = arr.views()[j].as_u128();
+        // SAFETY: `locate` returns an offset below the chunk's length.
+        (unsafe { arr.value_unchecked(j) }, view)
+    }
+}
+
 impl Cursor<'_, '_, StrArray> {
     /// Whether rows `i` and `j` hold the same string. Strings of at most 12 bytes live whole
     /// in the 16-byte view, so equal views decide equality without reading any buffer.

@@ -1,30 +1,49 @@
 //! Grouping a run table's rows by (run, query) key, whatever the order of the rows.
 //!
 //! Rows are first split into maximal segments of consecutive rows with equal key (a parallel
-//! scan that compares neighbours). Segments then get group ids by hashing their key in two
-//! passes: blocks of segments each number their own keys in a local map, in parallel; the
-//! local maps are merged in block order into global ids (there are few distinct keys,
-//! thousands, against millions of rows); each block's local ids are then remapped in
-//! parallel. Runs and groups are numbered in order of first appearance.
+//! scan that compares neighbours). The scan gives up as soon as a part of the table has more
+//! than one segment per `MIN_SEGMENT` rows (shuffled rows, where nearly every row is its own
+//! segment): it then costs a few thousand comparisons, and each row is numbered on its own
+//! instead of each segment.
 //!
-//! When there are as many groups as segments (the usual table: each query's rows together),
-//! group `g` is segment `g`, a range of rows, and nothing more is built. Otherwise (shuffled
-//! rows, a join, concatenated shards) a counting sort lays the row indices out so that each
-//! group's rows, ascending, are one slice of that permutation, and copies a small per-row
-//! value (computed in parallel in row order) alongside each index, so that work on a group
-//! reads its rows' values from contiguous memory instead of from all over the table.
+//! Items (segments, or rows) get group ids in two passes. Blocks of items each number their
+//! own keys in a local hash table, in parallel; the key's hash is the FxHash of the query id
+//! mixed with that of the run name, computed once per item (the run's hash is reused while
+//! the run name repeats), and keys are compared by their 16-byte views where the strings are
+//! short enough to lie whole in them, by their bytes otherwise. Each local key counts its
+//! rows. The local keys are merged in block order into global ids, reusing their hashes
+//! (there are few distinct keys, thousands, against millions of rows). Runs and groups are
+//! numbered in order of first appearance.
+//!
+//! When segments were found and there are as many groups as segments (the usual table: each
+//! query's rows together), group `g` is segment `g`, a range of rows, and nothing more is
+//! built. Otherwise (shuffled rows, a join, concatenated shards) a parallel counting sort
+//! lays the row indices out so that each group's rows, ascending, are one slice of that
+//! permutation: the merged row counts give each group's slice, and each block's rows of a
+//! group go to their own sub-slice after those of earlier blocks, so blocks scatter in
+//! parallel into disjoint slots. Alongside each index it writes a small per-row value,
+//! computed as the row is read, so that work on a group reads its rows' values from
+//! contiguous memory instead of from all over the table.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::data::schema::{table, StrChunks};
+use crate::data::schema::{hash_str, table, StrChunks};
 use crate::error::{Error, Result};
 
 /// Rows per parallel task when scanning for segment boundaries.
 const SCAN_BLOCK: usize = 1 << 16;
-/// Fewest segments per block when hashing keys: fewer blocks mean fewer local keys to merge.
+/// Rows scanned between two checks of whether segments are too short to be worth finding.
+const SCAN_CHECK: usize = 1 << 12;
+/// Segments shorter than this on average (in any checked part of the table) make the scan
+/// give up, and rows are numbered one by one.
+const MIN_SEGMENT: usize = 2;
+/// Fewest items per block when numbering keys: fewer blocks mean fewer local keys to merge.
 const KEY_BLOCK: usize = 1 << 16;
 
 /// The rows of one group, ascending.
@@ -57,15 +76,15 @@ pub(super) struct Groups<'a, T> {
     layout: Layout<T>,
 }
 
-impl<'a, T: Copy + Default + Send + Sync> Groups<'a, T> {
+impl<'a, T: Copy + Send + Sync> Groups<'a, T> {
     /// Group the rows of a run table; without a `run` column every row belongs to the run
-    /// named `default_run`. `row_values()` gives every row's value in row order; it is called
-    /// only when groups are not contiguous.
-    pub fn build(
+    /// named `default_run`. `row_value()` makes (once per parallel task) a function giving a
+    /// row's value; it is used only when groups are not contiguous.
+    pub fn build<V: Fn(usize) -> T>(
         runs: Option<&StrChunks<'a>>,
         queries: &StrChunks<'a>,
         default_run: &'a str,
-        row_values: impl FnOnce() -> Vec<T>,
+        row_value: impl Fn() -> V + Sync,
     ) -> Result<Self> {
         let n = queries.len();
         if u32::try_from(n).is_err() {
@@ -74,36 +93,34 @@ impl<'a, T: Copy + Default + Send + Sync> Groups<'a, T> {
                 format!("{n} rows; evaluation supports at most {}", u32::MAX),
             ));
         }
-        let starts = segment_starts(runs, queries);
-        let per_block = KEY_BLOCK.max(starts.len().div_ceil(4 * rayon::current_num_threads()));
-        let mut blocks: Vec<BlockKeys> = starts
-            .par_chunks(per_block)
-            .map(|b| BlockKeys::scan(runs, queries, b))
-            .collect();
-        let merged = Merged::of(&blocks, runs.is_none().then_some(default_run));
-        let layout = if merged.keys.len() == starts.len() {
-            // Every key is one segment, so segments and groups are numbered alike.
-            Layout::Segments { starts, n }
-        } else {
-            blocks
-                .par_iter_mut()
-                .zip(&merged.remaps)
-                .for_each(|(b, remap)| b.ids.iter_mut().for_each(|id| *id = remap[*id as usize]));
-            let ids = blocks.iter().flat_map(|b| b.ids.iter().copied());
-            let row_values = row_values();
-            let (order, values, offsets) =
-                counting_sort(&starts, &row_values, ids, merged.keys.len());
-            Layout::Permuted {
-                order,
-                values,
-                offsets,
+        let keyer = Keyer {
+            runs,
+            queries,
+            default_run,
+        };
+        let (keys, layout) = match segment_starts(runs, queries) {
+            Some(starts) => {
+                let span = |s: usize| starts[s]..starts.get(s + 1).copied().unwrap_or(n);
+                let blocks = key_blocks(&keyer, starts.len(), &span);
+                let merged = Merged::of(&blocks);
+                if merged.keys.len() == starts.len() {
+                    // Every key is one segment, so segments and groups are numbered alike.
+                    (merged.keys, Layout::Segments { starts, n })
+                } else {
+                    let layout = scatter(&blocks, &merged, n, &span, row_value);
+                    (merged.keys, layout)
+                }
+            }
+            None => {
+                let span = |i: usize| i..i + 1;
+                let blocks = key_blocks(&keyer, n, &span);
+                let merged = Merged::of(&blocks);
+                let layout = scatter(&blocks, &merged, n, &span, row_value);
+                (merged.keys, layout)
             }
         };
-        Ok(Groups {
-            runs: merged.runs,
-            keys: merged.keys,
-            layout,
-        })
+        let (runs, keys) = number_runs(&keys, runs.is_none().then_some(default_run));
+        Ok(Groups { runs, keys, layout })
     }
 
     /// The rows of group `g`.
@@ -124,150 +141,279 @@ impl<'a, T: Copy + Default + Send + Sync> Groups<'a, T> {
     }
 }
 
-/// The first rows of the maximal runs of equal (run, query) key, ascending.
-fn segment_starts(runs: Option<&StrChunks>, queries: &StrChunks) -> Vec<usize> {
+/// The first rows of the maximal runs of equal (run, query) key, ascending; `None` when some
+/// part of the table has more than one segment per `MIN_SEGMENT` rows.
+fn segment_starts(runs: Option<&StrChunks>, queries: &StrChunks) -> Option<Vec<usize>> {
     let n = queries.len();
-    let blocks: Vec<Vec<usize>> = (0..n.div_ceil(SCAN_BLOCK))
+    let short = AtomicBool::new(false);
+    let blocks: Option<Vec<Vec<usize>>> = (0..n.div_ceil(SCAN_BLOCK))
         .into_par_iter()
         .map(|b| {
             let (q, r) = (queries.cursor(), runs.map(|r| r.cursor()));
             let lo = b * SCAN_BLOCK;
             let hi = (lo + SCAN_BLOCK).min(n);
-            (lo..hi)
-                .filter(|&i| {
+            let mut starts = Vec::new();
+            for part in (lo..hi).step_by(SCAN_CHECK) {
+                if short.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let end = (part + SCAN_CHECK).min(hi);
+                starts.extend((part..end).filter(|&i| {
                     i == 0 || !q.same(i, i - 1) || r.as_ref().is_some_and(|r| !r.same(i, i - 1))
-                })
-                .collect()
+                }));
+                if starts.len() * MIN_SEGMENT > end - lo {
+                    short.store(true, Ordering::Relaxed);
+                    return None;
+                }
+            }
+            Some(starts)
         })
         .collect();
-    blocks.concat()
+    blocks.map(|b| b.concat())
 }
 
-/// The keys of one block of segments, numbered locally.
+/// What a key is read from.
+struct Keyer<'k, 'a> {
+    runs: Option<&'k StrChunks<'a>>,
+    queries: &'k StrChunks<'a>,
+    default_run: &'a str,
+}
+
+/// A (run, query) key with its hash and each string with its 16-byte view.
+#[derive(Clone, Copy)]
+struct Key<'a> {
+    hash: u64,
+    run: (&'a str, u128),
+    query: (&'a str, u128),
+}
+
+/// Whether two `(string, view)` pairs hold the same string: equal views of strings of at
+/// most 12 bytes (held whole in the view) decide without reading the bytes.
+#[inline(always)]
+fn same((a, va): (&str, u128), (b, vb): (&str, u128)) -> bool {
+    (va == vb && a.len() <= 12) || a == b
+}
+
+/// The id of `key` in `table` (entries `(hash, id)`, ids indexing `keys`), giving it the
+/// next id (and listing it) if it is new.
+#[inline(always)]
+fn number<'a>(table: &mut HashTable<(u64, u32)>, keys: &mut Vec<Key<'a>>, key: Key<'a>) -> u32 {
+    let same = |&(h, id): &(u64, u32)| {
+        let k = &keys[id as usize];
+        h == key.hash && same(k.query, key.query) && same(k.run, key.run)
+    };
+    match table.entry(key.hash, same, |e| e.0) {
+        Entry::Occupied(e) => e.get().1,
+        Entry::Vacant(v) => {
+            let id = keys.len() as u32;
+            v.insert((key.hash, id));
+            keys.push(key);
+            id
+        }
+    }
+}
+
+/// The keys of one block of items, numbered locally.
 struct BlockKeys<'a> {
-    /// Run names in first-appearance order within the block (empty without a `run` column).
-    runs: Vec<&'a str>,
-    /// `(local run index, query id)` in first-appearance order within the block.
-    keys: Vec<(u32, &'a str)>,
-    /// Local key id of each segment; global group id once remapped.
+    /// The block's items.
+    items: Range<usize>,
+    /// Keys in first-appearance order within the block.
+    keys: Vec<Key<'a>>,
+    /// Rows of each local key in the block.
+    rows: Vec<usize>,
+    /// Local key id of each item.
     ids: Vec<u32>,
 }
 
+/// Items `0..items`, item `s` being rows `span(s)`, numbered by blocks in parallel.
+fn key_blocks<'a>(
+    keyer: &Keyer<'_, 'a>,
+    items: usize,
+    span: &(impl Fn(usize) -> Range<usize> + Sync),
+) -> Vec<BlockKeys<'a>> {
+    let per_block = KEY_BLOCK.max(items.div_ceil(4 * rayon::current_num_threads()));
+    (0..items.div_ceil(per_block))
+        .into_par_iter()
+        .map(|b| BlockKeys::scan(keyer, b * per_block..((b + 1) * per_block).min(items), span))
+        .collect()
+}
+
 impl<'a> BlockKeys<'a> {
-    fn scan(runs: Option<&StrChunks<'a>>, queries: &StrChunks<'a>, starts: &[usize]) -> Self {
-        let (q, r) = (queries.cursor(), runs.map(|r| r.cursor()));
+    fn scan(
+        keyer: &Keyer<'_, 'a>,
+        items: Range<usize>,
+        span: &impl Fn(usize) -> Range<usize>,
+    ) -> Self {
+        let (q, r) = (keyer.queries.cursor(), keyer.runs.map(|r| r.cursor()));
         let mut out = BlockKeys {
-            runs: Vec::new(),
+            items: items.clone(),
             keys: Vec::new(),
-            ids: Vec::with_capacity(starts.len()),
+            rows: Vec::new(),
+            ids: Vec::with_capacity(items.len()),
         };
-        let mut run_ids: FxHashMap<&str, u32> = FxHashMap::default();
-        let mut key_ids: FxHashMap<(u32, &str), u32> = FxHashMap::default();
-        // Runs are few and usually long: remember the last one to skip most run lookups.
-        let mut last_run: Option<(&str, u32)> = None;
-        for &i in starts {
-            let ri = match &r {
-                None => 0,
-                Some(r) => {
-                    let name = r.str(i);
-                    match last_run {
-                        Some((last, ri)) if last == name => ri,
-                        _ => {
-                            let ri = number(&mut run_ids, &mut out.runs, name);
-                            last_run = Some((name, ri));
-                            ri
-                        }
-                    }
+        let mut table: HashTable<(u64, u32)> = HashTable::new();
+        // Runs are few and usually long: the last run's hash is reused while its name repeats.
+        let mut run = ((keyer.default_run, 0u128), 0u64);
+        for s in items {
+            let rows = span(s);
+            let i = rows.start;
+            if let Some(r) = &r {
+                let name = r.str_view(i);
+                if !same(name, run.0) {
+                    run = (name, hash_str(name.0));
                 }
+            }
+            let query = q.str_view(i);
+            let mixed = run.1.rotate_left(32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let key = Key {
+                hash: hash_str(query.0) ^ mixed,
+                run: run.0,
+                query,
             };
-            let id = number(&mut key_ids, &mut out.keys, (ri, q.str(i)));
+            let id = number(&mut table, &mut out.keys, key);
+            if id as usize == out.rows.len() {
+                out.rows.push(0);
+            }
+            out.rows[id as usize] += rows.len();
             out.ids.push(id);
         }
         out
     }
 }
 
-/// The number of `key` in `ids`, giving it the next number (and listing it) if it is new.
-fn number<K: std::hash::Hash + Eq + Copy>(
-    ids: &mut FxHashMap<K, u32>,
-    list: &mut Vec<K>,
-    key: K,
-) -> u32 {
-    let next = list.len() as u32;
-    let id = *ids.entry(key).or_insert(next);
-    if id == next {
-        list.push(key);
-    }
-    id
-}
-
 /// The blocks' keys merged into global numbers.
 struct Merged<'a> {
-    runs: Vec<&'a str>,
-    keys: Vec<(u32, &'a str)>,
+    keys: Vec<Key<'a>>,
     /// For each block, the global group id of each of its local key ids.
     remaps: Vec<Vec<u32>>,
 }
 
 impl<'a> Merged<'a> {
     /// Merge in block order, which keeps first-appearance order.
-    fn of(blocks: &[BlockKeys<'a>], default_run: Option<&'a str>) -> Self {
-        let mut runs: Vec<&str> = default_run.into_iter().collect();
-        let mut run_ids: FxHashMap<&str, u32> = FxHashMap::default();
-        let mut keys: Vec<(u32, &str)> = Vec::new();
-        let mut key_ids: FxHashMap<(u32, &str), u32> = FxHashMap::default();
+    fn of(blocks: &[BlockKeys<'a>]) -> Self {
+        let mut table: HashTable<(u64, u32)> = HashTable::new();
+        let mut keys = Vec::new();
         let remaps = blocks
             .iter()
             .map(|b| {
-                let run_remap: Vec<u32> = b
-                    .runs
-                    .iter()
-                    .map(|&name| number(&mut run_ids, &mut runs, name))
-                    .collect();
                 b.keys
                     .iter()
-                    .map(|&(lr, q)| {
-                        let ri = run_remap.get(lr as usize).copied().unwrap_or(0);
-                        number(&mut key_ids, &mut keys, (ri, q))
-                    })
+                    .map(|&key| number(&mut table, &mut keys, key))
                     .collect()
             })
             .collect();
-        Merged { runs, keys, remaps }
+        Merged { keys, remaps }
     }
 }
 
-/// Row indices ordered by group (stable: ascending within a group), their values in the same
-/// order, and each group's `[offsets[g], offsets[g + 1])` in them, from the segments' starts
-/// and group ids. Rows are read in order; writes go to one cursor per group.
-fn counting_sort<T: Copy + Default>(
-    starts: &[usize],
-    row_values: &[T],
-    ids: impl Iterator<Item = u32> + Clone,
-    groups: usize,
-) -> (Vec<u32>, Vec<T>, Vec<usize>) {
-    let n = row_values.len();
-    let end = |s: usize| starts.get(s + 1).copied().unwrap_or(n);
+/// Runs numbered in order of first appearance (that of their first key), and each key as
+/// `(run index, query id)`. Without a `run` column the one run is `default_run`.
+fn number_runs<'a>(
+    keys: &[Key<'a>],
+    default_run: Option<&'a str>,
+) -> (Vec<&'a str>, Vec<(u32, &'a str)>) {
+    if let Some(name) = default_run {
+        return (vec![name], keys.iter().map(|k| (0, k.query.0)).collect());
+    }
+    let mut runs = Vec::new();
+    let mut ids: FxHashMap<&str, u32> = FxHashMap::default();
+    let keys = keys
+        .iter()
+        .map(|k| {
+            let next = runs.len() as u32;
+            let ri = *ids.entry(k.run.0).or_insert(next);
+            if ri == next {
+                runs.push(k.run.0);
+            }
+            (ri, k.query.0)
+        })
+        .collect();
+    (runs, keys)
+}
+
+/// A pointer that parallel tasks write through at disjoint indices.
+struct Shared<T>(*mut T);
+
+// SAFETY: tasks write through the pointer only at indices no other task writes (see
+// `scatter`), and the buffer outlives them.
+unsafe impl<T: Send> Send for Shared<T> {}
+unsafe impl<T: Send> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    /// Write `value` at index `at`.
+    ///
+    /// # Safety
+    /// `at` is within the buffer and no other task reads or writes it.
+    #[inline(always)]
+    unsafe fn write(&self, at: usize, value: T) {
+        // SAFETY: the caller's contract.
+        unsafe { self.0.add(at).write(value) }
+    }
+}
+
+/// The counting sort: row indices ordered by group (stable: ascending within a group), each
+/// with its value, and each group's `[offsets[g], offsets[g + 1])` in them. Blocks scatter
+/// their rows in parallel, each into its own slots of each group's slice.
+fn scatter<T: Copy + Send + Sync, V: Fn(usize) -> T>(
+    blocks: &[BlockKeys],
+    merged: &Merged,
+    n: usize,
+    span: &(impl Fn(usize) -> Range<usize> + Sync),
+    row_value: impl Fn() -> V + Sync,
+) -> Layout<T> {
+    let groups = merged.keys.len();
     let mut offsets = vec![0usize; groups + 1];
-    for (s, g) in ids.clone().enumerate() {
-        offsets[g as usize + 1] += end(s) - starts[s];
+    for (b, remap) in blocks.iter().zip(&merged.remaps) {
+        for (&g, &rows) in remap.iter().zip(&b.rows) {
+            offsets[g as usize + 1] += rows;
+        }
     }
     for g in 0..groups {
         offsets[g + 1] += offsets[g];
     }
+    // Each block's first slot for each of its local keys: after the earlier blocks' rows.
     let mut next = offsets[..groups].to_vec();
-    let mut order = vec![0u32; n];
-    let mut values = vec![T::default(); n];
-    for (s, g) in ids.enumerate() {
-        let at = &mut next[g as usize];
-        let (lo, hi) = (starts[s], end(s));
-        let span = *at..*at + (hi - lo);
-        for (slot, row) in order[span.clone()].iter_mut().zip(lo..hi) {
-            // Rows fit in u32: `Groups::build` checked the table's height.
-            *slot = row as u32;
+    let cursors: Vec<Vec<usize>> = blocks
+        .iter()
+        .zip(&merged.remaps)
+        .map(|(b, remap)| {
+            let at = |(&g, &rows): (&u32, &usize)| {
+                let at = next[g as usize];
+                next[g as usize] += rows;
+                at
+            };
+            remap.iter().zip(&b.rows).map(at).collect()
+        })
+        .collect();
+    let mut order: Vec<u32> = Vec::with_capacity(n);
+    let mut values: Vec<T> = Vec::with_capacity(n);
+    let (order_out, values_out) = (Shared(order.as_mut_ptr()), Shared(values.as_mut_ptr()));
+    blocks.par_iter().zip(cursors).for_each(|(b, mut cursor)| {
+        let value = row_value();
+        for (s, &id) in b.items.clone().zip(&b.ids) {
+            let at = &mut cursor[id as usize];
+            for row in span(s) {
+                // SAFETY: the slots `offsets[g]..offsets[g + 1]` of group `g` are split
+                // between blocks by their row counts of `g`, so each slot below `n` is
+                // written by one block, once. Rows fit in u32: `Groups::build` checked
+                // the table's height.
+                unsafe {
+                    order_out.write(*at, row as u32);
+                    values_out.write(*at, value(row));
+                }
+                *at += 1;
+            }
         }
-        values[span].copy_from_slice(&row_values[lo..hi]);
-        *at += hi - lo;
+    });
+    // SAFETY: the slots of all groups cover `0..n` (the row counts sum to `n`), and every
+    // slot was written above.
+    unsafe {
+        order.set_len(n);
+        values.set_len(n);
     }
-    (order, values, offsets)
+    Layout::Permuted {
+        order,
+        values,
+        offsets,
+    }
 }

@@ -12,29 +12,19 @@
 
 use polars::prelude::*;
 use rayon::prelude::*;
-use std::hash::Hasher;
 
 use hashbrown::HashTable;
-use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::groups::{Groups, Rows};
 use super::metrics::{compute, Metric, QueryJudgements, QueryRanking};
 use super::{EvalOptions, RunValues};
 use crate::cancel::Cancel;
 use crate::data::schema::{
-    self, table, F64Chunks, StrChunks, DOC_ID, QUERY_ID, RELEVANCE, RUN, SCORE,
+    self, hash_str, table, F64Chunks, StrChunks, DOC_ID, QUERY_ID, RELEVANCE, RUN, SCORE,
 };
 use crate::error::{Error, Result};
 use crate::run::order;
-
-/// FxHash of a string: computed once per run row and reused for the duplicate check and
-/// the qrels lookup.
-#[inline]
-fn hash_str(s: &str) -> u64 {
-    let mut h = FxHasher::default();
-    h.write(s.as_bytes());
-    h.finish()
-}
 
 /// One query's judgements keyed by precomputed doc-id hash, with a 64-bit filter (bit
 /// `h >> 58` set for every judged hash) that rejects most unjudged documents without a probe.
@@ -164,7 +154,6 @@ pub(crate) fn evaluate_runs(
     let scores = schema::f64_column(run, table::RUN, SCORE)?;
     // Every row, judged query or not, follows the run module's NaN policy.
     crate::run::check_scores(queries, docs, &scores)?;
-    let n = run.height();
     let cols = RunColumns {
         runs: run_names.map(StrChunks::strings),
         queries: StrChunks::strings(queries),
@@ -173,16 +162,11 @@ pub(crate) fn evaluate_runs(
     };
     // 1. Group rows by (run, query) key, in any row order. When a key's rows are not all
     //    consecutive, rows are copied into group order with their score and doc-id hash.
-    let row_values = || -> Vec<(f64, u64)> {
-        (0..n)
-            .into_par_iter()
-            .map_init(
-                || (cols.docs.cursor(), cols.scores.cursor()),
-                |(docs, scores), i| (scores.f64(i), hash_str(docs.str(i))),
-            )
-            .collect()
+    let row_value = || {
+        let (docs, scores) = (cols.docs.cursor(), cols.scores.cursor());
+        move |i: usize| (scores.f64(i), hash_str(docs.str(i)))
     };
-    let groups = Groups::build(cols.runs.as_ref(), &cols.queries, &options.name, row_values)?;
+    let groups = Groups::build(cols.runs.as_ref(), &cols.queries, &options.name, row_value)?;
     // 2. Rank judged documents and compute metrics per group, in parallel.
     let computed = compute_groups(&cols, &groups, qrels, metrics, options, cancel)?;
     // 3. Assemble per run.
@@ -324,9 +308,7 @@ where
     for (i, score, h) in rows.clone() {
         let same_doc = |&(hj, j): &(u64, u32)| hj == h && docs.same(j as usize, i);
         match s.seen.entry(h, same_doc, |e| e.0) {
-            hashbrown::hash_table::Entry::Occupied(_) => {
-                return Err(Duplicate(docs.str(i)))
-            }
+            hashbrown::hash_table::Entry::Occupied(_) => return Err(Duplicate(docs.str(i))),
             hashbrown::hash_table::Entry::Vacant(v) => {
                 v.insert((h, i as u32));
             }
