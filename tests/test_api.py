@@ -108,6 +108,7 @@ LONG_CALLS = [
     "Encoder.encode_corpus",
     "evaluate",
     "compare",
+    "compare_per_query",
 ]
 
 

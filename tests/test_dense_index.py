@@ -78,25 +78,34 @@ def test_ties_rank_by_doc_id_descending(encoder):
     assert run["score"][0] == run["score"][1] == run["score"][2]
 
 
-def test_shuffled_or_filtered_corpus_gives_the_same_run(scifact_index, scifact_run, scifact):
+def test_shuffled_or_filtered_corpus_gives_the_same_run(
+    encoder, scifact_index, scifact_run, scifact
+):
     corpus = scifact.corpus.sample(fraction=1.0, shuffle=True, seed=7)
-    # The caller's table can change after indexing: the index holds its own ids.
     corpus = corpus.filter(pl.col("doc_id").str.len_chars() > 3)
+    # Ids carried beside the vectors go wrong when the table changes between encoding and
+    # search (exact_search with the new table's ids misranks); the index holds its own ids.
+    qv = encoder.encode_queries(scifact.queries)
+    ids = corpus["doc_id"]
+    misaligned = ragplay.exact_search(
+        qv,
+        np.ascontiguousarray(scifact_index.vectors[: ids.len()]),
+        query_ids=scifact.queries["query_id"],
+        doc_ids=ids,
+        k=100,
+    )
+    assert not misaligned.equals(scifact_run)
     assert scifact_index.search(scifact.queries, k=100).equals(scifact_run)
     # A fresh index of the shuffled corpus gives the same run.
-    shuffled = ragplay.DenseIndex(scifact_index_encoder(scifact_index), cache=EMBED_CACHE)
+    shuffled = ragplay.DenseIndex(encoder, cache=EMBED_CACHE)
     shuffled.index(scifact.corpus.sample(fraction=1.0, shuffle=True, seed=3), show_progress=False)
     assert shuffled.search(scifact.queries, k=100).equals(scifact_run)
     # An index of the filtered corpus equals the full index restricted to it, exactly.
-    filtered = ragplay.DenseIndex(scifact_index_encoder(scifact_index), cache=EMBED_CACHE)
+    filtered = ragplay.DenseIndex(encoder, cache=EMBED_CACHE)
     filtered.index(corpus, show_progress=False)
     restricted = scifact_index.search(scifact.queries, k=100, allow=corpus)
     assert filtered.search(scifact.queries, k=100).equals(restricted)
     assert restricted["doc_id"].is_in(corpus["doc_id"].implode()).all()
-
-
-def scifact_index_encoder(index: ragplay.DenseIndex) -> ragplay.Encoder:
-    return ragplay.Encoder.from_pretrained(gt.get_model_path())
 
 
 def test_a_selective_allow_list_still_returns_k(scifact_index, scifact):
@@ -144,7 +153,7 @@ def test_damaged_files_and_another_model(encoder, scifact, tmp_path):
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "index.bin").write_bytes((tmp_path / "ok" / "index.bin").read_bytes())
     (tmp_path / "other" / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(ragplay.ModelError, match="was built with another model"):
+    with pytest.raises(ragplay.ModelError, match="was built with another model or settings"):
         ragplay.DenseIndex.load(tmp_path / "other", encoder)
     data = (tmp_path / "ok" / "index.bin").read_bytes()
     (tmp_path / "ok" / "index.bin").write_bytes(data[:-10])
@@ -152,6 +161,17 @@ def test_damaged_files_and_another_model(encoder, scifact, tmp_path):
         ragplay.DenseIndex.load(tmp_path / "ok", encoder)
     with pytest.raises(FileNotFoundError):
         ragplay.DenseIndex.load(tmp_path / "missing", encoder)
+    # Vectors made with one normalisation are not searched with another.
+    raw = ragplay.DenseIndex(encoder, normalize=False)
+    raw.index(scifact.corpus.head(5), show_progress=False)
+    raw.save(tmp_path / "raw")
+    assert ragplay.DenseIndex.load(tmp_path / "raw", encoder).config()["normalize"] is False
+    with pytest.raises(ragplay.ConfigError) as normalize:
+        ragplay.DenseIndex.load(tmp_path / "raw", encoder, normalize=True)
+    assert normalize.value.parameter == "normalize"
+    other = ragplay.Encoder.from_pretrained(gt.get_model_path(), max_seq_length=64)
+    with pytest.raises(ragplay.ModelError, match="another model or settings"):
+        ragplay.DenseIndex.load(tmp_path / "raw", other)
 
 
 def test_bad_input(encoder):

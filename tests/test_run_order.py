@@ -70,11 +70,14 @@ def test_evaluate_ranks_ties_as_trec_eval(tmp_path):
             assert math.isclose(row[m], reference[row["query_id"]][m], abs_tol=1e-12), (row, m)
 
 
+@pytest.mark.parametrize("judged", [True, False])
 @pytest.mark.parametrize("entry", ["evaluate", "rank_run", "write_trec_run", "compare"])
-def test_a_nan_score_is_one_error_everywhere(entry, tmp_path):
+def test_a_nan_score_is_one_error_everywhere(entry, judged, tmp_path):
+    # The NaN is in a query the qrels judge, or in one they do not: an error either way.
+    query = "a" if judged else "z"
     run = pl.DataFrame(
         {
-            "query_id": ["a", "a", "b"],
+            "query_id": ["a", query, "b"],
             "doc_id": ["d1", "d2", "d3"],
             "score": [1.0, float("nan"), 2.0],
         }
@@ -91,9 +94,51 @@ def test_a_nan_score_is_one_error_everywhere(entry, tmp_path):
     }
     with pytest.raises(ragplay.DataError) as caught:
         calls[entry]()
-    assert str(caught.value) == 'run: score of query "a", document "d2" is NaN'
-    assert (caught.value.query_id, caught.value.doc_id) == ("a", "d2")
+    assert str(caught.value) == f'run: score of query "{query}", document "d2" is NaN'
+    assert (caught.value.query_id, caught.value.doc_id) == (query, "d2")
     assert not (tmp_path / "x.trec").exists()
+
+
+def test_a_document_listed_twice_is_one_error_everywhere(tmp_path):
+    run = pl.DataFrame(
+        {"query_id": ["a", "a", "a"], "doc_id": ["d1", "d2", "d1"], "score": [1.0, 0.5, 1.0]}
+    )
+    qrels = pl.DataFrame(
+        {"query_id": ["a"], "doc_id": ["d1"], "relevance": [1]},
+        schema_overrides={"relevance": pl.Int32},
+    )
+    with pytest.raises(ragplay.DataError) as ranked:
+        ragplay.rank_run(run)
+    assert str(ranked.value) == 'duplicate document id "d1" in the run, query "a"'
+    with pytest.raises(ragplay.DataError) as written:
+        ragplay.write_trec_run(run, tmp_path / "x.trec")
+    assert str(written.value) == str(ranked.value)
+    assert not (tmp_path / "x.trec").exists()
+    with pytest.raises(ragplay.DataError) as evaluated:
+        ragplay.evaluate(run, qrels, ["map"])
+    assert str(evaluated.value) == 'duplicate document id "d1" in run "run", query "a"'
+    corpus = pl.DataFrame({"doc_id": ["x", "x"], "title": ["", ""], "text": ["kiwi", "kiwi"]})
+    with pytest.raises(ragplay.DataError, match=r'^duplicate document id "x" in the corpus'):
+        ragplay.overlap_run(corpus, pl.DataFrame({"query_id": ["q"], "text": ["kiwi"]}))
+
+
+def test_id_sets_take_lists_series_and_frames_only():
+    corpus = pl.DataFrame({"doc_id": ["ab", "c"], "title": ["", ""], "text": ["kiwi", "kiwi"]})
+    queries = pl.DataFrame({"query_id": ["q"], "text": ["kiwi"]})
+    index = ragplay.BM25()
+    index.index(corpus, show_progress=False)
+    full = index.search(queries, k=5)
+    for allow in [["ab", "c"], ("ab", "c"), pl.Series(["ab", "c"]), np.array(["ab", "c"]), corpus]:
+        assert index.search(queries, k=5, allow=allow).equals(full)
+    for bad, message in [
+        (np.str_("ab"), "^allow must be a sequence of ids, not a single str$"),
+        ("ab", "^allow must be a sequence of ids, not a single str$"),
+        ({"ab": 1}, "^allow must be a list of str, a polars Series, .* got dict$"),
+        ({"ab", "c"}, "^allow must be a list of str, a polars Series, .* got set$"),
+        ([1, 2], r"^allow\[0\] must be str, got int$"),
+    ]:
+        with pytest.raises(TypeError, match=message):
+            index.search(queries, allow=bad)
 
 
 def test_retrievers_rank_ties_by_doc_id_descending():

@@ -409,6 +409,7 @@ def compare_per_query(
     confidence: float = 0.95,
     seed: int = 42,
     correction: _Correction = "holm",
+    show_progress: bool | None = None,
 ) -> pl.DataFrame:
     """Compare runs from a per-query table as ``evaluate(...).per_query`` returns it.
 

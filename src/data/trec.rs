@@ -3,9 +3,10 @@
 //! * qrels: `query_id iteration doc_id relevance` (whitespace separated; iteration ignored).
 //! * run:   `query_id Q0 doc_id rank score tag`.
 //!
-//! Runs are written in `trec_eval` order ([`crate::run::order`]: per query by score descending,
-//! ties broken by doc id descending), with ranks 1..n recomputed. Scores are written with the shortest decimal form
-//! that reads back to the same `f64`, so a written run reads back bit for bit. Writes are atomic.
+//! Runs are written in `trec_eval` order ([`crate::run::order`]: per query by score
+//! descending, ties broken by doc id descending), with ranks 1..n recomputed. Scores are
+//! written with the shortest decimal form that reads back to the same `f64`, so a written run
+//! reads back bit for bit. Writes are atomic.
 
 use std::path::Path;
 

@@ -75,6 +75,16 @@ pub struct EncodeOptions {
     pub prefix: Option<String>,
 }
 
+impl EncodeOptions {
+    /// Reject options outside their domain.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::config("batch_size", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
 impl Default for EncodeOptions {
     fn default() -> Self {
         Self {
@@ -309,9 +319,7 @@ impl Encoder {
         options: &EncodeOptions,
         cancel: &Cancel,
     ) -> Result<Embeddings> {
-        if options.batch_size == 0 {
-            return Err(Error::config("batch_size", "must be at least 1"));
-        }
+        options.validate()?;
         let dim = self.dim();
         let normalize = options.normalize.unwrap_or(self.normalize);
         let prefix = options.prefix.as_deref().unwrap_or("");

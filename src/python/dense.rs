@@ -36,8 +36,14 @@ pub struct PyDenseIndex {
 }
 
 impl PyDenseIndex {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, DenseIndex> {
-        self.inner.read()
+    /// The index to read; `RuntimeError` if an earlier update panicked.
+    fn read(&self) -> PyResult<std::sync::RwLockReadGuard<'_, DenseIndex>> {
+        self.inner.check()?;
+        Ok(self.inner.read())
+    }
+    /// Check before a worker thread takes the index to update.
+    fn check(&self) -> PyResult<()> {
+        self.inner.check()
     }
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, DenseIndex> {
         self.inner.write()
@@ -62,17 +68,12 @@ impl PyDenseIndex {
         batch_size: usize,
         normalize: Option<bool>,
     ) -> PyResult<Self> {
-        if batch_size == 0 {
-            return Err(to_py(crate::Error::config(
-                "batch_size",
-                "must be at least 1",
-            )));
-        }
         let index = DenseIndex::new(
             Arc::clone(&encoder.inner),
             cache_arg(cache)?,
             encode_options(batch_size, normalize),
-        );
+        )
+        .map_err(to_py)?;
         Ok(Self {
             inner: Shared::new(index),
         })
@@ -95,7 +96,7 @@ impl PyDenseIndex {
         let corpus = frame_arg(corpus, "corpus")?;
         let desc = progress(py, show_progress, "dense index")?;
         // Built beside the current index, swapped in only when complete.
-        let mut fresh = self.read().empty_like();
+        let mut fresh = self.read()?.empty_like();
         let built = detach_with_progress(py, desc, move |cancel| {
             Retriever::index(&mut fresh, &corpus, cancel)?;
             Ok(fresh)
@@ -118,6 +119,7 @@ impl PyDenseIndex {
     ) -> PyResult<()> {
         let corpus = frame_arg(corpus, "corpus")?;
         let desc = progress(py, show_progress, "dense add")?;
+        self.check()?;
         detach_with_progress(py, desc, |cancel| self.write().add(&corpus, cancel))
     }
 
@@ -130,6 +132,7 @@ impl PyDenseIndex {
     ///     DataError: An id the index does not hold (nothing is deleted then).
     fn delete(&self, py: Python<'_>, doc_ids: &Bound<'_, PyAny>) -> PyResult<()> {
         let doc_ids = ids_arg(doc_ids, "doc_ids", DOC_ID)?;
+        self.check()?;
         detach(py, |_| self.write().delete(&doc_ids))
     }
 
@@ -158,8 +161,9 @@ impl PyDenseIndex {
         let queries = frame_arg(queries, "queries")?;
         let allow = allow.map(|a| ids_arg(a, "allow", DOC_ID)).transpose()?;
         let desc = progress(py, show_progress, "dense search")?;
+        self.check()?;
         detach_with_progress(py, desc, |cancel| {
-            Retriever::search(&*self.read(), &queries, k, allow.as_deref(), cancel)
+            Retriever::search(&*self.inner.read(), &queries, k, allow.as_deref(), cancel)
         })
         .map(PyDataFrame)
     }
@@ -187,11 +191,12 @@ impl PyDenseIndex {
         let q = matrix_arg(query_vectors, "query_vectors")?;
         let query_ids = ids_arg(query_ids, "query_ids", QUERY_ID)?;
         let allow = allow.map(|a| ids_arg(a, "allow", DOC_ID)).transpose()?;
-        let dim = self.read().dim();
+        let dim = self.read()?.dim();
         check_dim(q.shape()[1], dim, "query_vectors")?;
         let qs = q.as_slice()?;
         detach(py, |cancel| {
-            self.read()
+            self.inner
+                .read()
                 .search_vectors(qs, &query_ids, k, allow.as_deref(), cancel)
         })
         .map(PyDataFrame)
@@ -199,7 +204,8 @@ impl PyDenseIndex {
 
     /// Save the index to a folder (``index.bin`` and ``meta.json``), atomically.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        detach(py, |_| self.read().save(&path))
+        self.check()?;
+        detach(py, |_| self.inner.read().save(&path))
     }
 
     /// Load an index saved with ``save``.
@@ -227,7 +233,7 @@ impl PyDenseIndex {
     ) -> PyResult<Self> {
         let encoder = Arc::clone(&encoder.inner);
         let cache = cache_arg(cache)?;
-        let options = encode_options(batch_size.max(1), normalize);
+        let options = encode_options(batch_size, normalize);
         let index = detach(py, move |_| {
             DenseIndex::load(&path, encoder, cache, options)
         })?;
@@ -238,47 +244,47 @@ impl PyDenseIndex {
 
     /// The document ids, in row order.
     #[getter]
-    fn doc_ids(&self) -> Vec<String> {
-        self.read().ids().to_vec()
+    fn doc_ids(&self) -> PyResult<Vec<String>> {
+        Ok(self.read()?.ids().to_vec())
     }
 
     /// A copy of the document vectors, float32 of shape ``(len(index), dim)``, rows in the
     /// order of ``doc_ids``.
     #[getter]
     fn vectors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let index = self.read();
+        let index = self.read()?;
         PyArray1::from_vec(py, index.vectors().to_vec()).reshape([index.len(), index.dim()])
     }
 
     /// The vector dimension.
     #[getter]
-    fn dim(&self) -> usize {
-        self.read().dim()
+    fn dim(&self) -> PyResult<usize> {
+        Ok(self.read()?.dim())
     }
 
     /// The retriever's name in runs and the lab: ``"dense"``.
     #[getter]
-    fn name(&self) -> String {
-        Retriever::name(&*self.read())
+    fn name(&self) -> PyResult<String> {
+        Ok(Retriever::name(&*self.read()?))
     }
 
     /// The configuration (model folder, pooling, normalisation, prefixes) as a dict.
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &Retriever::config(&*self.read()))
+        json_to_py(py, &Retriever::config(&*self.read()?))
     }
 
-    fn __len__(&self) -> usize {
-        self.read().len()
+    fn __len__(&self) -> PyResult<usize> {
+        Ok(self.read()?.len())
     }
 
-    fn __repr__(&self) -> String {
-        let index = self.read();
-        format!(
+    fn __repr__(&self) -> PyResult<String> {
+        let index = self.read()?;
+        Ok(format!(
             "DenseIndex(model_dir={:?}, dim={}, documents={})",
             index.encoder().files().dir,
             index.dim(),
             index.len()
-        )
+        ))
     }
 }
 

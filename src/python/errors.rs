@@ -140,13 +140,26 @@ where
             let _ = tx.send(out);
         });
         let waited = wait(py, &recv, bar.as_ref(), cancel);
-        if waited.is_err() {
-            // Stop the worker and let it finish without holding the GIL.
-            cancel.cancel();
-            let _ = py.detach(|| recv(None));
-        }
+        let outcome = match waited {
+            Ok(out) => Ok(out),
+            Err(err) => {
+                // Stop the worker and let it finish without holding the GIL. If it had
+                // already finished its work, that result stands (an index update is not
+                // reported as undone when it was done) and the interrupt is raised again
+                // as soon as the call returns to Python.
+                cancel.cancel();
+                match py.detach(|| recv(None)) {
+                    Ok(Ok(Ok(done))) if err.is_instance_of::<PyKeyboardInterrupt>(py) => {
+                        // SAFETY: the GIL is held (`py`); the call only sets a flag.
+                        unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+                        Ok(Ok(Ok(done)))
+                    }
+                    _ => Err(err),
+                }
+            }
+        };
         drop(guard);
-        waited
+        outcome
     });
     if let Some(bar) = &bar {
         let (done, total) = cancel.progress();
@@ -234,12 +247,18 @@ pub fn progress<'a>(
     Ok(on.then_some(desc))
 }
 
-/// An id set argument: a sequence of str (list, tuple), a `polars.Series` of strings, a
-/// numpy array of str, or a `polars.DataFrame` with a `column` column. Names `name` in errors.
+/// An id set argument: a list or tuple of str, a `polars.Series` of strings, a 1-D numpy
+/// array of str, or a `polars.DataFrame` with a `column` column. Names `name` in errors; a
+/// single str, a mapping or any other object is a `TypeError`.
 pub fn ids_arg(obj: &Bound<'_, PyAny>, name: &str, column: &str) -> PyResult<Vec<String>> {
     let py = obj.py();
     let pl = py.import("polars")?;
-    let values = if obj.is_instance(&pl.getattr("DataFrame")?)? {
+    let kind = obj.get_type().name()?;
+    let values = if obj.is_instance_of::<pyo3::types::PyString>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a sequence of ids, not a single str"
+        )));
+    } else if obj.is_instance(&pl.getattr("DataFrame")?)? {
         let columns: Vec<String> = obj.getattr("columns")?.extract()?;
         if !columns.iter().any(|c| c == column) {
             return Err(DataError::new_err(format!(
@@ -247,34 +266,43 @@ pub fn ids_arg(obj: &Bound<'_, PyAny>, name: &str, column: &str) -> PyResult<Vec
             )));
         }
         obj.get_item(column)?.call_method0("to_list")?
-    } else if obj.is_instance(&pl.getattr("Series")?)? || obj.hasattr("tolist")? {
-        let method = if obj.hasattr("to_list")? {
-            "to_list"
-        } else {
-            "tolist"
-        };
-        obj.call_method0(method)?
-    } else if obj.is_instance_of::<pyo3::types::PyString>() {
-        return Err(PyTypeError::new_err(format!(
-            "{name} must be a sequence of ids, not a single str"
-        )));
-    } else {
+    } else if obj.is_instance(&pl.getattr("Series")?)? {
+        obj.call_method0("to_list")?
+    } else if obj.is_instance(&py.import("numpy")?.getattr("ndarray")?)? {
+        obj.call_method0("tolist")?
+    } else if obj.is_instance_of::<pyo3::types::PyList>()
+        || obj.is_instance_of::<pyo3::types::PyTuple>()
+    {
         obj.clone()
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a list of str, a polars Series, a numpy array or a DataFrame with \
+             a {column:?} column, got {kind}"
+        )));
     };
-    let mut out = Vec::new();
-    for (i, item) in values.try_iter()?.enumerate() {
-        let item = item?;
-        match item.extract::<String>() {
-            Ok(s) => out.push(s),
-            Err(_) => {
-                let got = item.get_type().name()?;
-                return Err(PyTypeError::new_err(format!(
-                    "{name}[{i}] must be str, got {got}"
-                )));
-            }
-        }
-    }
-    Ok(out)
+    let list = values.cast::<pyo3::types::PyList>().map(|l| l.to_owned());
+    let items: Vec<Bound<'_, PyAny>> = match list {
+        Ok(l) => l.iter().collect(),
+        Err(_) => values.try_iter()?.collect::<PyResult<_>>()?,
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let s = item.cast::<pyo3::types::PyString>().map_err(|_| {
+                let got = item
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default();
+                PyTypeError::new_err(format!("{name}[{i}] must be str, got {got}"))
+            })?;
+            let text = s.to_cow().map_err(|e| {
+                DataError::new_err(format!("{name}[{i}] is not valid UTF-8 text: {e}"))
+            })?;
+            Ok(text.into_owned())
+        })
+        .collect()
 }
 
 /// A JSON value as the Python object `json.loads` makes of it.
@@ -284,17 +312,33 @@ pub fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<B
 }
 
 /// An index shared by a Python object: searches read it concurrently, updates write it. A
-/// poisoned lock (a panic in an earlier call, already reported as `RuntimeError`) is taken
-/// over: every update either completes or leaves the index as it was.
+/// panic inside an update (reported as `RuntimeError`) poisons the lock, since the index may
+/// then be half-updated: every later use is a `RuntimeError` asking to rebuild it.
 pub struct Shared<T>(std::sync::RwLock<T>);
+
+fn poisoned() -> PyErr {
+    PyRuntimeError::new_err(
+        "this index was left inconsistent by an internal error in an earlier call; build or \
+         load it again",
+    )
+}
 
 impl<T> Shared<T> {
     pub fn new(value: T) -> Self {
         Self(std::sync::RwLock::new(value))
     }
+    /// `RuntimeError` if an earlier update panicked; every binding method calls it first.
+    pub fn check(&self) -> PyResult<()> {
+        if self.0.is_poisoned() {
+            return Err(poisoned());
+        }
+        Ok(())
+    }
+    /// The index to read (after [`Shared::check`]).
     pub fn read(&self) -> std::sync::RwLockReadGuard<'_, T> {
         self.0.read().unwrap_or_else(|p| p.into_inner())
     }
+    /// The index to update (after [`Shared::check`]).
     pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, T> {
         self.0.write().unwrap_or_else(|p| p.into_inner())
     }

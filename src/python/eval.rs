@@ -165,7 +165,7 @@ pub fn compare(
 ///
 /// Same options and output as ``compare``; ``metrics`` names columns of the table.
 #[pyfunction]
-#[pyo3(signature = (per_query, metrics, *, baseline = None, test = "randomization", n_resamples = 10_000, confidence = 0.95, seed = 42, correction = "holm"))]
+#[pyo3(signature = (per_query, metrics, *, baseline = None, test = "randomization", n_resamples = 10_000, confidence = 0.95, seed = 42, correction = "holm", show_progress = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn compare_per_query(
     py: Python<'_>,
@@ -177,10 +177,12 @@ pub fn compare_per_query(
     confidence: f64,
     seed: u64,
     correction: &str,
+    show_progress: Option<bool>,
 ) -> PyResult<PyDataFrame> {
     let per_query = frame_arg(per_query, "per_query")?;
     let options = compare_options(baseline, test, n_resamples, confidence, seed, correction)?;
-    detach(py, move |cancel| {
+    let desc = progress(py, show_progress, "compare")?;
+    detach_with_progress(py, desc, move |cancel| {
         eval::compare_per_query(&per_query, &metrics, &options, cancel)
     })
     .map(PyDataFrame)

@@ -40,8 +40,14 @@ pub struct PyBm25 {
 }
 
 impl PyBm25 {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Bm25> {
-        self.inner.read()
+    /// The index to read; `RuntimeError` if an earlier update panicked.
+    fn read(&self) -> PyResult<std::sync::RwLockReadGuard<'_, Bm25>> {
+        self.inner.check()?;
+        Ok(self.inner.read())
+    }
+    /// Check before a worker thread takes the index to update.
+    fn check(&self) -> PyResult<()> {
+        self.inner.check()
     }
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Bm25> {
         self.inner.write()
@@ -104,7 +110,7 @@ impl PyBm25 {
         show_progress: Option<bool>,
     ) -> PyResult<()> {
         let corpus = frame_arg(corpus, "corpus")?;
-        let config = self.read().config().clone();
+        let config = self.read()?.config().clone();
         let desc = progress(py, show_progress, "BM25 index")?;
         let built =
             detach_with_progress(py, desc, move |cancel| Bm25::build(config, &corpus, cancel))?;
@@ -127,6 +133,7 @@ impl PyBm25 {
     ) -> PyResult<()> {
         let corpus = frame_arg(corpus, "corpus")?;
         let desc = progress(py, show_progress, "BM25 add")?;
+        self.check()?;
         detach_with_progress(py, desc, |cancel| self.write().add(&corpus, cancel))
     }
 
@@ -139,6 +146,7 @@ impl PyBm25 {
     ///     DataError: An id the index does not hold (nothing is deleted then).
     fn delete(&self, py: Python<'_>, doc_ids: &Bound<'_, PyAny>) -> PyResult<()> {
         let doc_ids = ids_arg(doc_ids, "doc_ids", DOC_ID)?;
+        self.check()?;
         detach(py, |_| self.write().delete(&doc_ids))
     }
 
@@ -147,6 +155,7 @@ impl PyBm25 {
     /// of the live documents). ``delete`` does this by itself once more than a quarter of the
     /// slots are dead, and ``save`` writes only the live documents.
     fn compact(&self, py: Python<'_>) -> PyResult<()> {
+        self.check()?;
         detach(py, |_| {
             self.write().compact();
             Ok(())
@@ -155,8 +164,8 @@ impl PyBm25 {
 
     /// Document slots held, deleted ones included (equals ``len(index)`` after ``compact``).
     #[getter]
-    fn num_slots(&self) -> usize {
-        self.read().num_slots()
+    fn num_slots(&self) -> PyResult<usize> {
+        Ok(self.read()?.num_slots())
     }
 
     /// Search every query of a queries table (``query_id``, ``text``).
@@ -185,8 +194,11 @@ impl PyBm25 {
         let queries = frame_arg(queries, "queries")?;
         let allow = allow.map(|a| ids_arg(a, "allow", DOC_ID)).transpose()?;
         let desc = progress(py, show_progress, "BM25 search")?;
+        self.check()?;
         detach_with_progress(py, desc, |cancel| {
-            self.read().search(&queries, k, allow.as_deref(), cancel)
+            self.inner
+                .read()
+                .search(&queries, k, allow.as_deref(), cancel)
         })
         .map(PyDataFrame)
     }
@@ -194,12 +206,14 @@ impl PyBm25 {
     /// Each query term's contribution to a document's score: ``field``, ``term``, ``tf``,
     /// ``df``, ``idf``, ``doc_len``, ``avg_doc_len``, ``score`` (summing to the search score).
     fn explain(&self, py: Python<'_>, query: String, doc_id: String) -> PyResult<PyDataFrame> {
-        detach(py, |_| self.read().explain(&query, &doc_id)).map(PyDataFrame)
+        self.check()?;
+        detach(py, |_| self.inner.read().explain(&query, &doc_id)).map(PyDataFrame)
     }
 
     /// Save the index to a folder (``index.bin`` and ``meta.json``), atomically.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        detach(py, |_| self.read().save(&path))
+        self.check()?;
+        detach(py, |_| self.inner.read().save(&path))
     }
 
     /// Load an index saved with ``save``.
@@ -217,39 +231,39 @@ impl PyBm25 {
 
     /// The retriever's name in runs and the lab: ``"bm25"``.
     #[getter]
-    fn name(&self) -> String {
-        Retriever::name(&*self.read())
+    fn name(&self) -> PyResult<String> {
+        Ok(Retriever::name(&*self.read()?))
     }
 
     /// The configuration (variant, parameters, analyzer, fields) as a dict.
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &Retriever::config(&*self.read()))
+        json_to_py(py, &Retriever::config(&*self.read()?))
     }
 
     /// Number of distinct terms in the vocabulary (since the last compaction, terms of deleted
     /// documents included).
     #[getter]
-    fn num_terms(&self) -> usize {
-        self.read().num_terms()
+    fn num_terms(&self) -> PyResult<usize> {
+        Ok(self.read()?.num_terms())
     }
 
     /// The analyzer applied to documents and queries.
     #[getter]
     fn analyzer(&self) -> PyResult<PyAnalyzer> {
-        let config = self.read().analyzer().config().clone();
+        let config = self.read()?.analyzer().config().clone();
         Ok(PyAnalyzer {
             inner: std::sync::Arc::new(crate::text::Analyzer::new(config).map_err(to_py)?),
         })
     }
 
-    fn __len__(&self) -> usize {
-        self.read().len()
+    fn __len__(&self) -> PyResult<usize> {
+        Ok(self.read()?.len())
     }
 
-    fn __repr__(&self) -> String {
-        let index = self.read();
+    fn __repr__(&self) -> PyResult<String> {
+        let index = self.read()?;
         let p = index.config().params;
-        format!(
+        Ok(format!(
             "BM25(variant={:?}, k1={}, b={}, delta={}, documents={}, terms={})",
             p.variant.name(),
             p.k1,
@@ -257,6 +271,6 @@ impl PyBm25 {
             p.delta,
             index.len(),
             index.num_terms()
-        )
+        ))
     }
 }

@@ -30,18 +30,36 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| x * y).sum::<f32>()
 }
 
-/// Check that `values` holds one row of `dim` finite values per id; `kind` names the rows
-/// ("query" or "document") in errors.
-pub(crate) fn check_ids(
-    values: &[f32],
-    ids: &[String],
-    dim: usize,
-    kind: &'static str,
-) -> Result<()> {
-    let (ids_arg, values_arg) = match kind {
-        "query" => ("query_ids", "query vectors"),
-        _ => ("doc_ids", "doc vectors"),
-    };
+/// What a block of vectors is called in errors: the kind of row ("query", "document") and
+/// the arguments holding the ids and the values.
+#[derive(Clone, Copy)]
+pub(crate) struct Rows {
+    pub kind: &'static str,
+    pub ids_arg: &'static str,
+    pub values_arg: &'static str,
+}
+
+/// Query vectors passed with `query_ids`.
+pub(crate) const QUERY_ROWS: Rows = Rows {
+    kind: "query",
+    ids_arg: "query_ids",
+    values_arg: "query vectors",
+};
+
+/// Document vectors passed with `doc_ids`.
+pub(crate) const DOC_ROWS: Rows = Rows {
+    kind: "document",
+    ids_arg: "doc_ids",
+    values_arg: "doc vectors",
+};
+
+/// Check that `values` holds one row of `dim` finite values per id.
+pub(crate) fn check_rows(values: &[f32], ids: &[String], dim: usize, rows: &Rows) -> Result<()> {
+    let Rows {
+        kind,
+        ids_arg,
+        values_arg,
+    } = *rows;
     if values.len() != ids.len() * dim {
         return Err(Error::config(
             ids_arg,
@@ -108,8 +126,8 @@ pub fn exact_search(
     if dim == 0 {
         return Err(Error::config("dim", "vectors must have at least one value"));
     }
-    check_ids(queries, query_ids, dim, "query")?;
-    check_ids(docs, doc_ids, dim, "document")?;
+    check_rows(queries, query_ids, dim, &QUERY_ROWS)?;
+    check_rows(docs, doc_ids, dim, &DOC_ROWS)?;
     if doc_ids.is_empty() {
         return Err(Error::Empty {
             what: "the document vectors".into(),

@@ -6,8 +6,9 @@
 //! Because the index owns the ids, filtering or reordering the corpus between indexing and
 //! searching cannot misalign vectors and ids. `add` appends rows, `delete` removes them (the
 //! remaining rows are moved down: O(rows · dim)), `save` writes a folder (`index.bin` with the
-//! ids and vectors, `meta.json` with the format, the encoder's fingerprint and a checksum)
-//! atomically, and `load` checks that the encoder is the one the vectors were made with.
+//! ids and vectors, `meta.json` with the format, the encoder's fingerprint and settings, and a
+//! checksum), each file atomically, and `load` checks that the encoder and its settings are the
+//! ones the vectors were made with.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use polars::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use super::dense::{check_ids, search_rows};
+use super::dense::{check_rows, search_rows, DOC_ROWS, QUERY_ROWS};
 use super::Retriever;
 use crate::cancel::Cancel;
 use crate::data::io::{fnv1a64, write_atomic};
@@ -47,6 +48,7 @@ struct Meta {
     dim: usize,
     documents: usize,
     encoder_fingerprint: String,
+    settings: Settings,
     data_bytes: u64,
     data_fnv1a64: String,
 }
@@ -58,24 +60,28 @@ impl DenseIndex {
         encoder: Arc<Encoder>,
         cache: Option<Arc<EmbeddingCache>>,
         options: EncodeOptions,
-    ) -> Self {
-        Self {
+    ) -> Result<Self> {
+        options.validate()?;
+        Ok(Self {
             encoder,
             cache,
             options,
             ids: Vec::new(),
             slots: FxHashMap::default(),
             vectors: Vec::new(),
-        }
+        })
     }
 
     /// An empty index with the same encoder, cache and options.
     pub fn empty_like(&self) -> Self {
-        Self::new(
-            Arc::clone(&self.encoder),
-            self.cache.clone(),
-            self.options.clone(),
-        )
+        Self {
+            encoder: Arc::clone(&self.encoder),
+            cache: self.cache.clone(),
+            options: self.options.clone(),
+            ids: Vec::new(),
+            slots: FxHashMap::default(),
+            vectors: Vec::new(),
+        }
     }
 
     /// The encoder.
@@ -124,6 +130,10 @@ impl DenseIndex {
         let e = self
             .encoder
             .encode_corpus(corpus, &self.options, self.cache.as_deref(), cancel)?;
+        let ids: Vec<String> = schema::str_values(documents.ids)
+            .map(str::to_owned)
+            .collect();
+        check_rows(&e.data, &ids, e.dim, &DOC_ROWS)?;
         self.vectors.extend_from_slice(&e.data);
         for id in schema::str_values(documents.ids) {
             self.slots.insert(id.to_owned(), self.ids.len() as u32);
@@ -181,7 +191,7 @@ impl DenseIndex {
             .map(|ids| super::allowed_slots(ids, |id| self.slots.get(id).copied()))
             .transpose()?;
         let dim = self.dim();
-        check_ids(query_vectors, query_ids, dim, "query")?;
+        check_rows(query_vectors, query_ids, dim, &QUERY_ROWS)?;
         let hits = search_rows(
             query_vectors,
             &self.vectors,
@@ -238,7 +248,7 @@ impl Retriever for DenseIndex {
         allow: Option<&[String]>,
         cancel: &Cancel,
     ) -> Result<DataFrame> {
-        run::check_k(k)?;
+        super::check_search(self.is_empty(), k)?;
         let ids: Vec<String> = schema::str_values(schema::str_column(
             queries,
             table::QUERIES,
@@ -253,9 +263,31 @@ impl Retriever for DenseIndex {
     }
 }
 
+/// How the stored vectors were made, besides the model files: what `load` checks.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Settings {
+    pooling: String,
+    normalize: bool,
+    max_seq_length: usize,
+    document_prefix: String,
+    query_prefix: String,
+}
+
 impl DenseIndex {
-    /// Save to a folder: `index.bin` (ids and vectors, little-endian) and `meta.json`, both
-    /// written atomically, data first.
+    fn settings(&self) -> Settings {
+        let e = &self.encoder;
+        Settings {
+            pooling: e.pooling().name().into(),
+            normalize: self.options.normalize.unwrap_or(e.normalize()),
+            max_seq_length: e.max_seq_length(),
+            document_prefix: e.document_prefix().into(),
+            query_prefix: e.query_prefix().into(),
+        }
+    }
+
+    /// Save to a folder: `index.bin` (ids and vectors, little-endian) and `meta.json` (format,
+    /// the encoder's fingerprint and settings, size and checksum of `index.bin`). Each file is
+    /// written atomically, data first; a save torn between the two is detected on load.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let mut out: Vec<u8> = Vec::with_capacity(16 + self.vectors.len() * 4);
         out.extend_from_slice(MAGIC);
@@ -273,6 +305,7 @@ impl DenseIndex {
             dim: self.dim(),
             documents: self.ids.len(),
             encoder_fingerprint: self.encoder.fingerprint()?,
+            settings: self.settings(),
             data_bytes: out.len() as u64,
             data_fnv1a64: format!("{:016x}", fnv1a64(&out)),
         };
@@ -282,78 +315,107 @@ impl DenseIndex {
         write_atomic(&dir.join("meta.json"), |w| w.write_all(&json))
     }
 
-    /// Load an index saved with [`DenseIndex::save`]; `encoder` must be the model the vectors
-    /// were made with (same fingerprint).
+    /// Load an index saved with [`DenseIndex::save`]. `encoder` must be the model the vectors
+    /// were made with (same fingerprint, pooling, `max_seq_length` and prefixes); with
+    /// `options.normalize` unset, the stored normalisation is used, and a different one given
+    /// is an error.
     pub fn load(
         dir: &Path,
         encoder: Arc<Encoder>,
         cache: Option<Arc<EmbeddingCache>>,
-        options: EncodeOptions,
+        mut options: EncodeOptions,
     ) -> Result<Self> {
-        let meta_path = dir.join("meta.json");
-        let data_path = dir.join("index.bin");
-        let bad = |path: &Path, m: String| Error::Parse {
-            path: path.to_path_buf(),
-            line: 0,
-            message: m,
-        };
-        let meta_bytes = std::fs::read(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
-        let meta: Meta = serde_json::from_slice(&meta_bytes)
-            .map_err(|e| bad(&meta_path, format!("not a ragplay dense index: {e}")))?;
-        if meta.format != FORMAT || meta.version != FORMAT_VERSION {
-            return Err(bad(
-                &meta_path,
+        let meta = read_meta(dir)?;
+        let stored_normalize = meta.settings.normalize;
+        if options.normalize.is_some_and(|n| n != stored_normalize) {
+            return Err(Error::config(
+                "normalize",
                 format!(
-                    "format {:?} version {}, this ragplay reads {FORMAT:?} version {FORMAT_VERSION}",
-                    meta.format, meta.version
+                    "the index in {} holds vectors made with normalize={stored_normalize}",
+                    dir.display()
                 ),
             ));
         }
-        let fingerprint = encoder.fingerprint()?;
-        if meta.encoder_fingerprint != fingerprint || meta.dim != encoder.dim() {
+        options.normalize = Some(stored_normalize);
+        let mut index = Self::new(encoder, cache, options)?;
+        let fingerprint = index.encoder.fingerprint()?;
+        if meta.encoder_fingerprint != fingerprint || meta.settings != index.settings() {
             return Err(Error::model(
-                &encoder.files().dir,
+                &index.encoder.files().dir,
                 format!(
-                    "the index in {} was built with another model (fingerprint {}, this encoder {})",
+                    "the index in {} was built with another model or settings (fingerprint {}, {:?}; \
+                     this encoder {fingerprint}, {:?})",
                     dir.display(),
                     meta.encoder_fingerprint,
-                    fingerprint
+                    meta.settings,
+                    index.settings()
                 ),
             ));
         }
-        let bytes = std::fs::read(&data_path).map_err(|e| Error::io(&data_path, e))?;
-        if bytes.len() as u64 != meta.data_bytes
-            || format!("{:016x}", fnv1a64(&bytes)) != meta.data_fnv1a64
-        {
-            return Err(bad(
-                &data_path,
-                "corrupt index file: size or checksum differs (truncated?)".into(),
-            ));
-        }
-        let (ids, vectors) = decode(&bytes, meta.dim)
-            .ok_or_else(|| bad(&data_path, "corrupt index file: malformed content".into()))?;
-        if ids.len() != meta.documents {
-            return Err(bad(
-                &data_path,
-                "corrupt index file: document count differs".into(),
-            ));
-        }
-        let mut index = Self::new(encoder, cache, options);
+        let (ids, vectors) = read_data(dir, &meta)?;
         index.slots = ids
             .iter()
             .enumerate()
             .map(|(i, id)| (id.clone(), i as u32))
             .collect();
-        if index.slots.len() != ids.len() {
-            return Err(bad(
-                &data_path,
-                "corrupt index file: duplicate document id".into(),
-            ));
-        }
         index.ids = ids;
         index.vectors = vectors;
         Ok(index)
     }
+}
+
+fn corrupt(path: &Path, message: impl Into<String>) -> Error {
+    Error::Parse {
+        path: path.to_path_buf(),
+        line: 0,
+        message: message.into(),
+    }
+}
+
+/// The checked `meta.json` of an index folder.
+fn read_meta(dir: &Path) -> Result<Meta> {
+    let path = dir.join("meta.json");
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let meta: Meta = serde_json::from_slice(&bytes)
+        .map_err(|e| corrupt(&path, format!("not a ragplay dense index: {e}")))?;
+    if meta.format != FORMAT || meta.version != FORMAT_VERSION {
+        return Err(corrupt(
+            &path,
+            format!(
+                "format {:?} version {}, this ragplay reads {FORMAT:?} version {FORMAT_VERSION}",
+                meta.format, meta.version
+            ),
+        ));
+    }
+    Ok(meta)
+}
+
+/// The ids and vectors of `index.bin`, checked against `meta`: size, checksum, count, unique
+/// ids, finite values.
+fn read_data(dir: &Path, meta: &Meta) -> Result<(Vec<String>, Vec<f32>)> {
+    let path = dir.join("index.bin");
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    if bytes.len() as u64 != meta.data_bytes
+        || format!("{:016x}", fnv1a64(&bytes)) != meta.data_fnv1a64
+    {
+        return Err(corrupt(
+            &path,
+            "corrupt index file: size or checksum differs (truncated?)",
+        ));
+    }
+    let (ids, vectors) = decode(&bytes, meta.dim)
+        .ok_or_else(|| corrupt(&path, "corrupt index file: malformed content"))?;
+    if ids.len() != meta.documents {
+        return Err(corrupt(&path, "corrupt index file: document count differs"));
+    }
+    let unique: rustc_hash::FxHashSet<&str> = ids.iter().map(String::as_str).collect();
+    if unique.len() != ids.len() || vectors.iter().any(|v| !v.is_finite()) {
+        return Err(corrupt(
+            &path,
+            "corrupt index file: duplicate id or non-finite value",
+        ));
+    }
+    Ok((ids, vectors))
 }
 
 /// The ids and vectors of an `index.bin`, or `None` if malformed.

@@ -292,8 +292,9 @@ impl Bm25 {
         self.drain_best(s)
     }
 
-    /// The selection key of a slot: score bits (scores ranked here are > 0, so their bits
-    /// order like the values), then the slot's doc-id rank, so ties never compare strings.
+    /// The selection key of a slot in run order ([`order::key`]: the score's bits mapped to
+    /// an order-preserving integer, then the slot's doc-id rank), so ties never compare
+    /// strings.
     #[inline]
     fn key(&self, slot: u32, score: f32) -> u64 {
         order::key(score, self.id_rank[slot as usize])
