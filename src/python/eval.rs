@@ -4,7 +4,7 @@ use pyo3::prelude::*;
 use pyo3_polars::PyDataFrame;
 
 use super::data::runs_arg;
-use super::errors::{detach, detach_with_progress, frame_arg, progress, to_py};
+use super::errors::{detach_with_progress, frame_arg, progress, to_py};
 use crate::eval::{self, CompareOptions, Correction, EvalOptions, Test};
 
 /// The result of ``evaluate``: a per-query table and a summary table.
