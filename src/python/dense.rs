@@ -35,21 +35,6 @@ pub struct PyDenseIndex {
     inner: Shared<DenseIndex>,
 }
 
-impl PyDenseIndex {
-    /// The index to read; `RuntimeError` if an earlier update panicked.
-    fn read(&self) -> PyResult<std::sync::RwLockReadGuard<'_, DenseIndex>> {
-        self.inner.check()?;
-        Ok(self.inner.read())
-    }
-    /// Check before a worker thread takes the index to update.
-    fn check(&self) -> PyResult<()> {
-        self.inner.check()
-    }
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, DenseIndex> {
-        self.inner.write()
-    }
-}
-
 fn encode_options(batch_size: usize, normalize: Option<bool>) -> EncodeOptions {
     EncodeOptions {
         batch_size,
@@ -96,12 +81,12 @@ impl PyDenseIndex {
         let corpus = frame_arg(corpus, "corpus")?;
         let desc = progress(py, show_progress, "dense index")?;
         // Built beside the current index, swapped in only when complete.
-        let mut fresh = self.read()?.empty_like();
+        let mut fresh = self.inner.read()?.empty_like();
         let built = detach_with_progress(py, desc, move |cancel| {
             Retriever::index(&mut fresh, &corpus, cancel)?;
             Ok(fresh)
         })?;
-        *self.write() = built;
+        *self.inner.write() = built;
         Ok(())
     }
 
@@ -119,8 +104,8 @@ impl PyDenseIndex {
     ) -> PyResult<()> {
         let corpus = frame_arg(corpus, "corpus")?;
         let desc = progress(py, show_progress, "dense add")?;
-        self.check()?;
-        detach_with_progress(py, desc, |cancel| self.write().add(&corpus, cancel))
+        self.inner.check()?;
+        detach_with_progress(py, desc, |cancel| self.inner.write().add(&corpus, cancel))
     }
 
     /// Delete documents by id.
@@ -132,8 +117,8 @@ impl PyDenseIndex {
     ///     DataError: An id the index does not hold (nothing is deleted then).
     fn delete(&self, py: Python<'_>, doc_ids: &Bound<'_, PyAny>) -> PyResult<()> {
         let doc_ids = ids_arg(doc_ids, "doc_ids", DOC_ID)?;
-        self.check()?;
-        detach(py, |_| self.write().delete(&doc_ids))
+        self.inner.check()?;
+        detach(py, |_| self.inner.write().delete(&doc_ids))
     }
 
     /// Search every query of a queries table (``query_id``, ``text``): queries are embedded
@@ -161,9 +146,15 @@ impl PyDenseIndex {
         let queries = frame_arg(queries, "queries")?;
         let allow = allow.map(|a| ids_arg(a, "allow", DOC_ID)).transpose()?;
         let desc = progress(py, show_progress, "dense search")?;
-        self.check()?;
+        self.inner.check()?;
         detach_with_progress(py, desc, |cancel| {
-            Retriever::search(&*self.inner.read(), &queries, k, allow.as_deref(), cancel)
+            Retriever::search(
+                &*self.inner.read_checked(),
+                &queries,
+                k,
+                allow.as_deref(),
+                cancel,
+            )
         })
         .map(PyDataFrame)
     }
@@ -191,12 +182,12 @@ impl PyDenseIndex {
         let q = matrix_arg(query_vectors, "query_vectors")?;
         let query_ids = ids_arg(query_ids, "query_ids", QUERY_ID)?;
         let allow = allow.map(|a| ids_arg(a, "allow", DOC_ID)).transpose()?;
-        let dim = self.read()?.dim();
+        let dim = self.inner.read()?.dim();
         check_dim(q.shape()[1], dim, "query_vectors")?;
         let qs = q.as_slice()?;
         detach(py, |cancel| {
             self.inner
-                .read()
+                .read_checked()
                 .search_vectors(qs, &query_ids, k, allow.as_deref(), cancel)
         })
         .map(PyDataFrame)
@@ -204,8 +195,8 @@ impl PyDenseIndex {
 
     /// Save the index to a folder (``index.bin`` and ``meta.json``), atomically.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        self.check()?;
-        detach(py, |_| self.inner.read().save(&path))
+        self.inner.check()?;
+        detach(py, |_| self.inner.read_checked().save(&path))
     }
 
     /// Load an index saved with ``save``.
@@ -245,40 +236,40 @@ impl PyDenseIndex {
     /// The document ids, in row order.
     #[getter]
     fn doc_ids(&self) -> PyResult<Vec<String>> {
-        Ok(self.read()?.ids().to_vec())
+        Ok(self.inner.read()?.ids().to_vec())
     }
 
     /// A copy of the document vectors, float32 of shape ``(len(index), dim)``, rows in the
     /// order of ``doc_ids``.
     #[getter]
     fn vectors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let index = self.read()?;
+        let index = self.inner.read()?;
         PyArray1::from_vec(py, index.vectors().to_vec()).reshape([index.len(), index.dim()])
     }
 
     /// The vector dimension.
     #[getter]
     fn dim(&self) -> PyResult<usize> {
-        Ok(self.read()?.dim())
+        Ok(self.inner.read()?.dim())
     }
 
     /// The retriever's name in runs and the lab: ``"dense"``.
     #[getter]
     fn name(&self) -> PyResult<String> {
-        Ok(Retriever::name(&*self.read()?))
+        Ok(Retriever::name(&*self.inner.read()?))
     }
 
     /// The configuration (model folder, pooling, normalisation, prefixes) as a dict.
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &Retriever::config(&*self.read()?))
+        json_to_py(py, &Retriever::config(&*self.inner.read()?))
     }
 
     fn __len__(&self) -> PyResult<usize> {
-        Ok(self.read()?.len())
+        Ok(self.inner.read()?.len())
     }
 
     fn __repr__(&self) -> PyResult<String> {
-        let index = self.read()?;
+        let index = self.inner.read()?;
         Ok(format!(
             "DenseIndex(model_dir={:?}, dim={}, documents={})",
             index.encoder().files().dir,

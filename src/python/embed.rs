@@ -8,7 +8,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-use super::errors::{detach, detach_with_progress, frame_arg, progress, to_py, DataError};
+use super::errors::{detach, detach_with_progress, frame_arg, progress, str_items, to_py};
 use crate::embed::{
     model, CacheStats, EmbeddingCache, Embeddings, EncodeOptions, Encoder, EncoderOptions, Pooling,
 };
@@ -130,23 +130,7 @@ fn texts_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
             "texts must be a sequence of str, not a single str",
         ));
     }
-    let mut out = Vec::new();
-    for (i, item) in obj.try_iter()?.enumerate() {
-        let item = item?;
-        let s = item.cast::<PyString>().map_err(|_| {
-            let got = item
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| "?".into());
-            PyTypeError::new_err(format!("texts[{i}] must be str, got {got}"))
-        })?;
-        let text = s
-            .to_cow()
-            .map_err(|e| DataError::new_err(format!("texts[{i}] is not valid UTF-8 text: {e}")))?;
-        out.push(text.into_owned());
-    }
-    Ok(out)
+    str_items("texts", obj.try_iter()?)
 }
 
 /// Hand the vectors to numpy without copying them, warning about truncated texts.

@@ -280,15 +280,20 @@ pub fn ids_arg(obj: &Bound<'_, PyAny>, name: &str, column: &str) -> PyResult<Vec
              a {column:?} column, got {kind}"
         )));
     };
-    let list = values.cast::<pyo3::types::PyList>().map(|l| l.to_owned());
-    let items: Vec<Bound<'_, PyAny>> = match list {
-        Ok(l) => l.iter().collect(),
-        Err(_) => values.try_iter()?.collect::<PyResult<_>>()?,
-    };
+    str_items(name, values.try_iter()?)
+}
+
+/// The items of a sequence as owned strings; a non-str item is a `TypeError` and a string
+/// that is not valid UTF-8 (a lone surrogate) a `DataError`, both naming `name[i]`.
+pub fn str_items<'py>(
+    name: &str,
+    items: impl IntoIterator<Item = PyResult<Bound<'py, PyAny>>>,
+) -> PyResult<Vec<String>> {
     items
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, item)| {
+            let item = item?;
             let s = item.cast::<pyo3::types::PyString>().map_err(|_| {
                 let got = item
                     .get_type()
@@ -334,11 +339,16 @@ impl<T> Shared<T> {
         }
         Ok(())
     }
-    /// The index to read (after [`Shared::check`]).
-    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, T> {
+    /// The index to read; `RuntimeError` if an earlier update panicked.
+    pub fn read(&self) -> PyResult<std::sync::RwLockReadGuard<'_, T>> {
+        self.check()?;
+        Ok(self.read_checked())
+    }
+    /// The index to read on a worker thread, after [`Shared::check`] on the calling one.
+    pub fn read_checked(&self) -> std::sync::RwLockReadGuard<'_, T> {
         self.0.read().unwrap_or_else(|p| p.into_inner())
     }
-    /// The index to update (after [`Shared::check`]).
+    /// The index to update on a worker thread, after [`Shared::check`] on the calling one.
     pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, T> {
         self.0.write().unwrap_or_else(|p| p.into_inner())
     }

@@ -39,21 +39,6 @@ pub struct PyBm25 {
     inner: Shared<Bm25>,
 }
 
-impl PyBm25 {
-    /// The index to read; `RuntimeError` if an earlier update panicked.
-    fn read(&self) -> PyResult<std::sync::RwLockReadGuard<'_, Bm25>> {
-        self.inner.check()?;
-        Ok(self.inner.read())
-    }
-    /// Check before a worker thread takes the index to update.
-    fn check(&self) -> PyResult<()> {
-        self.inner.check()
-    }
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Bm25> {
-        self.inner.write()
-    }
-}
-
 #[pymethods]
 impl PyBm25 {
     #[new]
@@ -110,11 +95,11 @@ impl PyBm25 {
         show_progress: Option<bool>,
     ) -> PyResult<()> {
         let corpus = frame_arg(corpus, "corpus")?;
-        let config = self.read()?.config().clone();
+        let config = self.inner.read()?.config().clone();
         let desc = progress(py, show_progress, "BM25 index")?;
         let built =
             detach_with_progress(py, desc, move |cancel| Bm25::build(config, &corpus, cancel))?;
-        *self.write() = built;
+        *self.inner.write() = built;
         Ok(())
     }
 
@@ -133,8 +118,8 @@ impl PyBm25 {
     ) -> PyResult<()> {
         let corpus = frame_arg(corpus, "corpus")?;
         let desc = progress(py, show_progress, "BM25 add")?;
-        self.check()?;
-        detach_with_progress(py, desc, |cancel| self.write().add(&corpus, cancel))
+        self.inner.check()?;
+        detach_with_progress(py, desc, |cancel| self.inner.write().add(&corpus, cancel))
     }
 
     /// Delete documents by id.
@@ -146,8 +131,8 @@ impl PyBm25 {
     ///     DataError: An id the index does not hold (nothing is deleted then).
     fn delete(&self, py: Python<'_>, doc_ids: &Bound<'_, PyAny>) -> PyResult<()> {
         let doc_ids = ids_arg(doc_ids, "doc_ids", DOC_ID)?;
-        self.check()?;
-        detach(py, |_| self.write().delete(&doc_ids))
+        self.inner.check()?;
+        detach(py, |_| self.inner.write().delete(&doc_ids))
     }
 
     /// Reclaim the space of deleted documents now: the live documents are renumbered densely
@@ -155,9 +140,9 @@ impl PyBm25 {
     /// of the live documents). ``delete`` does this by itself once more than a quarter of the
     /// slots are dead, and ``save`` writes only the live documents.
     fn compact(&self, py: Python<'_>) -> PyResult<()> {
-        self.check()?;
+        self.inner.check()?;
         detach(py, |_| {
-            self.write().compact();
+            self.inner.write().compact();
             Ok(())
         })
     }
@@ -165,7 +150,7 @@ impl PyBm25 {
     /// Document slots held, deleted ones included (equals ``len(index)`` after ``compact``).
     #[getter]
     fn num_slots(&self) -> PyResult<usize> {
-        Ok(self.read()?.num_slots())
+        Ok(self.inner.read()?.num_slots())
     }
 
     /// Search every query of a queries table (``query_id``, ``text``).
@@ -194,10 +179,10 @@ impl PyBm25 {
         let queries = frame_arg(queries, "queries")?;
         let allow = allow.map(|a| ids_arg(a, "allow", DOC_ID)).transpose()?;
         let desc = progress(py, show_progress, "BM25 search")?;
-        self.check()?;
+        self.inner.check()?;
         detach_with_progress(py, desc, |cancel| {
             self.inner
-                .read()
+                .read_checked()
                 .search(&queries, k, allow.as_deref(), cancel)
         })
         .map(PyDataFrame)
@@ -206,14 +191,14 @@ impl PyBm25 {
     /// Each query term's contribution to a document's score: ``field``, ``term``, ``tf``,
     /// ``df``, ``idf``, ``doc_len``, ``avg_doc_len``, ``score`` (summing to the search score).
     fn explain(&self, py: Python<'_>, query: String, doc_id: String) -> PyResult<PyDataFrame> {
-        self.check()?;
-        detach(py, |_| self.inner.read().explain(&query, &doc_id)).map(PyDataFrame)
+        self.inner.check()?;
+        detach(py, |_| self.inner.read_checked().explain(&query, &doc_id)).map(PyDataFrame)
     }
 
     /// Save the index to a folder (``index.bin`` and ``meta.json``), atomically.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        self.check()?;
-        detach(py, |_| self.inner.read().save(&path))
+        self.inner.check()?;
+        detach(py, |_| self.inner.read_checked().save(&path))
     }
 
     /// Load an index saved with ``save``.
@@ -232,36 +217,36 @@ impl PyBm25 {
     /// The retriever's name in runs and the lab: ``"bm25"``.
     #[getter]
     fn name(&self) -> PyResult<String> {
-        Ok(Retriever::name(&*self.read()?))
+        Ok(Retriever::name(&*self.inner.read()?))
     }
 
     /// The configuration (variant, parameters, analyzer, fields) as a dict.
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &Retriever::config(&*self.read()?))
+        json_to_py(py, &Retriever::config(&*self.inner.read()?))
     }
 
     /// Number of distinct terms in the vocabulary (since the last compaction, terms of deleted
     /// documents included).
     #[getter]
     fn num_terms(&self) -> PyResult<usize> {
-        Ok(self.read()?.num_terms())
+        Ok(self.inner.read()?.num_terms())
     }
 
     /// The analyzer applied to documents and queries.
     #[getter]
     fn analyzer(&self) -> PyResult<PyAnalyzer> {
-        let config = self.read()?.analyzer().config().clone();
+        let config = self.inner.read()?.analyzer().config().clone();
         Ok(PyAnalyzer {
             inner: std::sync::Arc::new(crate::text::Analyzer::new(config).map_err(to_py)?),
         })
     }
 
     fn __len__(&self) -> PyResult<usize> {
-        Ok(self.read()?.len())
+        Ok(self.inner.read()?.len())
     }
 
     fn __repr__(&self) -> PyResult<String> {
-        let index = self.read()?;
+        let index = self.inner.read()?;
         let p = index.config().params;
         Ok(format!(
             "BM25(variant={:?}, k1={}, b={}, delta={}, documents={}, terms={})",
