@@ -25,7 +25,9 @@ $(VENV)/.deps: $(VENV)/.runtime
 	$(PIP) install -q --group test
 	touch $@
 
-setup: $(VENV)/.runtime build
+# The demo's build: the `demo` profile (Cargo.toml) compiles the dependencies unoptimised.
+setup: $(VENV)/.runtime
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop -q --profile demo
 
 # The extension module, built in the dev profile (optimised dependencies) into the venv.
 build: $(VENV)/.runtime
@@ -71,6 +73,7 @@ bench:
 	.venv-bench/bin/python benches/bench_evaluate.py
 	.venv-bench/bin/python benches/bench_bm25.py
 	.venv-bench/bin/python benches/bench_embed.py
+	.venv-bench/bin/python benches/bench_fuse.py
 
 clean:
 	rm -rf target $(VENV) .venv-bench

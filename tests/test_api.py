@@ -53,6 +53,8 @@ def test_stub_literals_are_the_core_vocabularies():
         "_Test": "test",
         "_Correction": "correction",
         "_Language": "stemmer",
+        "_Method": "method",
+        "_Norm": "norm",
     }
     for alias, option in pairs.items():
         assert literals[alias] == native.OPTIONS[option], (alias, literals.get(alias))
@@ -109,6 +111,9 @@ LONG_CALLS = [
     "evaluate",
     "compare",
     "compare_per_query",
+    "fuse",
+    "optimize_fusion",
+    "mmr",
 ]
 
 

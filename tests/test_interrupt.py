@@ -142,6 +142,15 @@ CASES = {
         "assert len(runs) == 20",
         19,  # announce once the statistics stage (19 comparisons) has begun counting
     ),
+    "fuse": (
+        "sys.path.insert(0, {tests!r})\n"
+        "from conftest import random_run\n"
+        "run, qrels = random_run(2000, 1000, seed=3, ties=False)\n"
+        "runs = {{f'r{{i}}': run.with_columns(pl.col('score') * (i + 1)) for i in range(12)}}\n",
+        "ragplay.fuse(runs, method='combsum', norm='z-score', show_progress=True)",
+        "assert len(runs) == 12",
+        12,  # announce while the runs (12) are being grouped
+    ),
 }
 
 

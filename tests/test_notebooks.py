@@ -3,7 +3,8 @@
 The Python notebooks run in the ``python3`` kernel, the Rust ones in evcxr's ``rust`` kernel
 (``make test`` installs it). Each must run without an error and end by printing an NDCG@10 on
 SciFact (``NDCG@10 <run> = X``), which must match the value computed here: the overlap run for
-the 01 notebooks, BM25 with the default parameters for the 02 ones.
+the 01 notebooks, BM25 with the default parameters for the 02 ones, dense retrieval for the
+03 ones and RRF of BM25 and dense for the 04 ones.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ EXPECTED_RUN = {
     "01_evaluation.ipynb": "overlap",
     "02_bm25.ipynb": "lucene",
     "03_embeddings.ipynb": {"python": "dense", "rust": "dense-sample"},
+    "04_hybrid.ipynb": {"python": "rrf", "rust": "rrf-sample"},
 }
 CASES = [(lang, name) for name in EXPECTED_RUN for lang in KERNELS]
 # Fixed so that evcxr reuses the crates it compiled on an earlier run.
@@ -54,14 +56,24 @@ def dense_run(collection: ragplay.Collection, k: int) -> pl.DataFrame:
 def ndcg10(scifact: ragplay.Collection, run_name: str) -> float:
     """The NDCG@10 of the run a notebook reports (on SciFact unless named "-sample"),
     computed here."""
-    if run_name == "dense-sample":
+    if run_name in ("dense-sample", "rrf-sample"):
         sample = ragplay.sample_collection()
         run = dense_run(sample, 10)
+        if run_name == "rrf-sample":
+            bm25 = ragplay.BM25()
+            bm25.index(sample.corpus, show_progress=False)
+            lexical = bm25.search(sample.queries, k=10)
+            run = ragplay.fuse({"bm25": lexical, "dense": run}, method="rrf")
         return ragplay.evaluate(run, sample.qrels, ["ndcg@10"]).summary["ndcg@10"][0]
     if run_name == "dense":
         run = dense_run(scifact, 100)
     elif run_name == "overlap":
         run = ragplay.overlap_run(scifact.corpus, scifact.queries, k=100)
+    elif run_name == "rrf":
+        index = ragplay.BM25()
+        index.index(scifact.corpus, show_progress=False)
+        lexical = index.search(scifact.queries, k=100)
+        run = ragplay.fuse({"bm25": lexical, "dense": dense_run(scifact, 100)}, method="rrf")
     elif run_name == "lucene":
         index = ragplay.BM25()
         index.index(scifact.corpus, show_progress=False)

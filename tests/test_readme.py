@@ -18,8 +18,9 @@ def test_readme_python_examples_run(capsys):
     for block in blocks:
         exec(compile(block, str(README), "exec"), {})
     out = capsys.readouterr().out
-    # The first example prints an evaluation summary, a comparison and an explanation.
-    for header in ["num_queries", "baseline", "idf"]:
+    # The examples print an evaluation summary, a comparison, an explanation and a tuned
+    # fusion's held-out table.
+    for header in ["num_queries", "baseline", "idf", "ci_low", "combsum-zscore"]:
         assert header in out, f"{header!r} missing from the README examples' output"
 
 

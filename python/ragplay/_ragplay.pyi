@@ -33,7 +33,10 @@ _Language = Literal[
     "tamil",
     "turkish",
 ]
+_Method = Literal["rrf", "combsum", "combmnz", "combmax", "borda"]
+_Norm = Literal["none", "min-max", "z-score", "sum", "max", "rank"]
 _Runs = pl.DataFrame | dict[str, pl.DataFrame]
+_FuseRuns = pl.DataFrame | dict[str, pl.DataFrame] | Sequence[pl.DataFrame]
 __all__ = [
     "Analyzer",
     "BM25",
@@ -59,6 +62,10 @@ __all__ = [
     "compare_per_query",
     "metrics",
     "overlap_run",
+    "fuse",
+    "optimize_fusion",
+    "FusionTuning",
+    "mmr",
     "COLUMNS",
     "OPTIONS",
 ]
@@ -792,3 +799,168 @@ class DenseIndex:
         """The configuration (model folder, pooling, normalisation, prefixes) as a dict."""
 
     def __len__(self) -> int: ...
+
+def fuse(
+    runs: _FuseRuns,
+    *,
+    method: _Method = "rrf",
+    norm: _Norm | None = None,
+    weights: Sequence[float] | dict[str, float] | None = None,
+    rrf_k: float = 60.0,
+    k: int | None = 100,
+    show_progress: bool | None = None,
+) -> pl.DataFrame:
+    """Fuse several runs into one.
+
+    Each run's scores for a query are normalised (``norm``), multiplied by the run's weight and
+    combined per document (``method``); the fused run is ranked score descending, ties by doc
+    id descending. The methods: ``"rrf"`` (sum of weight / (rrf_k + rank)), ``"combsum"``
+    (alias ``"wsum"``: weighted sum), ``"combmnz"`` (CombSUM times the number of runs holding
+    the document), ``"combmax"``, ``"borda"``. The normalisations: ``"min-max"``,
+    ``"z-score"``, ``"sum"``, ``"max"``, ``"rank"``, ``"none"``. Scores equal ``ranx.fuse``'s
+    except for documents tied within a run (ranked here by doc id) and constant score lists.
+
+    Args:
+        runs: A dict of run name to run table, a list of run tables, or a stacked table with a
+            ``run`` column; at least two runs.
+        method: How scores are combined.
+        norm: How each run's scores are rescaled per query; ``None``: ``"min-max"``, or
+            ``"none"`` for the rank-based ``"rrf"`` and ``"borda"`` (which take no other).
+        weights: One positive weight per run (a list in run order or a dict by run name);
+            all 1 if omitted.
+        rrf_k: RRF's rank offset.
+        k: Documents kept per query; ``None`` keeps all.
+        show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+    Returns:
+        The fused run table.
+
+    Raises:
+        ConfigError: An unknown method or norm, a norm given to a rank-based method, fewer than
+            two runs, a weight that is not positive, ``k = 0``.
+        DataError: Runs without a query in common, an empty run, a duplicate document, a NaN
+            score."""
+
+@final
+class FusionTuning:
+    """The result of ``optimize_fusion``."""
+
+    @property
+    def method(self) -> str:
+        """The fusion method."""
+
+    @property
+    def norm(self) -> str:
+        """The normalisation in effect."""
+
+    @property
+    def names(self) -> list[str]:
+        """The run names, in the order of ``weights``."""
+
+    @property
+    def weights(self) -> list[float]:
+        """The chosen weight of each run, in the order of ``names``."""
+
+    @property
+    def rrf_k(self) -> float | None:
+        """The chosen RRF offset (RRF only; ``None`` otherwise)."""
+
+    @property
+    def train_queries(self) -> list[str]:
+        """The queries the weights were chosen on."""
+
+    @property
+    def test_queries(self) -> list[str]:
+        """The held-out queries the report is computed on."""
+
+    @property
+    def trials(self) -> pl.DataFrame:
+        """Every setting tried: ``trial``, ``rrf_k``, one ``weight:<run>`` column per run, and the
+        metric's mean on the training queries."""
+
+    @property
+    def held_out(self) -> pl.DataFrame:
+        """On the held-out queries: ``run`` (``tuned``, ``rrf``, ``combsum-zscore``, then each
+        input run), ``num_queries``, ``mean``, ``ci_low``, ``ci_high`` (percentile bootstrap)."""
+
+    @property
+    def per_query(self) -> pl.DataFrame:
+        """The held-out per-query values of the same runs, for ``compare_per_query``."""
+
+    @property
+    def run(self) -> pl.DataFrame:
+        """The tuned fusion over all queries."""
+
+def optimize_fusion(
+    runs: _FuseRuns,
+    qrels: pl.DataFrame,
+    *,
+    method: _Method = "rrf",
+    norm: _Norm | None = None,
+    metric: str = "ndcg@10",
+    train_fraction: float = 0.5,
+    step: float = 0.1,
+    rrf_ks: Sequence[float] | None = None,
+    k: int | None = 100,
+    seed: int = 42,
+    n_resamples: int = 10000,
+    confidence: float = 0.95,
+    relevance_threshold: int = 1,
+    show_progress: bool | None = None,
+) -> FusionTuning:
+    """Tune fusion weights (and ``rrf_k`` for RRF) on a training split of the queries, and report
+    the chosen setting on the held-out split only.
+
+    The judged queries are shuffled with ``seed`` and split; every weight vector on a grid of
+    positive multiples of ``step`` summing to 1 (times each of ``rrf_ks`` for RRF) is scored on
+    the training queries; the best is reported on the held-out queries beside untuned RRF,
+    CombSUM with z-scores and each input run, each with a bootstrap confidence interval.
+
+    Args:
+        runs: As for ``fuse``.
+        qrels: A qrels table.
+        method: As for ``fuse``.
+        norm: As for ``fuse``.
+        metric: The metric maximised, such as ``"ndcg@10"``.
+        train_fraction: Share of the judged queries used for training.
+        step: Spacing of the weight grid (1 / step must be whole).
+        rrf_ks: The RRF offsets tried (RRF only).
+        k: Documents kept per query in every fused run; ``None`` keeps all.
+        seed: Seed of the split and the bootstrap.
+        n_resamples: Bootstrap resamples.
+        confidence: Confidence level of the intervals.
+        relevance_threshold: As for ``evaluate``.
+        show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+    Returns:
+        A ``FusionTuning`` with the chosen setting, ``trials``, ``held_out``, ``per_query``
+        and the tuned ``run``."""
+
+def mmr(
+    run: pl.DataFrame,
+    index: DenseIndex,
+    queries: pl.DataFrame,
+    *,
+    lambda_: float = 0.5,
+    k: int = 100,
+    depth: int | None = None,
+    show_progress: bool | None = None,
+) -> pl.DataFrame:
+    """Re-rank each query's top documents by maximal marginal relevance.
+
+    Documents are picked one at a time, each maximising ``lambda_ * sim(query, doc) -
+    (1 - lambda_) * max sim(doc, picked)``, with cosine similarities of the index's vectors
+    (the query embedded by the index's encoder); ties go to the document ranked higher in
+    ``run``. The i-th of n picks gets score n - i.
+
+    Args:
+        run: A run table; its documents must be in ``index``.
+        index: The ``DenseIndex`` holding the documents' vectors.
+        queries: A queries table holding every query of ``run``.
+        lambda_: Weight of relevance against novelty, in [0, 1].
+        k: Documents returned per query.
+        depth: Candidates per query, from the top of ``run``; all if omitted.
+        show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+    Returns:
+        The re-ranked run table."""

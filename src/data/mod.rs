@@ -10,5 +10,6 @@ pub mod trec;
 
 pub use beir::{load_beir, load_corpus, load_qrels_tsv, load_queries, Beir};
 pub use trec::{
-    rank_run, read_trec_qrels, read_trec_run, stack_runs, write_trec_qrels, write_trec_run,
+    rank_run, read_trec_qrels, read_trec_run, split_runs, stack_runs, write_trec_qrels,
+    write_trec_run,
 };

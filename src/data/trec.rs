@@ -137,6 +137,30 @@ pub fn write_trec_run(run: &DataFrame, path: &Path, tag: &str) -> Result<()> {
     })
 }
 
+/// The runs of a multi-run table (with a `run` column), in order of first appearance, each
+/// without the `run` column: the inverse of [`stack_runs`].
+pub fn split_runs(stacked: &DataFrame) -> Result<Vec<(String, DataFrame)>> {
+    let names = schema::str_column(stacked, table::RUN, schema::RUN)?;
+    let mut rows: Vec<(&str, Vec<IdxSize>)> = Vec::new();
+    let mut slot: rustc_hash::FxHashMap<&str, usize> = Default::default();
+    for (i, name) in schema::str_values(names).enumerate() {
+        let at = *slot.entry(name).or_insert_with(|| {
+            rows.push((name, Vec::new()));
+            rows.len() - 1
+        });
+        rows[at].1.push(i as IdxSize);
+    }
+    let body = stacked.drop(schema::RUN)?;
+    rows.into_iter()
+        .map(|(name, idx)| {
+            Ok((
+                name.to_owned(),
+                body.take(&IdxCa::from_vec("".into(), idx))?,
+            ))
+        })
+        .collect()
+}
+
 /// Stack named runs into one multi-run table: `run`, `query_id`, `doc_id`, `score`.
 ///
 /// The result is what [`crate::eval::evaluate`] and [`crate::eval::compare`] take to handle

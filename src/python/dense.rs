@@ -32,7 +32,7 @@ use crate::retrieve::{DenseIndex, Retriever};
 ///     normalize: L2-normalise vectors; the encoder's default if omitted.
 #[pyclass(name = "DenseIndex", module = "ragplay._ragplay", frozen)]
 pub struct PyDenseIndex {
-    inner: Shared<DenseIndex>,
+    pub(super) inner: Shared<DenseIndex>,
 }
 
 fn encode_options(batch_size: usize, normalize: Option<bool>) -> EncodeOptions {

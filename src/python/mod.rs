@@ -6,6 +6,7 @@ mod dense;
 mod embed;
 mod errors;
 mod eval;
+mod fuse;
 mod lab;
 mod retrieve;
 mod text;
@@ -26,6 +27,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<embed::PyEmbeddingCache>()?;
     m.add_class::<embed::PyCacheStats>()?;
     m.add_class::<dense::PyDenseIndex>()?;
+    m.add_class::<fuse::PyFusionTuning>()?;
     m.add_function(wrap_pyfunction!(data::load_beir, m)?)?;
     m.add_function(wrap_pyfunction!(data::sample_collection, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_trec_run, m)?)?;
@@ -41,6 +43,9 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(eval::metrics, m)?)?;
     m.add_function(wrap_pyfunction!(lab::overlap_run, m)?)?;
     m.add_function(wrap_pyfunction!(dense::exact_search, m)?)?;
+    m.add_function(wrap_pyfunction!(fuse::fuse, m)?)?;
+    m.add_function(wrap_pyfunction!(fuse::optimize_fusion, m)?)?;
+    m.add_function(wrap_pyfunction!(fuse::mmr, m)?)?;
     let columns = pyo3::types::PyDict::new(m.py());
     for (key, value) in [
         ("DOC_ID", schema::DOC_ID),
@@ -63,6 +68,8 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     options.set_item("pooling", crate::embed::Pooling::names())?;
     options.set_item("test", crate::eval::Test::NAMES.to_vec())?;
     options.set_item("correction", crate::eval::Correction::NAMES.to_vec())?;
+    options.set_item("method", crate::fuse::Method::NAMES.to_vec())?;
+    options.set_item("norm", crate::fuse::Norm::NAMES.to_vec())?;
     options.set_item("stemmer", crate::text::analyzer::STEMMER_LANGUAGES.to_vec())?;
     m.add("OPTIONS", options)?;
     Ok(())

@@ -176,6 +176,26 @@ impl DenseIndex {
         Ok(())
     }
 
+    /// The query ids of a queries table (`query_id`, `text`) and their vectors (row-major),
+    /// embedded with the index's encoder and options (the model's query prefix).
+    pub fn query_vectors(
+        &self,
+        queries: &DataFrame,
+        cancel: &Cancel,
+    ) -> Result<(Vec<String>, Vec<f32>)> {
+        let ids: Vec<String> = schema::str_values(schema::str_column(
+            queries,
+            table::QUERIES,
+            schema::QUERY_ID,
+        )?)
+        .map(str::to_owned)
+        .collect();
+        let texts = crate::embed::query_texts(queries)?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let q = self.encoder.encode_queries(&refs, &self.options, cancel)?;
+        Ok((ids, q.data))
+    }
+
     /// Search with query vectors (row-major, `query_ids.len()` rows of [`DenseIndex::dim`]):
     /// the top `k` documents of each by inner product, restricted to `allow` when given.
     pub fn search_vectors(
@@ -249,17 +269,8 @@ impl Retriever for DenseIndex {
         cancel: &Cancel,
     ) -> Result<DataFrame> {
         super::check_search(self.is_empty(), k)?;
-        let ids: Vec<String> = schema::str_values(schema::str_column(
-            queries,
-            table::QUERIES,
-            schema::QUERY_ID,
-        )?)
-        .map(str::to_owned)
-        .collect();
-        let texts = crate::embed::query_texts(queries)?;
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let q = self.encoder.encode_queries(&refs, &self.options, cancel)?;
-        self.search_vectors(&q.data, &ids, k, allow, cancel)
+        let (ids, vectors) = self.query_vectors(queries, cancel)?;
+        self.search_vectors(&vectors, &ids, k, allow, cancel)
     }
 }
 

@@ -1,0 +1,202 @@
+//! Fusion and its normalisations on hand-computed cases, without Python.
+
+use ragplay::cancel::never;
+use ragplay::fuse::{fuse, FuseOptions, Method, Norm};
+use ragplay::polars::prelude::*;
+use ragplay::Error;
+
+fn run(rows: &[(&str, &str, f64)]) -> DataFrame {
+    df!(
+        "query_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        "doc_id" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        "score" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+    )
+    .unwrap()
+}
+
+/// `(query, doc, score)` rows of a run table, in table order.
+fn rows(df: &DataFrame) -> Vec<(String, String, f64)> {
+    let q = df.column("query_id").unwrap().str().unwrap().clone();
+    let d = df.column("doc_id").unwrap().str().unwrap().clone();
+    let s = df.column("score").unwrap().f64().unwrap().clone();
+    (0..df.height())
+        .map(|i| {
+            (
+                q.get(i).unwrap().to_owned(),
+                d.get(i).unwrap().to_owned(),
+                s.get(i).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn options(method: Method, norm: Option<Norm>) -> FuseOptions {
+    FuseOptions {
+        method,
+        norm,
+        k: None,
+        ..FuseOptions::default()
+    }
+}
+
+fn two_runs() -> (DataFrame, DataFrame) {
+    // a: d1 > d2 > d3; b: d3 > d4 (d1, d2 missing from b; d4 missing from a).
+    let a = run(&[("q", "d2", 2.0), ("q", "d1", 4.0), ("q", "d3", 1.0)]);
+    let b = run(&[("q", "d3", 0.9), ("q", "d4", 0.3)]);
+    (a, b)
+}
+
+fn fused(method: Method, norm: Option<Norm>) -> Vec<(String, String, f64)> {
+    let (a, b) = two_runs();
+    rows(&fuse(&[("a", &a), ("b", &b)], &options(method, norm), never()).unwrap())
+}
+
+fn close(got: &[(String, String, f64)], want: &[(&str, f64)]) {
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for ((_, d, s), (wd, ws)) in got.iter().zip(want) {
+        assert_eq!(d, wd, "{got:?}");
+        assert!((s - ws).abs() < 1e-12, "{d}: {s} != {ws}");
+    }
+}
+
+#[test]
+fn rrf_by_hand() {
+    let r = |rank: f64| 1.0 / (60.0 + rank);
+    // d3: rank 3 in a, 1 in b; d1: 1 in a; d2: 2 in a; d4: 2 in b (ties d2: doc id desc).
+    close(
+        &fused(Method::Rrf, None),
+        &[
+            ("d3", r(3.0) + r(1.0)),
+            ("d1", r(1.0)),
+            ("d4", r(2.0)),
+            ("d2", r(2.0)),
+        ],
+    );
+}
+
+#[test]
+fn combsum_combmnz_combmax_with_min_max() {
+    // a min-max: d1 1, d2 1/3, d3 0; b: d3 1, d4 0. d3 and d1 tie: doc id descending.
+    close(
+        &fused(Method::CombSum, None),
+        &[("d3", 1.0), ("d1", 1.0), ("d2", 1.0 / 3.0), ("d4", 0.0)],
+    );
+    close(
+        &fused(Method::CombMnz, Some(Norm::MinMax)),
+        &[("d3", 2.0), ("d1", 1.0), ("d2", 1.0 / 3.0), ("d4", 0.0)],
+    );
+    close(
+        &fused(Method::CombMax, Some(Norm::MinMax)),
+        &[("d3", 1.0), ("d1", 1.0), ("d2", 1.0 / 3.0), ("d4", 0.0)],
+    );
+}
+
+#[test]
+fn z_score_sum_max_and_rank_norms() {
+    // a: mean 7/3, population std sqrt(14/9); b: mean 0.6, std 0.3.
+    let (m, sd) = (7.0 / 3.0, (14.0f64 / 9.0).sqrt());
+    let z = |x: f64| (x - m) / sd;
+    close(
+        &fused(Method::CombSum, Some(Norm::ZScore)),
+        &[
+            ("d1", z(4.0)),
+            ("d3", z(1.0) + 1.0),
+            ("d2", z(2.0)),
+            ("d4", -1.0),
+        ],
+    );
+    // sum: a (x - 1) / 4, b (x - 0.3) / 0.6.
+    close(
+        &fused(Method::CombSum, Some(Norm::Sum)),
+        &[("d3", 1.0), ("d1", 0.75), ("d2", 0.25), ("d4", 0.0)],
+    );
+    close(
+        &fused(Method::CombSum, Some(Norm::Max)),
+        &[
+            ("d3", 0.25 + 1.0),
+            ("d1", 1.0),
+            ("d2", 0.5),
+            ("d4", 1.0 / 3.0),
+        ],
+    );
+    close(
+        &fused(Method::CombSum, Some(Norm::Rank)),
+        &[
+            ("d3", 1.0 / 3.0 + 1.0),
+            ("d1", 1.0),
+            ("d2", 2.0 / 3.0),
+            ("d4", 0.5),
+        ],
+    );
+}
+
+#[test]
+fn borda_by_hand() {
+    // 4 candidates. a: d1 4, d2 3, d3 2, unranked d4 (4 - 3 + 1) / 2 = 1.
+    // b: d3 4, d4 3, unranked d1, d2 (4 - 2 + 1) / 2 = 1.5.
+    close(
+        &fused(Method::Borda, None),
+        &[("d3", 6.0), ("d1", 5.5), ("d2", 4.5), ("d4", 4.0)],
+    );
+}
+
+#[test]
+fn weights_k_and_queries_one_run_lacks() {
+    let a = run(&[("q1", "x", 2.0), ("q1", "y", 1.0), ("q2", "z", 5.0)]);
+    let b = run(&[("q1", "y", 3.0), ("q1", "x", 1.0)]);
+    let o = FuseOptions {
+        method: Method::CombSum,
+        norm: Some(Norm::None),
+        weights: Some(vec![1.0, 2.0]),
+        k: Some(1),
+        ..FuseOptions::default()
+    };
+    let got = rows(&fuse(&[("a", &a), ("b", &b)], &o, never()).unwrap());
+    // q1: x 2 + 2, y 1 + 6; q2 only in a.
+    assert_eq!(
+        got,
+        vec![
+            ("q1".into(), "y".into(), 7.0),
+            ("q2".into(), "z".into(), 5.0)
+        ]
+    );
+}
+
+#[test]
+fn errors_name_what_is_wrong() {
+    let (a, b) = two_runs();
+    let runs = [("a", &a), ("b", &b)];
+    let err = |o: FuseOptions| fuse(&runs, &o, never()).unwrap_err();
+    let bad_weight = err(FuseOptions {
+        weights: Some(vec![1.0, 0.0]),
+        ..FuseOptions::default()
+    });
+    assert!(
+        matches!(
+            bad_weight,
+            Error::Config {
+                name: "weights",
+                ..
+            }
+        ),
+        "{bad_weight}"
+    );
+    let rank_norm = err(options(Method::Borda, Some(Norm::MinMax)));
+    assert!(matches!(rank_norm, Error::Config { name: "norm", .. }));
+    let c = run(&[("other", "d1", 1.0)]);
+    let disjoint = fuse(&[("a", &a), ("c", &c)], &FuseOptions::default(), never()).unwrap_err();
+    assert!(
+        disjoint.to_string().contains("no query in common"),
+        "{disjoint}"
+    );
+    let dup = run(&[("q", "d1", 1.0), ("q", "d1", 2.0)]);
+    let e = fuse(
+        &[("a", &a), ("dup", &dup)],
+        &FuseOptions::default(),
+        never(),
+    )
+    .unwrap_err();
+    assert_eq!(e.to_string(), "duplicate document id \"d1\" in run \"dup\"");
+    assert!("zmuv".parse::<Norm>().unwrap() == Norm::ZScore);
+    assert!("wsum".parse::<Method>().unwrap() == Method::CombSum);
+}
