@@ -28,7 +28,6 @@ lists the options), with ranx, pytrec-eval-terrier and a release build of ragpla
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import time
 import warnings
@@ -40,6 +39,7 @@ import pytrec_eval
 import ranx
 
 import ragplay
+from timing import timed
 
 # (ragplay name, ranx name, pytrec_eval measure, pytrec_eval result key)
 METRICS = [
@@ -113,22 +113,6 @@ def from_dicts(run: dict, qrels: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
         schema = {"query_id": pl.String, "doc_id": pl.String, value: dtype}
         frames.append(pl.DataFrame([q_ids, doc_ids, values], schema=schema, orient="col"))
     return frames[0], frames[1]
-
-
-def timed(fn, repeats: int):
-    """Call ``fn`` ``repeats`` times with the GC off; return (seconds of each call, last result)."""
-    seconds, result = [], None
-    for _ in range(repeats):
-        result = None
-        gc.collect()
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            result = fn()
-            seconds.append(time.perf_counter() - t0)
-        finally:
-            gc.enable()
-    return seconds, result
 
 
 def main() -> None:

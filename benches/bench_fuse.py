@@ -17,7 +17,6 @@ build of ragplay installed.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import time
 
@@ -27,6 +26,7 @@ import polars as pl
 import ranx
 
 import ragplay
+from timing import timed
 
 
 def make_runs(n_queries: int, n_docs: int, seed: int) -> list[pl.DataFrame]:
@@ -56,21 +56,6 @@ def to_ranx(run: pl.DataFrame, name: str) -> ranx.Run:
     for q, d, s in zip(run["query_id"].to_list(), run["doc_id"].to_list(), run["score"].to_list()):
         out.setdefault(q, {})[d] = s
     return ranx.Run(out, name=name)
-
-
-def timed(fn, repeats: int):
-    seconds, result = [], None
-    for _ in range(repeats):
-        result = None
-        gc.collect()
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            result = fn()
-            seconds.append(time.perf_counter() - t0)
-        finally:
-            gc.enable()
-    return seconds, result
 
 
 def worst_gap(ours: pl.DataFrame, theirs: ranx.Run) -> float:

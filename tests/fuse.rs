@@ -5,14 +5,8 @@ use ragplay::fuse::{fuse, FuseOptions, Method, Norm};
 use ragplay::polars::prelude::*;
 use ragplay::Error;
 
-fn run(rows: &[(&str, &str, f64)]) -> DataFrame {
-    df!(
-        "query_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-        "doc_id" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-        "score" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-    )
-    .unwrap()
-}
+mod common;
+use common::run;
 
 /// `(query, doc, score)` rows of a run table, in table order.
 fn rows(df: &DataFrame) -> Vec<(String, String, f64)> {

@@ -55,6 +55,7 @@ def test_stub_literals_are_the_core_vocabularies():
         "_Language": "stemmer",
         "_Method": "method",
         "_Norm": "norm",
+        "_Activation": "activation",
     }
     for alias, option in pairs.items():
         assert literals[alias] == native.OPTIONS[option], (alias, literals.get(alias))
@@ -114,6 +115,8 @@ LONG_CALLS = [
     "fuse",
     "optimize_fusion",
     "mmr",
+    "rerank",
+    "CrossEncoder.predict",
 ]
 
 

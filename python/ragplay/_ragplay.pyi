@@ -1,4 +1,4 @@
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Final, Literal, final
@@ -35,6 +35,7 @@ _Language = Literal[
 ]
 _Method = Literal["rrf", "combsum", "combmnz", "combmax", "borda"]
 _Norm = Literal["none", "min-max", "z-score", "sum", "max", "rank"]
+_Activation = Literal["identity", "sigmoid", "tanh", "softmax"]
 _Runs = pl.DataFrame | dict[str, pl.DataFrame]
 _FuseRuns = pl.DataFrame | dict[str, pl.DataFrame] | Sequence[pl.DataFrame]
 __all__ = [
@@ -66,6 +67,10 @@ __all__ = [
     "optimize_fusion",
     "FusionTuning",
     "mmr",
+    "CrossEncoder",
+    "BiEncoderReranker",
+    "CallableReranker",
+    "rerank",
     "COLUMNS",
     "OPTIONS",
 ]
@@ -960,6 +965,120 @@ def mmr(
         lambda_: Weight of relevance against novelty, in [0, 1].
         k: Documents returned per query.
         depth: Candidates per query, from the top of ``run``; all if omitted.
+        show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+    Returns:
+        The re-ranked run table."""
+
+@final
+class CrossEncoder:
+    """A cross-encoder (a BERT sequence classifier, as sentence-transformers' ``CrossEncoder``
+    runs the ``cross-encoder/ms-marco-*`` models) run in-process with candle.
+
+    A pair is read as ``[CLS] query [SEP] document [SEP]`` and cut to ``max_length`` tokens,
+    longest part first; its score is the classifier's logits through the model's activation
+    (sigmoid for one label unless the config names another)."""
+
+    @staticmethod
+    def from_pretrained(
+        name_or_path: str | PathLike[str],
+        *,
+        revision: str = "main",
+        max_length: int | None = None,
+        activation: _Activation | None = None,
+    ) -> CrossEncoder:
+        """Load a ``BertForSequenceClassification`` model from a folder (``config.json``,
+        ``tokenizer.json``, ``model.safetensors`` or ``pytorch_model.bin``) or from the Hugging
+        Face hub cache by repo id. Nothing is downloaded.
+
+        Args:
+            name_or_path: A folder, or a repo id such as ``"cross-encoder/ms-marco-MiniLM-L6-v2"``.
+            revision: Branch, tag or commit in the hub cache.
+            max_length: Tokens per pair (special tokens included); the tokenizer's
+                ``model_max_length`` (at most the model's positions) if omitted.
+            activation: ``"sigmoid"``, ``"identity"``, ``"tanh"`` or ``"softmax"``; the model's
+                if omitted.
+
+        Raises:
+            ModelError: The model is not found, a file is missing or corrupt, or it is not a
+                BERT sequence classifier.
+            ConfigError: An invalid option."""
+
+    def predict(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        batch_size: int = 32,
+        show_progress: bool | None = None,
+    ) -> npt.NDArray[np.float32]:
+        """Score ``(query, document)`` pairs.
+
+        Args:
+            pairs: A list of ``(query, document)`` string pairs.
+            batch_size: Pairs per forward pass (pairs are sorted by length first).
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+        Returns:
+            A float32 array: shape ``(n,)`` for a one-label model, ``(n, labels)`` otherwise."""
+
+    @property
+    def num_labels(self) -> int:
+        """Number of labels (scores per pair)."""
+
+    @property
+    def max_length(self) -> int:
+        """Tokens per pair, special tokens included."""
+
+    @property
+    def activation(self) -> str:
+        """The activation applied to the logits."""
+
+@final
+class BiEncoderReranker:
+    """Re-ranks with the cosine similarity of an ``Encoder``'s query and document vectors.
+
+    Args:
+        encoder: The ``Encoder``; its query and document prefixes apply."""
+
+    def __new__(cls, encoder: Encoder) -> BiEncoderReranker: ...
+
+@final
+class CallableReranker:
+    """Re-ranks with any Python function ``fn(queries, documents) -> scores``: two lists of
+    strings of the same length in, one float per pair out (a list or a numpy array), higher
+    meaning more relevant. It is called with at most ``batch_size`` pairs at a time.
+
+    Args:
+        fn: The scoring function."""
+
+    def __new__(
+        cls, fn: Callable[[list[str], list[str]], Sequence[float] | npt.NDArray[np.floating]]
+    ) -> CallableReranker: ...
+
+def rerank(
+    run: pl.DataFrame,
+    queries: pl.DataFrame,
+    corpus: pl.DataFrame,
+    reranker: CrossEncoder | BiEncoderReranker | CallableReranker,
+    *,
+    depth: int | None = None,
+    k: int = 100,
+    batch_size: int = 32,
+    show_progress: bool | None = None,
+) -> pl.DataFrame:
+    """Re-rank each query's top documents of a run with a reranker.
+
+    Each query's top ``depth`` documents (title and text joined) are scored with the query's
+    text; the run is ranked again by those scores (ties by doc id descending) and cut at ``k``.
+
+    Args:
+        run: A run table.
+        queries: A queries table holding every query of ``run``.
+        corpus: A corpus table holding every candidate document.
+        reranker: A ``CrossEncoder`` (one label), ``BiEncoderReranker`` or ``CallableReranker``.
+        depth: Candidates per query, from the top of ``run``; all if omitted.
+        k: Documents kept per query.
+        batch_size: Pairs per forward pass (or per call of a callable).
         show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 
     Returns:

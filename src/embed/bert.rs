@@ -12,7 +12,11 @@
 //! ```
 //!
 //! which is the post-LN transformer layer of the reference implementation (Hugging Face
-//! `modeling_bert.py`), token type 0 and absolute positions `0..len` per sequence.
+//! `modeling_bert.py`), with absolute positions `0..len` per sequence and token type 0 unless
+//! types are given (sentence pairs for a cross-encoder).
+//!
+//! [`Classifier`] is the head of `BertForSequenceClassification`: the pooler (tanh of a dense
+//! layer over the first token's state) and a linear layer to the labels' logits.
 
 use std::path::Path;
 
@@ -43,7 +47,8 @@ pub struct Bert {
     pub config: BertConfig,
     word: Vec<f32>,
     position: Vec<f32>,
-    token_type0: Vec<f32>,
+    /// `[type_vocab_size, hidden]`.
+    token_types: Vec<f32>,
     emb_ln_g: Vec<f32>,
     emb_ln_b: Vec<f32>,
     layers: Vec<Layer>,
@@ -86,31 +91,105 @@ impl Loader<'_> {
     }
 }
 
+/// The weights of `files`, f32, with whether the encoder lies under `bert.` (checkpoints of
+/// `BertFor*` heads).
+fn open(files: &ModelFiles) -> Result<(VarBuilder<'static>, bool)> {
+    let path = files.weights.as_path();
+    let device = Device::Cpu;
+    let vb = match files.weight_format {
+        WeightFormat::Safetensors => {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)
+                .map_err(|e| weights_error(path, e))?
+        }
+        WeightFormat::PyTorch => {
+            VarBuilder::from_pth(path, DType::F32, &device).map_err(|e| weights_error(path, e))?
+        }
+    };
+    if vb.contains_tensor("embeddings.word_embeddings.weight") {
+        Ok((vb, false))
+    } else if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
+        Ok((vb, true))
+    } else {
+        Err(Error::model(
+            path,
+            "no BERT weights: embeddings.word_embeddings.weight is not in the file",
+        ))
+    }
+}
+
+/// The sequence-classification head: `logits = W·tanh(P·h₀ + p) + b`, h₀ the first token's
+/// last hidden state.
+pub struct Classifier {
+    pooler_w: Vec<f32>, // [hidden, hidden]
+    pooler_b: Vec<f32>,
+    w: Vec<f32>, // [labels, hidden]
+    b: Vec<f32>,
+    labels: usize,
+}
+
+impl Classifier {
+    /// Number of labels (logits per input).
+    pub fn labels(&self) -> usize {
+        self.labels
+    }
+
+    /// The logits of one first-token state `h0`, written to `out` (`labels` values).
+    pub fn logits(&self, h0: &[f32], out: &mut [f32]) {
+        let h = h0.len();
+        let pooled: Vec<f32> = (0..h)
+            .map(|i| {
+                let row = &self.pooler_w[i * h..(i + 1) * h];
+                (self.pooler_b[i] + row.iter().zip(h0).map(|(w, x)| w * x).sum::<f32>()).tanh()
+            })
+            .collect();
+        for (l, o) in out.iter_mut().enumerate() {
+            let row = &self.w[l * h..(l + 1) * h];
+            *o = self.b[l] + row.iter().zip(&pooled).map(|(w, x)| w * x).sum::<f32>();
+        }
+    }
+}
+
 impl Bert {
-    /// Load the weights named by `files`.
+    /// Load the encoder weights named by `files`.
     pub fn load(files: &ModelFiles) -> Result<Self> {
+        let (vb, prefixed) = open(files)?;
+        Self::from_vb(files, if prefixed { vb.pp("bert") } else { vb })
+    }
+
+    /// Load a `BertForSequenceClassification` checkpoint with `labels` labels: the encoder
+    /// and its [`Classifier`].
+    pub fn load_classifier(files: &ModelFiles, labels: usize) -> Result<(Self, Classifier)> {
         let path = files.weights.as_path();
-        let device = Device::Cpu;
-        let vb = match files.weight_format {
-            WeightFormat::Safetensors => {
-                let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-                VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)
-                    .map_err(|e| weights_error(path, e))?
-            }
-            WeightFormat::PyTorch => VarBuilder::from_pth(path, DType::F32, &device)
-                .map_err(|e| weights_error(path, e))?,
+        let (vb, prefixed) = open(files)?;
+        let encoder = if prefixed { vb.pp("bert") } else { vb.clone() };
+        let h = files.config.hidden_size;
+        let l = Loader {
+            vb: encoder.clone(),
+            path,
         };
-        // Checkpoints of `BertFor*` heads put the encoder under `bert.`.
-        let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") {
-            vb
-        } else if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
-            vb.pp("bert")
-        } else {
+        if !encoder.contains_tensor("pooler.dense.weight")
+            || !vb.contains_tensor("classifier.weight")
+        {
             return Err(Error::model(
                 path,
-                "no BERT weights: embeddings.word_embeddings.weight is not in the file",
+                "not a sequence-classification model: the pooler or classifier weights are \
+                 missing (a cross-encoder is saved as BertForSequenceClassification)",
             ));
+        }
+        let head = Loader { vb, path };
+        let classifier = Classifier {
+            pooler_w: l.get(&[h, h], "pooler.dense.weight")?,
+            pooler_b: l.get(&[h], "pooler.dense.bias")?,
+            w: head.get(&[labels, h], "classifier.weight")?,
+            b: head.get(&[labels], "classifier.bias")?,
+            labels,
         };
+        Ok((Self::from_vb(files, encoder)?, classifier))
+    }
+
+    fn from_vb(files: &ModelFiles, vb: VarBuilder<'_>) -> Result<Self> {
+        let path = files.weights.as_path();
         let l = Loader { vb, path };
         let c = &files.config;
         let h = c.hidden_size;
@@ -163,7 +242,7 @@ impl Bert {
             config: c.clone(),
             word,
             position,
-            token_type0: types[..h].to_vec(),
+            token_types: types,
             emb_ln_g,
             emb_ln_b,
             layers,
@@ -177,11 +256,12 @@ impl Bert {
     }
 
     /// Run the encoder on packed sequences: `ids` holds every token of every sequence, sequence
-    /// `s` being `ids[offsets[s]..offsets[s+1]]`. Returns the last hidden states,
-    /// `[ids.len(), hidden]` row-major.
+    /// `s` being `ids[offsets[s]..offsets[s+1]]`, and `types` each token's type (all 0 when
+    /// `None`). Returns the last hidden states, `[ids.len(), hidden]` row-major.
     pub fn forward(
         &self,
         ids: &[u32],
+        types: Option<&[u32]>,
         offsets: &[usize],
         threads: usize,
         cancel: &crate::cancel::Cancel,
@@ -190,7 +270,7 @@ impl Bert {
         let h = c.hidden_size;
         let n = ids.len();
         let eps = c.layer_norm_eps as f32;
-        // Embeddings: word + position + token type 0, then LayerNorm.
+        // Embeddings: word + position + token type, then LayerNorm.
         let mut x = vec![0.0f32; n * h];
         for s in 0..offsets.len() - 1 {
             let (a, b) = (offsets[s], offsets[s + 1]);
@@ -212,10 +292,18 @@ impl Bert {
                         format!("{id} is outside the vocabulary of {}", c.vocab_size),
                     ));
                 }
+                let ty = types.map_or(0, |types| types[t]) as usize;
+                if ty >= c.type_vocab_size {
+                    return Err(Error::config(
+                        "token type",
+                        format!("{ty} is outside the model's {} types", c.type_vocab_size),
+                    ));
+                }
                 let row = &mut x[t * h..(t + 1) * h];
                 let w = &self.word[id * h..(id + 1) * h];
                 let pe = &self.position[p * h..(p + 1) * h];
-                for (((o, w), pe), ty) in row.iter_mut().zip(w).zip(pe).zip(&self.token_type0) {
+                let te = &self.token_types[ty * h..(ty + 1) * h];
+                for (((o, w), pe), ty) in row.iter_mut().zip(w).zip(pe).zip(te) {
                     *o = w + pe + ty;
                 }
             }

@@ -343,7 +343,7 @@ impl Encoder {
                 ids.extend_from_slice(&tokens[i].0);
                 offsets.push(ids.len());
             }
-            let hidden = self.bert.forward(&ids, &offsets, threads, cancel)?;
+            let hidden = self.bert.forward(&ids, None, &offsets, threads, cancel)?;
             for (s, &i) in batch.iter().enumerate() {
                 let rows = &hidden[offsets[s] * dim..offsets[s + 1] * dim];
                 let out = &mut data[i * dim..(i + 1) * dim];

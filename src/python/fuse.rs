@@ -130,7 +130,11 @@ fn fuse_options(
 ///     DataError: Runs without a query in common, an empty run, a duplicate document, a NaN
 ///         score.
 #[pyfunction]
-#[pyo3(signature = (runs, *, method = "rrf", norm = None, weights = None, rrf_k = 60.0, k = Some(100), show_progress = None))]
+// The text signature spells out `k=100` (pyo3 writes `...` for an optional's default).
+#[pyo3(
+    signature = (runs, *, method = "rrf", norm = None, weights = None, rrf_k = 60.0, k = Some(100), show_progress = None),
+    text_signature = "(runs, *, method='rrf', norm=None, weights=None, rrf_k=60.0, k=100, show_progress=None)"
+)]
 #[allow(clippy::too_many_arguments)]
 pub fn fuse(
     py: Python<'_>,
@@ -265,7 +269,10 @@ impl PyFusionTuning {
 ///     A ``FusionTuning`` with the chosen setting, ``trials``, ``held_out``, ``per_query``
 ///     and the tuned ``run``.
 #[pyfunction]
-#[pyo3(signature = (runs, qrels, *, method = "rrf", norm = None, metric = "ndcg@10", train_fraction = 0.5, step = 0.1, rrf_ks = None, k = Some(100), seed = 42, n_resamples = 10_000, confidence = 0.95, relevance_threshold = 1, show_progress = None))]
+#[pyo3(
+    signature = (runs, qrels, *, method = "rrf", norm = None, metric = "ndcg@10", train_fraction = 0.5, step = 0.1, rrf_ks = None, k = Some(100), seed = 42, n_resamples = 10_000, confidence = 0.95, relevance_threshold = 1, show_progress = None),
+    text_signature = "(runs, qrels, *, method='rrf', norm=None, metric='ndcg@10', train_fraction=0.5, step=0.1, rrf_ks=None, k=100, seed=42, n_resamples=10000, confidence=0.95, relevance_threshold=1, show_progress=None)"
+)]
 #[allow(clippy::too_many_arguments)]
 pub fn optimize_fusion(
     py: Python<'_>,

@@ -8,6 +8,7 @@ mod errors;
 mod eval;
 mod fuse;
 mod lab;
+mod rerank;
 mod retrieve;
 mod text;
 
@@ -28,6 +29,9 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<embed::PyCacheStats>()?;
     m.add_class::<dense::PyDenseIndex>()?;
     m.add_class::<fuse::PyFusionTuning>()?;
+    m.add_class::<rerank::PyCrossEncoder>()?;
+    m.add_class::<rerank::PyBiEncoderReranker>()?;
+    m.add_class::<rerank::PyCallableReranker>()?;
     m.add_function(wrap_pyfunction!(data::load_beir, m)?)?;
     m.add_function(wrap_pyfunction!(data::sample_collection, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_trec_run, m)?)?;
@@ -46,6 +50,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fuse::fuse, m)?)?;
     m.add_function(wrap_pyfunction!(fuse::optimize_fusion, m)?)?;
     m.add_function(wrap_pyfunction!(fuse::mmr, m)?)?;
+    m.add_function(wrap_pyfunction!(rerank::rerank, m)?)?;
     let columns = pyo3::types::PyDict::new(m.py());
     for (key, value) in [
         ("DOC_ID", schema::DOC_ID),
@@ -70,6 +75,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     options.set_item("correction", crate::eval::Correction::NAMES.to_vec())?;
     options.set_item("method", crate::fuse::Method::NAMES.to_vec())?;
     options.set_item("norm", crate::fuse::Norm::NAMES.to_vec())?;
+    options.set_item("activation", crate::rerank::Activation::NAMES.to_vec())?;
     options.set_item("stemmer", crate::text::analyzer::STEMMER_LANGUAGES.to_vec())?;
     m.add("OPTIONS", options)?;
     Ok(())

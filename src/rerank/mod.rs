@@ -1,9 +1,17 @@
 //! Re-ranking: functions from a run to a run that reorder each query's top documents.
 //!
-//! [`mmr`] trades relevance for diversity with the vectors a [`crate::retrieve::DenseIndex`]
-//! holds. The output is an ordinary run table, ranked in the run order, so it can be
-//! evaluated, fused or re-ranked again.
+//! - [`mmr`]: maximal marginal relevance, trading relevance for diversity with the vectors a
+//!   [`crate::retrieve::DenseIndex`] holds;
+//! - [`rerank`]: scores from a [`PairScorer`] that reads the query and the document together:
+//!   the [`CrossEncoder`], a bi-encoder ([`BiEncoder`]), or any other implementation.
+//!
+//! The output is an ordinary run table, ranked in the run order, so it can be evaluated,
+//! fused or re-ranked again.
 
+pub mod cross_encoder;
 pub mod mmr;
+pub mod pairs;
 
+pub use cross_encoder::{Activation, CrossEncoder, CrossEncoderOptions, PairScores};
 pub use mmr::{mmr, MmrOptions};
+pub use pairs::{rerank, BiEncoder, PairScorer, RerankOptions};
