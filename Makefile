@@ -73,7 +73,7 @@ bench:
 	.venv-bench/bin/python benches/bench_evaluate.py
 	.venv-bench/bin/python benches/bench_bm25.py
 	.venv-bench/bin/python benches/bench_embed.py
-	.venv-bench/bin/python benches/bench_fuse.py --queries 1000
+	.venv-bench/bin/python benches/bench_fuse.py
 	.venv-bench/bin/python benches/bench_rerank.py --pairs 300
 
 clean:

@@ -1,8 +1,9 @@
 """Time ``ragplay.fuse`` against ``ranx.fuse`` on two synthetic runs.
 
-Two runs of 10,000 queries x 1,000 documents by default (fixed seed; the documents of the two
+Two runs of 1,000 queries x 1,000 documents by default (fixed seed; the documents of the two
 runs overlap by about half, scores distinct within a query), fused with RRF (k = 60) and with
-CombSUM over min-max scores. Each tool gets its canonical input, built beforehand and not
+CombSUM over min-max scores (ranx needs minutes just to build its
+``Run`` objects for ten times more). Each tool gets its canonical input, built beforehand and not
 timed: polars DataFrames for ragplay, ``ranx.Run`` objects for ranx. Both keep every fused
 document (``k=None`` for ragplay). Numba's JIT is warmed up on a small input first, and both
 use every core (``numba.get_num_threads()``, rayon's default).
@@ -72,7 +73,7 @@ def worst_gap(ours: pl.DataFrame, theirs: ranx.Run) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--queries", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=1_000)
     parser.add_argument("--docs", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
