@@ -382,46 +382,35 @@ fn fuse_query<'a>(
     run_name: impl Fn(usize) -> &'a str,
     qid: &str,
 ) -> Result<Vec<(&'a str, f64)>> {
+    if options.method == Method::Borda {
+        return Ok(borda(lists, weights));
+    }
     // Documents in first-seen order, each with (sum, max, number of runs holding it).
     let mut slot: FxHashMap<&str, usize> = FxHashMap::default();
     let mut docs: Vec<(&str, f64, f64, u32)> = Vec::new();
-    let mut scratch = Vec::new();
+    let mut values = Vec::new();
     for (i, list) in lists.iter().enumerate() {
         if list.is_empty() {
             continue;
         }
-        let values: &[f64] = match options.method {
-            Method::Rrf => {
-                scratch.clear();
-                scratch.extend((1..=list.len()).map(|r| 1.0 / (options.rrf_k + r as f64)));
-                &scratch
-            }
-            // Points need the candidate count: filled in below.
-            Method::Borda => &[],
-            _ => {
-                norm.apply(list, &mut scratch)
-                    .map_err(|why| norm_error(norm, run_name(i), qid, why))?;
-                &scratch
-            }
-        };
-        for (r, &(doc, _)) in list.iter().enumerate() {
+        if options.method == Method::Rrf {
+            values.clear();
+            values.extend((1..=list.len()).map(|r| 1.0 / (options.rrf_k + r as f64)));
+        } else {
+            norm.apply(list, &mut values)
+                .map_err(|why| norm_error(norm, run_name(i), qid, why))?;
+        }
+        for (&(doc, _), &x) in list.iter().zip(&values) {
             let at = *slot.entry(doc).or_insert_with(|| {
                 docs.push((doc, 0.0, f64::NEG_INFINITY, 0));
                 docs.len() - 1
             });
-            let v = if options.method == Method::Borda {
-                r as f64
-            } else {
-                weights[i] * values[r]
-            };
+            let v = weights[i] * x;
             let d = &mut docs[at];
             d.1 += v;
             d.2 = d.2.max(v);
             d.3 += 1;
         }
-    }
-    if options.method == Method::Borda {
-        return Ok(borda(lists, weights, &slot, docs.iter().map(|d| d.0)));
     }
     Ok(docs
         .into_iter()
@@ -436,15 +425,18 @@ fn fuse_query<'a>(
         .collect())
 }
 
-/// Borda points summed over the runs, for the query's candidates `docs` (slot order).
-fn borda<'a>(
-    lists: &[&[(&'a str, f64)]],
-    weights: &[f64],
-    slot: &FxHashMap<&str, usize>,
-    docs: impl ExactSizeIterator<Item = &'a str>,
-) -> Vec<(&'a str, f64)> {
-    let c = docs.len() as f64;
-    let mut out: Vec<(&str, f64)> = docs.map(|d| (d, 0.0)).collect();
+/// Borda points summed over the runs, for the query's candidates (the union of the runs, in
+/// first-seen order).
+fn borda<'a>(lists: &[&[(&'a str, f64)]], weights: &[f64]) -> Vec<(&'a str, f64)> {
+    let mut slot: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut out: Vec<(&str, f64)> = Vec::new();
+    for &(doc, _) in lists.iter().flat_map(|l| l.iter()) {
+        slot.entry(doc).or_insert_with(|| {
+            out.push((doc, 0.0));
+            out.len() - 1
+        });
+    }
+    let c = out.len() as f64;
     let mut ranked = vec![false; out.len()];
     for (i, list) in lists.iter().enumerate() {
         ranked.iter_mut().for_each(|x| *x = false);
