@@ -74,6 +74,7 @@ bench:
 	.venv-bench/bin/python benches/bench_bm25.py
 	.venv-bench/bin/python benches/bench_embed.py
 	.venv-bench/bin/python benches/bench_fuse.py
+	.venv-bench/bin/python benches/bench_vectors.py
 	.venv-bench/bin/python benches/bench_rerank.py --pairs 300
 
 clean:

@@ -56,6 +56,8 @@ def test_stub_literals_are_the_core_vocabularies():
         "_Method": "method",
         "_Norm": "norm",
         "_Activation": "activation",
+        "_Backend": "backend",
+        "_Storage": "storage",
     }
     for alias, option in pairs.items():
         assert literals[alias] == native.OPTIONS[option], (alias, literals.get(alias))

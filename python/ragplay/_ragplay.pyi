@@ -36,6 +36,8 @@ _Language = Literal[
 _Method = Literal["rrf", "combsum", "combmnz", "combmax", "borda"]
 _Norm = Literal["none", "min-max", "z-score", "sum", "max", "rank"]
 _Activation = Literal["identity", "sigmoid", "tanh", "softmax"]
+_Backend = Literal["exact", "hnsw"]
+_Storage = Literal["f32", "f16", "int8"]
 _Runs = pl.DataFrame | dict[str, pl.DataFrame]
 _FuseRuns = pl.DataFrame | dict[str, pl.DataFrame] | Sequence[pl.DataFrame]
 __all__ = [
@@ -689,6 +691,13 @@ class DenseIndex:
         cache: EmbeddingCache | str | PathLike[str] | None = None,
         batch_size: int = 32,
         normalize: bool | None = None,
+        backend: _Backend = "exact",
+        storage: _Storage = "f32",
+        rescore: int = 4,
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 96,
+        seed: int = 42,
     ) -> DenseIndex: ...
     def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
         """Embed and index a corpus table (``doc_id``, ``text``, optional ``title``; title and
@@ -783,6 +792,20 @@ class DenseIndex:
             DataError: A truncated, corrupted or foreign file.
             FileNotFoundError: The folder or a file is missing."""
 
+    def compact(self, *, show_progress: bool | None = None) -> None:
+        """..."""
+
+    def recall_report(
+        self, queries: pl.DataFrame, *, k: int = 100, show_progress: bool | None = None
+    ) -> pl.DataFrame:
+        """..."""
+
+    @property
+    def ef_search(self) -> int | None:
+        """..."""
+
+    @ef_search.setter
+    def ef_search(self, ef_search: int) -> None: ...
     @property
     def doc_ids(self) -> list[str]:
         """The document ids, in row order."""

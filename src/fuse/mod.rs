@@ -157,7 +157,7 @@ impl FuseOptions {
     }
 
     /// The weights, one per run, checked.
-    fn checked_weights(&self, runs: usize) -> Result<Vec<f64>> {
+    pub fn checked_weights(&self, runs: usize) -> Result<Vec<f64>> {
         let Some(w) = &self.weights else {
             return Ok(vec![1.0; runs]);
         };
@@ -180,7 +180,8 @@ impl FuseOptions {
         Ok(w.clone())
     }
 
-    fn check(&self) -> Result<()> {
+    /// Check the options (the weights against the number of runs happen in [`fuse`]).
+    pub fn check(&self) -> Result<()> {
         if !(self.rrf_k.is_finite() && self.rrf_k >= 0.0) {
             return Err(Error::config(
                 "rrf_k",

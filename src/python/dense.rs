@@ -13,13 +13,15 @@ use super::embed::{cache_arg, PyEncoder};
 use super::errors::{
     detach, detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py, Shared,
 };
+use super::vectors::vector_options;
 use crate::data::schema::{DOC_ID, QUERY_ID};
 use crate::embed::EncodeOptions;
 use crate::retrieve::{DenseIndex, Retriever};
 
-/// An exact dense index: documents embedded with an ``Encoder``, kept together with their
-/// ids, searched by inner product (cosine similarity for unit-length vectors), ties broken
-/// by doc id descending.
+/// A dense index: documents embedded with an ``Encoder``, kept together with their ids,
+/// searched by inner product (cosine similarity for unit-length vectors), ties broken by doc
+/// id descending; exactly (``backend="exact"``, faiss' ``IndexFlatIP``) or through an HNSW
+/// graph (``backend="hnsw"``).
 ///
 /// Because the index holds the ids, filtering or reordering the corpus after indexing cannot
 /// misalign vectors and documents.
@@ -30,6 +32,17 @@ use crate::retrieve::{DenseIndex, Retriever};
 ///         from and written to.
 ///     batch_size: Texts per forward pass.
 ///     normalize: L2-normalise vectors; the encoder's default if omitted.
+///     backend: ``"exact"`` (every vector scanned) or ``"hnsw"`` (a navigable graph,
+///         Malkov & Yashunin 2018; check it with ``recall_report``).
+///     storage: What the exact scan reads: ``"f32"``, ``"f16"`` or ``"int8"`` (per-vector
+///         scalar quantisation); with ``f16``/``int8`` a shortlist of ``rescore * k`` is
+///         rescored with the full-precision vectors, so scores are exact. The full-precision
+///         vectors are kept in memory either way.
+///     rescore: Shortlist size per result for quantised storage.
+///     m: HNSW links per node (``2 * m`` on the bottom layer).
+///     ef_construction: HNSW candidate list size while building.
+///     ef_search: HNSW candidate list size while searching (at least ``k`` is used).
+///     seed: Seed of the HNSW level draws.
 #[pyclass(name = "DenseIndex", module = "ragplay._ragplay", frozen)]
 pub struct PyDenseIndex {
     pub(super) inner: Shared<DenseIndex>,
@@ -46,17 +59,35 @@ fn encode_options(batch_size: usize, normalize: Option<bool>) -> EncodeOptions {
 #[pymethods]
 impl PyDenseIndex {
     #[new]
-    #[pyo3(signature = (encoder, *, cache = None, batch_size = 32, normalize = None))]
+    #[pyo3(signature = (encoder, *, cache = None, batch_size = 32, normalize = None, backend = "exact", storage = "f32", rescore = 4, m = 16, ef_construction = 200, ef_search = 96, seed = 42))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         encoder: PyRef<'_, PyEncoder>,
         cache: Option<&Bound<'_, PyAny>>,
         batch_size: usize,
         normalize: Option<bool>,
+        backend: &str,
+        storage: &str,
+        rescore: usize,
+        m: usize,
+        ef_construction: usize,
+        ef_search: usize,
+        seed: u64,
     ) -> PyResult<Self> {
+        let vectors = vector_options(
+            backend,
+            storage,
+            rescore,
+            m,
+            ef_construction,
+            ef_search,
+            seed,
+        )?;
         let index = DenseIndex::new(
             Arc::clone(&encoder.inner),
             cache_arg(cache)?,
             encode_options(batch_size, normalize),
+            vectors,
         )
         .map_err(to_py)?;
         Ok(Self {
@@ -128,8 +159,10 @@ impl PyDenseIndex {
     ///     queries: A queries table.
     ///     k: Documents per query.
     ///     allow: If given, only these document ids can be returned (a list, a
-    ///         ``polars.Series``, or a frame with a ``doc_id`` column); the search is exact
-    ///         over them, so ``k`` results come back whenever ``k`` are allowed.
+    ///         ``polars.Series``, or a frame with a ``doc_id`` column). The exact backend
+    ///         scans only them; the HNSW backend skips the others while navigating, or scans
+    ///         the allowed ones when there are few, so ``k`` results come back whenever ``k``
+    ///         are allowed.
     ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
     ///
     /// Returns:
@@ -233,10 +266,76 @@ impl PyDenseIndex {
         })
     }
 
+    /// Drop deleted documents for good. With the HNSW backend a deletion only marks the
+    /// node (it is still navigated, never returned); ``compact`` rebuilds the graph over the
+    /// live documents. An interrupted call (Ctrl-C) leaves the index as it was.
+    ///
+    /// Args:
+    ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+    #[pyo3(signature = (*, show_progress = None))]
+    fn compact(&self, py: Python<'_>, show_progress: Option<bool>) -> PyResult<()> {
+        let desc = progress(py, show_progress, "dense compact")?;
+        self.inner.check()?;
+        detach_with_progress(py, desc, |cancel| self.inner.write().compact(cancel))
+    }
+
+    /// How closely the index's search matches the exact scan: recall@k of ``search``
+    /// against exact search on these queries, with the wall time of each.
+    ///
+    /// Args:
+    ///     queries: A queries table (``query_id``, ``text``).
+    ///     k: Results compared per query.
+    ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+    ///
+    /// Returns:
+    ///     One row: ``backend``, ``storage``, ``ef_search``, ``k``, ``queries``, ``recall``
+    ///     (mean), ``recall_min``, ``exact_seconds``, ``search_seconds``, ``speedup``.
+    #[pyo3(signature = (queries, *, k = 100, show_progress = None))]
+    fn recall_report(
+        &self,
+        py: Python<'_>,
+        queries: &Bound<'_, PyAny>,
+        k: usize,
+        show_progress: Option<bool>,
+    ) -> PyResult<PyDataFrame> {
+        let queries = frame_arg(queries, "queries")?;
+        let desc = progress(py, show_progress, "recall report")?;
+        self.inner.check()?;
+        detach_with_progress(py, desc, |cancel| {
+            self.inner.read_checked().recall_report(&queries, k, cancel)
+        })
+        .map(PyDataFrame)
+    }
+
+    /// The HNSW graph's candidate list size while searching (``None`` for the exact
+    /// backend); assign to trade recall for speed.
+    #[getter]
+    fn ef_search(&self) -> PyResult<Option<usize>> {
+        Ok(self
+            .inner
+            .read()?
+            .store()
+            .options()
+            .hnsw
+            .map(|p| p.ef_search))
+    }
+
+    #[setter]
+    fn set_ef_search(&self, ef_search: usize) -> PyResult<()> {
+        self.inner.check()?;
+        self.inner.write().set_ef_search(ef_search).map_err(to_py)
+    }
+
     /// The document ids, in row order.
     #[getter]
     fn doc_ids(&self) -> PyResult<Vec<String>> {
-        Ok(self.inner.read()?.ids().to_vec())
+        Ok(self
+            .inner
+            .read()?
+            .ids()
+            .into_iter()
+            .map(str::to_owned)
+            .collect())
     }
 
     /// A copy of the document vectors, float32 of shape ``(len(index), dim)``, rows in the
@@ -244,7 +343,7 @@ impl PyDenseIndex {
     #[getter]
     fn vectors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let index = self.inner.read()?;
-        PyArray1::from_vec(py, index.vectors().to_vec()).reshape([index.len(), index.dim()])
+        PyArray1::from_vec(py, index.vectors()).reshape([index.len(), index.dim()])
     }
 
     /// The vector dimension.
@@ -270,17 +369,20 @@ impl PyDenseIndex {
 
     fn __repr__(&self) -> PyResult<String> {
         let index = self.inner.read()?;
+        let v = index.store().options();
         Ok(format!(
-            "DenseIndex(model_dir={:?}, dim={}, documents={})",
+            "DenseIndex(model_dir={:?}, dim={}, documents={}, backend={:?}, storage={:?})",
             index.encoder().files().dir,
             index.dim(),
-            index.len()
+            index.len(),
+            v.backend(),
+            v.storage.name()
         ))
     }
 }
 
 /// A float32 matrix argument, borrowed from numpy.
-fn matrix_arg<'py>(
+pub(super) fn matrix_arg<'py>(
     obj: &Bound<'py, PyAny>,
     name: &str,
 ) -> PyResult<numpy::PyReadonlyArray2<'py, f32>> {
@@ -300,7 +402,7 @@ fn matrix_arg<'py>(
     Ok(arr)
 }
 
-fn check_dim(got: usize, want: usize, name: &'static str) -> PyResult<()> {
+pub(super) fn check_dim(got: usize, want: usize, name: &'static str) -> PyResult<()> {
     if got != want {
         return Err(to_py(crate::Error::config(
             name,

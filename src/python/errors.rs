@@ -318,8 +318,9 @@ pub fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<B
 
 /// An index shared by a Python object: searches read it concurrently, updates write it. A
 /// panic inside an update (reported as `RuntimeError`) poisons the lock, since the index may
-/// then be half-updated: every later use is a `RuntimeError` asking to rebuild it.
-pub struct Shared<T>(std::sync::RwLock<T>);
+/// then be half-updated: every later use is a `RuntimeError` asking to rebuild it. The lock
+/// is reference-counted so that pipelines can hold the same index.
+pub struct Shared<T>(std::sync::Arc<std::sync::RwLock<T>>);
 
 fn poisoned() -> PyErr {
     PyRuntimeError::new_err(
@@ -330,7 +331,11 @@ fn poisoned() -> PyErr {
 
 impl<T> Shared<T> {
     pub fn new(value: T) -> Self {
-        Self(std::sync::RwLock::new(value))
+        Self(std::sync::Arc::new(std::sync::RwLock::new(value)))
+    }
+    /// The shared lock itself (for a pipeline).
+    pub fn arc(&self) -> std::sync::Arc<std::sync::RwLock<T>> {
+        std::sync::Arc::clone(&self.0)
     }
     /// `RuntimeError` if an earlier update panicked; every binding method calls it first.
     pub fn check(&self) -> PyResult<()> {

@@ -8,9 +8,11 @@ mod errors;
 mod eval;
 mod fuse;
 mod lab;
+mod pipeline;
 mod rerank;
 mod retrieve;
 mod text;
+mod vectors;
 
 use pyo3::prelude::*;
 
@@ -28,6 +30,9 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<embed::PyEmbeddingCache>()?;
     m.add_class::<embed::PyCacheStats>()?;
     m.add_class::<dense::PyDenseIndex>()?;
+    m.add_class::<vectors::PyVectorIndex>()?;
+    m.add_class::<pipeline::PyPipeline>()?;
+    m.add_class::<pipeline::PyPipelineTrace>()?;
     m.add_class::<fuse::PyFusionTuning>()?;
     m.add_class::<rerank::PyCrossEncoder>()?;
     m.add_class::<rerank::PyBiEncoderReranker>()?;
@@ -76,6 +81,8 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     options.set_item("method", crate::fuse::Method::NAMES.to_vec())?;
     options.set_item("norm", crate::fuse::Norm::NAMES.to_vec())?;
     options.set_item("activation", crate::rerank::Activation::NAMES.to_vec())?;
+    options.set_item("backend", crate::retrieve::VectorOptions::BACKENDS.to_vec())?;
+    options.set_item("storage", crate::retrieve::Storage::NAMES.to_vec())?;
     options.set_item("stemmer", crate::text::analyzer::STEMMER_LANGUAGES.to_vec())?;
     m.add("OPTIONS", options)?;
     Ok(())

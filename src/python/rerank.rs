@@ -241,6 +241,22 @@ impl PairScorer for CallableScorer {
     }
 }
 
+/// The scorer of a reranker argument.
+pub(super) fn scorer_arg(reranker: &Bound<'_, PyAny>) -> PyResult<Arc<dyn PairScorer>> {
+    if let Ok(c) = reranker.cast::<PyCrossEncoder>() {
+        Ok(c.get().inner.clone())
+    } else if let Ok(b) = reranker.cast::<PyBiEncoderReranker>() {
+        Ok(b.get().inner.clone())
+    } else if let Ok(f) = reranker.cast::<PyCallableReranker>() {
+        Ok(f.get().inner.clone())
+    } else {
+        let got = reranker.get_type().name()?;
+        Err(PyTypeError::new_err(format!(
+            "reranker must be a CrossEncoder, BiEncoderReranker or CallableReranker, got {got}"
+        )))
+    }
+}
+
 /// Re-rank each query's top documents of a run with a reranker.
 ///
 /// Each query's top ``depth`` documents (title and text joined) are scored with the query's
@@ -272,18 +288,7 @@ pub fn rerank(
     batch_size: usize,
     show_progress: Option<bool>,
 ) -> PyResult<PyDataFrame> {
-    let scorer: Arc<dyn PairScorer> = if let Ok(c) = reranker.cast::<PyCrossEncoder>() {
-        c.get().inner.clone()
-    } else if let Ok(b) = reranker.cast::<PyBiEncoderReranker>() {
-        b.get().inner.clone()
-    } else if let Ok(f) = reranker.cast::<PyCallableReranker>() {
-        f.get().inner.clone()
-    } else {
-        let got = reranker.get_type().name()?;
-        return Err(PyTypeError::new_err(format!(
-            "reranker must be a CrossEncoder, BiEncoderReranker or CallableReranker, got {got}"
-        )));
-    };
+    let scorer = scorer_arg(reranker)?;
     let run = frame_arg(run, "run")?;
     let queries = frame_arg(queries, "queries")?;
     let corpus = frame_arg(corpus, "corpus")?;

@@ -36,7 +36,7 @@ use crate::text::AnalyzerConfig;
 ///     ConfigError: A parameter out of range or an unknown variant.
 #[pyclass(name = "BM25", module = "ragplay._ragplay", frozen)]
 pub struct PyBm25 {
-    inner: Shared<Bm25>,
+    pub(super) inner: Shared<Bm25>,
 }
 
 #[pymethods]

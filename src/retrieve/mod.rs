@@ -8,6 +8,10 @@
 pub mod bm25;
 pub mod dense;
 pub mod dense_index;
+pub mod hnsw;
+pub mod kernels;
+pub mod pipeline;
+pub mod vectors;
 
 use polars::prelude::{DataFrame, StringChunked};
 use rustc_hash::FxHashMap;
@@ -18,6 +22,9 @@ use crate::error::{Error, Result};
 pub use bm25::{Bm25, Bm25Config, Fields, Params, Variant};
 pub use dense::exact_search;
 pub use dense_index::DenseIndex;
+pub use hnsw::HnswParams;
+pub use pipeline::{Pipeline, SharedRetriever, Trace};
+pub use vectors::{RecallReport, Storage, VectorOptions, VectorStore};
 
 /// The contract every retriever fulfils.
 pub trait Retriever: Send + Sync {

@@ -1,0 +1,329 @@
+//! Pipelines: retrievers, then fusion, then re-ranking, then MMR, as one [`Retriever`].
+//!
+//! Each retriever returns its top `depth` documents per query; with more than one retriever
+//! the runs are fused ([`crate::fuse`]); a [`PairScorer`] re-scores the top `depth`
+//! ([`crate::rerank::rerank`]); maximal marginal relevance re-orders them
+//! ([`crate::rerank::mmr`]); the result is cut at `k`. Every stage is one of the run
+//! functions the library exports, so a pipeline ranks exactly as the same calls made by
+//! hand.
+//!
+//! [`Pipeline::trace`] runs the queries one at a time, as a service would, and records every
+//! stage's run and wall time: a table of every candidate's score and rank at every stage (why
+//! a document ended where it did) and the per-stage latency percentiles ([`trace`]).
+//!
+//! Retrievers are shared (`Arc<RwLock<…>>`): the same index can sit in several pipelines
+//! and be used on its own. `index` indexes each retriever in turn (and the MMR index when
+//! it is not one of them); each replacement is atomic, the pipeline's is not: an interrupted
+//! `index` leaves the retrievers not yet reached as they were.
+
+pub mod trace;
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use polars::prelude::*;
+
+use super::{DenseIndex, Retriever};
+use crate::cancel::Cancel;
+use crate::data::schema::RANK;
+use crate::error::{Error, Result};
+use crate::fuse::{self, FuseOptions};
+use crate::rerank::{self, MmrOptions, PairScorer, RerankOptions};
+pub use trace::Trace;
+
+/// A retriever shared between pipelines and its other users.
+pub type SharedRetriever = Arc<RwLock<dyn Retriever>>;
+
+/// Share a retriever.
+pub fn shared<R: Retriever + 'static>(retriever: R) -> Arc<RwLock<R>> {
+    Arc::new(RwLock::new(retriever))
+}
+
+/// The re-ranking stage.
+#[derive(Clone)]
+pub struct RerankStage {
+    pub scorer: Arc<dyn PairScorer>,
+    /// Pairs per forward pass.
+    pub batch_size: usize,
+}
+
+/// The MMR stage.
+#[derive(Clone)]
+pub struct MmrStage {
+    /// The vectors MMR compares documents with.
+    pub index: Arc<RwLock<DenseIndex>>,
+    /// Weight of relevance against novelty, in [0, 1].
+    pub lambda: f64,
+}
+
+/// A pipeline of retrievers, fusion, re-ranking and MMR.
+pub struct Pipeline {
+    retrievers: Vec<(String, SharedRetriever)>,
+    fuse: FuseOptions,
+    rerank: Option<RerankStage>,
+    mmr: Option<MmrStage>,
+    depth: usize,
+    corpus: Option<DataFrame>,
+}
+
+fn poisoned() -> Error {
+    Error::config(
+        "retrievers",
+        "a retriever was left inconsistent by an internal error in an earlier call; build it again",
+    )
+}
+
+/// One stage's output for the queries searched, and how long it took (stages come in the
+/// order of [`Pipeline::stages`]).
+pub(crate) struct StageRun {
+    pub run: DataFrame,
+    pub seconds: f64,
+}
+
+impl Pipeline {
+    /// A pipeline over `retrievers` (at least one), fusing with `fuse` (its `k` is replaced
+    /// by `depth`) when there are several, then re-ranking and MMR when given; every stage
+    /// keeps `depth` documents per query. Retriever names ([`Retriever::name`]) are made
+    /// unique with `_2`, `_3`, ….
+    pub fn new(
+        retrievers: Vec<SharedRetriever>,
+        fuse: FuseOptions,
+        rerank: Option<RerankStage>,
+        mmr: Option<MmrStage>,
+        depth: usize,
+    ) -> Result<Self> {
+        if retrievers.is_empty() {
+            return Err(Error::config("retrievers", "give at least one retriever"));
+        }
+        crate::run::check_k(depth).map_err(|_| Error::config("depth", "must be at least 1"))?;
+        if let Some(m) = &mmr {
+            if !(0.0..=1.0).contains(&m.lambda) {
+                return Err(Error::config(
+                    "mmr",
+                    format!("lambda must lie in [0, 1], got {}", m.lambda),
+                ));
+            }
+        }
+        if rerank.as_ref().is_some_and(|r| r.batch_size == 0) {
+            return Err(Error::config("batch_size", "must be at least 1"));
+        }
+        let mut fuse = fuse;
+        fuse.k = Some(depth);
+        fuse.check()?;
+        if fuse
+            .weights
+            .as_ref()
+            .is_some_and(|w| w.len() != retrievers.len())
+        {
+            return Err(Error::config(
+                "weights",
+                format!(
+                    "{} weights for {} retrievers",
+                    fuse.weights.as_ref().map_or(0, Vec::len),
+                    retrievers.len()
+                ),
+            ));
+        }
+        fuse.checked_weights(retrievers.len())?;
+        let mut named: Vec<(String, SharedRetriever)> = Vec::new();
+        for r in retrievers {
+            let base = r.read().map_err(|_| poisoned())?.name();
+            let mut name = base.clone();
+            let mut n = 1;
+            while named.iter().any(|(other, _)| *other == name) {
+                n += 1;
+                name = format!("{base}_{n}");
+            }
+            named.push((name, r));
+        }
+        Ok(Self {
+            retrievers: named,
+            fuse,
+            rerank,
+            mmr,
+            depth,
+            corpus: None,
+        })
+    }
+
+    /// The stage names in order: each retriever's, then `fuse`, `rerank`, `mmr` when present.
+    pub fn stages(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.retrievers.iter().map(|(n, _)| n.clone()).collect();
+        if self.retrievers.len() > 1 {
+            out.push("fuse".into());
+        }
+        if self.rerank.is_some() {
+            out.push("rerank".into());
+        }
+        if self.mmr.is_some() {
+            out.push("mmr".into());
+        }
+        out
+    }
+
+    /// Candidates per query at every stage.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Run every stage on `queries`; `record` receives each stage's run and wall time.
+    pub(crate) fn run_stages(
+        &self,
+        queries: &DataFrame,
+        allow: Option<&[String]>,
+        cancel: &Cancel,
+        record: &mut dyn FnMut(StageRun),
+    ) -> Result<DataFrame> {
+        let depth = self.depth;
+        let mut runs = Vec::with_capacity(self.retrievers.len());
+        for (name, r) in &self.retrievers {
+            let t = Instant::now();
+            let run = r
+                .read()
+                .map_err(|_| poisoned())?
+                .search(queries, depth, allow, cancel)?;
+            runs.push((name.clone(), run.clone()));
+            record(StageRun {
+                run,
+                seconds: t.elapsed().as_secs_f64(),
+            });
+        }
+        let mut run = if runs.len() > 1 {
+            let t = Instant::now();
+            let named: Vec<(&str, &DataFrame)> =
+                runs.iter().map(|(n, r)| (n.as_str(), r)).collect();
+            let fused = fuse::fuse(&named, &self.fuse, cancel)?;
+            record(stage(&fused, t));
+            fused
+        } else {
+            runs.pop().map(|(_, r)| r).expect("one retriever at least")
+        };
+        if let Some(stage_opts) = &self.rerank {
+            let t = Instant::now();
+            let corpus = self.corpus.as_ref().ok_or_else(|| {
+                Error::config(
+                    "rerank",
+                    "re-ranking reads document texts: index the pipeline with a corpus first",
+                )
+            })?;
+            let options = RerankOptions {
+                depth: Some(depth),
+                k: depth,
+                batch_size: stage_opts.batch_size,
+            };
+            if run.height() > 0 {
+                run = rerank::rerank(
+                    &run,
+                    queries,
+                    corpus,
+                    stage_opts.scorer.as_ref(),
+                    &options,
+                    cancel,
+                )?;
+            }
+            record(stage(&run, t));
+        }
+        if let Some(m) = &self.mmr {
+            let t = Instant::now();
+            let options = MmrOptions {
+                lambda: m.lambda,
+                k: depth,
+                depth: Some(depth),
+            };
+            if run.height() > 0 {
+                let index = m.index.read().map_err(|_| poisoned())?;
+                run = rerank::mmr(&run, &index, queries, &options, cancel)?;
+            }
+            record(stage(&run, t));
+        }
+        Ok(run)
+    }
+
+    /// Search and trace `queries` one at a time: every candidate's score and rank at every
+    /// stage, the final rank, and per-stage latency over the queries.
+    pub fn trace(&self, queries: &DataFrame, k: usize, cancel: &Cancel) -> Result<Trace> {
+        crate::run::check_k(k)?;
+        trace::trace(self, queries, k, cancel)
+    }
+}
+
+fn stage(run: &DataFrame, t: Instant) -> StageRun {
+    StageRun {
+        run: run.clone(),
+        seconds: t.elapsed().as_secs_f64(),
+    }
+}
+
+/// The rows of a run ranked at most `k` (the run's ranks are 1-based per query).
+pub(crate) fn cut(run: &DataFrame, k: usize) -> Result<DataFrame> {
+    let ranks = run.column(RANK)?.u32()?;
+    let mask = ranks.lt_eq(k as u32);
+    Ok(run.filter(&mask)?)
+}
+
+impl Retriever for Pipeline {
+    fn name(&self) -> String {
+        "pipeline".into()
+    }
+
+    fn config(&self) -> serde_json::Value {
+        let retrievers: Vec<serde_json::Value> = self
+            .retrievers
+            .iter()
+            .map(|(name, r)| {
+                let config = r
+                    .read()
+                    .map(|r| r.config())
+                    .unwrap_or(serde_json::Value::Null);
+                serde_json::json!({"name": name, "config": config})
+            })
+            .collect();
+        let f = &self.fuse;
+        serde_json::json!({
+            "retrievers": retrievers,
+            "fuse": (self.retrievers.len() > 1).then(|| serde_json::json!({
+                "method": f.method.name(),
+                "norm": f.norm.unwrap_or(f.method.default_norm()).name(),
+                "weights": f.weights,
+                "rrf_k": f.rrf_k,
+            })),
+            "rerank": self.rerank.as_ref().map(|r| r.scorer.name()),
+            "mmr": self.mmr.as_ref().map(|m| serde_json::json!({"lambda": m.lambda})),
+            "depth": self.depth,
+        })
+    }
+
+    fn index(&mut self, corpus: &DataFrame, cancel: &Cancel) -> Result<()> {
+        crate::run::DocumentTexts::new(corpus)?;
+        for (_, r) in &self.retrievers {
+            r.write().map_err(|_| poisoned())?.index(corpus, cancel)?;
+        }
+        if let Some(m) = &self.mmr {
+            let mmr_ptr = Arc::as_ptr(&m.index) as *const ();
+            let shared = self
+                .retrievers
+                .iter()
+                .any(|(_, r)| Arc::as_ptr(r) as *const () == mmr_ptr);
+            if !shared {
+                m.index
+                    .write()
+                    .map_err(|_| poisoned())?
+                    .index(corpus, cancel)?;
+            }
+        }
+        self.corpus = Some(corpus.clone());
+        Ok(())
+    }
+
+    fn search(
+        &self,
+        queries: &DataFrame,
+        k: usize,
+        allow: Option<&[String]>,
+        cancel: &Cancel,
+    ) -> Result<DataFrame> {
+        crate::run::check_k(k)?;
+        let run = self.run_stages(queries, allow, cancel, &mut |_| {})?;
+        cut(&run, k)
+    }
+}

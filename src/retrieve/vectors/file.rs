@@ -1,0 +1,226 @@
+//! The byte layout of a saved [`VectorStore`], little-endian:
+//! magic `RPVECS\0\x02`, row count (u64), each id (u32 length + UTF-8), one byte per row
+//! (1 = deleted), the full-precision vectors (f32), the scanned codes (`f16` bits, or `int8`
+//! codes then one f32 scale per row; nothing for `f32`), and the graph (u64 length + its own
+//! layout, length 0 without one). Decoding checks every length and never trusts a count.
+
+use std::path::Path;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::codes::{Codes, Storage};
+use super::{VectorOptions, VectorStore};
+use crate::data::io::{fnv1a64, write_atomic};
+use crate::error::{Error, Result};
+use crate::retrieve::hnsw::{Hnsw, HnswParams};
+
+const MAGIC: &[u8; 8] = b"RPVECS\x00\x02";
+const FORMAT: &str = "ragplay-vectors";
+const FORMAT_VERSION: u32 = 1;
+
+/// `meta.json` of a saved store.
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    format: String,
+    version: u32,
+    dim: usize,
+    rows: usize,
+    storage: String,
+    rescore: usize,
+    hnsw: Option<HnswParams>,
+    data_bytes: u64,
+    data_fnv1a64: String,
+}
+
+fn corrupt(path: &Path, message: impl Into<String>) -> Error {
+    Error::Parse {
+        path: path.to_path_buf(),
+        line: 0,
+        message: message.into(),
+    }
+}
+
+impl VectorStore {
+    /// Save to a folder: `vectors.bin` ([`VectorStore::to_bytes`]) and `meta.json` (format,
+    /// dimension, options, size and checksum of `vectors.bin`), each written atomically,
+    /// data first; a save torn between the two is detected on load.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let out = self.to_bytes();
+        let meta = Meta {
+            format: FORMAT.into(),
+            version: FORMAT_VERSION,
+            dim: self.dim,
+            rows: self.rows(),
+            storage: self.options.storage.name().into(),
+            rescore: self.options.rescore,
+            hnsw: self.options.hnsw,
+            data_bytes: out.len() as u64,
+            data_fnv1a64: format!("{:016x}", fnv1a64(&out)),
+        };
+        write_atomic(&dir.join("vectors.bin"), |w| w.write_all(&out))?;
+        let json =
+            serde_json::to_vec_pretty(&meta).map_err(|e| Error::config("index", e.to_string()))?;
+        write_atomic(&dir.join("meta.json"), |w| w.write_all(&json))
+    }
+
+    /// Load a store saved with [`VectorStore::save`], checked: format, size, checksum, layout.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("meta.json");
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let meta: Meta = serde_json::from_slice(&bytes)
+            .map_err(|e| corrupt(&path, format!("not a ragplay vector index: {e}")))?;
+        if meta.format != FORMAT || meta.version != FORMAT_VERSION {
+            return Err(corrupt(
+                &path,
+                format!(
+                    "format {:?} version {}, this ragplay reads {FORMAT:?} version {FORMAT_VERSION}",
+                    meta.format, meta.version
+                ),
+            ));
+        }
+        let options = VectorOptions {
+            storage: Storage::parse(&meta.storage).map_err(|e| corrupt(&path, e.to_string()))?,
+            rescore: meta.rescore,
+            hnsw: meta.hnsw,
+        };
+        options
+            .validate()
+            .map_err(|e| corrupt(&path, e.to_string()))?;
+        let path = dir.join("vectors.bin");
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        if bytes.len() as u64 != meta.data_bytes
+            || format!("{:016x}", fnv1a64(&bytes)) != meta.data_fnv1a64
+        {
+            return Err(corrupt(
+                &path,
+                "corrupt index file: size or checksum differs (truncated?)",
+            ));
+        }
+        match Self::from_bytes(&bytes, meta.dim, options) {
+            Some(store) if store.rows() == meta.rows => Ok(store),
+            _ => Err(corrupt(
+                &path,
+                "corrupt index file: malformed content, duplicate id or non-finite value",
+            )),
+        }
+    }
+
+    /// The store as bytes.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.vectors.len() * 4);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(self.ids.len() as u64).to_le_bytes());
+        for id in &self.ids {
+            out.extend_from_slice(&(id.len() as u32).to_le_bytes());
+            out.extend_from_slice(id.as_bytes());
+        }
+        out.extend((0..self.rows()).map(|r| u8::from(!self.live(r))));
+        for v in &self.vectors {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        self.codes.to_bytes(&mut out);
+        let mut graph = Vec::new();
+        if let Some(g) = &self.graph {
+            g.write_to(&mut graph);
+        }
+        out.extend_from_slice(&(graph.len() as u64).to_le_bytes());
+        out.extend_from_slice(&graph);
+        out
+    }
+
+    /// A store from [`VectorStore::to_bytes`], or `None` if the bytes are malformed or do not
+    /// fit `dim` and `options`.
+    pub(crate) fn from_bytes(bytes: &[u8], dim: usize, options: VectorOptions) -> Option<Self> {
+        let mut r = Reader(bytes.strip_prefix(MAGIC)?);
+        let n = usize::try_from(r.u64()?).ok()?;
+        let mut ids = Vec::with_capacity(n.min(r.0.len() / 4));
+        for _ in 0..n {
+            let len = r.u32()? as usize;
+            ids.push(String::from_utf8(r.take(len)?.to_vec()).ok()?);
+        }
+        let flags = r.take(n)?;
+        if flags.iter().any(|&f| f > 1) {
+            return None;
+        }
+        let values = n.checked_mul(dim)?;
+        let vectors = f32s(r.take(values.checked_mul(4)?)?);
+        let codes = match options.storage {
+            Storage::F32 => Codes::F32,
+            Storage::F16 => Codes::F16(
+                r.take(values.checked_mul(2)?)?
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .collect(),
+            ),
+            Storage::Int8 => Codes::Int8 {
+                codes: r.take(values)?.iter().map(|&b| b as i8).collect(),
+                scales: f32s(r.take(n.checked_mul(4)?)?),
+            },
+        };
+        let graph_len = usize::try_from(r.u64()?).ok()?;
+        let graph_bytes = r.take(graph_len)?;
+        if !r.0.is_empty() || options.hnsw.is_some() != (graph_len > 0) {
+            return None;
+        }
+        let graph = match options.hnsw {
+            Some(params) => {
+                let g = Hnsw::read_from(graph_bytes, n)?;
+                Some((*g.params() == params).then_some(g)?)
+            }
+            None => None,
+        };
+        let deleted: Vec<bool> = flags.iter().map(|&f| f == 1).collect();
+        if graph.is_none() && deleted.iter().any(|&d| d) {
+            return None;
+        }
+        let mut slots = FxHashMap::default();
+        for (row, id) in ids.iter().enumerate() {
+            if !deleted[row] && slots.insert(id.clone(), row as u32).is_some() {
+                return None;
+            }
+        }
+        if vectors.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        let mut store = VectorStore::new(dim, options).ok()?;
+        store.deleted = if deleted.iter().any(|&d| d) {
+            deleted
+        } else {
+            Vec::new()
+        };
+        store.ids = ids;
+        store.slots = slots;
+        store.vectors = vectors;
+        store.codes = codes;
+        store.graph = graph;
+        store.rank_ids();
+        Some(store)
+    }
+}
+
+fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// A cursor over bytes whose reads fail (`None`) past the end.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = (self.0.get(..n)?, self.0.get(n..)?);
+        self.0 = tail;
+        Some(head)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
