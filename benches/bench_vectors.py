@@ -73,7 +73,8 @@ def bench_exact(docs, queries, repeats, threads):
         index = ragplay.VectorIndex(dim, storage=storage)
         index.add(ids, docs, show_progress=False)
         t, run = timed(
-            lambda: index.search(queries, query_ids=qids, k=10, show_progress=False), repeats
+            lambda index=index: index.search(queries, query_ids=qids, k=10, show_progress=False),
+            repeats,
         )
         r = recall(ragplay_ids(run, len(queries), 10), truth)
         rows.append((f"ragplay VectorIndex {storage}", min(t), r))
