@@ -8,6 +8,8 @@
 pub mod bm25;
 pub mod dense;
 pub mod dense_index;
+pub mod hnsw;
+pub mod kernels;
 
 use polars::prelude::{DataFrame, StringChunked};
 use rustc_hash::FxHashMap;
