@@ -119,6 +119,15 @@ LONG_CALLS = [
     "mmr",
     "rerank",
     "CrossEncoder.predict",
+    "DenseIndex.compact",
+    "DenseIndex.recall_report",
+    "VectorIndex.add",
+    "VectorIndex.compact",
+    "VectorIndex.search",
+    "VectorIndex.recall_report",
+    "Pipeline.index",
+    "Pipeline.search",
+    "Pipeline.trace",
 ]
 
 

@@ -151,6 +151,30 @@ CASES = {
         "assert len(runs) == 12",
         12,  # announce while the runs (12) are being grouped
     ),
+    "VectorIndex.add": (
+        "rng = np.random.default_rng(0)\n"
+        "index = ragplay.VectorIndex(64, backend='hnsw')\n"
+        "index.add([f'x{{i}}' for i in range(100)], rng.standard_normal((100, 64), dtype=np.float32),"
+        " show_progress=False)\n"
+        "q = rng.standard_normal((3, 64), dtype=np.float32)\n"
+        "before = index.search(q, query_ids=['a', 'b', 'c'], k=5)\n"
+        "big = rng.standard_normal((300_000, 64), dtype=np.float32)\n"
+        "ids = [f'd{{i}}' for i in range(300_000)]\n",
+        "index.add(ids, big, show_progress=True)",
+        "assert len(index) == 100\n"
+        "assert index.search(q, query_ids=['a', 'b', 'c'], k=5).equals(before)",
+        None,
+    ),
+    "Pipeline.trace": (
+        "bm25 = ragplay.BM25()\n"
+        "bm25.index(synthetic_corpus(2000), show_progress=False)\n"
+        "pipeline = ragplay.Pipeline([bm25, bm25], depth=50)\n"
+        "many = pl.DataFrame({{'query_id': [f'q{{i}}' for i in range(1_000_000)],"
+        " 'text': ['w1 w2 w3 w9'] * 1_000_000}})\n",
+        "pipeline.trace(many, k=10, show_progress=True)",
+        "assert pipeline.search(QUERIES, k=5, show_progress=False).height == 10",
+        None,
+    ),
 }
 
 

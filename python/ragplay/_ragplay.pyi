@@ -73,6 +73,9 @@ __all__ = [
     "BiEncoderReranker",
     "CallableReranker",
     "rerank",
+    "VectorIndex",
+    "Pipeline",
+    "PipelineTrace",
     "COLUMNS",
     "OPTIONS",
 ]
@@ -670,9 +673,10 @@ def exact_search(
 
 @final
 class DenseIndex:
-    """An exact dense index: documents embedded with an ``Encoder``, kept together with their
-    ids, searched by inner product (cosine similarity for unit-length vectors), ties broken
-    by doc id descending.
+    """A dense index: documents embedded with an ``Encoder``, kept together with their ids,
+    searched by inner product (cosine similarity for unit-length vectors), ties broken by doc
+    id descending; exactly (``backend="exact"``, faiss' ``IndexFlatIP``) or through an HNSW
+    graph (``backend="hnsw"``).
 
     Because the index holds the ids, filtering or reordering the corpus after indexing cannot
     misalign vectors and documents.
@@ -682,7 +686,18 @@ class DenseIndex:
         cache: An ``EmbeddingCache`` (or a folder for one) that document vectors are read
             from and written to.
         batch_size: Texts per forward pass.
-        normalize: L2-normalise vectors; the encoder's default if omitted."""
+        normalize: L2-normalise vectors; the encoder's default if omitted.
+        backend: ``"exact"`` (every vector scanned) or ``"hnsw"`` (a navigable graph,
+            Malkov & Yashunin 2018; check it with ``recall_report``).
+        storage: What the exact scan reads: ``"f32"``, ``"f16"`` or ``"int8"`` (per-vector
+            scalar quantisation); with ``f16``/``int8`` a shortlist of ``rescore * k`` is
+            rescored with the full-precision vectors, so scores are exact. The full-precision
+            vectors are kept in memory either way.
+        rescore: Shortlist size per result for quantised storage.
+        m: HNSW links per node (``2 * m`` on the bottom layer).
+        ef_construction: HNSW candidate list size while building.
+        ef_search: HNSW candidate list size while searching (at least ``k`` is used).
+        seed: Seed of the HNSW level draws."""
 
     def __new__(
         cls,
@@ -739,8 +754,10 @@ class DenseIndex:
             queries: A queries table.
             k: Documents per query.
             allow: If given, only these document ids can be returned (a list, a
-                ``polars.Series``, or a frame with a ``doc_id`` column); the search is exact
-                over them, so ``k`` results come back whenever ``k`` are allowed.
+                ``polars.Series``, or a frame with a ``doc_id`` column). The exact backend
+                scans only them; the HNSW backend skips the others while navigating, or scans
+                the allowed ones when there are few, so ``k`` results come back whenever ``k``
+                are allowed.
             show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 
         Returns:
@@ -793,19 +810,38 @@ class DenseIndex:
             FileNotFoundError: The folder or a file is missing."""
 
     def compact(self, *, show_progress: bool | None = None) -> None:
-        """..."""
+        """Drop deleted documents for good. With the HNSW backend a deletion only marks the
+        node (it is still navigated, never returned); ``compact`` rebuilds the graph over the
+        live documents. An interrupted call (Ctrl-C) leaves the index as it was.
+
+        Args:
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals."""
 
     def recall_report(
         self, queries: pl.DataFrame, *, k: int = 100, show_progress: bool | None = None
     ) -> pl.DataFrame:
-        """..."""
+        """How closely the index's search matches the exact scan: recall@k of ``search``
+        against exact search on these queries, with the wall time of each.
+
+        Args:
+            queries: A queries table (``query_id``, ``text``).
+            k: Results compared per query.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+        Returns:
+            One row: ``backend``, ``storage``, ``ef_search``, ``k``, ``queries``, ``recall``
+            (mean), ``recall_min``, ``exact_seconds``, ``search_seconds``, ``speedup``."""
 
     @property
     def ef_search(self) -> int | None:
-        """..."""
+        """The HNSW graph's candidate list size while searching (``None`` for the exact
+        backend); assign to trade recall for speed."""
 
     @ef_search.setter
-    def ef_search(self, ef_search: int) -> None: ...
+    def ef_search(self, ef_search: int) -> None:
+        """The HNSW graph's candidate list size while searching (``None`` for the exact
+        backend); assign to trade recall for speed."""
+
     @property
     def doc_ids(self) -> list[str]:
         """The document ids, in row order."""
@@ -1106,3 +1142,256 @@ def rerank(
 
     Returns:
         The re-ranked run table."""
+
+@final
+class VectorIndex:
+    """A vector index over vectors computed elsewhere: ids and float32 vectors kept together,
+    searched by inner product (cosine similarity for unit-length vectors), ties broken by doc
+    id descending; exactly (``backend="exact"``, faiss' ``IndexFlatIP``) or through an HNSW
+    graph (``backend="hnsw"``, Malkov & Yashunin 2018). ``DenseIndex`` is the same index with
+    an ``Encoder`` in front.
+
+    Args:
+        dim: Values per vector.
+        backend: ``"exact"`` or ``"hnsw"``.
+        storage: What the exact scan reads: ``"f32"``, ``"f16"`` or ``"int8"``; a quantised
+            scan's shortlist (``rescore * k``) is rescored with the full-precision vectors,
+            which are kept in memory either way.
+        rescore: Shortlist size per result for quantised storage.
+        m: HNSW links per node (``2 * m`` on the bottom layer).
+        ef_construction: HNSW candidate list size while building.
+        ef_search: HNSW candidate list size while searching (at least ``k`` is used).
+        seed: Seed of the HNSW level draws."""
+
+    def __new__(
+        cls,
+        dim: int,
+        *,
+        backend: _Backend = "exact",
+        storage: _Storage = "f32",
+        rescore: int = 4,
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 96,
+        seed: int = 42,
+    ) -> VectorIndex: ...
+    def add(
+        self, doc_ids: _Ids, vectors: npt.NDArray[np.float32], *, show_progress: bool | None = None
+    ) -> None:
+        """Add vectors; their ids must be new. With the HNSW backend the graph grows (all cores,
+        progress, Ctrl-C); an interrupted call adds nothing.
+
+        Args:
+            doc_ids: One id per row (a list, a ``polars.Series``, or a frame with a ``doc_id``
+                column).
+            vectors: Float32 array of shape ``(len(doc_ids), dim)``, finite values.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals."""
+
+    def delete(self, doc_ids: _Ids) -> None:
+        """Delete vectors by id (with the HNSW backend: marked, never returned, until
+        ``compact``).
+
+        Args:
+            doc_ids: The ids: a list, a ``polars.Series``, or a frame with a ``doc_id`` column.
+
+        Raises:
+            DataError: An id the index does not hold (nothing is deleted then)."""
+
+    def compact(self, *, show_progress: bool | None = None) -> None:
+        """Drop deleted vectors for good; with the HNSW backend, rebuild the graph over the live
+        ones. An interrupted call leaves the index as it was.
+
+        Args:
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals."""
+
+    def search(
+        self,
+        query_vectors: npt.NDArray[np.float32],
+        *,
+        query_ids: _Ids,
+        k: int = 100,
+        allow: _Ids | None = None,
+        show_progress: bool | None = None,
+    ) -> pl.DataFrame:
+        """The top ``k`` documents of each query vector.
+
+        Args:
+            query_vectors: Float32 array of shape ``(n_queries, dim)``.
+            query_ids: The id of each row (a list, a ``polars.Series``, or a frame with a
+                ``query_id`` column).
+            k: Documents per query.
+            allow: If given, only these document ids can be returned; ``k`` results come
+                back whenever ``k`` are allowed (the HNSW backend scans the allowed vectors
+                exactly when there are few).
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+        Returns:
+            A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
+
+    def recall_report(
+        self,
+        query_vectors: npt.NDArray[np.float32],
+        *,
+        k: int = 100,
+        show_progress: bool | None = None,
+    ) -> pl.DataFrame:
+        """Recall@k of ``search`` against the exact scan on these query vectors, with the wall
+        time of each.
+
+        Args:
+            query_vectors: Float32 array of shape ``(n_queries, dim)``.
+            k: Results compared per query.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+        Returns:
+            One row: ``backend``, ``storage``, ``ef_search``, ``k``, ``queries``, ``recall``
+            (mean), ``recall_min``, ``exact_seconds``, ``search_seconds``, ``speedup``."""
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Save to a folder (``vectors.bin`` and ``meta.json``), each file atomically."""
+
+    @staticmethod
+    def load(path: str | PathLike[str]) -> VectorIndex:
+        """Load an index saved with ``save``.
+
+        Raises:
+            DataError: A truncated, corrupted or foreign file.
+            FileNotFoundError: The folder or a file is missing."""
+
+    @property
+    def ef_search(self) -> int | None:
+        """The HNSW graph's candidate list size while searching (``None`` for the exact
+        backend); assign to trade recall for speed."""
+
+    @ef_search.setter
+    def ef_search(self, ef_search: int) -> None:
+        """The HNSW graph's candidate list size while searching (``None`` for the exact
+        backend); assign to trade recall for speed."""
+
+    @property
+    def doc_ids(self) -> list[str]:
+        """The document ids, in row order."""
+
+    @property
+    def vectors(self) -> npt.NDArray[np.float32]:
+        """A copy of the vectors, float32 of shape ``(len(index), dim)``, rows in the order of
+        ``doc_ids``."""
+
+    @property
+    def dim(self) -> int:
+        """The vector dimension."""
+
+    def __len__(self) -> int: ...
+
+@final
+class Pipeline:
+    """A retrieval pipeline that is itself a retriever: each retriever returns its top ``depth``
+    documents, several runs are fused, then optionally re-ranked and re-ordered by MMR, and
+    ``search`` cuts the result at ``k``. Every stage is the library's own function (``fuse``,
+    ``rerank``, ``mmr``), so the pipeline ranks exactly as those calls made by hand.
+
+    Retrievers are shared, not copied: an index used in a pipeline can still be used alone,
+    and ``index`` on the pipeline indexes each of them.
+
+    Args:
+        retrievers: ``BM25``, ``DenseIndex`` or ``Pipeline`` objects (at least one).
+        fuse: The fusion method when there are several retrievers (as ``ragplay.fuse``).
+        norm: The fusion's score normalisation; the method's default if omitted.
+        weights: One fusion weight per retriever.
+        rrf_k: RRF's rank offset.
+        rerank: A ``CrossEncoder``, ``BiEncoderReranker`` or ``CallableReranker`` that
+            re-scores the top ``depth`` candidates.
+        mmr: MMR's ``lambda_`` (relevance against novelty, in [0, 1]); no MMR if omitted.
+        mmr_index: The ``DenseIndex`` whose vectors MMR compares; the first ``DenseIndex``
+            among ``retrievers`` if omitted.
+        depth: Candidates per query at every stage; 100 if omitted.
+        batch_size: Pairs per forward pass of the reranker."""
+
+    def __new__(
+        cls,
+        retrievers: Sequence[BM25 | DenseIndex | Pipeline],
+        *,
+        fuse: _Method = "rrf",
+        norm: _Norm | None = None,
+        weights: Sequence[float] | None = None,
+        rrf_k: float = 60.0,
+        rerank: CrossEncoder | BiEncoderReranker | CallableReranker | None = None,
+        mmr: float | None = None,
+        mmr_index: DenseIndex | None = None,
+        depth: int | None = None,
+        batch_size: int = 32,
+    ) -> Pipeline: ...
+    def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
+        """Index a corpus table with every retriever (and the MMR index when it is not one of
+        them); the pipeline keeps the corpus for re-ranking. Each retriever's index is
+        replaced atomically; an interrupted call leaves those not yet reached as they were.
+
+        Args:
+            corpus: A corpus table (``doc_id``, ``text``, optional ``title``).
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals."""
+
+    def search(
+        self,
+        queries: pl.DataFrame,
+        *,
+        k: int = 100,
+        allow: _Ids | None = None,
+        show_progress: bool | None = None,
+    ) -> pl.DataFrame:
+        """Search every query of a queries table through all stages.
+
+        Args:
+            queries: A queries table (``query_id``, ``text``).
+            k: Documents per query in the result.
+            allow: If given, only these document ids can be returned (passed to every
+                retriever).
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+        Returns:
+            A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
+
+    def trace(
+        self, queries: pl.DataFrame, *, k: int = 100, show_progress: bool | None = None
+    ) -> PipelineTrace:
+        """Run the queries one at a time, as a service would, and record every stage: why each
+        document ended where it did, and how long each stage took.
+
+        Args:
+            queries: A queries table.
+            k: Documents per query in the final run.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+        Returns:
+            A ``PipelineTrace``: ``candidates`` (every candidate's score and rank at every
+            stage), ``latency`` (per-stage p50/p95/p99 in milliseconds) and ``run``."""
+
+    @property
+    def stages(self) -> list[str]:
+        """The stage names in order: each retriever's, then ``fuse``, ``rerank``, ``mmr`` when
+        present (the column prefixes of a trace)."""
+
+    @property
+    def name(self) -> str:
+        """The retriever's name in runs and the lab: ``"pipeline"``."""
+
+    def config(self) -> dict[str, object]:
+        """The configuration (every retriever's, the fusion, reranker, MMR and depth) as a dict."""
+
+@final
+class PipelineTrace:
+    """What ``Pipeline.trace`` returns."""
+
+    @property
+    def candidates(self) -> pl.DataFrame:
+        """One row per (query, candidate): ``query_id``, ``doc_id``, ``final_rank`` (null when
+        the document missed the final top k), then ``<stage>_score`` and ``<stage>_rank``
+        for every stage (null where the stage did not return it)."""
+
+    @property
+    def latency(self) -> pl.DataFrame:
+        """One row per stage and one for ``total``: ``stage``, ``queries``, ``mean_ms``,
+        ``p50_ms``, ``p95_ms``, ``p99_ms`` (each query run alone)."""
+
+    @property
+    def run(self) -> pl.DataFrame:
+        """The final run table."""

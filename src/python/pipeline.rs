@@ -37,7 +37,7 @@ use crate::retrieve::{Pipeline, Retriever, SharedRetriever, Trace};
 ///     mmr: MMR's ``lambda_`` (relevance against novelty, in [0, 1]); no MMR if omitted.
 ///     mmr_index: The ``DenseIndex`` whose vectors MMR compares; the first ``DenseIndex``
 ///         among ``retrievers`` if omitted.
-///     depth: Candidates per query at every stage.
+///     depth: Candidates per query at every stage; 100 if omitted.
 ///     batch_size: Pairs per forward pass of the reranker.
 #[pyclass(name = "Pipeline", module = "ragplay._ragplay", frozen)]
 pub struct PyPipeline {
@@ -69,7 +69,7 @@ fn retriever_arg(
 #[pymethods]
 impl PyPipeline {
     #[new]
-    #[pyo3(signature = (retrievers, *, fuse = "rrf", norm = None, weights = None, rrf_k = 60.0, rerank = None, mmr = None, mmr_index = None, depth = 100, batch_size = 32))]
+    #[pyo3(signature = (retrievers, *, fuse = "rrf", norm = None, weights = None, rrf_k = 60.0, rerank = None, mmr = None, mmr_index = None, depth = None, batch_size = 32))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         retrievers: Vec<Bound<'_, PyAny>>,
@@ -80,7 +80,7 @@ impl PyPipeline {
         rerank: Option<&Bound<'_, PyAny>>,
         mmr: Option<f64>,
         mmr_index: Option<PyRef<'_, PyDenseIndex>>,
-        depth: usize,
+        depth: Option<usize>,
         batch_size: usize,
     ) -> PyResult<Self> {
         let mut shared = Vec::with_capacity(retrievers.len());
@@ -122,6 +122,7 @@ impl PyPipeline {
                 Some(MmrStage { index, lambda })
             }
         };
+        let depth = depth.unwrap_or(crate::retrieve::pipeline::DEFAULT_DEPTH);
         let pipeline = Pipeline::new(shared, options, rerank, mmr, depth).map_err(to_py)?;
         Ok(Self {
             inner: Shared::new(pipeline),

@@ -31,6 +31,9 @@ use crate::fuse::{self, FuseOptions};
 use crate::rerank::{self, MmrOptions, PairScorer, RerankOptions};
 pub use trace::Trace;
 
+/// Candidates per query at every stage when a caller does not say.
+pub const DEFAULT_DEPTH: usize = 100;
+
 /// A retriever shared between pipelines and its other users.
 pub type SharedRetriever = Arc<RwLock<dyn Retriever>>;
 
