@@ -9,8 +9,8 @@
 //! 0 (Algorithms 2 and 5). Insertion searches each of the row's layers with
 //! `ef_construction`, keeps neighbours by the paper's heuristic (Algorithm 4, as hnswlib's
 //! `getNeighborsByHeuristic2`: a candidate is dropped when it is closer to an already kept
-//! neighbour than to the row) and prunes over-full neighbour lists with the same heuristic.
-//! Closeness is the inner product (distance = −score), so with unit vectors it is cosine.
+//! neighbour than to the row) and prunes over-full neighbour lists with the same heuristic;
+//! the whole beam of one layer seeds the search of the next (Algorithm 1, line 10). Closeness is the inner product (distance = −score), so with unit vectors it is cosine.
 //!
 //! Why its own graph: the index must run inside the core without a C++ toolchain, take
 //! ragplay's cancellation, filter by an allow-list during the search (hnswlib's semantics: a
@@ -127,9 +127,11 @@ pub struct HnswParams {
 }
 
 impl Default for HnswParams {
-    /// `m = 16`, `ef_construction = 200` (hnswlib's usual settings) and `ef_search = 96`: the
-    /// smallest of the widths measured that kept recall@10 at 0.98 or above on 100,000
-    /// clustered 384-dimensional vectors and on sentence embeddings.
+    /// `m = 16`, `ef_construction = 200` (hnswlib's usual settings) and `ef_search = 96`.
+    /// Measured recall@10 on 100,000 clustered 384-dimensional unit vectors and on 4,700
+    /// MiniLM sentence embeddings: 0.98 from `ef_search = 24`, 0.997 or more from 64. The
+    /// margin is for data of higher intrinsic dimension: 2,000 uniform random 64-dimensional
+    /// vectors need 96 for 0.98.
     fn default() -> Self {
         Self {
             m: 16,
