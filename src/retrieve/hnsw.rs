@@ -137,7 +137,7 @@ impl Default for HnswParams {
             m: 16,
             ef_construction: 200,
             ef_search: 96,
-            seed: 0,
+            seed: 42,
         }
     }
 }
