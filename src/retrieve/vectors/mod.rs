@@ -92,6 +92,8 @@ pub struct VectorStore {
     deleted: Vec<bool>,
     id_rank: Vec<u32>,
     row_of_rank: Vec<u32>,
+    /// `ids` as a `doc_id` column, for the run tables searches return.
+    id_column: StringChunked,
     graph: Option<Hnsw>,
 }
 
@@ -112,6 +114,7 @@ impl VectorStore {
             deleted: Vec::new(),
             id_rank: Vec::new(),
             row_of_rank: Vec::new(),
+            id_column: StringChunked::from_iter_values(DOC_ID.into(), std::iter::empty::<&str>()),
             graph: options.hnsw.map(Hnsw::new).transpose()?,
         })
     }
@@ -313,7 +316,8 @@ impl VectorStore {
         self.rank_ids();
     }
 
-    /// Number the rows by id, ascending: ties in the scan are broken on these numbers.
+    /// Number the rows by id, ascending (ties in the scan are broken on these numbers), and
+    /// make the id column of result tables.
     fn rank_ids(&mut self) {
         let mut order: Vec<u32> = (0..self.ids.len() as u32).collect();
         order.par_sort_unstable_by(|&a, &b| self.ids[a as usize].cmp(&self.ids[b as usize]));
@@ -322,6 +326,8 @@ impl VectorStore {
             self.id_rank[row as usize] = rank as u32;
         }
         self.row_of_rank = order;
+        self.id_column =
+            StringChunked::from_iter_values(DOC_ID.into(), self.ids.iter().map(String::as_str));
     }
 
     fn table(&self) -> Table<'_> {
@@ -510,13 +516,11 @@ impl VectorStore {
         }
         let hits = self.search(queries, k, rows.as_deref(), cancel)?;
         let qids = StringChunked::from_iter_values("".into(), query_ids.iter().map(String::as_str));
-        let docs =
-            StringChunked::from_iter_values(DOC_ID.into(), self.ids.iter().map(String::as_str));
         let hits: Vec<Vec<(u32, f64)>> = hits
             .into_iter()
             .map(|h| h.into_iter().map(|(r, s)| (r, s as f64)).collect())
             .collect();
-        crate::run::gather(&qids, &docs, &hits)
+        crate::run::gather(&qids, &self.id_column, &hits)
     }
 
     /// [`VectorStore::recall_report`] as one row: `backend`, `storage`, `ef_search`, `k`,
