@@ -10,10 +10,11 @@ use proptest::strategy::Strategy as _;
 use pulldown_cmark::{Event, Options, Parser, Tag};
 use ragplay::cancel::{never, Cancel};
 use ragplay::chunk::{
-    self, chunk, chunk_text, to_documents, Aggregate, ChunkOptions, Document, Span, Strategy,
-    Unit,
+    self, chunk, chunk_text, to_documents, Aggregate, ChunkOptions, Document, Span, Strategy, Unit,
 };
-use ragplay::data::schema::{str_values, CHUNK_ID, DOC_ID, END, QUERY_ID, SCORE, SECTION, START, TEXT};
+use ragplay::data::schema::{
+    str_values, CHUNK_ID, DOC_ID, END, QUERY_ID, SCORE, SECTION, START, TEXT,
+};
 use ragplay::polars::prelude::*;
 use ragplay::Error;
 use tokenizers::Tokenizer;
@@ -25,7 +26,10 @@ fn venv_libs() -> Vec<PathBuf> {
     let mut out = vec![root.join(".venv/lib")];
     if let Ok(git) = std::fs::read_to_string(root.join(".git")) {
         if let Some(dir) = git.trim().strip_prefix("gitdir: ") {
-            let main = PathBuf::from(dir).ancestors().nth(3).map(|p| p.join(".venv/lib"));
+            let main = PathBuf::from(dir)
+                .ancestors()
+                .nth(3)
+                .map(|p| p.join(".venv/lib"));
             out.extend(main);
         }
     }
@@ -119,13 +123,18 @@ fn token_unit_counts_the_encoders_tokens() {
     );
     // Re-tokenized on their own, recursive chunks of plain prose stay within the budget.
     let prose = "Dense retrieval encodes queries and passages. ".repeat(40)
-        + "\n\nBM25 scores terms by frequency and rarity. ".repeat(30).as_str();
+        + "\n\nBM25 scores terms by frequency and rarity. "
+            .repeat(30)
+            .as_str();
     for unit_size in [8, 32, 100] {
         for strategy in [Strategy::Recursive, Strategy::Sentence, Strategy::Markdown] {
             let o = options(strategy, unit_size, unit_size / 4, Unit::Tokens);
             for c in texts(&prose, &o, Some(&tok)) {
                 let n = plain.encode(c.as_str(), false).unwrap().len();
-                assert!(n <= unit_size, "{strategy:?} {unit_size}: {n} tokens in {c:?}");
+                assert!(
+                    n <= unit_size,
+                    "{strategy:?} {unit_size}: {n} tokens in {c:?}"
+                );
             }
         }
     }
@@ -138,28 +147,57 @@ fn bad_options_and_tables_are_errors_naming_the_problem() {
         Err(Error::Config { name, .. }) => name,
         other => panic!("{other:?}"),
     };
-    assert_eq!(config(options(Strategy::Fixed, 0, 0, Unit::Chars), None), "size");
-    assert_eq!(config(options(Strategy::Fixed, 4, 4, Unit::Chars), None), "overlap");
+    assert_eq!(
+        config(options(Strategy::Fixed, 0, 0, Unit::Chars), None),
+        "size"
+    );
+    assert_eq!(
+        config(options(Strategy::Fixed, 4, 4, Unit::Chars), None),
+        "overlap"
+    );
     assert_eq!(
         config(options(Strategy::Recursive, 4, 0, Unit::Tokens), None),
         "tokenizer"
     );
     let doc = Document::new("x", Unit::Chars, None).unwrap();
-    assert!(matches!(chunk::recursive(&doc, 0, 0), Err(Error::Config { name: "size", .. })));
+    assert!(matches!(
+        chunk::recursive(&doc, 0, 0),
+        Err(Error::Config { name: "size", .. })
+    ));
     assert!(Document::new("x", Unit::Tokens, None).is_err());
     let err = "semantic".parse::<Strategy>().unwrap_err().to_string();
-    assert!(err.contains("strategy") && err.contains("\"markdown\""), "{err}");
+    assert!(
+        err.contains("strategy") && err.contains("\"markdown\""),
+        "{err}"
+    );
     assert!("words".parse::<Unit>().is_err());
 
     let o = ChunkOptions::default();
     let empty = df!(DOC_ID => Vec::<&str>::new(), TEXT => Vec::<&str>::new()).unwrap();
-    assert!(matches!(chunk(&empty, &o, None, never()), Err(Error::Empty { .. })));
+    assert!(matches!(
+        chunk(&empty, &o, None, never()),
+        Err(Error::Empty { .. })
+    ));
     let numbers = df!(DOC_ID => ["a"], TEXT => [1i64]).unwrap();
-    assert!(matches!(chunk(&numbers, &o, None, never()), Err(Error::Schema { .. })));
+    assert!(matches!(
+        chunk(&numbers, &o, None, never()),
+        Err(Error::Schema { .. })
+    ));
     let missing = df!(DOC_ID => ["a"], "body" => ["x"]).unwrap();
-    assert!(matches!(chunk(&missing, &o, None, never()), Err(Error::Schema { .. })));
+    assert!(matches!(
+        chunk(&missing, &o, None, never()),
+        Err(Error::Schema { .. })
+    ));
+    let twice = df!(DOC_ID => ["a", "a"], TEXT => ["x", "y"]).unwrap();
+    assert!(matches!(
+        chunk(&twice, &o, None, never()),
+        Err(Error::DuplicateId { .. })
+    ));
     let nulls = df!(DOC_ID => ["a"], TEXT => [None::<&str>]).unwrap();
-    assert!(matches!(chunk(&nulls, &o, None, never()), Err(Error::Schema { .. })));
+    assert!(matches!(
+        chunk(&nulls, &o, None, never()),
+        Err(Error::Schema { .. })
+    ));
 }
 
 #[test]
@@ -176,7 +214,9 @@ fn chunks_table_columns_ids_and_order() {
     assert_eq!(cancel.progress(), (3, 3));
     let s = |c: &str| -> Vec<Option<String>> {
         let ca = t.column(c).unwrap().str().unwrap();
-        (0..ca.len()).map(|i| ca.get(i).map(str::to_owned)).collect()
+        (0..ca.len())
+            .map(|i| ca.get(i).map(str::to_owned))
+            .collect()
     };
     let some = |v: &[&str]| v.iter().map(|x| Some(x.to_string())).collect::<Vec<_>>();
     assert_eq!(s(DOC_ID), some(&["d1", "d1", "d3", "d3", "d3"]));
@@ -185,12 +225,22 @@ fn chunks_table_columns_ids_and_order() {
     let sections = s(SECTION);
     assert_eq!(sections[0], None);
     assert_eq!(sections[2..], some(&["H", "H", "H"]));
-    let u = |c: &str| -> Vec<u32> { t.column(c).unwrap().u32().unwrap().into_no_null_iter().collect() };
+    let u = |c: &str| -> Vec<u32> {
+        t.column(c)
+            .unwrap()
+            .u32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect()
+    };
     assert_eq!(u(START), [0, 5, 0, 5, 10]);
     assert_eq!(u(END), [4, 9, 3, 9, 15]);
 
     cancel.cancel();
-    assert!(matches!(chunk(&corpus, &o, None, &cancel), Err(Error::Interrupted)));
+    assert!(matches!(
+        chunk(&corpus, &o, None, &cancel),
+        Err(Error::Interrupted)
+    ));
 }
 
 #[test]
@@ -211,20 +261,41 @@ fn a_document_of_several_megabytes() {
     let clock = std::time::Instant::now();
     let t = chunk(&corpus, &o, None, never()).unwrap();
     let secs = clock.elapsed().as_secs_f64();
-    println!("recursive, 1000 chars: {:.0} MB/s", text.len() as f64 / 1e6 / secs);
-    let starts: Vec<u32> = t.column(START).unwrap().u32().unwrap().into_no_null_iter().collect();
-    let ends: Vec<u32> = t.column(END).unwrap().u32().unwrap().into_no_null_iter().collect();
+    println!(
+        "recursive, 1000 chars: {:.0} MB/s",
+        text.len() as f64 / 1e6 / secs
+    );
+    let starts: Vec<u32> = t
+        .column(START)
+        .unwrap()
+        .u32()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let ends: Vec<u32> = t
+        .column(END)
+        .unwrap()
+        .u32()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
     assert!(t.height() > 3000);
     assert!(starts.windows(2).take(t.height() - 2).all(|w| w[0] < w[1]));
     assert!(starts.iter().zip(&ends).all(|(s, e)| e - s <= 1000));
-    assert_eq!(*ends.iter().rev().nth(1).unwrap() as usize, text.trim_end().chars().count());
+    assert_eq!(
+        *ends.iter().rev().nth(1).unwrap() as usize,
+        text.trim_end().chars().count()
+    );
     for strategy in [Strategy::Fixed, Strategy::Sentence, Strategy::Markdown] {
         let o = options(strategy, 1000, 0, Unit::Chars);
         assert!(chunk(&corpus, &o, None, never()).unwrap().height() > 3000);
     }
     let tok = tokenizer();
     let o = options(Strategy::Recursive, 256, 0, Unit::Tokens);
-    let cut = (0..=1_000_000).rev().find(|&i| text.is_char_boundary(i)).unwrap();
+    let cut = (0..=1_000_000)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap();
     let small = df!(DOC_ID => ["big"], TEXT => [&text[..cut]]).unwrap();
     assert!(chunk(&small, &o, Some(&tok), never()).unwrap().height() > 500);
 }
@@ -232,8 +303,13 @@ fn a_document_of_several_megabytes() {
 #[test]
 fn chunk_runs_aggregate_to_documents() {
     let corpus = df!(DOC_ID => ["a", "b"], TEXT => ["Alpha one. Alpha two.", "Beta."]).unwrap();
-    let chunks = chunk(&corpus, &options(Strategy::Sentence, 10, 0, Unit::Chars), None, never())
-        .unwrap();
+    let chunks = chunk(
+        &corpus,
+        &options(Strategy::Sentence, 10, 0, Unit::Chars),
+        None,
+        never(),
+    )
+    .unwrap();
     let run = df!(
         QUERY_ID => ["q", "q", "q"],
         DOC_ID => ["a#1", "b#0", "a#0"],
@@ -242,20 +318,35 @@ fn chunk_runs_aggregate_to_documents() {
     .unwrap();
     let docs = |m| {
         let r = to_documents(&run, &chunks, m, None).unwrap();
-        let d: Vec<String> =
-            str_values(r.column(DOC_ID).unwrap().str().unwrap()).map(str::to_owned).collect();
-        let s: Vec<f64> = r.column(SCORE).unwrap().f64().unwrap().into_no_null_iter().collect();
+        let d: Vec<String> = str_values(r.column(DOC_ID).unwrap().str().unwrap())
+            .map(str::to_owned)
+            .collect();
+        let s: Vec<f64> = r
+            .column(SCORE)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
         (d, s)
     };
-    assert_eq!(docs(Aggregate::MaxP), (vec!["a".into(), "b".into()], vec![0.9, 0.5]));
-    assert_eq!(docs(Aggregate::FirstP), (vec!["b".into(), "a".into()], vec![0.5, 0.2]));
+    assert_eq!(
+        docs(Aggregate::MaxP),
+        (vec!["a".into(), "b".into()], vec![0.9, 0.5])
+    );
+    assert_eq!(
+        docs(Aggregate::FirstP),
+        (vec!["b".into(), "a".into()], vec![0.5, 0.2])
+    );
     let (_, sums) = docs(Aggregate::SumP);
     assert!((sums[0] - 1.1).abs() < 1e-12);
     assert_eq!("FirstP".parse::<Aggregate>().unwrap(), Aggregate::FirstP);
 
     let unknown = df!(QUERY_ID => ["q"], DOC_ID => ["c#0"], SCORE => [1.0]).unwrap();
     match to_documents(&unknown, &chunks, Aggregate::MaxP, None) {
-        Err(Error::UnknownId { kind: "chunk", id, .. }) => assert_eq!(id, "c#0"),
+        Err(Error::UnknownId {
+            kind: "chunk", id, ..
+        }) => assert_eq!(id, "c#0"),
         other => panic!("{other:?}"),
     }
     assert!(to_documents(&run, &chunks, Aggregate::MaxP, Some(0)).is_err());
@@ -266,9 +357,37 @@ fn chunk_runs_aggregate_to_documents() {
 /// Pieces random texts are made of: combining marks, ZWJ emoji, flags, CJK, RTL, CRLF,
 /// blank lines, sentence ends, Markdown syntax and zero-width characters.
 const PIECES: &[&str] = &[
-    "a", "word", "The", "é", "e\u{301}", "👨‍👩‍👧", "🇫🇷", "中文字", "שלום", "مرحبا", " ", " ", "\t",
-    "\n", "\r\n", "\n\n", "\r\n\r\n", ". ", "? ", "!", "# ", "## ", "\n```\n", "| x |", "\n---\n",
-    "- ", "> ", "\u{200b}", "\u{3000}", "*", "`",
+    "a",
+    "word",
+    "The",
+    "é",
+    "e\u{301}",
+    "👨‍👩‍👧",
+    "🇫🇷",
+    "中文字",
+    "שלום",
+    "مرحبا",
+    " ",
+    " ",
+    "\t",
+    "\n",
+    "\r\n",
+    "\n\n",
+    "\r\n\r\n",
+    ". ",
+    "? ",
+    "!",
+    "# ",
+    "## ",
+    "\n```\n",
+    "| x |",
+    "\n---\n",
+    "- ",
+    "> ",
+    "\u{200b}",
+    "\u{3000}",
+    "*",
+    "`",
 ];
 
 fn random_text() -> impl proptest::strategy::Strategy<Value = String> {
@@ -305,23 +424,45 @@ fn check(text: &str, o: &ChunkOptions) -> std::result::Result<(), TestCaseError>
     let corpus = df!(DOC_ID => ["d"], TEXT => [text]).unwrap();
     let t = chunk(&corpus, o, None, never()).unwrap();
     let chars: Vec<char> = text.chars().collect();
-    let byte_of: Vec<usize> = text.char_indices().map(|(b, _)| b).chain([text.len()]).collect();
+    let byte_of: Vec<usize> = text
+        .char_indices()
+        .map(|(b, _)| b)
+        .chain([text.len()])
+        .collect();
     let u = |c: &str| -> Vec<usize> {
-        t.column(c).unwrap().u32().unwrap().into_no_null_iter().map(|v| v as usize).collect()
+        t.column(c)
+            .unwrap()
+            .u32()
+            .unwrap()
+            .into_no_null_iter()
+            .map(|v| v as usize)
+            .collect()
     };
     let (starts, ends) = (u(START), u(END));
     let bodies: Vec<&str> = str_values(t.column(TEXT).unwrap().str().unwrap()).collect();
-    let atomic = if o.strategy == chunk::Strategy::Markdown { atomic_blocks(text) } else { vec![] };
+    let atomic = if o.strategy == chunk::Strategy::Markdown {
+        atomic_blocks(text)
+    } else {
+        vec![]
+    };
     let mut covered = vec![false; chars.len()];
     for i in 0..starts.len() {
         let (s, e) = (starts[i], ends[i]);
         prop_assert!(s < e && e <= chars.len());
         let slice: String = chars[s..e].iter().collect();
         prop_assert_eq!(bodies[i], slice.as_str());
-        prop_assert!(slice.trim() == slice && !slice.is_empty(), "untrimmed {:?}", slice);
+        prop_assert!(
+            slice.trim() == slice && !slice.is_empty(),
+            "untrimmed {:?}",
+            slice
+        );
         covered[s..e].iter_mut().for_each(|c| *c = true);
         if i > 0 {
-            prop_assert!(starts[i - 1] <= s && ends[i - 1] <= e, "out of order at {}", i);
+            prop_assert!(
+                starts[i - 1] <= s && ends[i - 1] <= e,
+                "out of order at {}",
+                i
+            );
             let shared = ends[i - 1].saturating_sub(s);
             match o.strategy {
                 chunk::Strategy::Sentence if o.overlap == 0 => prop_assert_eq!(shared, 0),

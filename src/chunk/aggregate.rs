@@ -153,12 +153,27 @@ mod tests {
             let docs: Vec<String> = schema::str_values(out.column(DOC_ID).unwrap().str().unwrap())
                 .map(str::to_owned)
                 .collect();
-            let s: Vec<f64> = out.column(SCORE).unwrap().f64().unwrap().into_no_null_iter().collect();
+            let s: Vec<f64> = out
+                .column(SCORE)
+                .unwrap()
+                .f64()
+                .unwrap()
+                .into_no_null_iter()
+                .collect();
             docs.into_iter().zip(s).collect::<Vec<_>>()
         };
-        assert_eq!(scores(Aggregate::MaxP), [("a".into(), 3.0), ("b".into(), 2.5)]);
-        assert_eq!(scores(Aggregate::SumP), [("a".into(), 4.0), ("b".into(), 2.5)]);
-        assert_eq!(scores(Aggregate::FirstP), [("b".into(), 2.5), ("a".into(), 1.0)]);
+        assert_eq!(
+            scores(Aggregate::MaxP),
+            [("a".into(), 3.0), ("b".into(), 2.5)]
+        );
+        assert_eq!(
+            scores(Aggregate::SumP),
+            [("a".into(), 4.0), ("b".into(), 2.5)]
+        );
+        assert_eq!(
+            scores(Aggregate::FirstP),
+            [("b".into(), 2.5), ("a".into(), 1.0)]
+        );
         let top = to_documents(&run, &chunks, Aggregate::MaxP, Some(1)).unwrap();
         assert_eq!(top.height(), 1);
     }

@@ -167,11 +167,7 @@ fn token_starts(text: &str, tokenizer: &Tokenizer) -> Result<Vec<usize>> {
             let enc = tokenizer
                 .encode(&text[w[0]..w[1]], false)
                 .map_err(|e| Error::config("tokenizer", format!("cannot encode: {e}")))?;
-            Ok(enc
-                .get_offsets()
-                .iter()
-                .map(|&(s, _)| w[0] + s)
-                .collect())
+            Ok(enc.get_offsets().iter().map(|&(s, _)| w[0] + s).collect())
         })
         .collect::<Result<_>>()?;
     let mut starts: Vec<usize> = parts.into_iter().flatten().collect();

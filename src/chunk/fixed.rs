@@ -47,12 +47,15 @@ fn char_windows(
     // gathered in one pass over the characters.
     let mut starts = Vec::new();
     let mut ends = Vec::new();
+    let (mut next_start, mut next_end) = (0, size);
     for (ci, (bi, _)) in text.char_indices().enumerate() {
-        if ci % step == 0 {
+        if ci == next_start {
             starts.push(start + bi);
+            next_start += step;
         }
-        if ci >= size && (ci - size) % step == 0 {
+        if ci == next_end {
             ends.push(start + bi);
+            next_end += step;
         }
     }
     for (k, &s) in starts.iter().enumerate() {

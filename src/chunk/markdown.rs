@@ -60,7 +60,8 @@ fn push(out: &mut Vec<Block>, end: usize, kind: Kind) {
 
 /// The leaf blocks of the document, in order.
 fn blocks(text: &str) -> Vec<Block> {
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut out: Vec<Block> = Vec::new();
     // The leaf being read: its nesting depth, end and kind.
     let mut leaf: Option<(usize, usize, Kind)> = None;
@@ -121,7 +122,10 @@ fn enter(path: &mut Vec<(usize, String)>, level: usize, title: &str) -> String {
     while path.last().is_some_and(|(l, _)| *l >= level) {
         path.pop();
     }
-    path.push((level, title.split_whitespace().collect::<Vec<_>>().join(" ")));
+    path.push((
+        level,
+        title.split_whitespace().collect::<Vec<_>>().join(" "),
+    ));
     let titles: Vec<&str> = path.iter().map(|(_, t)| t.as_str()).collect();
     titles.join(" > ")
 }
@@ -223,7 +227,13 @@ mod tests {
         let got: Vec<&str> = chunks(&text, 20).into_iter().map(|c| c.0).collect();
         assert_eq!(
             got,
-            ["Intro text here.", code, table, "A long paragraph of", "words."]
+            [
+                "Intro text here.",
+                code,
+                table,
+                "A long paragraph of",
+                "words."
+            ]
         );
     }
 }

@@ -270,7 +270,8 @@ struct Rows {
 /// chunks table, in corpus order, documents in parallel. Progress counts documents.
 ///
 /// Errors: invalid options, a missing or mistyped column, a corpus without rows
-/// ([`Error::Empty`]), a tokenizer failure, or [`Error::Interrupted`].
+/// ([`Error::Empty`]), a document id twice (chunk ids would clash), a tokenizer failure, or
+/// [`Error::Interrupted`].
 pub fn chunk(
     corpus: &DataFrame,
     options: &ChunkOptions,
@@ -285,6 +286,14 @@ pub fn chunk(
     if texts.is_empty() {
         return Err(Error::Empty {
             what: "the corpus".into(),
+        });
+    }
+    let mut seen = rustc_hash::FxHashSet::default();
+    if let Some(id) = ids.iter().find(|id| !seen.insert(**id)) {
+        return Err(Error::DuplicateId {
+            kind: "document",
+            id: (*id).to_owned(),
+            location: "the corpus".into(),
         });
     }
     let tokenizer = match tokenizer {

@@ -114,7 +114,10 @@ mod tests {
 
     #[test]
     fn greedy_with_overlap_in_units_and_pieces() {
-        assert_eq!(packed("a b c d e", 3, Overlap::Units(0)), ["a b", "c d", "e"]);
+        assert_eq!(
+            packed("a b c d e", 3, Overlap::Units(0)),
+            ["a b", "c d", "e"]
+        );
         assert_eq!(
             packed("a b c d e", 5, Overlap::Units(1)),
             ["a b c", "c d e"]
@@ -129,6 +132,9 @@ mod tests {
         );
         // The repeated pieces leave room for the next one.
         assert_eq!(packed("aa bb cc", 5, Overlap::Units(2)), ["aa bb", "bb cc"]);
-        assert_eq!(packed("aa bb cccc", 6, Overlap::Units(2)), ["aa bb", "cccc"]);
+        assert_eq!(
+            packed("aa bb cccc", 6, Overlap::Units(2)),
+            ["aa bb", "cccc"]
+        );
     }
 }

@@ -177,13 +177,24 @@ mod tests {
         assert_eq!(chunks(text, 100, 0), [text]);
         assert_eq!(
             chunks(text, 40, 0),
-            ["Para one is here.", "Para two. It has two sentences.\n\nEnd."]
+            [
+                "Para one is here.",
+                "Para two. It has two sentences.\n\nEnd."
+            ]
         );
         assert_eq!(
             chunks(text, 25, 0),
-            ["Para one is here.", "Para two.", "It has two sentences.", "End."]
+            [
+                "Para one is here.",
+                "Para two.",
+                "It has two sentences.",
+                "End."
+            ]
         );
         assert_eq!(chunks("abcdefgh", 3, 0), ["abc", "def", "gh"]);
-        assert_eq!(chunks("one two three four", 9, 4), ["one two", "two three", "four"]);
+        assert_eq!(
+            chunks("one two three four", 9, 4),
+            ["one two", "two three", "four"]
+        );
     }
 }

@@ -55,7 +55,13 @@ mod tests {
             chunks(text, 15, 1),
             ["One. Two two.", "Two two. Three!", "Three! Four?"]
         );
-        assert_eq!(chunks(text, 20, 1), ["One. Two two. Three!", "Three! Four?"]);
-        assert_eq!(chunks("Hi. Abcdefgh. Yo.", 4, 0), ["Hi.", "Abcd", "efgh", ".", "Yo."]);
+        assert_eq!(
+            chunks(text, 20, 1),
+            ["One. Two two. Three!", "Three! Four?"]
+        );
+        assert_eq!(
+            chunks("Hi. Abcdefgh. Yo.", 4, 0),
+            ["Hi.", "Abcd", "efgh", ".", "Yo."]
+        );
     }
 }
