@@ -16,6 +16,7 @@
 //! ```
 
 pub mod cancel;
+pub mod chunk;
 pub mod data;
 pub mod embed;
 pub mod error;

@@ -6,6 +6,7 @@
 //! | queries | `query_id` String, `text` String                          |
 //! | qrels   | `query_id` String, `doc_id` String, `relevance` Int32     |
 //! | run     | `query_id` String, `doc_id` String, `score` Float64, `rank` UInt32, optional `run` String |
+//! | chunks  | `doc_id` String, `chunk_id` String, `start` UInt32, `end` UInt32, `text` String, `section` String (nullable) |
 //!
 //! Inputs are checked here with errors that name the table and the column; the accessors
 //! borrow columns without copying them.
@@ -32,6 +33,14 @@ pub const RANK: &str = "rank";
 pub const RUN: &str = "run";
 /// Number of evaluated queries (evaluation summary).
 pub const NUM_QUERIES: &str = "num_queries";
+/// Chunk id column (chunks): `"{doc_id}#{n}"`, `n` counted from 0 per document.
+pub const CHUNK_ID: &str = "chunk_id";
+/// First character of a chunk in its document's text (chunks; Unicode scalar values).
+pub const START: &str = "start";
+/// One past the last character of a chunk in its document's text (chunks).
+pub const END: &str = "end";
+/// Markdown heading path of a chunk, such as `"Intro > Setup"` (chunks; nullable).
+pub const SECTION: &str = "section";
 
 /// Table names used in error messages.
 pub mod table {
@@ -39,6 +48,7 @@ pub mod table {
     pub const QUERIES: &str = "queries";
     pub const QRELS: &str = "qrels";
     pub const RUN: &str = "run";
+    pub const CHUNKS: &str = "chunks";
 }
 
 /// Schema of a corpus table.
@@ -74,6 +84,18 @@ pub fn run_schema() -> Schema {
         Field::new(DOC_ID.into(), DataType::String),
         Field::new(SCORE.into(), DataType::Float64),
         Field::new(RANK.into(), DataType::UInt32),
+    ])
+}
+
+/// Schema of a chunks table. Offsets are UInt32: a polars string holds at most 2^32 bytes.
+pub fn chunks_schema() -> Schema {
+    Schema::from_iter([
+        Field::new(DOC_ID.into(), DataType::String),
+        Field::new(CHUNK_ID.into(), DataType::String),
+        Field::new(START.into(), DataType::UInt32),
+        Field::new(END.into(), DataType::UInt32),
+        Field::new(TEXT.into(), DataType::String),
+        Field::new(SECTION.into(), DataType::String),
     ])
 }
 

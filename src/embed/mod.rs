@@ -217,6 +217,10 @@ impl Encoder {
     pub fn files(&self) -> &ModelFiles {
         &self.files
     }
+    /// The tokenizer (truncating at `max_seq_length`); [`crate::chunk`] counts tokens with it.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
 
     /// SHA-256 (hex) over the model's config, tokenizer and weight files.
     pub fn fingerprint(&self) -> Result<String> {

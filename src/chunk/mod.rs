@@ -1,0 +1,382 @@
+//! Chunking: documents cut into passages that a retriever indexes on their own.
+//!
+//! A chunks table (columns in [`crate::data::schema`]) has one row per chunk: `doc_id`,
+//! `chunk_id` (`"{doc_id}#{n}"`, `n` from 0 per document), `start` and `end` (character
+//! offsets, i.e. Unicode scalar values, into the document's `text`, end exclusive), `text`
+//! (exactly those characters of the original) and `section` (the Markdown heading path, null
+//! for the other strategies).
+//!
+//! Strategies ([`Strategy`]), each bounded by `size` units ([`Unit`]: characters or tokens of
+//! a `tokenizers` tokenizer, see [`Document`] for how tokens are counted):
+//!
+//! * `fixed`: windows of `size` units, each starting `size - overlap` units after the last;
+//! * `sentence`: Unicode sentences (UAX #29) packed greedily ([`sentence`]);
+//! * `recursive`: paragraphs, lines, sentences, words, graphemes, then characters, the first
+//!   level that splits the text, pieces merged greedily, as text-splitter and LangChain's
+//!   `RecursiveCharacterTextSplitter` do ([`recursive`]);
+//! * `markdown`: CommonMark blocks packed within heading sections ([`markdown`]).
+//!
+//! Choices that hold for every strategy:
+//!
+//! * **Trimming.** Every chunk is trimmed of leading and trailing whitespace (Unicode
+//!   `White_Space`) and a chunk left empty is dropped, so no chunk is whitespace-only and an
+//!   empty or whitespace-only text yields no chunk. Offsets are those of the trimmed chunk, so
+//!   `text == original[start..end]` always holds, and the chunks together cover every
+//!   non-whitespace character of the text.
+//! * **Sizes.** A chunk's size is measured after trimming and never exceeds `size`, except a
+//!   unit that cannot be broken (one character over a token budget, a Markdown code block or
+//!   table).
+//! * **Overlap** is counted in units for `fixed`, `recursive` and `markdown`, in sentences for
+//!   `sentence`; each strategy documents how.
+
+mod aggregate;
+mod document;
+mod fixed;
+mod markdown;
+mod pack;
+mod recursive;
+mod sentence;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use tokenizers::Tokenizer;
+
+use crate::cancel::Cancel;
+use crate::data::schema::{self, table, CHUNK_ID, DOC_ID, END, SECTION, START, TEXT};
+use crate::error::{Error, Result};
+pub use aggregate::{to_documents, Aggregate};
+pub use document::Document;
+
+/// How a text is cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Windows of a fixed size.
+    Fixed,
+    /// Sentences packed up to the size.
+    Sentence,
+    /// The coarsest separators that fit, pieces merged up to the size.
+    Recursive,
+    /// Markdown blocks packed within heading sections.
+    Markdown,
+}
+
+impl Strategy {
+    /// The names, as [`std::str::FromStr`] reads them.
+    pub const NAMES: [&'static str; 4] = ["fixed", "sentence", "recursive", "markdown"];
+
+    /// The name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "fixed" => Ok(Strategy::Fixed),
+            "sentence" => Ok(Strategy::Sentence),
+            "recursive" => Ok(Strategy::Recursive),
+            "markdown" => Ok(Strategy::Markdown),
+            _ => Err(Error::not_one_of("strategy", s, &Self::NAMES)),
+        }
+    }
+}
+
+/// What sizes are counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Unicode scalar values (Rust `char`s, Python `str` positions).
+    Chars,
+    /// Tokens of a tokenizer (no special tokens).
+    Tokens,
+}
+
+impl Unit {
+    /// The names, as [`std::str::FromStr`] reads them.
+    pub const NAMES: [&'static str; 2] = ["chars", "tokens"];
+
+    /// The name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+impl std::str::FromStr for Unit {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "chars" => Ok(Unit::Chars),
+            "tokens" => Ok(Unit::Tokens),
+            _ => Err(Error::not_one_of("unit", s, &Self::NAMES)),
+        }
+    }
+}
+
+/// Options of [`chunk`] and [`chunk_text`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkOptions {
+    /// The strategy; `recursive` by default.
+    pub strategy: Strategy,
+    /// The largest chunk, in `unit`s; 1000 by default.
+    pub size: usize,
+    /// What consecutive chunks share, below `size` (units, or sentences for `sentence`);
+    /// 0 by default.
+    pub overlap: usize,
+    /// What `size` and `overlap` count; characters by default.
+    pub unit: Unit,
+}
+
+impl Default for ChunkOptions {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::Recursive,
+            size: 1000,
+            overlap: 0,
+            unit: Unit::Chars,
+        }
+    }
+}
+
+impl ChunkOptions {
+    /// Check the options; `has_tokenizer` says whether a tokenizer comes with them.
+    pub fn validate(&self, has_tokenizer: bool) -> Result<()> {
+        check_size(self.size, self.overlap)?;
+        if self.unit == Unit::Tokens && !has_tokenizer {
+            return Err(Error::config(
+                "tokenizer",
+                "the token unit needs a tokenizer (the encoder's)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_size(size: usize, overlap: usize) -> Result<()> {
+    if size == 0 {
+        return Err(Error::config("size", "must be at least 1"));
+    }
+    if overlap >= size {
+        return Err(Error::config(
+            "overlap",
+            format!("{overlap} must be below the size ({size})"),
+        ));
+    }
+    Ok(())
+}
+
+/// One chunk of a text: `[start, end)` in characters, and its Markdown heading path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// First character.
+    pub start: usize,
+    /// One past the last character.
+    pub end: usize,
+    /// Heading path such as `"Intro > Setup"` (`markdown` only; `None` before any heading).
+    pub section: Option<String>,
+}
+
+/// Collects a strategy's chunks in byte offsets, trimmed, whitespace-only ones dropped.
+pub(crate) struct Sink<'d, 'a> {
+    doc: &'d Document<'a>,
+    /// The chunks so far, in byte offsets.
+    pub spans: Vec<Span>,
+    /// The section of the chunks pushed next.
+    pub section: Option<String>,
+}
+
+impl<'d, 'a> Sink<'d, 'a> {
+    pub(crate) fn new(doc: &'d Document<'a>) -> Self {
+        Self {
+            doc,
+            spans: Vec::new(),
+            section: None,
+        }
+    }
+
+    /// Add the byte range `[start, end)`, trimmed; nothing if it is whitespace only.
+    pub(crate) fn push(&mut self, start: usize, end: usize) {
+        if let Some((start, end)) = self.doc.trim(start, end) {
+            self.spans.push(Span {
+                start,
+                end,
+                section: self.section.clone(),
+            });
+        }
+    }
+}
+
+/// The chunks of a prepared document by strategy, in byte offsets.
+fn spans_in_bytes(doc: &Document, strategy: Strategy, size: usize, overlap: usize) -> Vec<Span> {
+    let mut sink = Sink::new(doc);
+    match strategy {
+        Strategy::Fixed => fixed::chunk(doc, size, overlap, &mut sink),
+        Strategy::Sentence => sentence::chunk(doc, size, overlap, &mut sink),
+        Strategy::Recursive => recursive::chunk(doc, size, overlap, &mut sink),
+        Strategy::Markdown => markdown::chunk(doc, size, overlap, &mut sink),
+    }
+    sink.spans
+}
+
+/// `fixed`: windows of `size` units, the next starting `size - overlap` units later; the
+/// last may be shorter. With tokens, a window runs from its first token's start to the next
+/// window's first token (trimmed: to its last token's end when whitespace follows).
+pub fn fixed(doc: &Document, size: usize, overlap: usize) -> Result<Vec<Span>> {
+    check_size(size, overlap)?;
+    Ok(doc.to_chars(spans_in_bytes(doc, Strategy::Fixed, size, overlap)))
+}
+
+/// `sentence`: UAX #29 sentences packed greedily up to `size`; a chunk starts with up to
+/// `overlap` whole sentences that end the previous one; a sentence longer than `size` is cut
+/// into `fixed` windows without overlap.
+pub fn sentence(doc: &Document, size: usize, overlap: usize) -> Result<Vec<Span>> {
+    check_size(size, overlap)?;
+    Ok(doc.to_chars(spans_in_bytes(doc, Strategy::Sentence, size, overlap)))
+}
+
+/// `recursive`: the coarsest separator level that splits the text, pieces merged greedily up
+/// to `size`, oversized pieces split at finer levels; `overlap` in units.
+pub fn recursive(doc: &Document, size: usize, overlap: usize) -> Result<Vec<Span>> {
+    check_size(size, overlap)?;
+    Ok(doc.to_chars(spans_in_bytes(doc, Strategy::Recursive, size, overlap)))
+}
+
+/// `markdown`: CommonMark blocks packed up to `size` within heading sections; code blocks and
+/// tables are never split; `overlap` in units.
+pub fn markdown(doc: &Document, size: usize, overlap: usize) -> Result<Vec<Span>> {
+    check_size(size, overlap)?;
+    Ok(doc.to_chars(spans_in_bytes(doc, Strategy::Markdown, size, overlap)))
+}
+
+/// The chunks of one text under `options`, in character offsets.
+pub fn chunk_text(
+    text: &str,
+    options: &ChunkOptions,
+    tokenizer: Option<&Tokenizer>,
+) -> Result<Vec<Span>> {
+    options.validate(tokenizer.is_some())?;
+    let doc = Document::new(text, options.unit, tokenizer)?;
+    let spans = spans_in_bytes(&doc, options.strategy, options.size, options.overlap);
+    Ok(doc.to_chars(spans))
+}
+
+/// One document's chunks as rows: character offsets, byte ranges and sections.
+struct Rows {
+    chars: Vec<(u32, u32)>,
+    spans: Vec<Span>,
+}
+
+/// Chunk every document of a corpus table (`doc_id`, `text`; a `title` is ignored) into a
+/// chunks table, in corpus order, documents in parallel. Progress counts documents.
+///
+/// Errors: invalid options, a missing or mistyped column, a corpus without rows
+/// ([`Error::Empty`]), a document id twice (chunk ids would clash), a tokenizer failure, or
+/// [`Error::Interrupted`].
+pub fn chunk(
+    corpus: &DataFrame,
+    options: &ChunkOptions,
+    tokenizer: Option<&Tokenizer>,
+    cancel: &Cancel,
+) -> Result<DataFrame> {
+    options.validate(tokenizer.is_some())?;
+    let ids: Vec<&str> =
+        schema::str_values(schema::str_column(corpus, table::CORPUS, DOC_ID)?).collect();
+    let texts: Vec<&str> =
+        schema::str_values(schema::str_column(corpus, table::CORPUS, TEXT)?).collect();
+    if texts.is_empty() {
+        return Err(Error::Empty {
+            what: "the corpus".into(),
+        });
+    }
+    let mut seen = rustc_hash::FxHashSet::default();
+    if let Some(id) = ids.iter().find(|id| !seen.insert(**id)) {
+        return Err(Error::DuplicateId {
+            kind: "document",
+            id: (*id).to_owned(),
+            location: "the corpus".into(),
+        });
+    }
+    let tokenizer = match tokenizer {
+        Some(t) if options.unit == Unit::Tokens => Some(document::plain(t)?),
+        _ => None,
+    };
+    cancel.start(texts.len() as u64);
+    let rows: Vec<Rows> = texts
+        .par_iter()
+        .map(|&text| {
+            cancel.check()?;
+            let doc = Document::new(text, options.unit, tokenizer.as_deref())?;
+            let spans = spans_in_bytes(&doc, options.strategy, options.size, options.overlap);
+            let chars = spans
+                .iter()
+                .map(|s| (doc.char_at(s.start) as u32, doc.char_at(s.end) as u32))
+                .collect();
+            cancel.advance(1);
+            Ok(Rows { chars, spans })
+        })
+        .collect::<Result<_>>()?;
+    table_of(&ids, &texts, &rows)
+}
+
+/// The chunks table of the documents' rows.
+fn table_of(ids: &[&str], texts: &[&str], rows: &[Rows]) -> Result<DataFrame> {
+    let n: usize = rows.iter().map(|r| r.spans.len()).sum();
+    let mut doc_ids = Vec::with_capacity(n);
+    let mut chunk_ids = Vec::with_capacity(n);
+    let (mut starts, mut ends) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut chunk_texts = Vec::with_capacity(n);
+    let mut sections = Vec::with_capacity(n);
+    for ((&id, &text), r) in ids.iter().zip(texts).zip(rows) {
+        for (i, (span, &(s, e))) in r.spans.iter().zip(&r.chars).enumerate() {
+            doc_ids.push(id);
+            chunk_ids.push(format!("{id}#{i}"));
+            starts.push(s);
+            ends.push(e);
+            chunk_texts.push(&text[span.start..span.end]);
+            sections.push(span.section.as_deref());
+        }
+    }
+    schema::frame(vec![
+        Column::new(DOC_ID.into(), doc_ids),
+        Column::new(CHUNK_ID.into(), chunk_ids),
+        Column::new(START.into(), starts),
+        Column::new(END.into(), ends),
+        Column::new(TEXT.into(), chunk_texts),
+        Column::new(SECTION.into(), sections),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_back() {
+        for name in Strategy::NAMES {
+            assert_eq!(name.parse::<Strategy>().unwrap().name(), name);
+        }
+        for name in Unit::NAMES {
+            assert_eq!(name.parse::<Unit>().unwrap().name(), name);
+        }
+        let err = "semantic".parse::<Strategy>().unwrap_err().to_string();
+        assert!(err.contains("\"recursive\""), "{err}");
+    }
+
+    #[test]
+    fn validate_names_the_bad_option() {
+        let o = |size, overlap, unit| ChunkOptions {
+            size,
+            overlap,
+            unit,
+            ..Default::default()
+        };
+        let name = |r: Result<()>| match r {
+            Err(Error::Config { name, .. }) => name,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(name(o(0, 0, Unit::Chars).validate(false)), "size");
+        assert_eq!(name(o(5, 5, Unit::Chars).validate(false)), "overlap");
+        assert_eq!(name(o(5, 1, Unit::Tokens).validate(false)), "tokenizer");
+        assert!(o(5, 4, Unit::Tokens).validate(true).is_ok());
+    }
+}
