@@ -58,6 +58,9 @@ def test_stub_literals_are_the_core_vocabularies():
         "_Activation": "activation",
         "_Backend": "backend",
         "_Storage": "storage",
+        "_Strategy": "strategy",
+        "_Unit": "unit",
+        "_Aggregate": "aggregate",
     }
     for alias, option in pairs.items():
         assert literals[alias] == native.OPTIONS[option], (alias, literals.get(alias))
@@ -128,6 +131,7 @@ LONG_CALLS = [
     "Pipeline.index",
     "Pipeline.search",
     "Pipeline.trace",
+    "chunk",
 ]
 
 

@@ -32,6 +32,7 @@ EXPECTED_RUN = {
     "02_bm25.ipynb": "lucene",
     "03_embeddings.ipynb": {"python": "dense", "rust": "dense-sample"},
     "04_hybrid.ipynb": {"python": "rrf", "rust": "rrf-sample"},
+    "05_chunking.ipynb": {"python": "documents", "rust": "maxp-sample"},
 }
 CASES = [(lang, name) for name in EXPECTED_RUN for lang in KERNELS]
 # Fixed so that evcxr reuses the crates it compiled on an earlier run.
@@ -56,6 +57,13 @@ def dense_run(collection: ragplay.Collection, k: int) -> pl.DataFrame:
 def ndcg10(scifact: ragplay.Collection, run_name: str) -> float:
     """The NDCG@10 of the run a notebook reports (on SciFact unless named "-sample"),
     computed here."""
+    if run_name == "maxp-sample":
+        sample = ragplay.sample_collection()
+        chunks = ragplay.chunk(sample.corpus, strategy="sentence", size=80, show_progress=False)
+        bm25 = ragplay.BM25()
+        bm25.index(chunks.select(pl.col("chunk_id").alias("doc_id"), "text"), show_progress=False)
+        run = ragplay.to_documents(bm25.search(sample.queries, k=50), chunks, k=10)
+        return ragplay.evaluate(run, sample.qrels, ["ndcg@10"]).summary["ndcg@10"][0]
     if run_name in ("dense-sample", "rrf-sample"):
         sample = ragplay.sample_collection()
         run = dense_run(sample, 10)
@@ -74,7 +82,7 @@ def ndcg10(scifact: ragplay.Collection, run_name: str) -> float:
         index.index(scifact.corpus, show_progress=False)
         lexical = index.search(scifact.queries, k=100)
         run = ragplay.fuse({"bm25": lexical, "dense": dense_run(scifact, 100)}, method="rrf")
-    elif run_name == "lucene":
+    elif run_name in ("lucene", "documents"):
         index = ragplay.BM25()
         index.index(scifact.corpus, show_progress=False)
         run = index.search(scifact.queries, k=100)

@@ -27,6 +27,7 @@ from ._ragplay import (
     PipelineTrace,
     VectorIndex,
     __version__,
+    chunk,
     compare,
     compare_per_query,
     evaluate,
@@ -44,6 +45,7 @@ from ._ragplay import (
     rerank,
     sample_collection,
     stack_runs,
+    to_documents,
     write_trec_qrels,
     write_trec_run,
 )
@@ -75,6 +77,7 @@ __all__ = [
     "TruncationWarning",
     "VectorIndex",
     "__version__",
+    "chunk",
     "compare",
     "compare_per_query",
     "evaluate",
@@ -92,6 +95,7 @@ __all__ = [
     "rerank",
     "sample_collection",
     "stack_runs",
+    "to_documents",
     "write_trec_qrels",
     "write_trec_run",
 ]

@@ -38,6 +38,9 @@ _Norm = Literal["none", "min-max", "z-score", "sum", "max", "rank"]
 _Activation = Literal["identity", "sigmoid", "tanh", "softmax"]
 _Backend = Literal["exact", "hnsw"]
 _Storage = Literal["f32", "f16", "int8"]
+_Strategy = Literal["fixed", "sentence", "recursive", "markdown"]
+_Unit = Literal["chars", "tokens"]
+_Aggregate = Literal["maxp", "firstp", "sump"]
 _Runs = pl.DataFrame | dict[str, pl.DataFrame]
 _FuseRuns = pl.DataFrame | dict[str, pl.DataFrame] | Sequence[pl.DataFrame]
 __all__ = [
@@ -76,6 +79,8 @@ __all__ = [
     "VectorIndex",
     "Pipeline",
     "PipelineTrace",
+    "chunk",
+    "to_documents",
     "COLUMNS",
     "OPTIONS",
 ]
@@ -1395,3 +1400,54 @@ class PipelineTrace:
     @property
     def run(self) -> pl.DataFrame:
         """The final run table."""
+
+def chunk(
+    corpus: pl.DataFrame,
+    *,
+    strategy: _Strategy = "recursive",
+    size: int = 1000,
+    overlap: int = 0,
+    unit: _Unit = "chars",
+    tokenizer: Encoder | None = None,
+    show_progress: bool | None = None,
+) -> pl.DataFrame:
+    """Cut every document of a corpus table into chunks.
+
+    Strategies: ``"fixed"`` (windows of ``size`` units, each ``size - overlap`` after the
+    last), ``"sentence"`` (Unicode sentences packed up to ``size``; ``overlap`` in sentences),
+    ``"recursive"`` (paragraphs, lines, sentences, words, then characters: the first level
+    that splits, pieces merged up to ``size``, as text-splitter and LangChain do) and
+    ``"markdown"`` (CommonMark blocks packed within heading sections; code blocks and tables
+    never split; the heading path in ``section``). Chunks are trimmed of surrounding
+    whitespace, so ``text`` is always exactly the original characters ``start:end``.
+
+    Args:
+        corpus: A corpus table (``doc_id``, ``text``; ``title`` is not chunked).
+        strategy: The chunking strategy.
+        size: The largest chunk, in ``unit`` s.
+        overlap: Units (sentences for ``"sentence"``) a chunk repeats from the previous one.
+        unit: ``"chars"`` (Unicode characters) or ``"tokens"`` (of ``tokenizer``).
+        tokenizer: An ``Encoder`` whose tokenizer counts tokens (``unit="tokens"``), so chunks
+            fit the model.
+        show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+    Returns:
+        A chunks table: ``doc_id``, ``chunk_id`` (``"{doc_id}#{n}"``), ``start``, ``end``
+        (character offsets into the document's text, end exclusive), ``text``, ``section``."""
+
+def to_documents(
+    run: pl.DataFrame, chunks: pl.DataFrame, *, aggregate: _Aggregate = "maxp", k: int | None = 100
+) -> pl.DataFrame:
+    """Map a run over chunks back to documents, so that it can be evaluated with document
+    qrels: each (query, document) gets ``"maxp"`` its best chunk's score, ``"firstp"`` the
+    score of its earliest retrieved chunk (smallest ``start``), or ``"sump"`` the sum of its
+    chunks' scores (Dai & Callan, SIGIR 2019).
+
+    Args:
+        run: A run table whose ``doc_id`` column holds chunk ids.
+        chunks: The chunks table the chunk ids come from.
+        aggregate: ``"maxp"``, ``"firstp"`` or ``"sump"``.
+        k: Documents kept per query; all if ``None``.
+
+    Returns:
+        A run table over documents."""

@@ -194,9 +194,21 @@ impl<'d, 'a> Sink<'d, 'a> {
         }
     }
 
-    /// Add the byte range `[start, end)`, trimmed; nothing if it is whitespace only.
+    /// Add the byte range `[start, end)`, trimmed; nothing if it is whitespace only or inside
+    /// the previous chunk.
     pub(crate) fn push(&mut self, start: usize, end: usize) {
         if let Some((start, end)) = self.doc.trim(start, end) {
+            // Trimming can make a window repeat or merely extend the previous chunk: a chunk
+            // inside the previous one adds nothing, one from the same start replaces it.
+            if let Some(last) = self.spans.last_mut() {
+                if start >= last.start && end <= last.end {
+                    return;
+                }
+                if start == last.start {
+                    last.end = end;
+                    return;
+                }
+            }
             self.spans.push(Span {
                 start,
                 end,

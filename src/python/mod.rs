@@ -1,6 +1,7 @@
 //! The `ragplay._ragplay` extension module: thin pyo3 wrappers over the core, one file per
 //! Python class family. Built by maturin with the `python` feature.
 
+mod chunk;
 mod data;
 mod dense;
 mod embed;
@@ -56,6 +57,8 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fuse::optimize_fusion, m)?)?;
     m.add_function(wrap_pyfunction!(fuse::mmr, m)?)?;
     m.add_function(wrap_pyfunction!(rerank::rerank, m)?)?;
+    m.add_function(wrap_pyfunction!(chunk::chunk, m)?)?;
+    m.add_function(wrap_pyfunction!(chunk::to_documents, m)?)?;
     let columns = pyo3::types::PyDict::new(m.py());
     for (key, value) in [
         ("DOC_ID", schema::DOC_ID),
@@ -83,6 +86,9 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     options.set_item("activation", crate::rerank::Activation::NAMES.to_vec())?;
     options.set_item("backend", crate::retrieve::VectorOptions::BACKENDS.to_vec())?;
     options.set_item("storage", crate::retrieve::Storage::NAMES.to_vec())?;
+    options.set_item("strategy", crate::chunk::Strategy::NAMES.to_vec())?;
+    options.set_item("unit", crate::chunk::Unit::NAMES.to_vec())?;
+    options.set_item("aggregate", crate::chunk::Aggregate::NAMES.to_vec())?;
     options.set_item("stemmer", crate::text::analyzer::STEMMER_LANGUAGES.to_vec())?;
     m.add("OPTIONS", options)?;
     Ok(())
