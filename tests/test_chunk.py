@@ -44,6 +44,16 @@ WHITE_SPACE = set("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000")
 }
 
 
+def markdown_block(text: str, row: dict) -> bool:
+    """Whether a Markdown chunk may be a code block or table, which is kept whole: it holds a
+    fence (closed or not: an unclosed fence runs to the end), a pipe, or starts on a line
+    indented by four columns or more (an indented code block)."""
+    if "```" in row["text"] or "|" in row["text"]:
+        return True
+    line_start = max(text.rfind("\n", 0, row["start"]), text.rfind("\r", 0, row["start"])) + 1
+    return len(text[line_start : row["start"]].expandtabs(4)) >= 4
+
+
 def check_chunks(text: str, chunks: pl.DataFrame, size: int, strategy: str) -> None:
     rows = chunks.sort("start").rows(named=True)
     previous_start = -1
@@ -57,13 +67,13 @@ def check_chunks(text: str, chunks: pl.DataFrame, size: int, strategy: str) -> N
         previous_start = start
         for i in range(start, end):
             covered[i] = True
-        fenced = row["text"].count("```") >= 2
-        assert end - start <= size or fenced, (strategy, row)
+        whole_block = strategy == "markdown" and markdown_block(text, row)
+        assert end - start <= size or whole_block, (strategy, row)
     lost = [c for c, cov in zip(text, covered) if not cov and c not in WHITE_SPACE]
     assert not lost, (strategy, lost[:5])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(text=TEXTS, size=st.integers(8, 80), strategy=st.sampled_from(STRATEGIES))
 def test_chunks_are_exact_slices_covering_the_text(text, size, strategy):
     corpus = pl.DataFrame({"doc_id": ["d"], "text": [text]})
@@ -72,7 +82,7 @@ def test_chunks_are_exact_slices_covering_the_text(text, size, strategy):
     assert chunks["chunk_id"].to_list() == [f"d#{i}" for i in range(chunks.height)]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(text=TEXTS, size=st.integers(10, 60), overlap=st.integers(1, 9))
 def test_fixed_windows_overlap_as_asked(text, size, overlap):
     corpus = pl.DataFrame({"doc_id": ["d"], "text": [text]})
