@@ -18,6 +18,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::hnsw::HnswParams;
+use super::vectors::file::{corrupt, read_store};
 use super::vectors::{Storage, VectorOptions, VectorStore};
 use super::Retriever;
 use crate::cancel::Cancel;
@@ -344,14 +345,6 @@ impl DenseIndex {
     }
 }
 
-fn corrupt(path: &Path, message: impl Into<String>) -> Error {
-    Error::Parse {
-        path: path.to_path_buf(),
-        line: 0,
-        message: message.into(),
-    }
-}
-
 /// The checked `meta.json` of an index folder.
 fn read_meta(dir: &Path) -> Result<Meta> {
     let path = dir.join("meta.json");
@@ -378,21 +371,13 @@ fn read_meta(dir: &Path) -> Result<Meta> {
 /// ids, finite values.
 fn read_data(dir: &Path, meta: &Meta, options: VectorOptions) -> Result<VectorStore> {
     let path = dir.join("index.bin");
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    if bytes.len() as u64 != meta.data_bytes
-        || format!("{:016x}", fnv1a64(&bytes)) != meta.data_fnv1a64
-    {
-        return Err(corrupt(
-            &path,
-            "corrupt index file: size or checksum differs (truncated?)",
-        ));
-    }
-    let store = VectorStore::from_bytes(&bytes, meta.dim, options).ok_or_else(|| {
-        corrupt(
-            &path,
-            "corrupt index file: malformed content, duplicate id or non-finite value",
-        )
-    })?;
+    let store = read_store(
+        &path,
+        meta.data_bytes,
+        &meta.data_fnv1a64,
+        meta.dim,
+        options,
+    )?;
     if store.rows() != meta.documents {
         return Err(corrupt(&path, "corrupt index file: document count differs"));
     }

@@ -659,7 +659,9 @@ impl Hnsw {
     /// ascending). Layer 0 is searched with `ef = max(ef_search, k)`. Rows for which `keep`
     /// is false, and deleted rows, are never returned but still lead the search to others;
     /// the search goes on until it holds `ef` returnable rows or has seen every reachable row,
-    /// so a selective `keep` still yields `k` rows when that many are reachable.
+    /// so a selective `keep` still yields `k` rows when that many are reachable. A graph of
+    /// no more than `ef` rows is scanned whole instead: the beam would visit every row anyway,
+    /// and the scan also finds rows that neighbour pruning left without incoming links.
     ///
     /// # Panics
     /// If `space` holds fewer rows than the graph.
@@ -686,6 +688,17 @@ impl Hnsw {
         let ef = self.params.ef_search.max(k);
         let deleted = (self.deleted_count > 0).then_some(&self.deleted[..]);
         let accept = |r: u32| deleted.is_none_or(|d| !d[r as usize]) && keep.is_none_or(|f| f(r));
+        if self.len() <= ef {
+            let mut all: Vec<Cand> = (0..self.len() as u32)
+                .filter(|&r| accept(r))
+                .map(|id| Cand {
+                    score: score(id),
+                    id,
+                })
+                .collect();
+            all.sort_unstable_by(|a, b| b.cmp(a));
+            return all.into_iter().take(k).map(|c| (c.id, c.score)).collect();
+        }
         SCRATCH.with_borrow_mut(|s| {
             let mut cur = Cand {
                 score: score(top.node),

@@ -196,9 +196,19 @@ fn small_and_empty_graphs() {
         dim,
     };
     let q = space.prepare(&data[..dim]);
+    // k above the row count: every row, in exact order, even one that pruning left
+    // without incoming links.
     let got = graph.search(&space, &q, 100, None);
-    assert_eq!(got.len(), 37);
+    let ids: Vec<u32> = got.iter().map(|&(r, _)| r).collect();
+    assert_eq!(ids, brute(&space, &data[..dim], 100, |_| true));
     assert_eq!(got[0].0, 0);
+    let odd = |r: u32| r % 2 == 1;
+    let got: Vec<u32> = graph
+        .search(&space, &q, 100, Some(&odd))
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    assert_eq!(got, brute(&space, &data[..dim], 100, odd));
     assert!(graph.search(&space, &q, 0, None).is_empty());
 }
 

@@ -33,7 +33,8 @@ struct Meta {
     data_fnv1a64: String,
 }
 
-fn corrupt(path: &Path, message: impl Into<String>) -> Error {
+/// A malformed saved file, named.
+pub(crate) fn corrupt(path: &Path, message: impl Into<String>) -> Error {
     Error::Parse {
         path: path.to_path_buf(),
         line: 0,
@@ -87,23 +88,20 @@ impl VectorStore {
         options
             .validate()
             .map_err(|e| corrupt(&path, e.to_string()))?;
-        let path = dir.join("vectors.bin");
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        if bytes.len() as u64 != meta.data_bytes
-            || format!("{:016x}", fnv1a64(&bytes)) != meta.data_fnv1a64
-        {
+        let store = read_store(
+            &dir.join("vectors.bin"),
+            meta.data_bytes,
+            &meta.data_fnv1a64,
+            meta.dim,
+            options,
+        )?;
+        if store.rows() != meta.rows {
             return Err(corrupt(
-                &path,
-                "corrupt index file: size or checksum differs (truncated?)",
+                dir,
+                "corrupt index: row count differs from meta.json",
             ));
         }
-        match Self::from_bytes(&bytes, meta.dim, options) {
-            Some(store) if store.rows() == meta.rows => Ok(store),
-            _ => Err(corrupt(
-                &path,
-                "corrupt index file: malformed content, duplicate id or non-finite value",
-            )),
-        }
+        Ok(store)
     }
 
     /// The store as bytes.
@@ -197,6 +195,30 @@ impl VectorStore {
         store.rank_ids();
         Some(store)
     }
+}
+
+/// The store saved in the file at `path`, checked against the size and FNV-1a checksum its
+/// metadata recorded, then decoded ([`VectorStore::from_bytes`]).
+pub(crate) fn read_store(
+    path: &Path,
+    size: u64,
+    fnv1a: &str,
+    dim: usize,
+    options: VectorOptions,
+) -> Result<VectorStore> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 != size || format!("{:016x}", fnv1a64(&bytes)) != fnv1a {
+        return Err(corrupt(
+            path,
+            "corrupt index file: size or checksum differs (truncated?)",
+        ));
+    }
+    VectorStore::from_bytes(&bytes, dim, options).ok_or_else(|| {
+        corrupt(
+            path,
+            "corrupt index file: malformed content, duplicate id or non-finite value",
+        )
+    })
 }
 
 fn f32s(bytes: &[u8]) -> Vec<f32> {

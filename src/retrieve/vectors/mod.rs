@@ -19,7 +19,7 @@
 
 pub mod codes;
 pub(crate) mod exact;
-mod file;
+pub(crate) mod file;
 
 use polars::prelude::*;
 use rayon::prelude::*;
