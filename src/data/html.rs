@@ -96,8 +96,8 @@ impl<'a> Tokenizer<'a> {
             match next {
                 Some(b'!') | Some(b'?') => {
                     // A comment, doctype, CDATA or processing instruction: dropped.
-                    let end = if rest.starts_with("<!--") {
-                        rest[4..].find("-->").map_or(rest.len(), |i| i + 4 + 3)
+                    let end = if let Some(comment) = rest.strip_prefix("<!--") {
+                        comment.find("-->").map_or(rest.len(), |i| i + 4 + 3)
                     } else {
                         rest.find('>').map_or(rest.len(), |i| i + 1)
                     };

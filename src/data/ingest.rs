@@ -155,7 +155,7 @@ pub fn read_documents(root: &Path, options: &ReadOptions, cancel: &Cancel) -> Re
     let glob = Glob::new(&options.glob)?;
     let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
     if !meta.is_dir() {
-        let e = std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a folder");
+        let e = std::io::Error::from_raw_os_error(libc::ENOTDIR);
         return Err(Error::io(root, e));
     }
     let mut found = walk(root, &glob, cancel)?;
@@ -345,7 +345,13 @@ pub fn markdown_title(text: &str) -> Option<String> {
     let mut title: Option<String> = None;
     for event in Parser::new(text) {
         match (&mut title, event) {
-            (None, Event::Start(Tag::Heading { level, .. })) if level == HeadingLevel::H1 => {
+            (
+                None,
+                Event::Start(Tag::Heading {
+                    level: HeadingLevel::H1,
+                    ..
+                }),
+            ) => {
                 title = Some(String::new());
             }
             (Some(t), Event::Text(s) | Event::Code(s)) => t.push_str(&s),
