@@ -343,8 +343,8 @@ def read_documents(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        OSError: ``path`` is not a folder; with ``errors="raise"``, a file or folder that cannot
-            be read.
+        NotADirectoryError: ``path`` is not a folder.
+        OSError: With ``errors="raise"``, a file or folder that cannot be read.
         DataError: No file matches ``glob`` (naming the folder and the glob); with
             ``errors="raise"``, a binary file or invalid UTF-8 (naming the file and the byte
             offset), an unsupported extension or a symlink loop.
