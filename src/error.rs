@@ -34,6 +34,9 @@ pub enum Error {
         line: usize,
         byte: usize,
     },
+    /// A document that cannot be read as text, or a folder without documents to read.
+    #[error("{path:?}: {message}")]
+    Document { path: PathBuf, message: String },
     /// The same id appears twice where ids must be unique.
     #[error("duplicate {kind} id {id:?} in {location}")]
     DuplicateId {
@@ -107,6 +110,14 @@ impl Error {
             None => String::new(),
         };
         Error::config(name, format!("{value:?}; use {list}"))
+    }
+
+    /// A [`Error::Document`] about the file or folder at `path`.
+    pub fn document(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Document {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     /// A [`Error::Model`] about the model at `path`.

@@ -61,6 +61,7 @@ def test_stub_literals_are_the_core_vocabularies():
         "_Strategy": "strategy",
         "_Unit": "unit",
         "_Aggregate": "aggregate",
+        "_Errors": "errors",
     }
     for alias, option in pairs.items():
         assert literals[alias] == native.OPTIONS[option], (alias, literals.get(alias))
@@ -132,6 +133,7 @@ LONG_CALLS = [
     "Pipeline.search",
     "Pipeline.trace",
     "chunk",
+    "read_documents",
 ]
 
 

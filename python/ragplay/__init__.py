@@ -40,6 +40,7 @@ from ._ragplay import (
     overlap_run,
     rank_run,
     read_beir_qrels,
+    read_documents,
     read_trec_qrels,
     read_trec_run,
     rerank,
@@ -49,7 +50,14 @@ from ._ragplay import (
     write_trec_qrels,
     write_trec_run,
 )
-from .exceptions import ConfigError, DataError, ModelError, RagplayError, TruncationWarning
+from .exceptions import (
+    ConfigError,
+    DataError,
+    ModelError,
+    RagplayError,
+    RagplayWarning,
+    TruncationWarning,
+)
 from .protocols import Retriever
 
 __all__ = [
@@ -73,6 +81,7 @@ __all__ = [
     "Pipeline",
     "PipelineTrace",
     "RagplayError",
+    "RagplayWarning",
     "Retriever",
     "TruncationWarning",
     "VectorIndex",
@@ -90,6 +99,7 @@ __all__ = [
     "overlap_run",
     "rank_run",
     "read_beir_qrels",
+    "read_documents",
     "read_trec_qrels",
     "read_trec_run",
     "rerank",

@@ -41,6 +41,7 @@ _Storage = Literal["f32", "f16", "int8"]
 _Strategy = Literal["fixed", "sentence", "recursive", "markdown"]
 _Unit = Literal["chars", "tokens"]
 _Aggregate = Literal["maxp", "firstp", "sump"]
+_Errors = Literal["raise", "skip"]
 _Runs = pl.DataFrame | dict[str, pl.DataFrame]
 _FuseRuns = pl.DataFrame | dict[str, pl.DataFrame] | Sequence[pl.DataFrame]
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "rank_run",
     "read_beir_qrels",
     "stack_runs",
+    "read_documents",
     "evaluate",
     "compare",
     "compare_per_query",
@@ -299,6 +301,54 @@ def load_beir(path: str | PathLike[str], *, split: str = "test") -> Collection:
 
 def sample_collection() -> Collection:
     """The small sample collection that ships with ragplay (16 documents, 6 queries, graded qrels)."""
+
+def read_documents(
+    path: str | PathLike[str],
+    *,
+    glob: str = "**/*.{md,markdown,txt,html,htm}",
+    errors: _Errors = "raise",
+    show_progress: bool | None = None,
+) -> pl.DataFrame:
+    """Read a folder of documents into a corpus table.
+
+    The files whose path relative to ``path`` matches ``glob`` are read in parallel: Markdown
+    (``.md``, ``.markdown``) and text (``.txt``) as they are, HTML (``.html``, ``.htm``)
+    converted to Markdown (``<h1>``..``<h6>`` become ``#``..``######`` headings, ``<pre>`` a
+    fenced code block, list items ``- `` lines, blocks separated by blank lines; ``<head>``,
+    ``<script>`` and ``<style>`` dropped; entities decoded), so that
+    ``chunk(corpus, strategy="markdown")`` finds their sections. PDF is not read (no
+    maintained Rust library extracts its text with headings and reading order well enough):
+    the default glob does not match it, and a file of an unsupported extension matched by
+    another glob is reported like an unreadable file. Symlinks are followed (a loop is
+    reported); files and folders whose name starts with ``.`` are not read; a UTF-8 byte order
+    mark is removed.
+
+    Titles: Markdown, the first level-1 heading; HTML, ``<title>``, else the first heading;
+    text, none; in each case the file name without extension when there is none.
+
+    Args:
+        path: The folder.
+        glob: Which files to read, relative to ``path``: ``*`` and ``?`` within a name,
+            ``**`` any number of folders, ``{a,b}`` alternatives; ASCII case-insensitive.
+        errors: What to do with a file that cannot be read (permissions, a dangling symlink,
+            NUL bytes or invalid UTF-8, an unsupported extension) or a folder that cannot be
+            walked (a symlink loop): ``"raise"`` raises the first one's error (in path order);
+            ``"skip"`` leaves them out with one ``RagplayWarning`` each, naming the path and
+            the reason.
+        show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+    Returns:
+        A corpus table sorted by ``doc_id``: ``doc_id`` (the relative path, ``/``-separated),
+        ``title``, ``text``, ``format`` (``"markdown"``, ``"text"`` or ``"html"``).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        NotADirectoryError: ``path`` is not a folder.
+        OSError: With ``errors="raise"``, a file or folder that cannot be read.
+        DataError: No file matches ``glob`` (naming the folder and the glob); with
+            ``errors="raise"``, a binary file or invalid UTF-8 (naming the file and the byte
+            offset), an unsupported extension or a symlink loop.
+        ConfigError: A malformed ``glob`` or an unknown ``errors`` value."""
 
 def read_trec_run(path: str | PathLike[str]) -> pl.DataFrame:
     """Read a TREC run file (``query_id Q0 doc_id rank score tag``).

@@ -7,7 +7,14 @@ cannot be read or written, or ``KeyboardInterrupt`` after Ctrl-C). Bad input is 
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DataError", "ModelError", "RagplayError", "TruncationWarning"]
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "ModelError",
+    "RagplayError",
+    "RagplayWarning",
+    "TruncationWarning",
+]
 
 
 class RagplayError(Exception):
@@ -26,6 +33,12 @@ class ConfigError(RagplayError, ValueError):
 class ModelError(RagplayError):
     """A model that cannot be loaded or run: missing or corrupt weights, an unsupported
     architecture."""
+
+
+class RagplayWarning(UserWarning):
+    """Something ragplay left out and reports instead of raising, such as a file that
+    ``read_documents(..., errors="skip")`` could not read (the message names the path and the
+    reason)."""
 
 
 class TruncationWarning(UserWarning):

@@ -3,6 +3,7 @@
 //! | table   | columns                                                   |
 //! |---------|-----------------------------------------------------------|
 //! | corpus  | `doc_id` String, `title` String, `text` String            |
+//! | documents | the corpus columns, then `format` String (`"markdown"`, `"text"` or `"html"`) |
 //! | queries | `query_id` String, `text` String                          |
 //! | qrels   | `query_id` String, `doc_id` String, `relevance` Int32     |
 //! | run     | `query_id` String, `doc_id` String, `score` Float64, `rank` UInt32, optional `run` String |
@@ -23,6 +24,8 @@ pub const QUERY_ID: &str = "query_id";
 pub const TITLE: &str = "title";
 /// Document or query text column.
 pub const TEXT: &str = "text";
+/// Source format of a document read from a file (documents read by `read_documents`).
+pub const FORMAT: &str = "format";
 /// Graded relevance judgement column (qrels).
 pub const RELEVANCE: &str = "relevance";
 /// Retrieval score column (run).

@@ -1,12 +1,15 @@
-//! Bindings for the data model: BEIR folders, TREC files, the sample collection.
+//! Bindings for the data model: BEIR folders, TREC files, the sample collection, and
+//! `read_documents` (a folder of Markdown, text and HTML files into a corpus table; a file
+//! skipped under `errors="skip"` becomes a `RagplayWarning`).
 
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
 use pyo3_polars::PyDataFrame;
 
-use super::errors::{detach, frame_arg, to_py};
+use super::errors::{detach, detach_with_progress, frame_arg, progress, to_py};
 use crate::data;
+use crate::data::ingest::{OnError, ReadOptions};
 
 /// A test collection: corpus, queries and qrels tables.
 #[pyclass(name = "Collection", module = "ragplay._ragplay", frozen)]
@@ -74,6 +77,72 @@ pub fn sample_collection() -> PyResult<PyCollection> {
     Ok(PyCollection {
         inner: data::sample::sample().map_err(to_py)?,
     })
+}
+
+/// Read a folder of documents into a corpus table.
+///
+/// The files whose path relative to ``path`` matches ``glob`` are read in parallel: Markdown
+/// (``.md``, ``.markdown``) and text (``.txt``) as they are, HTML (``.html``, ``.htm``)
+/// converted to Markdown (``<h1>``..``<h6>`` become ``#``..``######`` headings, ``<pre>`` a
+/// fenced code block, list items ``- `` lines, blocks separated by blank lines; ``<head>``,
+/// ``<script>`` and ``<style>`` dropped; entities decoded), so that
+/// ``chunk(corpus, strategy="markdown")`` finds their sections. PDF is not read (no
+/// maintained Rust library extracts its text with headings and reading order well enough):
+/// the default glob does not match it, and a file of an unsupported extension matched by
+/// another glob is reported like an unreadable file. Symlinks are followed (a loop is
+/// reported); files and folders whose name starts with ``.`` are not read; a UTF-8 byte order
+/// mark is removed.
+///
+/// Titles: Markdown, the first level-1 heading; HTML, ``<title>``, else the first heading;
+/// text, none; in each case the file name without extension when there is none.
+///
+/// Args:
+///     path: The folder.
+///     glob: Which files to read, relative to ``path``: ``*`` and ``?`` within a name,
+///         ``**`` any number of folders, ``{a,b}`` alternatives; ASCII case-insensitive.
+///     errors: What to do with a file that cannot be read (permissions, a dangling symlink,
+///         NUL bytes or invalid UTF-8, an unsupported extension) or a folder that cannot be
+///         walked (a symlink loop): ``"raise"`` raises the first one's error (in path order);
+///         ``"skip"`` leaves them out with one ``RagplayWarning`` each, naming the path and
+///         the reason.
+///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+///
+/// Returns:
+///     A corpus table sorted by ``doc_id``: ``doc_id`` (the relative path, ``/``-separated),
+///     ``title``, ``text``, ``format`` (``"markdown"``, ``"text"`` or ``"html"``).
+///
+/// Raises:
+///     FileNotFoundError: ``path`` does not exist.
+///     NotADirectoryError: ``path`` is not a folder.
+///     OSError: With ``errors="raise"``, a file or folder that cannot be read.
+///     DataError: No file matches ``glob`` (naming the folder and the glob); with
+///         ``errors="raise"``, a binary file or invalid UTF-8 (naming the file and the byte
+///         offset), an unsupported extension or a symlink loop.
+///     ConfigError: A malformed ``glob`` or an unknown ``errors`` value.
+#[pyfunction]
+#[pyo3(signature = (path, *, glob = "**/*.{md,markdown,txt,html,htm}", errors = "raise", show_progress = None))]
+pub fn read_documents(
+    py: Python<'_>,
+    path: PathBuf,
+    glob: &str,
+    errors: &str,
+    show_progress: Option<bool>,
+) -> PyResult<PyDataFrame> {
+    let options = ReadOptions {
+        glob: glob.to_owned(),
+        errors: errors.parse::<OnError>().map_err(to_py)?,
+    };
+    let desc = progress(py, show_progress, "read")?;
+    let docs = detach_with_progress(py, desc, move |cancel| {
+        data::read_documents(&path, &options, cancel)
+    })?;
+    let category = py.import("ragplay.exceptions")?.getattr("RagplayWarning")?;
+    for skipped in &docs.skipped {
+        let message = format!("skipped {}", skipped.error).replace('\0', "");
+        let message = std::ffi::CString::new(message).unwrap_or_default();
+        PyErr::warn(py, &category, &message, 1)?;
+    }
+    Ok(PyDataFrame(docs.corpus))
 }
 
 /// Read a TREC run file (``query_id Q0 doc_id rank score tag``).

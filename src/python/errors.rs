@@ -39,13 +39,14 @@ fn os_error(path: &Path, e: &std::io::Error) -> PyErr {
 /// Map a core error to its Python exception (message from `Display`). The structured facts
 /// are also attributes of the exception: `parameter` (a `ConfigError` about an option),
 /// `metric`, `query_id` / `doc_id` (a NaN score), `kind` / `id` (a duplicate or unknown id),
-/// `filename` / `line` (a malformed file).
+/// `filename` / `line` (a malformed file), `filename` (a document that cannot be read).
 pub fn to_py(e: Error) -> PyErr {
     let msg = e.to_string();
     let err = match &e {
         Error::Io { path, source } => return os_error(path, source),
         Error::Parse { .. }
         | Error::InvalidUtf8 { .. }
+        | Error::Document { .. }
         | Error::DuplicateId { .. }
         | Error::UnknownId { .. }
         | Error::Empty { .. }
@@ -71,6 +72,7 @@ pub fn to_py(e: Error) -> PyErr {
             Error::Parse { path, line, .. } | Error::InvalidUtf8 { path, line, .. } => {
                 set("filename", &path.to_string_lossy()).and_then(|_| value.setattr("line", *line))
             }
+            Error::Document { path, .. } => set("filename", &path.to_string_lossy()),
             _ => Ok(()),
         };
     });

@@ -47,6 +47,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(data::rank_run, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_beir_qrels, m)?)?;
     m.add_function(wrap_pyfunction!(data::stack_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(data::read_documents, m)?)?;
     m.add_function(wrap_pyfunction!(eval::evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(eval::compare, m)?)?;
     m.add_function(wrap_pyfunction!(eval::compare_per_query, m)?)?;
@@ -70,6 +71,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("RANK", schema::RANK),
         ("RUN", schema::RUN),
         ("NUM_QUERIES", schema::NUM_QUERIES),
+        ("FORMAT", schema::FORMAT),
     ] {
         columns.set_item(key, value)?;
     }
@@ -89,6 +91,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     options.set_item("strategy", crate::chunk::Strategy::NAMES.to_vec())?;
     options.set_item("unit", crate::chunk::Unit::NAMES.to_vec())?;
     options.set_item("aggregate", crate::chunk::Aggregate::NAMES.to_vec())?;
+    options.set_item("errors", crate::data::ingest::OnError::NAMES.to_vec())?;
     options.set_item("stemmer", crate::text::analyzer::STEMMER_LANGUAGES.to_vec())?;
     m.add("OPTIONS", options)?;
     Ok(())
