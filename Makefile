@@ -94,6 +94,7 @@ bench:
 	.venv-bench/bin/python benches/bench_fuse.py
 	.venv-bench/bin/python benches/bench_vectors.py
 	.venv-bench/bin/python benches/bench_rerank.py --pairs 300
+	.venv-bench/bin/python benches/bench_chunk.py
 
 clean:
 	rm -rf target $(VENV) .venv-bench

@@ -56,6 +56,7 @@ fn options(strategy: Strategy, size: usize, overlap: usize, unit: Unit) -> Chunk
         size,
         overlap,
         unit,
+        ..Default::default()
     }
 }
 
@@ -165,10 +166,14 @@ fn bad_options_and_tables_are_errors_naming_the_problem() {
         Err(Error::Config { name: "size", .. })
     ));
     assert!(Document::new("x", Unit::Tokens, None).is_err());
-    let err = "semantic".parse::<Strategy>().unwrap_err().to_string();
+    let err = "paragraph".parse::<Strategy>().unwrap_err().to_string();
     assert!(
-        err.contains("strategy") && err.contains("\"markdown\""),
+        err.contains("strategy") && err.contains("\"markdown\"") && err.contains("\"semantic\""),
         "{err}"
+    );
+    assert_eq!(
+        config(options(Strategy::Semantic, 100, 0, Unit::Chars), None),
+        "encoder"
     );
     assert!("words".parse::<Unit>().is_err());
 
@@ -193,10 +198,10 @@ fn bad_options_and_tables_are_errors_naming_the_problem() {
         chunk(&twice, &o, None, never()),
         Err(Error::DuplicateId { .. })
     ));
-    let nulls = df!(DOC_ID => ["a"], TEXT => [None::<&str>]).unwrap();
+    let nulls = df!(DOC_ID => ["a", "b"], TEXT => [Some("x"), None::<&str>]).unwrap();
     assert!(matches!(
         chunk(&nulls, &o, None, never()),
-        Err(Error::Schema { .. })
+        Err(Error::Schema { message, .. }) if message.contains("document \"b\"")
     ));
 }
 

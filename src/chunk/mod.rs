@@ -14,7 +14,9 @@
 //! * `recursive`: paragraphs, lines, sentences, words, graphemes, then characters, the first
 //!   level that splits the text, pieces merged greedily, as text-splitter and LangChain's
 //!   `RecursiveCharacterTextSplitter` do ([`recursive`]);
-//! * `markdown`: CommonMark blocks packed within heading sections ([`markdown`]).
+//! * `markdown`: CommonMark blocks packed within heading sections ([`markdown`]);
+//! * `semantic`: sentences grouped where the embeddings of consecutive sentences differ most,
+//!   groups packed as `sentence` packs ([`semantic`](mod@semantic)); needs an [`Embedder`].
 //!
 //! Choices that hold for every strategy:
 //!
@@ -27,7 +29,7 @@
 //!   unit that cannot be broken (one character over a token budget, a Markdown code block or
 //!   table).
 //! * **Overlap** is counted in units for `fixed`, `recursive` and `markdown`, in sentences for
-//!   `sentence`; each strategy documents how.
+//!   `sentence` and `semantic`; each strategy documents how.
 
 mod aggregate;
 mod document;
@@ -35,6 +37,7 @@ mod fixed;
 mod markdown;
 mod pack;
 mod recursive;
+pub mod semantic;
 mod sentence;
 
 use polars::prelude::*;
@@ -46,6 +49,7 @@ use crate::data::schema::{self, table, CHUNK_ID, DOC_ID, END, SECTION, START, TE
 use crate::error::{Error, Result};
 pub use aggregate::{to_documents, Aggregate};
 pub use document::Document;
+pub use semantic::Embedder;
 
 /// How a text is cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,11 +62,13 @@ pub enum Strategy {
     Recursive,
     /// Markdown blocks packed within heading sections.
     Markdown,
+    /// Sentences grouped by embedding similarity, groups packed up to the size.
+    Semantic,
 }
 
 impl Strategy {
     /// The names, as [`std::str::FromStr`] reads them.
-    pub const NAMES: [&'static str; 4] = ["fixed", "sentence", "recursive", "markdown"];
+    pub const NAMES: [&'static str; 5] = ["fixed", "sentence", "recursive", "markdown", "semantic"];
 
     /// The name.
     pub fn name(self) -> &'static str {
@@ -78,6 +84,7 @@ impl std::str::FromStr for Strategy {
             "sentence" => Ok(Strategy::Sentence),
             "recursive" => Ok(Strategy::Recursive),
             "markdown" => Ok(Strategy::Markdown),
+            "semantic" => Ok(Strategy::Semantic),
             _ => Err(Error::not_one_of("strategy", s, &Self::NAMES)),
         }
     }
@@ -114,7 +121,7 @@ impl std::str::FromStr for Unit {
 }
 
 /// Options of [`chunk`] and [`chunk_text`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChunkOptions {
     /// The strategy; `recursive` by default.
     pub strategy: Strategy,
@@ -125,6 +132,9 @@ pub struct ChunkOptions {
     pub overlap: usize,
     /// What `size` and `overlap` count; characters by default.
     pub unit: Unit,
+    /// `semantic` only: a breakpoint follows a sentence whose distance to the next one is
+    /// above this percentile (0 to 100) of the document's distances; 95 by default.
+    pub percentile: f64,
 }
 
 impl Default for ChunkOptions {
@@ -134,6 +144,7 @@ impl Default for ChunkOptions {
             size: 1000,
             overlap: 0,
             unit: Unit::Chars,
+            percentile: 95.0,
         }
     }
 }
@@ -142,6 +153,12 @@ impl ChunkOptions {
     /// Check the options; `has_tokenizer` says whether a tokenizer comes with them.
     pub fn validate(&self, has_tokenizer: bool) -> Result<()> {
         check_size(self.size, self.overlap)?;
+        if !(0.0..=100.0).contains(&self.percentile) {
+            return Err(Error::config(
+                "percentile",
+                format!("{} must be between 0 and 100", self.percentile),
+            ));
+        }
         if self.unit == Unit::Tokens && !has_tokenizer {
             return Err(Error::config(
                 "tokenizer",
@@ -226,6 +243,8 @@ fn spans_in_bytes(doc: &Document, strategy: Strategy, size: usize, overlap: usiz
         Strategy::Sentence => sentence::chunk(doc, size, overlap, &mut sink),
         Strategy::Recursive => recursive::chunk(doc, size, overlap, &mut sink),
         Strategy::Markdown => markdown::chunk(doc, size, overlap, &mut sink),
+        // Without sentence vectors (see `semantic::corpus_rows`) a document is one group.
+        Strategy::Semantic => sentence::chunk(doc, size, overlap, &mut sink),
     }
     sink.spans
 }
@@ -260,14 +279,46 @@ pub fn markdown(doc: &Document, size: usize, overlap: usize) -> Result<Vec<Span>
     Ok(doc.to_chars(spans_in_bytes(doc, Strategy::Markdown, size, overlap)))
 }
 
-/// The chunks of one text under `options`, in character offsets.
+/// `semantic`: UAX #29 sentences embedded by `embedder`, a breakpoint after every sentence
+/// whose cosine distance to the next is above the `percentile`-th percentile (numpy's linear
+/// interpolation) of the document's distances, each group packed as `sentence` packs.
+pub fn semantic(
+    doc: &Document,
+    size: usize,
+    overlap: usize,
+    percentile: f64,
+    embedder: &dyn Embedder,
+    cancel: &Cancel,
+) -> Result<Vec<Span>> {
+    check_size(size, overlap)?;
+    semantic::chunk_document(doc, size, overlap, percentile, embedder, cancel)
+}
+
+/// The chunks of one text under `options`, in character offsets; `semantic` needs
+/// [`chunk_text_with`].
 pub fn chunk_text(
     text: &str,
     options: &ChunkOptions,
     tokenizer: Option<&Tokenizer>,
 ) -> Result<Vec<Span>> {
+    chunk_text_with(text, options, tokenizer, None, crate::cancel::never())
+}
+
+/// [`chunk_text`] with an embedder for `semantic`.
+pub fn chunk_text_with(
+    text: &str,
+    options: &ChunkOptions,
+    tokenizer: Option<&Tokenizer>,
+    embedder: Option<&dyn Embedder>,
+    cancel: &Cancel,
+) -> Result<Vec<Span>> {
     options.validate(tokenizer.is_some())?;
     let doc = Document::new(text, options.unit, tokenizer)?;
+    if options.strategy == Strategy::Semantic {
+        let embedder = embedder.ok_or_else(semantic::missing_encoder)?;
+        let o = options;
+        return semantic::chunk_document(&doc, o.size, o.overlap, o.percentile, embedder, cancel);
+    }
     let spans = spans_in_bytes(&doc, options.strategy, options.size, options.overlap);
     Ok(doc.to_chars(spans))
 }
@@ -278,8 +329,41 @@ struct Rows {
     spans: Vec<Span>,
 }
 
+/// A [`Error::Schema`] naming the first document whose `text` is null.
+fn check_null_text(corpus: &DataFrame, ids: &[&str]) -> Result<()> {
+    let Ok(c) = corpus.column(TEXT) else {
+        return Ok(());
+    };
+    // A column of another dtype is reported by `str_column`.
+    let Ok(ca) = c.str() else {
+        return Ok(());
+    };
+    if ca.null_count() == 0 {
+        return Ok(());
+    }
+    let first = ca
+        .downcast_iter()
+        .flat_map(|arr| arr.iter())
+        .position(|v| v.is_none());
+    let id = first.and_then(|i| ids.get(i)).copied().unwrap_or_default();
+    Err(Error::schema(
+        table::CORPUS,
+        format!("column \"{TEXT}\" is null for document \"{id}\""),
+    ))
+}
+
+/// One document's rows from its spans in byte offsets.
+fn rows_of(doc: &Document, spans: Vec<Span>) -> Rows {
+    let chars = spans
+        .iter()
+        .map(|s| (doc.char_at(s.start) as u32, doc.char_at(s.end) as u32))
+        .collect();
+    Rows { chars, spans }
+}
+
 /// Chunk every document of a corpus table (`doc_id`, `text`; a `title` is ignored) into a
-/// chunks table, in corpus order, documents in parallel. Progress counts documents.
+/// chunks table, in corpus order, documents in parallel. Progress counts documents;
+/// `semantic` needs [`chunk_with`].
 ///
 /// Errors: invalid options, a missing or mistyped column, a corpus without rows
 /// ([`Error::Empty`]), a document id twice (chunk ids would clash), a tokenizer failure, or
@@ -290,9 +374,26 @@ pub fn chunk(
     tokenizer: Option<&Tokenizer>,
     cancel: &Cancel,
 ) -> Result<DataFrame> {
+    chunk_with(corpus, options, tokenizer, None, cancel)
+}
+
+/// [`chunk`] with an embedder for `semantic`: the sentences of all documents are embedded in
+/// one call (progress then counts sentences). Without one, `semantic` is an
+/// [`Error::Config`] naming `encoder`.
+pub fn chunk_with(
+    corpus: &DataFrame,
+    options: &ChunkOptions,
+    tokenizer: Option<&Tokenizer>,
+    embedder: Option<&dyn Embedder>,
+    cancel: &Cancel,
+) -> Result<DataFrame> {
     options.validate(tokenizer.is_some())?;
+    if options.strategy == Strategy::Semantic && embedder.is_none() {
+        return Err(semantic::missing_encoder());
+    }
     let ids: Vec<&str> =
         schema::str_values(schema::str_column(corpus, table::CORPUS, DOC_ID)?).collect();
+    check_null_text(corpus, &ids)?;
     let texts: Vec<&str> =
         schema::str_values(schema::str_column(corpus, table::CORPUS, TEXT)?).collect();
     if texts.is_empty() {
@@ -312,6 +413,10 @@ pub fn chunk(
         Some(t) if options.unit == Unit::Tokens => Some(document::plain(t)?),
         _ => None,
     };
+    if let (Strategy::Semantic, Some(e)) = (options.strategy, embedder) {
+        let rows = semantic::corpus_rows(&texts, options, tokenizer.as_deref(), e, cancel)?;
+        return table_of(&ids, &texts, &rows);
+    }
     cancel.start(texts.len() as u64);
     let rows: Vec<Rows> = texts
         .par_iter()
@@ -319,12 +424,8 @@ pub fn chunk(
             cancel.check()?;
             let doc = Document::new(text, options.unit, tokenizer.as_deref())?;
             let spans = spans_in_bytes(&doc, options.strategy, options.size, options.overlap);
-            let chars = spans
-                .iter()
-                .map(|s| (doc.char_at(s.start) as u32, doc.char_at(s.end) as u32))
-                .collect();
             cancel.advance(1);
-            Ok(Rows { chars, spans })
+            Ok(rows_of(&doc, spans))
         })
         .collect::<Result<_>>()?;
     table_of(&ids, &texts, &rows)
@@ -370,7 +471,7 @@ mod tests {
         for name in Unit::NAMES {
             assert_eq!(name.parse::<Unit>().unwrap().name(), name);
         }
-        let err = "semantic".parse::<Strategy>().unwrap_err().to_string();
+        let err = "semantik".parse::<Strategy>().unwrap_err().to_string();
         assert!(err.contains("\"recursive\""), "{err}");
     }
 
@@ -389,6 +490,18 @@ mod tests {
         assert_eq!(name(o(0, 0, Unit::Chars).validate(false)), "size");
         assert_eq!(name(o(5, 5, Unit::Chars).validate(false)), "overlap");
         assert_eq!(name(o(5, 1, Unit::Tokens).validate(false)), "tokenizer");
+        let far = ChunkOptions {
+            percentile: 101.0,
+            ..Default::default()
+        };
+        assert_eq!(name(far.validate(false)), "percentile");
+        let df = df!(DOC_ID => ["a"], TEXT => ["Hello."]).unwrap();
+        let semantic = ChunkOptions {
+            strategy: Strategy::Semantic,
+            ..Default::default()
+        };
+        let missing = chunk(&df, &semantic, None, crate::cancel::never());
+        assert_eq!(name(missing.map(|_| ())), "encoder");
         assert!(o(5, 4, Unit::Tokens).validate(true).is_ok());
     }
 }

@@ -23,6 +23,17 @@ pub(crate) fn sentences(doc: &Document, start: usize, end: usize) -> Vec<(usize,
 /// Sentences packed into chunks.
 pub(crate) fn chunk(doc: &Document, size: usize, overlap: usize, sink: &mut Sink) {
     let all = sentences(doc, 0, doc.text().len());
+    pack_sentences(doc, &all, size, overlap, sink);
+}
+
+/// Consecutive sentences packed into chunks, those longer than `size` cut into windows.
+pub(crate) fn pack_sentences(
+    doc: &Document,
+    all: &[(usize, usize)],
+    size: usize,
+    overlap: usize,
+    sink: &mut Sink,
+) {
     let mut run = 0;
     for (i, &(s, e)) in all.iter().enumerate() {
         if doc.size(s, e) > size {

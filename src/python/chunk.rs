@@ -6,7 +6,7 @@ use pyo3_polars::PyDataFrame;
 
 use super::embed::PyEncoder;
 use super::errors::{detach, detach_with_progress, frame_arg, progress, to_py};
-use crate::chunk::{Aggregate, ChunkOptions, Strategy, Unit};
+use crate::chunk::{Aggregate, ChunkOptions, Embedder, Strategy, Unit};
 
 /// Cut every document of a corpus table into chunks.
 ///
@@ -15,24 +15,34 @@ use crate::chunk::{Aggregate, ChunkOptions, Strategy, Unit};
 /// ``"recursive"`` (paragraphs, lines, sentences, words, then characters: the first level
 /// that splits, pieces merged up to ``size``, as text-splitter and LangChain do) and
 /// ``"markdown"`` (CommonMark blocks packed within heading sections; code blocks and tables
-/// never split; the heading path in ``section``). Chunks are trimmed of surrounding
-/// whitespace, so ``text`` is always exactly the original characters ``start:end``.
+/// never split; the heading path in ``section``) and ``"semantic"`` (sentences embedded by
+/// ``encoder``, a break after each sentence whose cosine distance to the next is above the
+/// ``percentile``-th percentile of the document's distances, the groups packed as
+/// ``"sentence"`` packs; Kamradt's and LangChain's ``SemanticChunker``). Chunks are trimmed of
+/// surrounding whitespace, so ``text`` is always exactly the original characters
+/// ``start:end``.
 ///
 /// Args:
 ///     corpus: A corpus table (``doc_id``, ``text``; ``title`` is not chunked).
 ///     strategy: The chunking strategy.
 ///     size: The largest chunk, in ``unit`` s.
-///     overlap: Units (sentences for ``"sentence"``) a chunk repeats from the previous one.
+///     overlap: Units (sentences for ``"sentence"`` and ``"semantic"``) a chunk repeats from
+///         the previous one (``"semantic"``: within a group).
 ///     unit: ``"chars"`` (Unicode characters) or ``"tokens"`` (of ``tokenizer``).
 ///     tokenizer: An ``Encoder`` whose tokenizer counts tokens (``unit="tokens"``), so chunks
 ///         fit the model.
+///     encoder: The ``Encoder`` that embeds sentences for ``"semantic"`` (required there; all
+///         sentences of the corpus in one batched call, progress counting sentences).
+///     percentile: ``"semantic"`` only: the percentile (0 to 100, numpy's linear
+///         interpolation) of a document's distances between consecutive sentences that a
+///         distance must exceed to start a new group; 95 splits at the largest 5% of drops.
 ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 ///
 /// Returns:
 ///     A chunks table: ``doc_id``, ``chunk_id`` (``"{doc_id}#{n}"``), ``start``, ``end``
 ///     (character offsets into the document's text, end exclusive), ``text``, ``section``.
 #[pyfunction]
-#[pyo3(signature = (corpus, *, strategy = "recursive", size = 1000, overlap = 0, unit = "chars", tokenizer = None, show_progress = None))]
+#[pyo3(signature = (corpus, *, strategy = "recursive", size = 1000, overlap = 0, unit = "chars", tokenizer = None, encoder = None, percentile = 95.0, show_progress = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn chunk(
     py: Python<'_>,
@@ -42,6 +52,8 @@ pub fn chunk(
     overlap: usize,
     unit: &str,
     tokenizer: Option<PyRef<'_, PyEncoder>>,
+    encoder: Option<PyRef<'_, PyEncoder>>,
+    percentile: f64,
     show_progress: Option<bool>,
 ) -> PyResult<PyDataFrame> {
     let corpus = frame_arg(corpus, "corpus")?;
@@ -50,14 +62,17 @@ pub fn chunk(
         size,
         overlap,
         unit: unit.parse::<Unit>().map_err(to_py)?,
+        percentile,
     };
-    let encoder = tokenizer.map(|e| std::sync::Arc::clone(&e.inner));
+    let counter = tokenizer.map(|e| std::sync::Arc::clone(&e.inner));
+    let embedder = encoder.map(|e| std::sync::Arc::clone(&e.inner));
     let desc = progress(py, show_progress, "chunk")?;
     detach_with_progress(py, desc, move |cancel| {
-        crate::chunk::chunk(
+        crate::chunk::chunk_with(
             &corpus,
             &options,
-            encoder.as_ref().map(|e| e.tokenizer()),
+            counter.as_ref().map(|e| e.tokenizer()),
+            embedder.as_deref().map(|e| e as &dyn Embedder),
             cancel,
         )
     })
