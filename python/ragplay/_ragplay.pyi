@@ -81,6 +81,8 @@ __all__ = [
     "PipelineTrace",
     "chunk",
     "to_documents",
+    "chunk_qrels",
+    "enrich",
     "COLUMNS",
     "OPTIONS",
 ]
@@ -1299,7 +1301,8 @@ class Pipeline:
     and ``index`` on the pipeline indexes each of them.
 
     Args:
-        retrievers: ``BM25``, ``DenseIndex`` or ``Pipeline`` objects (at least one).
+        retrievers: ``BM25``, ``DenseIndex``, ``Pipeline`` or ``Chunked`` objects (at least
+            one).
         fuse: The fusion method when there are several retrievers (as ``ragplay.fuse``).
         norm: The fusion's score normalisation; the method's default if omitted.
         weights: One fusion weight per retriever.
@@ -1451,3 +1454,66 @@ def to_documents(
 
     Returns:
         A run table over documents."""
+
+def chunk_qrels(
+    span_qrels: pl.DataFrame,
+    chunks: pl.DataFrame,
+    corpus: pl.DataFrame,
+    *,
+    min_overlap: float = 0.5,
+) -> pl.DataFrame:
+    """Chunk-level qrels from span qrels, so that judgements made once on character ranges of
+    the documents hold for any chunker. A chunk is judged for a query when one of the query's
+    spans in its document shares at least one character with it and at least
+    ``min_overlap`` x the length of the shorter of the two (span or chunk); its relevance is
+    the largest relevance of those spans. So a short answer inside a long chunk counts whole,
+    a chunk inside a long relevant passage counts, and a chunk that grazes a span's edge does
+    not. ``min_overlap=0`` judges every chunk that shares a character; ``1`` asks that the
+    shorter lie wholly inside the other. A span of relevance 0 marks its chunks judged
+    non-relevant; a chunk no span judges gets no row.
+
+    Args:
+        span_qrels: A table of ``query_id``, ``doc_id``, ``start``, ``end`` (integer
+            character offsets into the document's text, end exclusive, as the chunks table
+            counts them) and ``relevance`` (integer, at least 0).
+        chunks: A chunks table (from ``ragplay.chunk``) of the same corpus.
+        corpus: The corpus table, against which the spans are checked.
+        min_overlap: The shared fraction of the shorter range, in [0, 1].
+
+    Returns:
+        A qrels table (``query_id``, ``doc_id`` holding chunk ids, ``relevance``), per query
+        in the order of ``span_qrels``, chunks in the order of ``chunks``; it evaluates chunk
+        runs with ``ragplay.evaluate``.
+
+    Raises:
+        DataError: A span whose document is not in ``corpus``, or with ``start >= end``,
+            ``start < 0``, ``end`` past the document's text, or a negative relevance (the
+            message names the query, the document and the range).
+        ConfigError: ``min_overlap`` outside [0, 1]."""
+
+def enrich(
+    chunks: pl.DataFrame, corpus: pl.DataFrame, *, template: str = "{title}\n\n{text}"
+) -> pl.DataFrame:
+    """Enrich chunks for indexing: each chunk's ``text`` becomes ``template`` rendered with
+    ``{title}`` (its document's title in ``corpus``), ``{section}`` (its heading path),
+    ``{text}`` (its own text), ``{prev}`` and ``{next}`` (the text of the chunk before and
+    after it in the same document, by ``start``) and ``{doc_id}``; ``{{`` and ``}}`` are
+    literal braces. An absent value (no title, a null section, no neighbour) renders as
+    ``""``, and the result is stripped of leading and trailing whitespace, so the default
+    gives the text alone for a document without a title.
+
+    The enriched text is no longer the original slice: ``start``, ``end``, ``section`` and
+    every other column still point to the chunk's original span. The input is not modified.
+
+    Args:
+        chunks: A chunks table (from ``ragplay.chunk``).
+        corpus: The corpus table (``doc_id``, optional ``title``).
+        template: The text to index for each chunk.
+
+    Returns:
+        The chunks table with ``text`` replaced.
+
+    Raises:
+        ConfigError: An unknown placeholder (the message lists the valid ones) or an
+            unmatched brace.
+        DataError: A chunk whose document is not in ``corpus``."""

@@ -31,11 +31,13 @@
 
 mod aggregate;
 mod document;
+mod enrich;
 mod fixed;
 mod markdown;
 mod pack;
 mod recursive;
 mod sentence;
+mod spans;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -46,6 +48,8 @@ use crate::data::schema::{self, table, CHUNK_ID, DOC_ID, END, SECTION, START, TE
 use crate::error::{Error, Result};
 pub use aggregate::{to_documents, Aggregate};
 pub use document::Document;
+pub use enrich::{enrich, Template, DEFAULT_TEMPLATE};
+pub use spans::{chunk_qrels, DEFAULT_MIN_OVERLAP};
 
 /// How a text is cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -59,6 +59,8 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rerank::rerank, m)?)?;
     m.add_function(wrap_pyfunction!(chunk::chunk, m)?)?;
     m.add_function(wrap_pyfunction!(chunk::to_documents, m)?)?;
+    m.add_function(wrap_pyfunction!(chunk::chunk_qrels, m)?)?;
+    m.add_function(wrap_pyfunction!(chunk::enrich, m)?)?;
     let columns = pyo3::types::PyDict::new(m.py());
     for (key, value) in [
         ("DOC_ID", schema::DOC_ID),
