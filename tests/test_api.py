@@ -132,6 +132,8 @@ LONG_CALLS = [
     "Pipeline.search",
     "Pipeline.trace",
     "chunk",
+    "Chunked.index",
+    "Chunked.search",
 ]
 
 

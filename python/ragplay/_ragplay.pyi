@@ -83,6 +83,7 @@ __all__ = [
     "to_documents",
     "chunk_qrels",
     "enrich",
+    "Chunked",
     "COLUMNS",
     "OPTIONS",
 ]
@@ -1317,7 +1318,7 @@ class Pipeline:
 
     def __new__(
         cls,
-        retrievers: Sequence[BM25 | DenseIndex | Pipeline],
+        retrievers: Sequence[BM25 | DenseIndex | Pipeline | Chunked],
         *,
         fuse: _Method = "rrf",
         norm: _Norm | None = None,
@@ -1517,3 +1518,80 @@ def enrich(
         ConfigError: An unknown placeholder (the message lists the valid ones) or an
             unmatched brace.
         DataError: A chunk whose document is not in ``corpus``."""
+
+@final
+class Chunked:
+    """A retriever that searches chunks and returns documents: ``index`` cuts the corpus into
+    chunks (as ``ragplay.chunk``), renders ``template`` over them (as ``ragplay.enrich``)
+    and indexes them in ``retriever`` (``doc_id`` = chunk id, ``text`` = the enriched text,
+    no title: the template places it); ``search`` asks ``retriever`` for ``depth`` chunks per
+    query and maps them to the top ``k`` documents (as ``ragplay.to_documents``). The result
+    equals those calls made by hand. Usable wherever a retriever is, e.g. in ``Pipeline``.
+
+    The inner retriever is shared, not copied: after ``index`` it holds the chunks.
+
+    Args:
+        retriever: The retriever of the chunks: ``BM25``, ``DenseIndex``, ``Pipeline`` or
+            ``Chunked``.
+        strategy: The chunking strategy (as ``ragplay.chunk``).
+        size: The largest chunk, in ``unit`` s.
+        overlap: Units (sentences for ``"sentence"``) a chunk repeats from the previous one.
+        unit: ``"chars"`` or ``"tokens"`` (of ``tokenizer``).
+        tokenizer: An ``Encoder`` whose tokenizer counts tokens (``unit="tokens"``).
+        template: The text indexed for each chunk (placeholders as ``ragplay.enrich``);
+            ``None`` indexes the chunk text alone.
+        aggregate: How chunk scores make a document's: ``"maxp"``, ``"firstp"`` or ``"sump"``.
+        depth: Chunks searched per query; 10 x ``k`` if omitted."""
+
+    def __new__(
+        cls,
+        retriever: BM25 | DenseIndex | Pipeline | Chunked,
+        *,
+        strategy: _Strategy = "recursive",
+        size: int = 1000,
+        overlap: int = 0,
+        unit: _Unit = "chars",
+        tokenizer: Encoder | None = None,
+        template: str | None = "{title}\n\n{text}",
+        aggregate: _Aggregate = "maxp",
+        depth: int | None = None,
+    ) -> Chunked: ...
+    def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
+        """Chunk a corpus table, enrich the chunks and index them in the inner retriever,
+        replacing what it held.
+
+        Args:
+            corpus: A corpus table (``doc_id``, ``text``, optional ``title``).
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals."""
+
+    def search(
+        self,
+        queries: pl.DataFrame,
+        *,
+        k: int = 100,
+        allow: _Ids | None = None,
+        show_progress: bool | None = None,
+    ) -> pl.DataFrame:
+        """Search the chunks and return the best documents.
+
+        Args:
+            queries: A queries table (``query_id``, ``text``).
+            k: Documents per query.
+            allow: If given, only these document ids can be returned (their chunks only are
+                searched).
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+        Returns:
+            A run table over documents (``query_id``, ``doc_id``, ``score``, ``rank``)."""
+
+    @property
+    def chunks(self) -> pl.DataFrame | None:
+        """The chunks table of the last ``index`` (``text`` enriched by the template), or
+        ``None`` before the first."""
+
+    @property
+    def name(self) -> str:
+        """The retriever's name in runs and the lab: ``"chunked-"`` and the inner retriever's."""
+
+    def config(self) -> dict[str, object]:
+        """The configuration (chunker, template, aggregation, depth, inner retriever) as a dict."""

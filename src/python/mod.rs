@@ -2,6 +2,7 @@
 //! Python class family. Built by maturin with the `python` feature.
 
 mod chunk;
+mod chunked;
 mod data;
 mod dense;
 mod embed;
@@ -38,6 +39,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rerank::PyCrossEncoder>()?;
     m.add_class::<rerank::PyBiEncoderReranker>()?;
     m.add_class::<rerank::PyCallableReranker>()?;
+    m.add_class::<chunked::PyChunked>()?;
     m.add_function(wrap_pyfunction!(data::load_beir, m)?)?;
     m.add_function(wrap_pyfunction!(data::sample_collection, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_trec_run, m)?)?;
