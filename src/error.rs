@@ -60,6 +60,15 @@ pub enum Error {
         table: &'static str,
         message: String,
     },
+    /// A judged character range that does not fit its document (span qrels).
+    #[error("span qrels: query {query_id:?}, document {doc_id:?}: span [{start}, {end}) {reason}")]
+    Span {
+        query_id: String,
+        doc_id: String,
+        start: i64,
+        end: i64,
+        reason: String,
+    },
     /// A score that cannot be ranked (NaN).
     #[error("{table}: score of query {query_id:?}, document {doc_id:?} is NaN")]
     NanScore {

@@ -134,6 +134,8 @@ LONG_CALLS = [
     "Pipeline.trace",
     "chunk",
     "read_documents",
+    "Chunked.index",
+    "Chunked.search",
 ]
 
 

@@ -142,7 +142,7 @@ def test_pipeline_bad_input(sample_stack, encoder):
     sample, bm25, dense, reranker, _ = sample_stack
     with pytest.raises(ragplay.ConfigError, match="retrievers"):
         ragplay.Pipeline([])
-    with pytest.raises(TypeError, match="BM25, DenseIndex or Pipeline.*str"):
+    with pytest.raises(TypeError, match="BM25, DenseIndex, Pipeline or Chunked.*str"):
         ragplay.Pipeline(["bm25"])
     with pytest.raises(ragplay.ConfigError, match="weights.*1 weights for 2"):
         ragplay.Pipeline([bm25, dense], weights=[1.0])

@@ -83,6 +83,9 @@ __all__ = [
     "PipelineTrace",
     "chunk",
     "to_documents",
+    "chunk_qrels",
+    "enrich",
+    "Chunked",
     "COLUMNS",
     "OPTIONS",
 ]
@@ -1349,7 +1352,8 @@ class Pipeline:
     and ``index`` on the pipeline indexes each of them.
 
     Args:
-        retrievers: ``BM25``, ``DenseIndex`` or ``Pipeline`` objects (at least one).
+        retrievers: ``BM25``, ``DenseIndex``, ``Pipeline`` or ``Chunked`` objects (at least
+            one).
         fuse: The fusion method when there are several retrievers (as ``ragplay.fuse``).
         norm: The fusion's score normalisation; the method's default if omitted.
         weights: One fusion weight per retriever.
@@ -1364,7 +1368,7 @@ class Pipeline:
 
     def __new__(
         cls,
-        retrievers: Sequence[BM25 | DenseIndex | Pipeline],
+        retrievers: Sequence[BM25 | DenseIndex | Pipeline | Chunked],
         *,
         fuse: _Method = "rrf",
         norm: _Norm | None = None,
@@ -1513,3 +1517,143 @@ def to_documents(
 
     Returns:
         A run table over documents."""
+
+def chunk_qrels(
+    span_qrels: pl.DataFrame,
+    chunks: pl.DataFrame,
+    corpus: pl.DataFrame,
+    *,
+    min_overlap: float = 0.5,
+) -> pl.DataFrame:
+    """Chunk-level qrels from span qrels, so that judgements made once on character ranges of
+    the documents hold for any chunker. A chunk is judged for a query when one of the query's
+    spans in its document shares at least one character with it and at least
+    ``min_overlap`` x the length of the shorter of the two (span or chunk); its relevance is
+    the largest relevance of those spans. So a short answer inside a long chunk counts whole,
+    a chunk inside a long relevant passage counts, and a chunk that grazes a span's edge does
+    not. ``min_overlap=0`` judges every chunk that shares a character; ``1`` asks that the
+    shorter lie wholly inside the other. A span of relevance 0 marks its chunks judged
+    non-relevant; a chunk no span judges gets no row.
+
+    Args:
+        span_qrels: A table of ``query_id``, ``doc_id``, ``start``, ``end`` (integer
+            character offsets into the document's text, end exclusive, as the chunks table
+            counts them) and ``relevance`` (integer, at least 0).
+        chunks: A chunks table (from ``ragplay.chunk``) of the same corpus.
+        corpus: The corpus table, against which the spans are checked.
+        min_overlap: The shared fraction of the shorter range, in [0, 1].
+
+    Returns:
+        A qrels table (``query_id``, ``doc_id`` holding chunk ids, ``relevance``), per query
+        in the order of ``span_qrels``, chunks in the order of ``chunks``; it evaluates chunk
+        runs with ``ragplay.evaluate``.
+
+    Raises:
+        DataError: A span whose document is not in ``corpus``, or with ``start >= end``,
+            ``start < 0``, ``end`` past the document's text, or a negative relevance (the
+            message names the query, the document and the range).
+        ConfigError: ``min_overlap`` outside [0, 1]."""
+
+def enrich(
+    chunks: pl.DataFrame, corpus: pl.DataFrame, *, template: str = "{title}\n\n{text}"
+) -> pl.DataFrame:
+    """Enrich chunks for indexing: each chunk's ``text`` becomes ``template`` rendered with
+    ``{title}`` (its document's title in ``corpus``), ``{section}`` (its heading path),
+    ``{text}`` (its own text), ``{prev}`` and ``{next}`` (the text of the chunk before and
+    after it in the same document, by ``start``) and ``{doc_id}``; ``{{`` and ``}}`` are
+    literal braces. An absent value (no title, a null section, no neighbour) renders as
+    ``""``, and the result is stripped of leading and trailing whitespace, so the default
+    gives the text alone for a document without a title.
+
+    The enriched text is no longer the original slice: ``start``, ``end``, ``section`` and
+    every other column still point to the chunk's original span. The input is not modified.
+
+    Args:
+        chunks: A chunks table (from ``ragplay.chunk``).
+        corpus: The corpus table (``doc_id``, optional ``title``).
+        template: The text to index for each chunk.
+
+    Returns:
+        The chunks table with ``text`` replaced.
+
+    Raises:
+        ConfigError: An unknown placeholder (the message lists the valid ones) or an
+            unmatched brace.
+        DataError: A chunk whose document is not in ``corpus``."""
+
+@final
+class Chunked:
+    """A retriever that searches chunks and returns documents: ``index`` cuts the corpus into
+    chunks (as ``ragplay.chunk``), renders ``template`` over them (as ``ragplay.enrich``)
+    and indexes them in ``retriever`` (``doc_id`` = chunk id, ``text`` = the enriched text,
+    no title: the template places it); ``search`` asks ``retriever`` for ``depth`` chunks per
+    query and maps them to the top ``k`` documents (as ``ragplay.to_documents``). The result
+    equals those calls made by hand. Usable wherever a retriever is, e.g. in ``Pipeline``.
+
+    The inner retriever is shared, not copied: after ``index`` it holds the chunks.
+
+    Args:
+        retriever: The retriever of the chunks: ``BM25``, ``DenseIndex``, ``Pipeline`` or
+            ``Chunked``.
+        strategy: The chunking strategy (as ``ragplay.chunk``).
+        size: The largest chunk, in ``unit`` s.
+        overlap: Units (sentences for ``"sentence"``) a chunk repeats from the previous one.
+        unit: ``"chars"`` or ``"tokens"`` (of ``tokenizer``).
+        tokenizer: An ``Encoder`` whose tokenizer counts tokens (``unit="tokens"``).
+        template: The text indexed for each chunk (placeholders as ``ragplay.enrich``);
+            ``None`` indexes the chunk text alone.
+        aggregate: How chunk scores make a document's: ``"maxp"``, ``"firstp"`` or ``"sump"``.
+        depth: Chunks searched per query; 10 x ``k`` if omitted."""
+
+    def __new__(
+        cls,
+        retriever: BM25 | DenseIndex | Pipeline | Chunked,
+        *,
+        strategy: _Strategy = "recursive",
+        size: int = 1000,
+        overlap: int = 0,
+        unit: _Unit = "chars",
+        tokenizer: Encoder | None = None,
+        template: str | None = "{title}\n\n{text}",
+        aggregate: _Aggregate = "maxp",
+        depth: int | None = None,
+    ) -> Chunked: ...
+    def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
+        """Chunk a corpus table, enrich the chunks and index them in the inner retriever,
+        replacing what it held.
+
+        Args:
+            corpus: A corpus table (``doc_id``, ``text``, optional ``title``).
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals."""
+
+    def search(
+        self,
+        queries: pl.DataFrame,
+        *,
+        k: int = 100,
+        allow: _Ids | None = None,
+        show_progress: bool | None = None,
+    ) -> pl.DataFrame:
+        """Search the chunks and return the best documents.
+
+        Args:
+            queries: A queries table (``query_id``, ``text``).
+            k: Documents per query.
+            allow: If given, only these document ids can be returned (their chunks only are
+                searched).
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+        Returns:
+            A run table over documents (``query_id``, ``doc_id``, ``score``, ``rank``)."""
+
+    @property
+    def chunks(self) -> pl.DataFrame | None:
+        """The chunks table of the last ``index`` (``text`` enriched by the template), or
+        ``None`` before the first."""
+
+    @property
+    def name(self) -> str:
+        """The retriever's name in runs and the lab: ``"chunked-"`` and the inner retriever's."""
+
+    def config(self) -> dict[str, object]:
+        """The configuration (chunker, template, aggregation, depth, inner retriever) as a dict."""

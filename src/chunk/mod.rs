@@ -33,12 +33,14 @@
 
 mod aggregate;
 mod document;
+mod enrich;
 mod fixed;
 mod markdown;
 mod pack;
 mod recursive;
 pub mod semantic;
 mod sentence;
+mod spans;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -50,6 +52,8 @@ use crate::error::{Error, Result};
 pub use aggregate::{to_documents, Aggregate};
 pub use document::Document;
 pub use semantic::Embedder;
+pub use enrich::{enrich, Template, DEFAULT_TEMPLATE};
+pub use spans::{chunk_qrels, DEFAULT_MIN_OVERLAP};
 
 /// How a text is cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 //! | qrels   | `query_id` String, `doc_id` String, `relevance` Int32     |
 //! | run     | `query_id` String, `doc_id` String, `score` Float64, `rank` UInt32, optional `run` String |
 //! | chunks  | `doc_id` String, `chunk_id` String, `start` UInt32, `end` UInt32, `text` String, `section` String (nullable) |
+//! | span qrels | `query_id` String, `doc_id` String, `start` integer, `end` integer, `relevance` integer |
 //!
 //! Inputs are checked here with errors that name the table and the column; the accessors
 //! borrow columns without copying them.
@@ -52,6 +53,7 @@ pub mod table {
     pub const QRELS: &str = "qrels";
     pub const RUN: &str = "run";
     pub const CHUNKS: &str = "chunks";
+    pub const SPAN_QRELS: &str = "span qrels";
 }
 
 /// Schema of a corpus table.
@@ -183,6 +185,25 @@ pub fn i32_column(df: &DataFrame, table: &'static str, name: &str) -> Result<Int
         .strict_cast(&DataType::Int32)
         .map_err(|_| Error::schema(table, format!("column {name:?} has values outside Int32")))?;
     Ok(cast.i32()?.clone())
+}
+
+/// An integer column as Int64 without nulls.
+pub fn i64_column(df: &DataFrame, table: &'static str, name: &str) -> Result<Int64Chunked> {
+    let c = column(df, table, name)?;
+    if !c.dtype().is_integer() {
+        return Err(Error::schema(
+            table,
+            format!(
+                "column {name:?} must be an integer column, got {}",
+                c.dtype()
+            ),
+        ));
+    }
+    no_nulls(c, table, name)?;
+    let cast = c
+        .strict_cast(&DataType::Int64)
+        .map_err(|_| Error::schema(table, format!("column {name:?} has values outside Int64")))?;
+    Ok(cast.i64()?.clone())
 }
 
 /// Build a String column.

@@ -1,5 +1,6 @@
-//! Bindings for chunking: `chunk` (a corpus table into a chunks table) and `to_documents`
-//! (a run over chunks back to documents).
+//! Bindings for chunking: `chunk` (a corpus table into a chunks table), `to_documents`
+//! (a run over chunks back to documents), `chunk_qrels` (span qrels to chunk qrels) and
+//! `enrich` (templated chunk text).
 
 use pyo3::prelude::*;
 use pyo3_polars::PyDataFrame;
@@ -109,6 +110,98 @@ pub fn to_documents(
     let method = aggregate.parse::<Aggregate>().map_err(to_py)?;
     detach(py, move |_| {
         crate::chunk::to_documents(&run, &chunks, method, k)
+    })
+    .map(PyDataFrame)
+}
+
+/// Chunk-level qrels from span qrels, so that judgements made once on character ranges of
+/// the documents hold for any chunker. A chunk is judged for a query when one of the query's
+/// spans in its document shares at least one character with it and at least
+/// ``min_overlap`` x the length of the shorter of the two (span or chunk); its relevance is
+/// the largest relevance of those spans. So a short answer inside a long chunk counts whole,
+/// a chunk inside a long relevant passage counts, and a chunk that grazes a span's edge does
+/// not. ``min_overlap=0`` judges every chunk that shares a character; ``1`` asks that the
+/// shorter lie wholly inside the other. A span of relevance 0 marks its chunks judged
+/// non-relevant; a chunk no span judges gets no row.
+///
+/// Args:
+///     span_qrels: A table of ``query_id``, ``doc_id``, ``start``, ``end`` (integer
+///         character offsets into the document's text, end exclusive, as the chunks table
+///         counts them) and ``relevance`` (integer, at least 0).
+///     chunks: A chunks table (from ``ragplay.chunk``) of the same corpus.
+///     corpus: The corpus table, against which the spans are checked.
+///     min_overlap: The shared fraction of the shorter range, in [0, 1].
+///
+/// Returns:
+///     A qrels table (``query_id``, ``doc_id`` holding chunk ids, ``relevance``), per query
+///     in the order of ``span_qrels``, chunks in the order of ``chunks``; it evaluates chunk
+///     runs with ``ragplay.evaluate``.
+///
+/// Raises:
+///     DataError: A span whose document is not in ``corpus``, or with ``start >= end``,
+///         ``start < 0``, ``end`` past the document's text, or a negative relevance (the
+///         message names the query, the document and the range).
+///     ConfigError: ``min_overlap`` outside [0, 1].
+#[pyfunction]
+#[pyo3(
+    signature = (span_qrels, chunks, corpus, *, min_overlap = crate::chunk::DEFAULT_MIN_OVERLAP),
+    text_signature = "(span_qrels, chunks, corpus, *, min_overlap=0.5)"
+)]
+pub fn chunk_qrels(
+    py: Python<'_>,
+    span_qrels: &Bound<'_, PyAny>,
+    chunks: &Bound<'_, PyAny>,
+    corpus: &Bound<'_, PyAny>,
+    min_overlap: f64,
+) -> PyResult<PyDataFrame> {
+    let span_qrels = frame_arg(span_qrels, "span_qrels")?;
+    let chunks = frame_arg(chunks, "chunks")?;
+    let corpus = frame_arg(corpus, "corpus")?;
+    detach(py, move |_| {
+        crate::chunk::chunk_qrels(&span_qrels, &chunks, &corpus, min_overlap)
+    })
+    .map(PyDataFrame)
+}
+
+/// Enrich chunks for indexing: each chunk's ``text`` becomes ``template`` rendered with
+/// ``{title}`` (its document's title in ``corpus``), ``{section}`` (its heading path),
+/// ``{text}`` (its own text), ``{prev}`` and ``{next}`` (the text of the chunk before and
+/// after it in the same document, by ``start``) and ``{doc_id}``; ``{{`` and ``}}`` are
+/// literal braces. An absent value (no title, a null section, no neighbour) renders as
+/// ``""``, and the result is stripped of leading and trailing whitespace, so the default
+/// gives the text alone for a document without a title.
+///
+/// The enriched text is no longer the original slice: ``start``, ``end``, ``section`` and
+/// every other column still point to the chunk's original span. The input is not modified.
+///
+/// Args:
+///     chunks: A chunks table (from ``ragplay.chunk``).
+///     corpus: The corpus table (``doc_id``, optional ``title``).
+///     template: The text to index for each chunk.
+///
+/// Returns:
+///     The chunks table with ``text`` replaced.
+///
+/// Raises:
+///     ConfigError: An unknown placeholder (the message lists the valid ones) or an
+///         unmatched brace.
+///     DataError: A chunk whose document is not in ``corpus``.
+#[pyfunction]
+#[pyo3(
+    signature = (chunks, corpus, *, template = crate::chunk::DEFAULT_TEMPLATE),
+    text_signature = "(chunks, corpus, *, template='{title}\\n\\n{text}')"
+)]
+pub fn enrich(
+    py: Python<'_>,
+    chunks: &Bound<'_, PyAny>,
+    corpus: &Bound<'_, PyAny>,
+    template: &str,
+) -> PyResult<PyDataFrame> {
+    let chunks = frame_arg(chunks, "chunks")?;
+    let corpus = frame_arg(corpus, "corpus")?;
+    let template = template.parse::<crate::chunk::Template>().map_err(to_py)?;
+    detach(py, move |_| {
+        crate::chunk::enrich(&chunks, &corpus, &template)
     })
     .map(PyDataFrame)
 }

@@ -38,8 +38,9 @@ fn os_error(path: &Path, e: &std::io::Error) -> PyErr {
 
 /// Map a core error to its Python exception (message from `Display`). The structured facts
 /// are also attributes of the exception: `parameter` (a `ConfigError` about an option),
-/// `metric`, `query_id` / `doc_id` (a NaN score), `kind` / `id` (a duplicate or unknown id),
-/// `filename` / `line` (a malformed file), `filename` (a document that cannot be read).
+/// `metric`, `query_id` / `doc_id` (a NaN score, a bad span), `kind` / `id` (a duplicate or
+/// unknown id), `filename` / `line` (a malformed file), `filename` (a document that cannot be
+/// read).
 pub fn to_py(e: Error) -> PyErr {
     let msg = e.to_string();
     let err = match &e {
@@ -52,6 +53,7 @@ pub fn to_py(e: Error) -> PyErr {
         | Error::Empty { .. }
         | Error::Schema { .. }
         | Error::NanScore { .. }
+        | Error::Span { .. }
         | Error::Polars(_) => DataError::new_err(msg),
         Error::UnknownMetric { .. } | Error::Config { .. } => ConfigError::new_err(msg),
         Error::Model { .. } => ModelError::new_err(msg),
@@ -64,6 +66,9 @@ pub fn to_py(e: Error) -> PyErr {
             Error::Config { name, .. } => set("parameter", name),
             Error::UnknownMetric { name, .. } => set("metric", name),
             Error::NanScore {
+                query_id, doc_id, ..
+            }
+            | Error::Span {
                 query_id, doc_id, ..
             } => set("query_id", query_id).and_then(|_| set("doc_id", doc_id)),
             Error::DuplicateId { kind, id, .. } | Error::UnknownId { kind, id, .. } => {

@@ -2,6 +2,7 @@
 //! Python class family. Built by maturin with the `python` feature.
 
 mod chunk;
+mod chunked;
 mod data;
 mod dense;
 mod embed;
@@ -38,6 +39,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rerank::PyCrossEncoder>()?;
     m.add_class::<rerank::PyBiEncoderReranker>()?;
     m.add_class::<rerank::PyCallableReranker>()?;
+    m.add_class::<chunked::PyChunked>()?;
     m.add_function(wrap_pyfunction!(data::load_beir, m)?)?;
     m.add_function(wrap_pyfunction!(data::sample_collection, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_trec_run, m)?)?;
@@ -60,6 +62,8 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rerank::rerank, m)?)?;
     m.add_function(wrap_pyfunction!(chunk::chunk, m)?)?;
     m.add_function(wrap_pyfunction!(chunk::to_documents, m)?)?;
+    m.add_function(wrap_pyfunction!(chunk::chunk_qrels, m)?)?;
+    m.add_function(wrap_pyfunction!(chunk::enrich, m)?)?;
     let columns = pyo3::types::PyDict::new(m.py());
     for (key, value) in [
         ("DOC_ID", schema::DOC_ID),

@@ -7,6 +7,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3_polars::PyDataFrame;
 
+use super::chunked::PyChunked;
 use super::dense::PyDenseIndex;
 use super::errors::{
     detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py, Shared,
@@ -27,7 +28,8 @@ use crate::retrieve::{Pipeline, Retriever, SharedRetriever, Trace};
 /// and ``index`` on the pipeline indexes each of them.
 ///
 /// Args:
-///     retrievers: ``BM25``, ``DenseIndex`` or ``Pipeline`` objects (at least one).
+///     retrievers: ``BM25``, ``DenseIndex``, ``Pipeline`` or ``Chunked`` objects (at least
+///         one).
 ///     fuse: The fusion method when there are several retrievers (as ``ragplay.fuse``).
 ///     norm: The fusion's score normalisation; the method's default if omitted.
 ///     weights: One fusion weight per retriever.
@@ -45,7 +47,7 @@ pub struct PyPipeline {
 }
 
 /// A retriever argument as a shared retriever, and the dense index it is, if one.
-fn retriever_arg(
+pub(super) fn retriever_arg(
     obj: &Bound<'_, PyAny>,
 ) -> PyResult<(
     SharedRetriever,
@@ -58,10 +60,12 @@ fn retriever_arg(
         Ok((arc.clone(), Some(arc)))
     } else if let Ok(p) = obj.cast::<PyPipeline>() {
         Ok((p.get().inner.arc(), None))
+    } else if let Ok(c) = obj.cast::<PyChunked>() {
+        Ok((c.get().inner.arc(), None))
     } else {
         let got = obj.get_type().name()?;
         Err(PyTypeError::new_err(format!(
-            "retrievers must be BM25, DenseIndex or Pipeline objects, got {got}"
+            "retrievers must be BM25, DenseIndex, Pipeline or Chunked objects, got {got}"
         )))
     }
 }

@@ -6,6 +6,7 @@
 //! k is reproducible and the written ranks agree with an evaluation's.
 
 pub mod bm25;
+pub mod chunked;
 pub mod dense;
 pub mod dense_index;
 pub mod hnsw;
@@ -20,6 +21,7 @@ use crate::cancel::Cancel;
 use crate::data::schema;
 use crate::error::{Error, Result};
 pub use bm25::{Bm25, Bm25Config, Fields, Params, Variant};
+pub use chunked::Chunked;
 pub use dense::exact_search;
 pub use dense_index::DenseIndex;
 pub use hnsw::HnswParams;
