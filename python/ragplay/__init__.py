@@ -8,6 +8,7 @@ object whose attributes are DataFrames (``Evaluation``, ``Collection``). Long ca
 
 from __future__ import annotations
 
+from . import testing
 from ._ragplay import (
     BM25,
     COLUMNS,
@@ -23,10 +24,12 @@ from ._ragplay import (
     Encoder,
     Evaluation,
     FusionTuning,
+    GateReport,
     Pipeline,
     PipelineTrace,
     VectorIndex,
     __version__,
+    check,
     chunk,
     compare,
     compare_per_query,
@@ -69,6 +72,7 @@ __all__ = [
     "Encoder",
     "Evaluation",
     "FusionTuning",
+    "GateReport",
     "ModelError",
     "Pipeline",
     "PipelineTrace",
@@ -77,6 +81,7 @@ __all__ = [
     "TruncationWarning",
     "VectorIndex",
     "__version__",
+    "check",
     "chunk",
     "compare",
     "compare_per_query",
@@ -95,6 +100,7 @@ __all__ = [
     "rerank",
     "sample_collection",
     "stack_runs",
+    "testing",
     "to_documents",
     "write_trec_qrels",
     "write_trec_run",
