@@ -8,6 +8,7 @@ object whose attributes are DataFrames (``Evaluation``, ``Collection``). Long ca
 
 from __future__ import annotations
 
+from . import testing
 from ._ragplay import (
     BM25,
     COLUMNS,
@@ -24,10 +25,12 @@ from ._ragplay import (
     Encoder,
     Evaluation,
     FusionTuning,
+    GateReport,
     Pipeline,
     PipelineTrace,
     VectorIndex,
     __version__,
+    check,
     chunk,
     chunk_qrels,
     compare,
@@ -81,6 +84,7 @@ __all__ = [
     "Encoder",
     "Evaluation",
     "FusionTuning",
+    "GateReport",
     "ModelError",
     "Pipeline",
     "PipelineTrace",
@@ -90,6 +94,7 @@ __all__ = [
     "TruncationWarning",
     "VectorIndex",
     "__version__",
+    "check",
     "chunk",
     "chunk_qrels",
     "compare",
@@ -111,6 +116,7 @@ __all__ = [
     "rerank",
     "sample_collection",
     "stack_runs",
+    "testing",
     "to_documents",
     "write_trec_qrels",
     "write_trec_run",

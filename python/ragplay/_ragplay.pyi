@@ -73,6 +73,7 @@ __all__ = [
     "fuse",
     "optimize_fusion",
     "FusionTuning",
+    "GateReport",
     "mmr",
     "CrossEncoder",
     "BiEncoderReranker",
@@ -81,6 +82,7 @@ __all__ = [
     "VectorIndex",
     "Pipeline",
     "PipelineTrace",
+    "check",
     "chunk",
     "to_documents",
     "chunk_qrels",
@@ -506,6 +508,91 @@ def overlap_run(corpus: pl.DataFrame, queries: pl.DataFrame, *, k: int = 100) ->
 
     Returns:
         A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
+
+def check(
+    candidate: pl.DataFrame,
+    baseline: pl.DataFrame,
+    qrels: pl.DataFrame,
+    metrics: list[str],
+    *,
+    alpha: float = 0.05,
+    test: _Test = "randomization",
+    n_resamples: int = 10000,
+    confidence: float = 0.95,
+    seed: int = 42,
+    relevance_threshold: int = 1,
+    churn_depth: int = 10,
+    persistence: float = 0.9,
+    latency: tuple[float, float] | None = None,
+    latency_tolerance: float = 0.2,
+    show_progress: bool | None = None,
+) -> GateReport:
+    """The regression gate: is ``candidate`` significantly worse than ``baseline``?
+
+    Per metric, the per-query values are paired by query (a query one run does not answer
+    counts 0 for it) and tested one-sided ("is the candidate worse?") with the paired test;
+    the metrics' p-values are Holm-corrected together, so an unchanged system fails the gate
+    with probability at most ``alpha``. A metric regresses when its mean went down and its
+    adjusted p-value is below ``alpha``. With ``latency``, the gate also fails when the
+    candidate is slower than the baseline by more than ``latency_tolerance``.
+
+    Args:
+        candidate: The run under test.
+        baseline: The run it must not be worse than.
+        qrels: A qrels table.
+        metrics: Metric names, as for ``evaluate``.
+        alpha: Family-wise significance level, in (0, 1).
+        test: ``"randomization"`` or ``"t-test"``.
+        n_resamples: Resamples for the randomization test and the bootstrap.
+        confidence: Confidence level of the bootstrap interval of the mean difference.
+        seed: Seed of the random draws.
+        relevance_threshold: As for ``evaluate``.
+        churn_depth: Depth of the rank churn measures (overlap and RBO).
+        persistence: RBO's persistence ``p``, in (0, 1).
+        latency: ``(candidate, baseline)`` latencies in one unit (e.g. the p95 milliseconds
+            of ``Pipeline.trace``), or ``None`` to skip the latency check.
+        latency_tolerance: The largest tolerated relative slowdown (0.2: 20%).
+        show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+    Returns:
+        A ``GateReport``."""
+
+@final
+class GateReport:
+    """What ``check`` returns: the verdict and what moved."""
+
+    @property
+    def passed(self) -> bool:
+        """Whether no metric regressed significantly and the latency stayed within tolerance."""
+
+    @property
+    def summary(self) -> pl.DataFrame:
+        """One row per metric: ``metric``, ``n``, ``mean``, ``baseline_mean``, ``delta``,
+        ``ci_low``, ``ci_high``, ``p_value`` (one-sided), ``p_adjusted`` (Holm over the
+        metrics), ``wins``, ``ties``, ``losses``, ``regression``."""
+
+    @property
+    def losers(self) -> pl.DataFrame:
+        """Queries the candidate scores below the baseline: ``metric``, ``query_id``,
+        ``baseline``, ``candidate``, ``delta``; per metric, worst first."""
+
+    @property
+    def new_zeros(self) -> pl.DataFrame:
+        """Queries above 0 for the baseline and 0 for the candidate: ``metric``, ``query_id``,
+        ``baseline``."""
+
+    @property
+    def churn(self) -> pl.DataFrame:
+        """Per-query rank churn: ``query_id``, ``overlap`` (shared share of the top
+        ``churn_depth``) and ``rbo`` (extrapolated rank-biased overlap)."""
+
+    @property
+    def latency(self) -> tuple[float, float, bool] | None:
+        """``(candidate, baseline, regressed)`` when a latency was given, else ``None``."""
+
+    def describe(self, *, max_queries: int = 5) -> str:
+        """A plain-text account: the verdict, each metric, the latency, the ``max_queries``
+        worst queries of each regressed metric, the new zeros and the churn."""
 
 @final
 class CacheStats:

@@ -1,7 +1,8 @@
 """The ``ragplay`` command line.
 
 ``ragplay eval RUN QRELS -m ndcg@10 -m recall@100`` evaluates a TREC run file against a TREC or
-BEIR qrels file. ``ragplay demo`` runs the lab on the bundled sample collection, or with
+BEIR qrels file. ``ragplay check CANDIDATE BASELINE QRELS -m ndcg@10`` runs the regression gate on
+two TREC run files and exits 1 when the candidate is significantly worse. ``ragplay demo`` runs the lab on the bundled sample collection, or with
 ``--data DIR`` on any BEIR folder, and prints the evaluation.
 """
 
@@ -49,6 +50,22 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         _print(result.per_query)
     _print(result.summary)
     return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    report = ragplay.check(
+        ragplay.read_trec_run(args.candidate),
+        ragplay.read_trec_run(args.baseline),
+        _read_qrels(args.qrels),
+        args.metric or ["ndcg@10"],
+        alpha=args.alpha,
+        test=args.test,
+        seed=args.seed,
+        relevance_threshold=args.relevance_threshold,
+        show_progress=False,
+    )
+    print(report.describe(max_queries=args.max_queries), end="")
+    return 0 if report.passed else 1
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -100,6 +117,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("-q", "--per-query", action="store_true", help="also print per-query values")
     ev.set_defaults(func=_cmd_eval)
+
+    gate = sub.add_parser(
+        "check", help="fail (exit 1) when a run is significantly worse than a baseline run"
+    )
+    gate.add_argument("candidate", type=Path, help="TREC run file under test")
+    gate.add_argument("baseline", type=Path, help="TREC run file of the baseline")
+    gate.add_argument("qrels", type=Path, help="TREC or BEIR qrels file")
+    gate.add_argument("-m", "--metric", action="append", help="metric (repeatable; ndcg@10)")
+    gate.add_argument("--alpha", type=float, default=0.05, help="family-wise level (0.05)")
+    gate.add_argument(
+        "--test", choices=ragplay.OPTIONS["test"], default="randomization", help="paired test"
+    )
+    gate.add_argument("--seed", type=int, default=42, help="seed of the resampling")
+    gate.add_argument(
+        "-l", "--relevance-threshold", type=int, default=1, help="relevance threshold"
+    )
+    gate.add_argument("--max-queries", type=int, default=5, help="worst queries named per metric")
+    gate.set_defaults(func=_cmd_check)
 
     demo = sub.add_parser("demo", help="run the lab on the sample collection or a BEIR folder")
     demo.add_argument("--data", type=Path, default=None, help="a BEIR folder")

@@ -10,6 +10,7 @@
 //!
 //! Scores are compared as `f64` (`trec_eval` 9.0.8+ also reads doubles).
 
+pub mod churn;
 pub mod compare;
 mod groups;
 pub mod metrics;
@@ -21,6 +22,7 @@ use polars::prelude::*;
 use crate::cancel::Cancel;
 use crate::data::schema::{self, NUM_QUERIES, QUERY_ID, RUN};
 use crate::error::{Error, Result};
+pub use churn::churn;
 pub use compare::{compare, compare_per_query, CompareOptions, Correction, Test};
 pub use metrics::{Cutoff, Kind, Metric, MetricInfo, REGISTRY};
 

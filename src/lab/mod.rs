@@ -1,8 +1,11 @@
 //! The lab: end-to-end experiments that tie loaders, retrievers and evaluation together.
 //!
-//! For now it holds the baseline used by the demo: a term-overlap retriever that scores a
+//! It holds the regression gate ([`gate`]: is a candidate significantly worse than a
+//! baseline?) and the baseline used by the demo: a term-overlap retriever that scores a
 //! document by the number of distinct query words (lower-cased alphanumeric runs) it contains.
 //! It is a floor to beat, not a ranking model.
+
+pub mod gate;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -11,6 +14,7 @@ use rustc_hash::FxHashSet;
 use crate::data::schema::{self, table, QUERY_ID, TEXT};
 use crate::error::{Error, Result};
 use crate::run::{check_k, DocumentTexts, RunBuilder};
+pub use gate::{check, GateOptions, GateReport, Latency};
 
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())

@@ -86,7 +86,7 @@ pub fn evaluate(
 }
 
 /// The options of ``compare`` and ``compare_per_query``, parsed once for both.
-fn compare_options(
+pub(crate) fn compare_options(
     baseline: Option<String>,
     test: &str,
     n_resamples: usize,

@@ -40,6 +40,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rerank::PyBiEncoderReranker>()?;
     m.add_class::<rerank::PyCallableReranker>()?;
     m.add_class::<chunked::PyChunked>()?;
+    m.add_class::<lab::PyGateReport>()?;
     m.add_function(wrap_pyfunction!(data::load_beir, m)?)?;
     m.add_function(wrap_pyfunction!(data::sample_collection, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_trec_run, m)?)?;
@@ -55,6 +56,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(eval::compare_per_query, m)?)?;
     m.add_function(wrap_pyfunction!(eval::metrics, m)?)?;
     m.add_function(wrap_pyfunction!(lab::overlap_run, m)?)?;
+    m.add_function(wrap_pyfunction!(lab::check, m)?)?;
     m.add_function(wrap_pyfunction!(dense::exact_search, m)?)?;
     m.add_function(wrap_pyfunction!(fuse::fuse, m)?)?;
     m.add_function(wrap_pyfunction!(fuse::optimize_fusion, m)?)?;
