@@ -51,8 +51,8 @@ use crate::data::schema::{self, table, CHUNK_ID, DOC_ID, END, SECTION, START, TE
 use crate::error::{Error, Result};
 pub use aggregate::{to_documents, Aggregate};
 pub use document::Document;
-pub use semantic::Embedder;
 pub use enrich::{enrich, Template, DEFAULT_TEMPLATE};
+pub use semantic::Embedder;
 pub use spans::{chunk_qrels, DEFAULT_MIN_OVERLAP};
 
 /// How a text is cut.

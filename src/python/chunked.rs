@@ -66,6 +66,7 @@ impl PyChunked {
             size,
             overlap,
             unit: unit.parse::<Unit>().map_err(to_py)?,
+            ..ChunkOptions::default()
         };
         let template = template
             .map(str::parse::<Template>)
