@@ -9,10 +9,7 @@ CARGO ?= cargo
 export RAGPLAY_DATA ?= $(abspath ../shared/data)
 # One compile cache for every Rust notebook (evcxr): later notebooks reuse the built crate.
 export EVCXR_TMPDIR ?= $(abspath target/evcxr)
-# The extension builds in its own target directory: the `python` feature changes how polars
-# is compiled, and sharing one directory with `cargo test` would rebuild it at every switch.
-PY_TARGET ?= $(abspath target/py)
-MATURIN_DEVELOP = VIRTUAL_ENV=$(abspath $(VENV)) CARGO_TARGET_DIR=$(PY_TARGET) $(VENV)/bin/maturin develop -q
+MATURIN_DEVELOP = VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop -q
 
 .PHONY: setup build demo test prepare prepare-python prepare-rust test-rust test-python lint stubs bench evcxr clean
 
@@ -42,8 +39,9 @@ demo: setup
 
 # Rust tests of the core (no Python), then lints, then the Python package and notebooks.
 # The builds come first, three at a time: the test environment then the extension, the Rust
-# tests and lints, and the notebook kernel use separate build directories, so each fills
-# the cores while another waits on downloads, linking or a single large crate.
+# tests and lints, and the notebook kernel. The two cargo builds share one target directory
+# (and so every dependency the `python` feature does not change), so they take turns; the
+# downloads and the kernel's own build run beside them.
 test: prepare
 	$(MAKE) test-rust lint test-python
 
