@@ -74,11 +74,7 @@ pub fn distances(vectors: &Embeddings, first: usize, n: usize) -> Vec<f64> {
 pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let last = sorted.len().checked_sub(1)?;
-    let pos = q / 100.0 * last as f64;
-    let lo = (pos.floor() as usize).min(last);
-    let hi = (lo + 1).min(last);
-    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64))
+    (!sorted.is_empty()).then(|| crate::eval::stats::quantile_sorted(&sorted, q / 100.0))
 }
 
 /// The sentences a breakpoint follows: every `i` whose distance `d_i` is strictly above the

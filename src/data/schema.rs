@@ -168,8 +168,9 @@ pub fn f64_column(df: &DataFrame, table: &'static str, name: &str) -> Result<Flo
     Ok(c.cast(&DataType::Float64)?.f64()?.clone())
 }
 
-/// An integer column as Int32 without nulls.
-pub fn i32_column(df: &DataFrame, table: &'static str, name: &str) -> Result<Int32Chunked> {
+/// An integer column cast to `to` without nulls: the checks of [`i32_column`] and
+/// [`i64_column`].
+fn integer_column(df: &DataFrame, table: &'static str, name: &str, to: DataType) -> Result<Column> {
     let c = column(df, table, name)?;
     if !c.dtype().is_integer() {
         return Err(Error::schema(
@@ -181,29 +182,22 @@ pub fn i32_column(df: &DataFrame, table: &'static str, name: &str) -> Result<Int
         ));
     }
     no_nulls(c, table, name)?;
-    let cast = c
-        .strict_cast(&DataType::Int32)
-        .map_err(|_| Error::schema(table, format!("column {name:?} has values outside Int32")))?;
-    Ok(cast.i32()?.clone())
+    c.strict_cast(&to)
+        .map_err(|_| Error::schema(table, format!("column {name:?} has values outside {to:?}")))
+}
+
+/// An integer column as Int32 without nulls.
+pub fn i32_column(df: &DataFrame, table: &'static str, name: &str) -> Result<Int32Chunked> {
+    Ok(integer_column(df, table, name, DataType::Int32)?
+        .i32()?
+        .clone())
 }
 
 /// An integer column as Int64 without nulls.
 pub fn i64_column(df: &DataFrame, table: &'static str, name: &str) -> Result<Int64Chunked> {
-    let c = column(df, table, name)?;
-    if !c.dtype().is_integer() {
-        return Err(Error::schema(
-            table,
-            format!(
-                "column {name:?} must be an integer column, got {}",
-                c.dtype()
-            ),
-        ));
-    }
-    no_nulls(c, table, name)?;
-    let cast = c
-        .strict_cast(&DataType::Int64)
-        .map_err(|_| Error::schema(table, format!("column {name:?} has values outside Int64")))?;
-    Ok(cast.i64()?.clone())
+    Ok(integer_column(df, table, name, DataType::Int64)?
+        .i64()?
+        .clone())
 }
 
 /// Build a String column.

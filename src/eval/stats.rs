@@ -119,8 +119,9 @@ pub fn randomization_test(d: &[f64], resamples: usize, seed: u64, cancel: &Cance
     Ok((hits + 1) as f64 / (resamples + 1) as f64)
 }
 
-/// Linear-interpolated quantile of sorted values (numpy's default method).
-fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+/// The `q`-th quantile (0 to 1) of sorted, non-empty values, linearly interpolated between
+/// closest ranks (numpy's default method); the one quantile rule of the crate.
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
