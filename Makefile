@@ -93,6 +93,7 @@ bench:
 	.venv-bench/bin/python benches/bench_vectors.py
 	.venv-bench/bin/python benches/bench_rerank.py --pairs 300
 	.venv-bench/bin/python benches/bench_chunk.py
+	.venv-bench/bin/python benches/bench_sweep.py
 
 clean:
 	rm -rf target $(VENV) .venv-bench

@@ -6,6 +6,7 @@
 //! counts to draw a progress bar; Rust callers can share one through an `Arc`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 
@@ -15,6 +16,9 @@ pub struct Cancel {
     flag: AtomicBool,
     done: AtomicU64,
     total: AtomicU64,
+    /// What the work is doing now (a sweep's configuration and stage), and a count of
+    /// changes so a reader can tell a new label from the one it has shown.
+    label: Mutex<(u64, String)>,
 }
 
 impl Cancel {
@@ -55,6 +59,18 @@ impl Cancel {
         self.done.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Say what the work is doing now (shown beside the progress bar).
+    pub fn set_label(&self, label: &str) {
+        let mut l = self.label.lock().unwrap_or_else(|p| p.into_inner());
+        l.0 += 1;
+        l.1 = label.to_owned();
+    }
+
+    /// The label and its change count.
+    pub fn label(&self) -> (u64, String) {
+        self.label.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// `(done, total)` of the current stage.
     pub fn progress(&self) -> (u64, u64) {
         (
@@ -70,6 +86,7 @@ pub fn never() -> &'static Cancel {
         flag: AtomicBool::new(false),
         done: AtomicU64::new(0),
         total: AtomicU64::new(0),
+        label: Mutex::new((0, String::new())),
     };
     &NEVER
 }

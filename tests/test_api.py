@@ -62,6 +62,7 @@ def test_stub_literals_are_the_core_vocabularies():
         "_Unit": "unit",
         "_Aggregate": "aggregate",
         "_Errors": "errors",
+        "_Mode": "mode",
     }
     for alias, option in pairs.items():
         assert literals[alias] == native.OPTIONS[option], (alias, literals.get(alias))
@@ -136,6 +137,7 @@ LONG_CALLS = [
     "read_documents",
     "Chunked.index",
     "Chunked.search",
+    "sweep",
 ]
 
 

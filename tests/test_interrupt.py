@@ -175,6 +175,19 @@ CASES = {
         "assert pipeline.search(QUERIES, k=5, show_progress=False).height == 10",
         None,
     ),
+    "sweep": (
+        "import glob, tempfile\n"
+        "folder = tempfile.mkdtemp()\n"
+        "many = pl.DataFrame({{'query_id': [f'q{{i}}' for i in range(300_000)],"
+        " 'text': ['w1 w2 w3 w9'] * 300_000}})\n"
+        "qrels = pl.DataFrame({{'query_id': ['q0'], 'doc_id': ['d0'],"
+        " 'relevance': pl.Series([1], dtype=pl.Int32)}})\n"
+        "collection = ragplay.Collection(synthetic_corpus(3000), many, qrels)\n"
+        "experiment = {{'retrievers': {{'bm25': {{'kind': 'bm25'}}}}, 'grid': {{}}}}\n",
+        "ragplay.sweep(collection, experiment, store=folder, show_progress=True)",
+        "assert not glob.glob(folder + '/**/.*tmp*', recursive=True)",
+        300_000,
+    ),
 }
 
 

@@ -33,6 +33,7 @@ EXPECTED_RUN = {
     "03_embeddings.ipynb": {"python": "dense", "rust": "dense-sample"},
     "04_hybrid.ipynb": {"python": "rrf", "rust": "rrf-sample"},
     "05_chunking.ipynb": {"python": "documents", "rust": "maxp-sample"},
+    "06_sweeps.ipynb": {"python": "documents", "rust": "cranfield"},
 }
 CASES = [(lang, name) for name in EXPECTED_RUN for lang in KERNELS]
 # Fixed so that evcxr reuses the crates it compiled on an earlier run.
@@ -73,6 +74,12 @@ def ndcg10(scifact: ragplay.Collection, run_name: str) -> float:
             lexical = bm25.search(sample.queries, k=10)
             run = ragplay.fuse({"bm25": lexical, "dense": run}, method="rrf")
         return ragplay.evaluate(run, sample.qrels, ["ndcg@10"]).summary["ndcg@10"][0]
+    if run_name == "cranfield":
+        cranfield = ragplay.load_beir(DATA / "cranfield")
+        index = ragplay.BM25()
+        index.index(cranfield.corpus, show_progress=False)
+        run = index.search(cranfield.queries, k=100)
+        return ragplay.evaluate(run, cranfield.qrels, ["ndcg@10"]).summary["ndcg@10"][0]
     if run_name == "dense":
         run = dense_run(scifact, 100)
     elif run_name == "overlap":

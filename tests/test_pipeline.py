@@ -112,7 +112,10 @@ def test_latency_of_one_stage_is_the_total(sample_stack):
     sample, bm25, *_ = sample_stack
     # The percentile formula is checked against numpy's values in the Rust unit tests; here
     # the table's shape, and a one-stage pipeline whose total is that stage.
-    trace = ragplay.Pipeline([bm25], depth=5).trace(sample.queries, k=5, show_progress=False)
+    pipeline = ragplay.Pipeline([bm25], depth=5)
+    trace = pipeline.trace(sample.queries, k=5, show_progress=False)
+    # The traced run is the search's, row for row (queries in the queries table's order).
+    assert trace.run.equals(pipeline.search(sample.queries, k=5, show_progress=False))
     lat = trace.latency
     assert lat["stage"].to_list() == ["bm25", "total"]
     # With one stage the total equals the stage.

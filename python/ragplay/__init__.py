@@ -24,10 +24,12 @@ from ._ragplay import (
     EmbeddingCache,
     Encoder,
     Evaluation,
+    Experiment,
     FusionTuning,
     GateReport,
     Pipeline,
     PipelineTrace,
+    SweepResult,
     VectorIndex,
     __version__,
     check,
@@ -52,6 +54,7 @@ from ._ragplay import (
     rerank,
     sample_collection,
     stack_runs,
+    sweep,
     to_documents,
     write_trec_qrels,
     write_trec_run,
@@ -65,6 +68,7 @@ from .exceptions import (
     TruncationWarning,
 )
 from .protocols import Retriever
+from .store import Store
 
 __all__ = [
     "BM25",
@@ -83,6 +87,7 @@ __all__ = [
     "EmbeddingCache",
     "Encoder",
     "Evaluation",
+    "Experiment",
     "FusionTuning",
     "GateReport",
     "ModelError",
@@ -91,6 +96,8 @@ __all__ = [
     "RagplayError",
     "RagplayWarning",
     "Retriever",
+    "Store",
+    "SweepResult",
     "TruncationWarning",
     "VectorIndex",
     "__version__",
@@ -116,6 +123,7 @@ __all__ = [
     "rerank",
     "sample_collection",
     "stack_runs",
+    "sweep",
     "testing",
     "to_documents",
     "write_trec_qrels",

@@ -24,7 +24,17 @@ class Bar:
 
     def __init__(self, desc: str) -> None:
         self.desc = desc
+        self.label = ""
         self._bar: Any = None
+
+    def _text(self) -> str:
+        return f"{self.desc}: {self.label}" if self.label else self.desc
+
+    def describe(self, label: str) -> None:
+        """Show what the work is doing now (a sweep's configuration and stage)."""
+        self.label = label
+        if self._bar is not None:
+            self._bar.set_description(self._text())
 
     def update(self, done: int, total: int) -> None:
         if total <= 0:
@@ -32,7 +42,7 @@ class Bar:
         if self._bar is None:
             from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
-            self._bar = tqdm(total=total, desc=self.desc, leave=False)
+            self._bar = tqdm(total=total, desc=self._text(), leave=False)
         if self._bar.total != total:
             self._bar.reset(total=total)
         self._bar.update(done - self._bar.n)

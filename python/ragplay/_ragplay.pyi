@@ -1,7 +1,7 @@
 from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Final, Literal, final
+from typing import Any, Final, Literal, final
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +42,7 @@ _Strategy = Literal["fixed", "sentence", "recursive", "markdown", "semantic"]
 _Unit = Literal["chars", "tokens"]
 _Aggregate = Literal["maxp", "firstp", "sump"]
 _Errors = Literal["raise", "skip"]
+_Mode = Literal["grid", "one_at_a_time", "staged"]
 _Runs = pl.DataFrame | dict[str, pl.DataFrame]
 _FuseRuns = pl.DataFrame | dict[str, pl.DataFrame] | Sequence[pl.DataFrame]
 __all__ = [
@@ -88,6 +89,9 @@ __all__ = [
     "chunk_qrels",
     "enrich",
     "Chunked",
+    "Experiment",
+    "sweep",
+    "SweepResult",
     "COLUMNS",
     "OPTIONS",
 ]
@@ -98,6 +102,8 @@ OPTIONS: Final[dict[str, list[str]]]
 @final
 class Collection:
     """A test collection: corpus, queries and qrels tables."""
+
+    def __init__(self, corpus: pl.DataFrame, queries: pl.DataFrame, qrels: pl.DataFrame) -> None: ...
 
     @property
     def corpus(self) -> pl.DataFrame:
@@ -272,7 +278,7 @@ class BM25:
     def name(self) -> str:
         """The retriever's name in runs and the lab: ``"bm25"``."""
 
-    def config(self) -> dict[str, object]:
+    def config(self) -> dict[str, Any]:
         """The configuration (variant, parameters, analyzer, fields) as a dict."""
 
     @property
@@ -1004,7 +1010,7 @@ class DenseIndex:
     def name(self) -> str:
         """The retriever's name in runs and the lab: ``"dense"``."""
 
-    def config(self) -> dict[str, object]:
+    def config(self) -> dict[str, Any]:
         """The configuration (model folder, pooling, normalisation, prefixes) as a dict."""
 
     def __len__(self) -> int: ...
@@ -1520,7 +1526,7 @@ class Pipeline:
     def name(self) -> str:
         """The retriever's name in runs and the lab: ``"pipeline"``."""
 
-    def config(self) -> dict[str, object]:
+    def config(self) -> dict[str, Any]:
         """The configuration (every retriever's, the fusion, reranker, MMR and depth) as a dict."""
 
 @final
@@ -1742,5 +1748,82 @@ class Chunked:
     def name(self) -> str:
         """The retriever's name in runs and the lab: ``"chunked-"`` and the inner retriever's."""
 
-    def config(self) -> dict[str, object]:
+    def config(self) -> dict[str, Any]:
         """The configuration (chunker, template, aggregation, depth, inner retriever) as a dict."""
+
+@final
+class Experiment:
+    """..."""
+
+    def __init__(self, description: dict[str, Any]) -> None: ...
+    @staticmethod
+    def from_toml(text: str) -> Experiment:
+        """..."""
+
+    @staticmethod
+    def read(path: str | PathLike[str]) -> Experiment:
+        """..."""
+
+    def to_toml(self) -> str:
+        """..."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """..."""
+
+    def configurations(self) -> pl.DataFrame:
+        """..."""
+
+    def __eq__(self, other: object) -> bool: ...
+
+def sweep(
+    collection: Collection,
+    experiment: Experiment | dict[str, Any],
+    *,
+    store: str | PathLike[str] | None = None,
+    cache: EmbeddingCache | str | PathLike[str] | None = None,
+    metrics: list[str] | None = None,
+    mode: _Mode | None = None,
+    baseline: str | None = None,
+    budget_s: float | None = None,
+    show_progress: bool | None = None,
+) -> SweepResult:
+    """..."""
+
+@final
+class SweepResult:
+    """..."""
+
+    @property
+    def baseline(self) -> str:
+        """..."""
+
+    @property
+    def results(self) -> pl.DataFrame:
+        """..."""
+
+    @property
+    def runs(self) -> pl.DataFrame:
+        """..."""
+
+    @property
+    def latency(self) -> pl.DataFrame:
+        """..."""
+
+    @property
+    def work(self) -> pl.DataFrame:
+        """..."""
+
+    @property
+    def computed(self) -> list[str]:
+        """..."""
+
+    @property
+    def reused(self) -> list[str]:
+        """..."""
+
+    @property
+    def skipped(self) -> list[str]:
+        """..."""
+
+    def run(self, config_id: str) -> pl.DataFrame:
+        """..."""

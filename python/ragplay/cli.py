@@ -2,7 +2,10 @@
 
 ``ragplay eval RUN QRELS -m ndcg@10 -m recall@100`` evaluates a TREC run file against a TREC or
 BEIR qrels file. ``ragplay check CANDIDATE BASELINE QRELS -m ndcg@10`` runs the regression gate on
-two TREC run files and exits 1 when the candidate is significantly worse. ``ragplay demo`` runs the lab on the bundled sample collection, or with
+two TREC run files (or ``ragplay check CANDIDATE --baseline STORE`` against the baseline
+configuration of an experiment store) and exits 1 when the candidate is significantly worse.
+``ragplay run experiment.toml`` runs the sweep an experiment file describes into a store and
+prints its results. ``ragplay demo`` runs the lab on the bundled sample collection, or with
 ``--data DIR`` on any BEIR folder, and prints the evaluation.
 """
 
@@ -53,10 +56,21 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    if args.store is not None:
+        if args.qrels is not None:
+            raise ValueError("with --baseline STORE give the candidate and at most a qrels file")
+        store = ragplay.Store(args.store)
+        baseline = store.baseline_run()
+        qrels = _read_qrels(args.baseline) if args.baseline is not None else store.qrels()
+    else:
+        if args.baseline is None or args.qrels is None:
+            raise ValueError("give CANDIDATE BASELINE QRELS, or CANDIDATE --baseline STORE")
+        baseline = ragplay.read_trec_run(args.baseline)
+        qrels = _read_qrels(args.qrels)
     report = ragplay.check(
         ragplay.read_trec_run(args.candidate),
-        ragplay.read_trec_run(args.baseline),
-        _read_qrels(args.qrels),
+        baseline,
+        qrels,
         args.metric or ["ndcg@10"],
         alpha=args.alpha,
         test=args.test,
@@ -66,6 +80,44 @@ def _cmd_check(args: argparse.Namespace) -> int:
     )
     print(report.describe(max_queries=args.max_queries), end="")
     return 0 if report.passed else 1
+
+
+def print_results(results: pl.DataFrame, metrics: Sequence[str]) -> None:
+    """The ranked configurations: each metric with its Holm-corrected p against the baseline."""
+    cols = ["label", "baseline"]
+    for m in metrics:
+        cols += [m, f"{m}_p_holm"]
+    _print(results.select(*cols, "p50_ms", "index_s", "cost_per_1k_queries_usd"))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    experiment = ragplay.Experiment.read(args.experiment)
+    description = experiment.to_dict()
+    if args.data is not None:
+        data, split = args.data, args.split or "test"
+    elif "collection" in description:
+        data = Path(description["collection"]["path"])
+        if not data.is_absolute():
+            data = args.experiment.parent / data
+        split = args.split or description["collection"]["split"]
+    else:
+        raise ValueError(f"{args.experiment}: no [collection] path; give --data DIR")
+    store = args.store or args.experiment.with_suffix(".store")
+    collection = ragplay.load_beir(data, split=split)
+    print(f"ragplay {ragplay.__version__}: {args.experiment} on {data} into {store}")
+    start = time.perf_counter()
+    try:
+        result = ragplay.sweep(collection, experiment, store=store)
+    except KeyboardInterrupt:
+        print(f"stopped; the finished configurations are kept in {store}", file=sys.stderr)
+        return 130
+    took = time.perf_counter() - start
+    print(
+        f"{result.results.height} configurations ({len(result.computed)} computed, "
+        f"{len(result.reused)} from the store, {len(result.skipped)} over budget) in {took:.1f} s"
+    )
+    print_results(result.results, description["metrics"])
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -122,8 +174,21 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="fail (exit 1) when a run is significantly worse than a baseline run"
     )
     gate.add_argument("candidate", type=Path, help="TREC run file under test")
-    gate.add_argument("baseline", type=Path, help="TREC run file of the baseline")
-    gate.add_argument("qrels", type=Path, help="TREC or BEIR qrels file")
+    gate.add_argument(
+        "baseline",
+        type=Path,
+        nargs="?",
+        help="TREC run file of the baseline (with --baseline STORE: an optional qrels file)",
+    )
+    gate.add_argument("qrels", type=Path, nargs="?", help="TREC or BEIR qrels file")
+    gate.add_argument(
+        "--baseline",
+        dest="store",
+        type=Path,
+        default=None,
+        metavar="STORE",
+        help="an experiment store: its baseline configuration's run and its qrels",
+    )
     gate.add_argument("-m", "--metric", action="append", help="metric (repeatable; ndcg@10)")
     gate.add_argument("--alpha", type=float, default=0.05, help="family-wise level (0.05)")
     gate.add_argument(
@@ -136,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--max-queries", type=int, default=5, help="worst queries named per metric")
     gate.set_defaults(func=_cmd_check)
 
+    run = sub.add_parser("run", help="run the sweep an experiment TOML file describes")
+    run.add_argument("experiment", type=Path, help="experiment TOML file")
+    run.add_argument("--store", type=Path, default=None, help="store folder (EXPERIMENT.store)")
+    run.add_argument("--data", type=Path, default=None, help="a BEIR folder (else [collection])")
+    run.add_argument("--split", default=None, help="qrels split (else [collection] or test)")
+    run.set_defaults(func=_cmd_run)
+
     demo = sub.add_parser("demo", help="run the lab on the sample collection or a BEIR folder")
     demo.add_argument("--data", type=Path, default=None, help="a BEIR folder")
     demo.set_defaults(func=_cmd_demo)
@@ -146,6 +218,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ragplay.RagplayError, OSError) as e:
+    except (ragplay.RagplayError, OSError, ValueError, KeyError) as e:
         print(f"ragplay: error: {e}", file=sys.stderr)
         return 2

@@ -16,7 +16,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use super::io::TextFile;
-use super::schema::{self, DOC_ID, QUERY_ID, RELEVANCE, TEXT, TITLE};
+use super::schema::{self, table, DOC_ID, QUERY_ID, RELEVANCE, TEXT, TITLE};
 use crate::error::{Error, Result};
 
 /// A BEIR collection: three tables with the schemas of [`crate::data::schema`].
@@ -191,6 +191,42 @@ fn read_qrels_rows(path: &Path) -> Result<Vec<QrelRow>> {
 pub fn load_qrels_tsv(path: &Path) -> Result<DataFrame> {
     let rows = read_qrels_rows(path)?;
     qrels_frame(path, &rows)
+}
+
+impl Beir {
+    /// A collection from its three tables, checked: the columns of
+    /// [`crate::data::schema`] with their types, and every judgement naming a query of the
+    /// queries table and a document of the corpus.
+    pub fn new(corpus: DataFrame, queries: DataFrame, qrels: DataFrame) -> Result<Self> {
+        crate::run::DocumentTexts::new(&corpus)?;
+        schema::str_column(&queries, table::QUERIES, TEXT)?;
+        let query_ids = schema::str_column(&queries, table::QUERIES, QUERY_ID)?;
+        schema::i32_column(&qrels, table::QRELS, RELEVANCE)?;
+        let known_docs: FxHashSet<&str> =
+            schema::str_values(schema::str_column(&corpus, table::CORPUS, DOC_ID)?).collect();
+        let known_queries: FxHashSet<&str> = schema::str_values(query_ids).collect();
+        let q = schema::str_column(&qrels, table::QRELS, QUERY_ID)?;
+        let d = schema::str_column(&qrels, table::QRELS, DOC_ID)?;
+        for (row, (q, d)) in schema::str_values(q).zip(schema::str_values(d)).enumerate() {
+            let (kind, id) = if !known_queries.contains(q) {
+                ("query", q)
+            } else if !known_docs.contains(d) {
+                ("document", d)
+            } else {
+                continue;
+            };
+            return Err(Error::UnknownId {
+                kind,
+                id: id.to_owned(),
+                location: format!("row {row} of the qrels table"),
+            });
+        }
+        Ok(Self {
+            corpus,
+            queries,
+            qrels,
+        })
+    }
 }
 
 /// Load a BEIR folder. Every qrels row must name a known query and a known document; the

@@ -19,6 +19,7 @@ pub mod kernels;
 pub mod model;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use polars::prelude::DataFrame;
@@ -123,6 +124,18 @@ pub struct Encoder {
     query_prefix: String,
     document_prefix: String,
     fingerprint: OnceLock<std::result::Result<String, String>>,
+    /// Texts and tokens embedded since loading, and forward calls.
+    usage: [AtomicU64; 3],
+}
+
+/// What an [`Encoder`] has embedded since it was loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Calls that embedded at least one text.
+    pub calls: u64,
+    pub texts: u64,
+    /// Tokens after truncation, special tokens included.
+    pub tokens: u64,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -186,6 +199,7 @@ impl Encoder {
             bert,
             tokenizer,
             fingerprint: OnceLock::new(),
+            usage: Default::default(),
         })
     }
 
@@ -283,6 +297,17 @@ impl Encoder {
             .collect())
     }
 
+    /// What this encoder has embedded since it was loaded (texts read from an embedding
+    /// cache are not embedded and not counted).
+    pub fn usage(&self) -> Usage {
+        let [calls, texts, tokens] = &self.usage;
+        Usage {
+            calls: calls.load(Ordering::Relaxed),
+            texts: texts.load(Ordering::Relaxed),
+            tokens: tokens.load(Ordering::Relaxed),
+        }
+    }
+
     /// Token counts of `texts` after truncation, special tokens included.
     pub fn token_counts(&self, texts: &[&str]) -> Result<Vec<usize>> {
         Ok(self
@@ -328,6 +353,13 @@ impl Encoder {
         let normalize = options.normalize.unwrap_or(self.normalize);
         let prefix = options.prefix.as_deref().unwrap_or("");
         let tokens = self.tokenize(texts, prefix)?;
+        if !texts.is_empty() {
+            let [calls, count, total] = &self.usage;
+            calls.fetch_add(1, Ordering::Relaxed);
+            count.fetch_add(texts.len() as u64, Ordering::Relaxed);
+            let n: usize = tokens.iter().map(|(ids, _)| ids.len()).sum();
+            total.fetch_add(n as u64, Ordering::Relaxed);
+        }
         let truncated: Vec<usize> = tokens
             .iter()
             .enumerate()

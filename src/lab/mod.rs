@@ -1,11 +1,17 @@
 //! The lab: end-to-end experiments that tie loaders, retrievers and evaluation together.
 //!
-//! It holds the regression gate ([`gate`]: is a candidate significantly worse than a
-//! baseline?) and the baseline used by the demo: a term-overlap retriever that scores a
+//! It holds sweeps ([`spec`]: what a sweep varies; [`sweep`]: running it with shared work
+//! done once; [`results`]: the results table; [`store`]: the folder that keeps finished
+//! configurations), the regression gate ([`gate`]: is a candidate significantly worse
+//! than a baseline?) and the baseline used by the demo: a term-overlap retriever that scores a
 //! document by the number of distinct query words (lower-cased alphanumeric runs) it contains.
 //! It is a floor to beat, not a ranking model.
 
 pub mod gate;
+pub mod results;
+pub mod spec;
+pub mod store;
+pub mod sweep;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -15,6 +21,10 @@ use crate::data::schema::{self, table, QUERY_ID, TEXT};
 use crate::error::{Error, Result};
 use crate::run::{check_k, DocumentTexts, RunBuilder};
 pub use gate::{check, GateOptions, GateReport, Latency};
+pub use results::SweepResult;
+pub use spec::{Experiment, Mode};
+pub use store::Store;
+pub use sweep::sweep;
 
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())

@@ -14,11 +14,28 @@ use crate::data::ingest::{OnError, ReadOptions};
 /// A test collection: corpus, queries and qrels tables.
 #[pyclass(name = "Collection", module = "ragplay._ragplay", frozen)]
 pub struct PyCollection {
-    inner: data::Beir,
+    pub(crate) inner: data::Beir,
 }
 
 #[pymethods]
 impl PyCollection {
+    /// A collection from a corpus, a queries and a qrels table; every judgement must name
+    /// a query and a document of the other two.
+    #[new]
+    fn new(
+        corpus: &Bound<'_, PyAny>,
+        queries: &Bound<'_, PyAny>,
+        qrels: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let inner = data::Beir::new(
+            frame_arg(corpus, "corpus")?,
+            frame_arg(queries, "queries")?,
+            frame_arg(qrels, "qrels")?,
+        )
+        .map_err(to_py)?;
+        Ok(Self { inner })
+    }
+
     /// Corpus table: ``doc_id``, ``title``, ``text`` (String).
     #[getter]
     fn corpus(&self) -> PyDataFrame {

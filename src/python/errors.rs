@@ -197,11 +197,17 @@ fn wait<T: Send>(
     bar: Option<&Bound<'_, PyAny>>,
     cancel: &Cancel,
 ) -> PyResult<Outcome<T>> {
+    let mut shown = 0u64;
     loop {
         match py.detach(|| recv(Some(Duration::from_millis(50)))) {
             Ok(out) => return Ok(out),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if let Some(bar) = bar {
+                    let (version, label) = cancel.label();
+                    if version != shown {
+                        shown = version;
+                        bar.call_method1("describe", (label,))?;
+                    }
                     let (done, total) = cancel.progress();
                     bar.call_method1("update", (done, total))?;
                 }

@@ -13,6 +13,7 @@ mod lab;
 mod pipeline;
 mod rerank;
 mod retrieve;
+mod sweep;
 mod text;
 mod vectors;
 
@@ -41,6 +42,8 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rerank::PyCallableReranker>()?;
     m.add_class::<chunked::PyChunked>()?;
     m.add_class::<lab::PyGateReport>()?;
+    m.add_class::<sweep::PyExperiment>()?;
+    m.add_class::<sweep::PySweepResult>()?;
     m.add_function(wrap_pyfunction!(data::load_beir, m)?)?;
     m.add_function(wrap_pyfunction!(data::sample_collection, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_trec_run, m)?)?;
@@ -57,6 +60,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(eval::metrics, m)?)?;
     m.add_function(wrap_pyfunction!(lab::overlap_run, m)?)?;
     m.add_function(wrap_pyfunction!(lab::check, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::sweep, m)?)?;
     m.add_function(wrap_pyfunction!(dense::exact_search, m)?)?;
     m.add_function(wrap_pyfunction!(fuse::fuse, m)?)?;
     m.add_function(wrap_pyfunction!(fuse::optimize_fusion, m)?)?;
@@ -99,6 +103,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     options.set_item("aggregate", crate::chunk::Aggregate::NAMES.to_vec())?;
     options.set_item("errors", crate::data::ingest::OnError::NAMES.to_vec())?;
     options.set_item("stemmer", crate::text::analyzer::STEMMER_LANGUAGES.to_vec())?;
+    options.set_item("mode", crate::lab::Mode::NAMES.to_vec())?;
     m.add("OPTIONS", options)?;
     Ok(())
 }

@@ -164,6 +164,13 @@ impl Pipeline {
         out
     }
 
+    /// Use retrievers that are already indexed with `corpus`: the pipeline keeps the corpus
+    /// for re-ranking without indexing anything (the caller vouches that the retrievers and
+    /// the MMR index hold exactly its documents).
+    pub fn set_corpus(&mut self, corpus: &DataFrame) {
+        self.corpus = Some(corpus.clone());
+    }
+
     /// Candidates per query at every stage.
     pub fn depth(&self) -> usize {
         self.depth

@@ -140,9 +140,11 @@ pub(crate) fn trace(
         finals.push(last);
         cancel.advance(1);
     }
-    let mut run = finals.swap_remove(0);
-    for f in &finals {
-        run.vstack_mut(f)?;
+    // Queries in the order of the queries table, as a search returns them.
+    let mut finals = finals.into_iter();
+    let mut run = finals.next().expect("at least one query");
+    for f in finals {
+        run.vstack_mut(&f)?;
     }
     run.rechunk_mut();
     Ok(Trace {

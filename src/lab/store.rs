@@ -1,0 +1,352 @@
+//! The experiment store: a folder that keeps every finished configuration of a sweep, so a
+//! sweep killed at any moment resumes without recomputing, and any two runs can be compared
+//! later.
+//!
+//! Layout (every file is written atomically: a temporary file, synced, renamed):
+//!
+//! ```text
+//! manifest.json          format, ragplay version, machine, collection fingerprint,
+//!                        the experiment, the baseline id, finished ids in order
+//! configs/<id>.json      one finished configuration: its settings and measurements
+//! runs/<id>.parquet      its run (`config_id`, `query_id`, `doc_id`, `score`, `rank`)
+//! qrels.parquet          the judgements the runs are evaluated against
+//! results.parquet        the results table of the last sweep (and latency.parquet)
+//! embeddings/            the embedding cache of the dense indexes
+//! ```
+//!
+//! A configuration counts as finished once `configs/<id>.json` exists; it is written after
+//! its run, so a kill between the two leaves a run without a record, which is recomputed.
+//! The runs folder is one parquet dataset: `polars.scan_parquet("runs/*.parquet")` reads
+//! every configuration's run lazily.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::spec::Config;
+use crate::data::beir::Beir;
+use crate::data::io::write_atomic;
+use crate::error::{Error, Result};
+
+const FORMAT: &str = "ragplay-store";
+const VERSION: u32 = 1;
+/// The column that names a run's configuration in the store's run files.
+pub const CONFIG_ID: &str = "config_id";
+
+/// One stage's latency over the queries, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageLatency {
+    pub stage: String,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// A finished configuration: what it was and what it cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub label: String,
+    pub config: Config,
+    /// Build time of the indexes it searches, each measured when it was built.
+    pub index_s: f64,
+    /// Corpus tokens embedded by those indexes (0 for lexical ones and cache hits).
+    pub embedded_tokens: u64,
+    /// Wall time of searching every query one at a time.
+    pub search_s: f64,
+    /// Per stage, then `total`.
+    pub latency: Vec<StageLatency>,
+    /// The process' peak resident memory while the configuration ran (Linux only).
+    pub peak_rss_mb: Option<f64>,
+    /// Per query: tokens embedded at search time.
+    pub query_tokens: f64,
+    /// Per query: estimated tokens of the re-ranked pairs (4 characters a token).
+    pub reranked_tokens: f64,
+    /// Per query: estimated tokens of the `context_k` documents a generator would read.
+    pub context_tokens: f64,
+    /// Embedding the corpus, at the experiment's prices.
+    pub index_cost_usd: f64,
+    /// Embedding, re-ranking and generator input for 1,000 queries.
+    pub cost_per_1k_queries_usd: f64,
+}
+
+/// The machine a store was written on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub os: String,
+    pub arch: String,
+    pub cpus: usize,
+}
+
+impl Machine {
+    pub fn this() -> Self {
+        Self {
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// What identifies a collection: a hash of every corpus, query and judgement row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub sha256: String,
+    pub documents: usize,
+    pub queries: usize,
+    pub judgements: usize,
+}
+
+impl Fingerprint {
+    pub fn of(collection: &Beir) -> Result<Self> {
+        let mut h = Sha256::new();
+        for (name, frame) in [
+            ("corpus", &collection.corpus),
+            ("queries", &collection.queries),
+            ("qrels", &collection.qrels),
+        ] {
+            h.update(name.as_bytes());
+            let mut names: Vec<&str> = frame
+                .get_column_names()
+                .into_iter()
+                .map(|n| n.as_str())
+                .collect();
+            names.sort_unstable();
+            for col in names {
+                h.update(col.as_bytes());
+                let values = frame.column(col)?.cast(&DataType::String)?;
+                let values = values.str()?;
+                for v in (0..values.len()).map(|i| values.get(i)) {
+                    match v {
+                        Some(s) => {
+                            h.update(s.as_bytes());
+                            h.update([0xff]);
+                        }
+                        None => h.update([0xfe]),
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            sha256: h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+            documents: collection.corpus.height(),
+            queries: collection.queries.height(),
+            judgements: collection.qrels.height(),
+        })
+    }
+}
+
+/// The store's table of contents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    pub ragplay_version: String,
+    pub machine: Machine,
+    pub collection: Fingerprint,
+    /// The last sweep's description.
+    pub experiment: serde_json::Value,
+    /// The last sweep's baseline configuration.
+    pub baseline: Option<String>,
+    /// Finished configurations, in the order they finished.
+    pub configs: Vec<String>,
+}
+
+/// An experiment store folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+fn parquet_error(path: &Path, e: PolarsError) -> Error {
+    Error::io(path, std::io::Error::other(e.to_string()))
+}
+
+impl Store {
+    /// The store in `dir`, created when missing.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(Self { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The folder of the dense indexes' embedding cache.
+    pub fn embeddings_dir(&self) -> PathBuf {
+        self.dir.join("embeddings")
+    }
+
+    fn manifest_path(&self) -> PathBuf {
+        self.dir.join("manifest.json")
+    }
+
+    /// The manifest, `None` for a new store.
+    pub fn manifest(&self) -> Result<Option<Manifest>> {
+        let path = self.manifest_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let m: Manifest = serde_json::from_str(&text)
+            .map_err(|e| Error::document(&path, format!("not a ragplay store manifest: {e}")))?;
+        if m.format != FORMAT || m.version > VERSION {
+            return Err(Error::document(
+                &path,
+                format!(
+                    "format {} version {} is not one this ragplay reads",
+                    m.format, m.version
+                ),
+            ));
+        }
+        Ok(Some(m))
+    }
+
+    /// A manifest for `collection`, or the store's own after checking that it holds the same
+    /// collection.
+    pub fn begin(&self, collection: &Beir) -> Result<Manifest> {
+        let fingerprint = Fingerprint::of(collection)?;
+        match self.manifest()? {
+            Some(m) if m.collection != fingerprint => Err(Error::config(
+                "store",
+                format!(
+                    "{} holds runs of another collection ({} documents, {} queries; this one has {} and {}); use another folder",
+                    self.dir.display(),
+                    m.collection.documents,
+                    m.collection.queries,
+                    fingerprint.documents,
+                    fingerprint.queries
+                ),
+            )),
+            Some(m) => Ok(m),
+            None => Ok(Manifest {
+                format: FORMAT.into(),
+                version: VERSION,
+                ragplay_version: env!("CARGO_PKG_VERSION").into(),
+                machine: Machine::this(),
+                collection: fingerprint,
+                experiment: serde_json::Value::Null,
+                baseline: None,
+                configs: Vec::new(),
+            }),
+        }
+    }
+
+    pub fn write_manifest(&self, manifest: &Manifest) -> Result<()> {
+        let text = serde_json::to_string_pretty(manifest)
+            .map_err(|e| Error::config("store", e.to_string()))?;
+        write_atomic(&self.manifest_path(), |w| w.write_all(text.as_bytes()))
+    }
+
+    fn record_path(&self, id: &str) -> PathBuf {
+        self.dir.join("configs").join(format!("{id}.json"))
+    }
+
+    fn run_path(&self, id: &str) -> PathBuf {
+        self.dir.join("runs").join(format!("{id}.parquet"))
+    }
+
+    /// Keep a finished configuration: its run first, then its record.
+    pub fn save(&self, record: &Record, run: &DataFrame) -> Result<()> {
+        let mut with_id = run.clone();
+        let ids = Column::new(CONFIG_ID.into(), vec![record.id.as_str(); run.height()]);
+        with_id.insert_column(0, ids)?;
+        self.write_parquet(&self.run_path(&record.id), &with_id)?;
+        let text = serde_json::to_string_pretty(record)
+            .map_err(|e| Error::config("store", e.to_string()))?;
+        write_atomic(&self.record_path(&record.id), |w| {
+            w.write_all(text.as_bytes())
+        })
+    }
+
+    /// A finished configuration's record and run, `None` when it is not finished.
+    pub fn finished(&self, id: &str) -> Result<Option<(Record, DataFrame)>> {
+        let path = self.record_path(id);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let record: Record = serde_json::from_str(&text)
+            .map_err(|e| Error::document(&path, format!("not a configuration record: {e}")))?;
+        Ok(Some((record, self.run(id)?)))
+    }
+
+    /// A configuration's run (`query_id`, `doc_id`, `score`, `rank`).
+    pub fn run(&self, id: &str) -> Result<DataFrame> {
+        let mut run = self.read_parquet(&self.run_path(id))?;
+        if run.get_column_index(CONFIG_ID).is_some() {
+            run.drop_in_place(CONFIG_ID)?;
+        }
+        Ok(run)
+    }
+
+    /// The records of the finished configurations, in the manifest's order.
+    pub fn records(&self) -> Result<Vec<Record>> {
+        let Some(m) = self.manifest()? else {
+            return Ok(Vec::new());
+        };
+        m.configs
+            .iter()
+            .filter_map(|id| self.finished(id).transpose())
+            .map(|r| r.map(|(record, _)| record))
+            .collect()
+    }
+
+    /// Write `<name>.parquet` at the top of the store.
+    pub fn write_table(&self, name: &str, frame: &DataFrame) -> Result<()> {
+        self.write_parquet(&self.dir.join(format!("{name}.parquet")), frame)
+    }
+
+    /// Read `<name>.parquet` from the top of the store.
+    pub fn read_table(&self, name: &str) -> Result<DataFrame> {
+        self.read_parquet(&self.dir.join(format!("{name}.parquet")))
+    }
+
+    fn write_parquet(&self, path: &Path, frame: &DataFrame) -> Result<()> {
+        let mut frame = frame.clone();
+        let mut failure: Option<PolarsError> = None;
+        let written = write_atomic(path, |w| {
+            ParquetWriter::new(w)
+                .finish(&mut frame)
+                .map(|_| ())
+                .map_err(|e| {
+                    let io = std::io::Error::other(e.to_string());
+                    failure = Some(e);
+                    io
+                })
+        });
+        match failure {
+            Some(e) => Err(parquet_error(path, e)),
+            None => written,
+        }
+    }
+
+    fn read_parquet(&self, path: &Path) -> Result<DataFrame> {
+        let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        ParquetReader::new(file)
+            .finish()
+            .map_err(|e| parquet_error(path, e))
+    }
+}
+
+/// Reset the process' peak resident memory (Linux: `clear_refs` 5), so the next
+/// [`peak_rss_mb`] measures from now. Does nothing elsewhere.
+pub fn reset_peak_rss() {
+    let _ = fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process' peak resident memory in MiB since the last reset (Linux `VmHWM`).
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

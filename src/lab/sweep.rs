@@ -1,0 +1,668 @@
+//! Sweeps: run every configuration of an [`Experiment`] on a collection, doing shared work
+//! once, keeping each finished configuration in a [`Store`], and measuring quality, latency,
+//! memory, tokens and cost ([`super::results`]).
+//!
+//! Shared work: an index is identified by (retriever name, chunking, template); it is built
+//! the first time a configuration needs it and reused by every later one, so each distinct
+//! chunking and enrichment is chunked and embedded once per retriever. Dense indexes embed
+//! through an [`EmbeddingCache`] in the store, so texts embedded before a kill are read back
+//! after it. Encoders and re-rankers are loaded once per name. Each configuration is a
+//! [`Pipeline`] over the shared indexes, searched with [`Pipeline::trace`] (queries one at a
+//! time, per-stage latency), whose run is the configuration's run.
+//!
+//! Resumption: a configuration whose record is in the store is read back, not recomputed;
+//! the rest run in the experiment's order. With `budget_s`, no configuration after the first
+//! starts once that many seconds have passed (the skipped ones are listed). Ctrl-C stops within one query or batch
+//! and keeps every finished configuration.
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use polars::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::results::{self, SweepResult};
+use super::spec::{ChunkSpec, Config, Experiment, FusionSpec, Mode, Point, RetrieverSpec, AXES};
+use super::store::{self, Record, StageLatency, Store};
+use crate::cancel::Cancel;
+use crate::chunk::{Aggregate, ChunkOptions, Template};
+use crate::data::schema::{self, table, DOC_ID, QUERY_ID, TEXT};
+use crate::data::Beir;
+use crate::embed::{EmbeddingCache, EncodeOptions, Encoder, EncoderOptions};
+use crate::error::{Error, Result};
+use crate::fuse::FuseOptions;
+use crate::rerank::{CrossEncoder, CrossEncoderOptions, PairScorer};
+use crate::retrieve::pipeline::{MmrStage, RerankStage};
+use crate::retrieve::{
+    Bm25, Bm25Config, Chunked, DenseIndex, Pipeline, Retriever, SharedRetriever, Storage,
+    VectorOptions,
+};
+use crate::text::{AnalyzerConfig, StopWords};
+
+/// Characters per token of the token estimates (context and re-ranking).
+pub const CHARS_PER_TOKEN: f64 = 4.0;
+
+/// An index built for the sweep, and what building it took.
+struct Built {
+    retriever: SharedRetriever,
+    /// The dense index itself, for MMR (whole-document dense indexes only).
+    dense: Option<Arc<RwLock<DenseIndex>>>,
+    build_s: f64,
+    tokens_embedded: u64,
+}
+
+/// One row of the work table.
+pub struct WorkRow {
+    pub retriever: String,
+    pub chunking: String,
+    pub enrich: Option<String>,
+    pub build_s: f64,
+    pub texts_embedded: u64,
+    pub tokens_embedded: u64,
+}
+
+/// A finished configuration: its record and run.
+pub struct Done {
+    pub record: Record,
+    pub run: DataFrame,
+}
+
+/// The state of a running sweep.
+struct Lab<'a> {
+    e: &'a Experiment,
+    c: &'a Beir,
+    store: Option<&'a Store>,
+    cache: Option<Arc<EmbeddingCache>>,
+    encoders: FxHashMap<String, Arc<Encoder>>,
+    rerankers: FxHashMap<String, Arc<dyn PairScorer>>,
+    indexes: FxHashMap<String, Built>,
+    work: Vec<WorkRow>,
+    done: FxHashMap<String, Done>,
+    /// Ids in the order they were first needed.
+    order: Vec<String>,
+    computed: Vec<String>,
+    reused: Vec<String>,
+    skipped: Vec<String>,
+    started: Instant,
+    /// Text lengths (characters) per document, for the token estimates.
+    doc_chars: FxHashMap<String, usize>,
+    query_chars: FxHashMap<String, usize>,
+}
+
+/// Run `experiment` on `collection`, keeping finished configurations in `store` when given.
+/// Dense indexes embed through `cache`, else through the store's (`STORE/embeddings`), else
+/// without one.
+pub fn sweep(
+    collection: &Beir,
+    experiment: &Experiment,
+    store: Option<&Store>,
+    cache: Option<Arc<EmbeddingCache>>,
+    cancel: &Cancel,
+) -> Result<SweepResult> {
+    experiment.validate()?;
+    let mut manifest = match store {
+        Some(s) => Some(s.begin(collection)?),
+        None => None,
+    };
+    let cache = match (cache, store) {
+        (Some(c), _) => Some(c),
+        (None, Some(s)) => Some(Arc::new(EmbeddingCache::open(s.embeddings_dir())?)),
+        (None, None) => None,
+    };
+    let mut lab = Lab {
+        e: experiment,
+        c: collection,
+        store,
+        cache,
+        encoders: FxHashMap::default(),
+        rerankers: FxHashMap::default(),
+        indexes: FxHashMap::default(),
+        work: Vec::new(),
+        done: FxHashMap::default(),
+        order: Vec::new(),
+        computed: Vec::new(),
+        reused: Vec::new(),
+        skipped: Vec::new(),
+        started: Instant::now(),
+        doc_chars: text_lengths(&collection.corpus, table::CORPUS, DOC_ID, true)?,
+        query_chars: text_lengths(&collection.queries, table::QUERIES, QUERY_ID, false)?,
+    };
+    let baseline_point = [0usize; 7];
+    match experiment.mode {
+        Mode::Grid | Mode::OneAtATime => {
+            for p in experiment.points() {
+                lab.ensure(&p, manifest.as_mut(), cancel)?;
+            }
+        }
+        Mode::Staged => lab.staged(manifest.as_mut(), cancel)?,
+    }
+    let baseline = lab.baseline_id(&baseline_point)?;
+    let finished: Vec<&Done> = lab.order.iter().filter_map(|id| lab.done.get(id)).collect();
+    let result = results::assemble(
+        experiment,
+        &finished,
+        &baseline,
+        &collection.qrels,
+        lab.work_table()?,
+        (
+            lab.computed.clone(),
+            lab.reused.clone(),
+            lab.skipped.clone(),
+        ),
+        cancel,
+    )?;
+    if let (Some(s), Some(mut m)) = (store, manifest) {
+        s.write_table("results", &result.results)?;
+        s.write_table("latency", &result.latency)?;
+        s.write_table("qrels", &collection.qrels)?;
+        m.baseline = Some(baseline);
+        m.experiment = experiment.to_json();
+        s.write_manifest(&m)?;
+    }
+    Ok(result)
+}
+
+fn text_lengths(
+    frame: &DataFrame,
+    table: &'static str,
+    id: &str,
+    with_title: bool,
+) -> Result<FxHashMap<String, usize>> {
+    let ids = schema::str_column(frame, table, id)?;
+    let texts = schema::str_column(frame, table, TEXT)?;
+    let titles = if with_title {
+        frame.column("title").ok().and_then(|c| c.str().ok())
+    } else {
+        None
+    };
+    Ok(schema::str_values(ids)
+        .zip(schema::str_values(texts))
+        .enumerate()
+        .map(|(i, (d, t))| {
+            let title = titles
+                .and_then(|c| c.get(i))
+                .map_or(0, |s| s.chars().count());
+            (d.to_owned(), t.chars().count() + title)
+        })
+        .collect())
+}
+
+impl Lab<'_> {
+    /// The configuration at `point`, finished: read from the store or computed (or skipped
+    /// when the budget is spent, `None`).
+    fn ensure(
+        &mut self,
+        point: &Point,
+        manifest: Option<&mut store::Manifest>,
+        cancel: &Cancel,
+    ) -> Result<Option<String>> {
+        let config = self.e.config_at(point);
+        let id = self.e.config_id(&config);
+        if self.done.contains_key(&id) {
+            return Ok(Some(id));
+        }
+        if self.skipped.contains(&id) {
+            return Ok(None);
+        }
+        self.order.push(id.clone());
+        if let Some((record, run)) = self.store.map(|s| s.finished(&id)).transpose()?.flatten() {
+            self.reused.push(id.clone());
+            self.done.insert(id.clone(), Done { record, run });
+            return Ok(Some(id));
+        }
+        // The budget never skips the first configuration (the baseline of a default sweep).
+        if let Some(budget) = self.e.budget_s.filter(|_| !self.done.is_empty()) {
+            if self.started.elapsed().as_secs_f64() > budget {
+                self.order.retain(|x| *x != id);
+                self.skipped.push(id);
+                return Ok(None);
+            }
+        }
+        cancel.set_label(&format!("{} ({} done)", config.label(), self.done.len()));
+        let done = self.run_config(&config, &id, cancel)?;
+        if let Some(s) = self.store {
+            s.save(&done.record, &done.run)?;
+            if let Some(m) = manifest {
+                m.configs.retain(|x| *x != id);
+                m.configs.push(id.clone());
+                m.experiment = self.e.to_json();
+                s.write_manifest(m)?;
+            }
+        }
+        self.computed.push(id.clone());
+        self.done.insert(id.clone(), done);
+        Ok(Some(id))
+    }
+
+    /// Greedy coordinate search: per axis, every value with the others at the best so far.
+    fn staged(
+        &mut self,
+        mut manifest: Option<&mut store::Manifest>,
+        cancel: &Cancel,
+    ) -> Result<()> {
+        let lens = self.e.axis_lengths();
+        let metric = self.e.metrics[0].clone();
+        let mut current = [0usize; 7];
+        for axis in 0..AXES.len() {
+            let mut best: Option<(f64, usize)> = None;
+            for v in 0..lens[axis] {
+                let mut p = current;
+                p[axis] = v;
+                let Some(id) = self.ensure(&p, manifest.as_deref_mut(), cancel)? else {
+                    continue;
+                };
+                let score = self.mean(&id, &metric, cancel)?;
+                if best.is_none_or(|(b, _)| score > b) {
+                    best = Some((score, v));
+                }
+            }
+            if let Some((_, v)) = best {
+                current[axis] = v;
+            }
+        }
+        Ok(())
+    }
+
+    /// The mean of `metric` over the judged queries (unanswered ones count 0).
+    fn mean(&self, id: &str, metric: &str, cancel: &Cancel) -> Result<f64> {
+        let run = &self.done[id].run;
+        let options = crate::eval::EvalOptions {
+            include_missing: true,
+            ..Default::default()
+        };
+        let ev = crate::eval::evaluate(run, &self.c.qrels, &[metric], &options, cancel)?;
+        let values = ev.per_query.column(metric)?.f64()?.clone();
+        Ok(values.mean().unwrap_or(0.0))
+    }
+
+    /// The baseline's id: the experiment's `baseline` (an id or a label) or the first value
+    /// of every axis.
+    fn baseline_id(&self, point: &Point) -> Result<String> {
+        let Some(wanted) = &self.e.baseline else {
+            return Ok(self.e.config_id(&self.e.config_at(point)));
+        };
+        self.order
+            .iter()
+            .find(|id| {
+                *id == wanted || self.done.get(*id).is_some_and(|d| d.record.label == *wanted)
+            })
+            .cloned()
+            .ok_or_else(|| {
+                Error::config(
+                    "baseline",
+                    format!("{wanted:?} is neither the id nor the label of a configuration of this sweep"),
+                )
+            })
+    }
+
+    fn encoder(&mut self, name: &str) -> Result<Arc<Encoder>> {
+        if let Some(e) = self.encoders.get(name) {
+            return Ok(Arc::clone(e));
+        }
+        let Some(RetrieverSpec::Dense {
+            model,
+            max_seq_length,
+            ..
+        }) = self.e.retrievers.get(name)
+        else {
+            return Err(Error::config(
+                "retrievers",
+                format!("{name:?} is not a dense retriever"),
+            ));
+        };
+        let options = EncoderOptions {
+            max_seq_length: *max_seq_length,
+            ..Default::default()
+        };
+        let encoder = Arc::new(Encoder::from_pretrained(model, &options)?);
+        self.encoders.insert(name.to_owned(), Arc::clone(&encoder));
+        Ok(encoder)
+    }
+
+    /// A fresh, empty retriever for a named spec; the dense index too when it is one.
+    fn make(&mut self, name: &str) -> Result<(SharedRetriever, Option<Arc<RwLock<DenseIndex>>>)> {
+        match self.e.retrievers.get(name).cloned() {
+            Some(RetrieverSpec::Bm25 {
+                variant,
+                k1,
+                b,
+                stemmer,
+                stopwords,
+            }) => {
+                let mut config = Bm25Config::default();
+                if let Some(v) = variant {
+                    config.params.variant = v.parse()?;
+                }
+                config.params.k1 = k1.unwrap_or(config.params.k1);
+                config.params.b = b.unwrap_or(config.params.b);
+                let mut analyzer = AnalyzerConfig::default();
+                if let Some(s) = stemmer {
+                    analyzer.stemmer = Some(s).filter(|s| s != "none");
+                }
+                if let Some(s) = stopwords {
+                    analyzer.stopwords = if s == "none" {
+                        StopWords::None
+                    } else {
+                        StopWords::Builtin(s)
+                    };
+                }
+                config.analyzer = analyzer;
+                let bm25 = Bm25::new(config)?;
+                Ok((Arc::new(RwLock::new(bm25)), None))
+            }
+            Some(RetrieverSpec::Dense {
+                batch_size,
+                storage,
+                ..
+            }) => {
+                let encoder = self.encoder(name)?;
+                let options = EncodeOptions {
+                    batch_size: batch_size.unwrap_or(32),
+                    ..Default::default()
+                };
+                let vectors = VectorOptions {
+                    storage: match storage {
+                        Some(s) => Storage::parse(&s)?,
+                        None => Storage::F32,
+                    },
+                    ..Default::default()
+                };
+                let index = DenseIndex::new(encoder, self.cache.clone(), options, vectors)?;
+                let arc = Arc::new(RwLock::new(index));
+                Ok((arc.clone(), Some(arc)))
+            }
+            None => Err(Error::config(
+                "retrievers",
+                format!("{name:?} is not defined"),
+            )),
+        }
+    }
+
+    /// Tokens embedded so far by every loaded encoder.
+    fn embedded(&self) -> (u64, u64) {
+        self.encoders.values().fold((0, 0), |(t, k), e| {
+            let u = e.usage();
+            (t + u.texts, k + u.tokens)
+        })
+    }
+
+    /// The index of retriever `name` over `chunking` and `template`, built on first use.
+    fn index(
+        &mut self,
+        name: &str,
+        chunking: &ChunkSpec,
+        template: Option<&str>,
+        cancel: &Cancel,
+    ) -> Result<&Built> {
+        let key = serde_json::json!([name, chunking, template]).to_string();
+        if !self.indexes.contains_key(&key) {
+            let (base, dense) = self.make(name)?;
+            let tokenizer = match &chunking.tokenizer {
+                Some(t) => Some(Arc::new(self.encoder(t)?.tokenizer().clone())),
+                None => None,
+            };
+            let (texts0, tokens0) = self.embedded();
+            let started = Instant::now();
+            cancel.set_label(&format!("index {name} · {}", chunking.label()));
+            let (retriever, dense) = if chunking.is_none() {
+                base.write()
+                    .map_err(|_| Error::config("retrievers", "a retriever lock was poisoned"))?
+                    .index(&self.c.corpus, cancel)?;
+                (base, dense)
+            } else {
+                let options = chunk_options(chunking)?;
+                let template = template.map(str::parse::<Template>).transpose()?;
+                let aggregate = match &chunking.aggregate {
+                    Some(a) => a.parse::<Aggregate>()?,
+                    None => Aggregate::MaxP,
+                };
+                let mut c = Chunked::new(base, options, tokenizer, template, aggregate, None)?;
+                c.index(&self.c.corpus, cancel)?;
+                let shared: SharedRetriever = Arc::new(RwLock::new(c));
+                (shared, None)
+            };
+            let build_s = started.elapsed().as_secs_f64();
+            let (texts1, tokens1) = self.embedded();
+            self.work.push(WorkRow {
+                retriever: name.to_owned(),
+                chunking: chunking.label(),
+                enrich: template.map(str::to_owned),
+                build_s,
+                texts_embedded: texts1 - texts0,
+                tokens_embedded: tokens1 - tokens0,
+            });
+            let built = Built {
+                retriever,
+                dense,
+                build_s,
+                tokens_embedded: tokens1 - tokens0,
+            };
+            self.indexes.insert(key.clone(), built);
+        }
+        Ok(&self.indexes[&key])
+    }
+
+    fn reranker(&mut self, model: &str, max_length: Option<usize>) -> Result<Arc<dyn PairScorer>> {
+        let key = format!("{model}\u{1f}{max_length:?}");
+        if let Some(r) = self.rerankers.get(&key) {
+            return Ok(Arc::clone(r));
+        }
+        let options = CrossEncoderOptions {
+            max_length,
+            ..Default::default()
+        };
+        let scorer: Arc<dyn PairScorer> = Arc::new(CrossEncoder::from_pretrained(model, &options)?);
+        self.rerankers.insert(key, Arc::clone(&scorer));
+        Ok(scorer)
+    }
+
+    /// Build (or reuse) the indexes of `config`, search every query through its pipeline and
+    /// measure it.
+    fn run_config(&mut self, config: &Config, id: &str, cancel: &Cancel) -> Result<Done> {
+        store::reset_peak_rss();
+        let mut retrievers = Vec::new();
+        let mut index_s = 0.0;
+        let mut embedded_tokens = 0;
+        let mut counted: Vec<*const ()> = Vec::new();
+        for name in &config.retrievers {
+            let b = self.index(name, &config.chunking, config.enrich.as_deref(), cancel)?;
+            index_s += b.build_s;
+            embedded_tokens += b.tokens_embedded;
+            counted.push(Arc::as_ptr(&b.retriever) as *const ());
+            retrievers.push(Arc::clone(&b.retriever));
+        }
+        let mmr = match config.mmr {
+            Some(lambda) => {
+                let name = self.e.mmr_retriever(config).ok_or_else(|| {
+                    Error::config(
+                        "grid",
+                        "mmr compares document vectors: define a dense retriever",
+                    )
+                })?;
+                let b = self.index(&name, &ChunkSpec::none(), None, cancel)?;
+                if !counted.contains(&(Arc::as_ptr(&b.retriever) as *const ())) {
+                    index_s += b.build_s;
+                    embedded_tokens += b.tokens_embedded;
+                }
+                let index = b.dense.clone().ok_or_else(|| {
+                    Error::config(
+                        "grid",
+                        format!("mmr needs a dense retriever, {name:?} is not"),
+                    )
+                })?;
+                Some(MmrStage { index, lambda })
+            }
+            None => None,
+        };
+        let rerank = match &config.rerank {
+            Some(r) => Some(RerankStage {
+                scorer: self.reranker(&r.model, r.max_length)?,
+                batch_size: r.batch_size.unwrap_or(32),
+            }),
+            None => None,
+        };
+        let fuse = fuse_options(config.fusion.as_ref())?;
+        let mut pipeline = Pipeline::new(retrievers, fuse, rerank, mmr, config.depth)?;
+        pipeline.set_corpus(&self.c.corpus);
+        let (_, q0) = self.embedded();
+        cancel.set_label(&format!("search {}", config.label()));
+        let started = Instant::now();
+        let trace = pipeline.trace(&self.c.queries, self.e.k, cancel)?;
+        let search_s = started.elapsed().as_secs_f64();
+        let (_, q1) = self.embedded();
+        let queries = self.c.queries.height().max(1) as f64;
+        let latency = stage_latency(&trace.latency)?;
+        let context_tokens = self.context_tokens(&trace.run, &config.chunking)? / queries;
+        let reranked_tokens = if config.rerank.is_some() {
+            self.reranked_tokens(
+                &trace.candidates,
+                config.rerank.as_ref().and_then(|r| r.max_length),
+            )? / queries
+        } else {
+            0.0
+        };
+        let query_tokens = (q1 - q0) as f64 / queries;
+        let p = &self.e.prices;
+        let per_query =
+            query_tokens * p.embed + reranked_tokens * p.rerank + context_tokens * p.generate;
+        let record = Record {
+            id: id.to_owned(),
+            label: config.label(),
+            config: config.clone(),
+            index_s,
+            embedded_tokens,
+            search_s,
+            latency,
+            peak_rss_mb: store::peak_rss_mb(),
+            query_tokens,
+            reranked_tokens,
+            context_tokens,
+            index_cost_usd: embedded_tokens as f64 * p.embed / 1e6,
+            cost_per_1k_queries_usd: per_query * 1000.0 / 1e6,
+        };
+        Ok(Done {
+            record,
+            run: trace.run,
+        })
+    }
+
+    /// Estimated tokens of the top `context_k` results of every query: a document's text, or
+    /// with chunking at most one chunk of it.
+    fn context_tokens(&self, run: &DataFrame, chunking: &ChunkSpec) -> Result<f64> {
+        let cap = if chunking.is_none() {
+            usize::MAX
+        } else {
+            let size = chunking.size.unwrap_or(ChunkOptions::default().size);
+            match chunking.unit.as_deref() {
+                Some("tokens") => (size as f64 * CHARS_PER_TOKEN) as usize,
+                _ => size,
+            }
+        };
+        let docs = schema::str_column(run, table::RUN, DOC_ID)?;
+        let ranks = run.column(crate::data::schema::RANK)?.u32()?;
+        let chars: usize = schema::str_values(docs)
+            .zip(ranks.into_no_null_iter())
+            .filter(|(_, r)| (*r as usize) <= self.e.context_k)
+            .map(|(d, _)| self.doc_chars.get(d).copied().unwrap_or(0).min(cap))
+            .sum();
+        Ok(chars as f64 / CHARS_PER_TOKEN)
+    }
+
+    /// Estimated tokens of the pairs the re-ranker scored (rows of the trace with a
+    /// `rerank_score`), each capped at `max_length` when set.
+    fn reranked_tokens(&self, candidates: &DataFrame, max_length: Option<usize>) -> Result<f64> {
+        let scored = candidates.column("rerank_score")?.f64()?;
+        let qids = schema::str_column(candidates, "trace", QUERY_ID)?;
+        let docs = schema::str_column(candidates, "trace", DOC_ID)?;
+        let cap = max_length.map_or(f64::INFINITY, |m| m as f64);
+        Ok((0..scored.len())
+            .map(|i| scored.get(i))
+            .zip(schema::str_values(qids).zip(schema::str_values(docs)))
+            .filter(|(s, _)| s.is_some())
+            .map(|(_, (q, d))| {
+                let chars = self.query_chars.get(q).copied().unwrap_or(0)
+                    + self.doc_chars.get(d).copied().unwrap_or(0);
+                (chars as f64 / CHARS_PER_TOKEN).min(cap)
+            })
+            .sum())
+    }
+
+    fn work_table(&self) -> Result<DataFrame> {
+        let w = &self.work;
+        Ok(DataFrame::new_infer_height(vec![
+            Column::new(
+                "retriever".into(),
+                w.iter().map(|r| r.retriever.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "chunking".into(),
+                w.iter().map(|r| r.chunking.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "enrich".into(),
+                w.iter().map(|r| r.enrich.as_deref()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "build_s".into(),
+                w.iter().map(|r| r.build_s).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "texts_embedded".into(),
+                w.iter().map(|r| r.texts_embedded).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "tokens_embedded".into(),
+                w.iter().map(|r| r.tokens_embedded).collect::<Vec<_>>(),
+            ),
+        ])?)
+    }
+}
+
+fn chunk_options(spec: &ChunkSpec) -> Result<ChunkOptions> {
+    let mut o = ChunkOptions {
+        strategy: spec.strategy.parse()?,
+        ..ChunkOptions::default()
+    };
+    o.size = spec.size.unwrap_or(o.size);
+    o.overlap = spec.overlap.unwrap_or(o.overlap);
+    if let Some(u) = &spec.unit {
+        o.unit = u.parse()?;
+    }
+    Ok(o)
+}
+
+fn fuse_options(spec: Option<&FusionSpec>) -> Result<FuseOptions> {
+    let mut o = FuseOptions::default();
+    if let Some(f) = spec {
+        o.method = f.method.parse()?;
+        o.norm = f.norm.as_deref().map(str::parse).transpose()?;
+        o.rrf_k = f.rrf_k.unwrap_or(o.rrf_k);
+        o.weights = f.weights.clone();
+    }
+    Ok(o)
+}
+
+/// The trace's latency table as records.
+fn stage_latency(table: &DataFrame) -> Result<Vec<StageLatency>> {
+    let stages = schema::str_column(table, "latency", "stage")?;
+    let col = |name: &str| -> Result<Vec<f64>> {
+        let c = table.column(name)?.f64()?.clone();
+        Ok((0..c.len()).map(|i| c.get(i).unwrap_or(f64::NAN)).collect())
+    };
+    let (mean, p50, p95, p99) = (
+        col("mean_ms")?,
+        col("p50_ms")?,
+        col("p95_ms")?,
+        col("p99_ms")?,
+    );
+    Ok(schema::str_values(stages)
+        .enumerate()
+        .map(|(i, s)| StageLatency {
+            stage: s.to_owned(),
+            mean_ms: mean[i],
+            p50_ms: p50[i],
+            p95_ms: p95[i],
+            p99_ms: p99[i],
+        })
+        .collect())
+}

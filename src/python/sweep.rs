@@ -1,0 +1,283 @@
+//! Bindings for sweeps: `Experiment` (a sweep description that round-trips through dicts
+//! and TOML), `sweep` and its `SweepResult`.
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3_polars::PyDataFrame;
+
+use super::data::PyCollection;
+use super::embed::cache_arg;
+use super::errors::{detach_with_progress, progress, to_py};
+use crate::lab::spec::{Experiment, Mode};
+use crate::lab::store::Store;
+use crate::lab::sweep::{self, SweepResult};
+
+/// A sweep description: named retrievers, the axes of the grid, and how the sweep runs.
+///
+/// The description is a dict with the keys of an experiment TOML file: ``retrievers``
+/// (name → ``{"kind": "bm25", "k1": …}`` or ``{"kind": "dense", "model": …}``), ``grid``
+/// (``retrievers``: combinations of names; ``chunking``: ``{"strategy": "none"}`` or chunker
+/// settings; ``enrich``: templates or ``"none"``; ``fusion``; ``mmr``: lambdas or ``"none"``;
+/// ``rerank``: ``{"model": …}`` or ``"none"``; ``depth``), and optionally ``metrics``, ``k``,
+/// ``mode``, ``baseline``, ``budget_s``, ``context_k``, ``seed``, ``n_resamples``,
+/// ``prices`` (dollars per million tokens: ``embed``, ``rerank``, ``generate``) and
+/// ``collection`` (``path``, ``split``: what ``ragplay run`` loads). The first value of each
+/// axis makes the baseline configuration.
+///
+/// Args:
+///     description: The description as a dict (``None`` and ``"none"`` both switch a stage off).
+///
+/// Raises:
+///     ConfigError: An unknown key, retriever kind or name, or a value out of range.
+#[pyclass(name = "Experiment", module = "ragplay._ragplay", frozen, eq)]
+#[derive(PartialEq)]
+pub struct PyExperiment {
+    pub(crate) inner: Experiment,
+}
+
+fn json_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    py.import("json")
+}
+
+#[pymethods]
+impl PyExperiment {
+    #[new]
+    fn new(py: Python<'_>, description: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let text: String = json_module(py)?
+            .call_method1("dumps", (description,))?
+            .extract()?;
+        Ok(Self {
+            inner: Experiment::from_json(&text).map_err(to_py)?,
+        })
+    }
+
+    /// Parse an experiment from TOML text.
+    #[staticmethod]
+    fn from_toml(text: &str) -> PyResult<Self> {
+        Ok(Self {
+            inner: Experiment::from_toml(text).map_err(to_py)?,
+        })
+    }
+
+    /// Read an experiment TOML file.
+    #[staticmethod]
+    fn read(path: PathBuf) -> PyResult<Self> {
+        let text = std::fs::read_to_string(&path).map_err(|e| to_py(crate::Error::io(&path, e)))?;
+        Self::from_toml(&text)
+    }
+
+    /// The description as TOML text (``Experiment.from_toml`` reads it back equal).
+    fn to_toml(&self) -> PyResult<String> {
+        self.inner.to_toml().map_err(to_py)
+    }
+
+    /// The description as a dict, every default filled in.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_module(py)?.call_method1("loads", (self.inner.to_json().to_string(),))
+    }
+
+    /// The configurations a ``grid`` or ``one_at_a_time`` sweep runs, in order: ``config_id``,
+    /// ``label``; a ``staged`` sweep starts with the first and chooses the rest as it goes.
+    fn configurations(&self) -> PyResult<PyDataFrame> {
+        let e = &self.inner;
+        let mut ids: Vec<String> = Vec::new();
+        let mut labels: Vec<String> = Vec::new();
+        for p in e.points() {
+            let c = e.config_at(&p);
+            let id = e.config_id(&c);
+            if !ids.contains(&id) {
+                ids.push(id);
+                labels.push(c.label());
+            }
+        }
+        let frame = polars::prelude::DataFrame::new_infer_height(vec![
+            polars::prelude::Column::new("config_id".into(), ids),
+            polars::prelude::Column::new("label".into(), labels),
+        ])
+        .map_err(|e| to_py(e.into()))?;
+        Ok(PyDataFrame(frame))
+    }
+
+    fn __repr__(&self) -> String {
+        let lens = self.inner.axis_lengths();
+        format!(
+            "Experiment(mode={:?}, retrievers={:?}, axes={:?}, metrics={:?})",
+            self.inner.mode.name(),
+            self.inner.retrievers.keys().collect::<Vec<_>>(),
+            lens,
+            self.inner.metrics
+        )
+    }
+}
+
+/// Run a sweep: every configuration of ``experiment`` on ``collection``, with shared work
+/// done once.
+///
+/// Each distinct index (retriever × chunking × template) is built once and reused by every
+/// configuration that searches it; dense indexes embed through the store's embedding cache.
+/// Every configuration runs as a ``Pipeline`` traced query by query (per-stage latency). With
+/// ``store``, each finished configuration is written at once (its run as parquet, its record
+/// as JSON), and a later call with the same store reads finished configurations back
+/// instead of recomputing them: a sweep killed at any moment resumes where it stopped.
+/// Ctrl-C stops within a query or batch and keeps what finished.
+///
+/// Args:
+///     collection: The ``Collection`` to run on.
+///     experiment: An ``Experiment`` or its dict description.
+///     store: A folder to keep the sweep in (created when missing), or ``None``.
+///     cache: An ``EmbeddingCache`` (or a folder for one) the dense indexes embed through;
+///         ``None``: the store's own (``STORE/embeddings``), or none without a store.
+///     metrics: Override the experiment's metrics.
+///     mode: Override the experiment's mode (``"grid"``, ``"one_at_a_time"``, ``"staged"``).
+///     baseline: Override the baseline (a configuration id or label).
+///     budget_s: Start no configuration after this many seconds.
+///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+///
+/// Returns:
+///     A ``SweepResult``.
+#[pyfunction]
+#[pyo3(
+    signature = (collection, experiment, *, store = None, cache = None, metrics = None, mode = None, baseline = None, budget_s = None, show_progress = None),
+    text_signature = "(collection, experiment, *, store=None, cache=None, metrics=None, mode=None, baseline=None, budget_s=None, show_progress=None)"
+)]
+#[allow(clippy::too_many_arguments)]
+pub fn sweep(
+    py: Python<'_>,
+    collection: &Bound<'_, PyCollection>,
+    experiment: &Bound<'_, PyAny>,
+    store: Option<PathBuf>,
+    cache: Option<&Bound<'_, PyAny>>,
+    metrics: Option<Vec<String>>,
+    mode: Option<&str>,
+    baseline: Option<String>,
+    budget_s: Option<f64>,
+    show_progress: Option<bool>,
+) -> PyResult<PySweepResult> {
+    let mut e = match experiment.cast::<PyExperiment>() {
+        Ok(x) => x.get().inner.clone(),
+        Err(_) => match experiment.cast::<PyDict>() {
+            Ok(d) => PyExperiment::new(py, d)?.inner,
+            Err(_) => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "experiment must be an Experiment or a dict, got {}",
+                    experiment.get_type().name()?
+                )))
+            }
+        },
+    };
+    if let Some(m) = metrics {
+        e.metrics = m;
+    }
+    if let Some(m) = mode {
+        e.mode = m.parse::<Mode>().map_err(to_py)?;
+    }
+    if baseline.is_some() {
+        e.baseline = baseline;
+    }
+    if budget_s.is_some() {
+        e.budget_s = budget_s;
+    }
+    e.validate().map_err(to_py)?;
+    let store = store.map(Store::open).transpose().map_err(to_py)?;
+    let cache = cache_arg(cache)?;
+    let beir = collection.get().inner.clone();
+    let desc = progress(py, show_progress, "sweep")?;
+    detach_with_progress(py, desc, move |cancel| {
+        sweep::sweep(&beir, &e, store.as_ref(), cache, cancel)
+    })
+    .map(|inner| PySweepResult { inner })
+}
+
+/// What ``sweep`` returns.
+#[pyclass(name = "SweepResult", module = "ragplay._ragplay", frozen)]
+pub struct PySweepResult {
+    inner: SweepResult,
+}
+
+#[pymethods]
+impl PySweepResult {
+    /// The baseline configuration's id.
+    #[getter]
+    fn baseline(&self) -> String {
+        self.inner.baseline.clone()
+    }
+
+    /// One row per configuration, best first by the first metric: ``config_id``, ``label``,
+    /// ``baseline``, the settings (``retrievers``, ``chunking``, ``enrich``, ``fusion``,
+    /// ``mmr``, ``rerank``, ``depth``); per metric its mean, ``_low`` / ``_high`` (95%
+    /// bootstrap interval), ``_delta`` against the baseline, ``_p`` (paired randomization
+    /// test), ``_p_holm`` (Holm over every configuration and metric) and ``_significant``
+    /// (``_p_holm`` < 0.05); then ``p50_ms``, ``p95_ms``, ``p99_ms`` (per query, all
+    /// stages), ``index_s``, ``search_s``, ``peak_rss_mb``, ``embedded_tokens``,
+    /// ``query_tokens``, ``reranked_tokens``, ``context_tokens`` (per query; re-ranked and
+    /// context tokens estimated at 4 characters a token), ``index_cost_usd`` and
+    /// ``cost_per_1k_queries_usd``.
+    #[getter]
+    fn results(&self) -> PyDataFrame {
+        PyDataFrame(self.inner.results.clone())
+    }
+
+    /// Every configuration's run, stacked (``run`` is the configuration id; no ``rank``
+    /// column), ready for ``evaluate`` and ``compare``.
+    #[getter]
+    fn runs(&self) -> PyDataFrame {
+        PyDataFrame(self.inner.runs.clone())
+    }
+
+    /// Per configuration and stage: ``config_id``, ``stage``, ``mean_ms``, ``p50_ms``,
+    /// ``p95_ms``, ``p99_ms``.
+    #[getter]
+    fn latency(&self) -> PyDataFrame {
+        PyDataFrame(self.inner.latency.clone())
+    }
+
+    /// One row per index this call built: ``retriever``, ``chunking``, ``enrich``,
+    /// ``build_s``, ``texts_embedded``, ``tokens_embedded``.
+    #[getter]
+    fn work(&self) -> PyDataFrame {
+        PyDataFrame(self.inner.work.clone())
+    }
+
+    /// Ids of the configurations this call computed.
+    #[getter]
+    fn computed(&self) -> Vec<String> {
+        self.inner.computed.clone()
+    }
+
+    /// Ids of the configurations read back from the store.
+    #[getter]
+    fn reused(&self) -> Vec<String> {
+        self.inner.reused.clone()
+    }
+
+    /// Ids of the configurations not started because the budget was spent.
+    #[getter]
+    fn skipped(&self) -> Vec<String> {
+        self.inner.skipped.clone()
+    }
+
+    /// The run of one configuration.
+    fn run(&self, config_id: &str) -> PyResult<PyDataFrame> {
+        match self.inner.run(config_id) {
+            Some(run) => Ok(PyDataFrame(run.clone())),
+            None => Err(to_py(crate::Error::UnknownId {
+                kind: "configuration",
+                id: config_id.to_owned(),
+                location: "this sweep".into(),
+            })),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "SweepResult(configurations={}, computed={}, reused={}, skipped={}, baseline={:?})",
+            self.inner.results.height(),
+            self.inner.computed.len(),
+            self.inner.reused.len(),
+            self.inner.skipped.len(),
+            self.inner.baseline
+        )
+    }
+}
