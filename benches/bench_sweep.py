@@ -119,9 +119,14 @@ def run_peer(collection, model_path: str, chunk_tables: dict[str, pl.DataFrame])
             ids = table["chunk_id"].to_list()
             texts = table["text"].to_list()
             owner = dict(zip(ids, table["doc_id"].to_list()))
-            vectors = st.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+            vectors = st.encode(
+                texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True
+            )
         retriever = bm25s.BM25(k1=0.9, b=0.4)
-        retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+        retriever.index(
+            bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False),
+            show_progress=False,
+        )
         depth = len(ids) if table is not None else K
         res, sc = retriever.retrieve(
             bm25s.tokenize(qtexts, stopwords="en", stemmer=stemmer, show_progress=False),
@@ -148,7 +153,10 @@ def run_peer(collection, model_path: str, chunk_tables: dict[str, pl.DataFrame])
             }
             runs[f"{base.name} mmr"] = Run(with_mmr, name=f"{base.name} mmr")
     qrels = Qrels.from_df(
-        collection.qrels.to_pandas(), q_id_col="query_id", doc_id_col="doc_id", score_col="relevance"
+        collection.qrels.to_pandas(),
+        q_id_col="query_id",
+        doc_id_col="doc_id",
+        score_col="relevance",
     )
     report = compare(
         qrels,
@@ -171,8 +179,8 @@ def main() -> None:
     collection = ragplay.load_beir(args.data)
     if args.docs:
         corpus = collection.corpus.head(args.docs)
-        qrels = collection.qrels.filter(pl.col("doc_id").is_in(corpus["doc_id"]))
-        queries = collection.queries.filter(pl.col("query_id").is_in(qrels["query_id"]))
+        qrels = collection.qrels.filter(pl.col("doc_id").is_in(corpus["doc_id"].to_list()))
+        queries = collection.queries.filter(pl.col("query_id").is_in(qrels["query_id"].to_list()))
         collection = ragplay.Collection(corpus, queries, qrels)
     print(f"{collection!r}, 18 configurations, {ragplay.__version__}")
     ours_s, result = run_ragplay(collection, model)
@@ -187,14 +195,19 @@ def main() -> None:
     from ranx import Qrels, evaluate
 
     qrels = Qrels.from_df(
-        collection.qrels.to_pandas(), q_id_col="query_id", doc_id_col="doc_id", score_col="relevance"
+        collection.qrels.to_pandas(),
+        q_id_col="query_id",
+        doc_id_col="doc_id",
+        score_col="relevance",
     )
     rows = []
     for row in result.results.iter_rows(named=True):
         name = f"{row['retrievers']} {row['chunking']}" + (" mmr" if row["mmr"] else "")
         peer = runs.get(name)
         theirs = evaluate(qrels, peer, "ndcg@10") if peer is not None else None
-        rows.append({"configuration": row["label"], "ragplay ndcg@10": row["ndcg@10"], "peer": theirs})
+        rows.append(
+            {"configuration": row["label"], "ragplay ndcg@10": row["ndcg@10"], "peer": theirs}
+        )
     with pl.Config(tbl_rows=-1, fmt_str_lengths=60, float_precision=4):
         print(pl.DataFrame(rows))
 

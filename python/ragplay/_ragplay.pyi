@@ -103,8 +103,9 @@ OPTIONS: Final[dict[str, list[str]]]
 class Collection:
     """A test collection: corpus, queries and qrels tables."""
 
-    def __init__(self, corpus: pl.DataFrame, queries: pl.DataFrame, qrels: pl.DataFrame) -> None: ...
-
+    def __new__(
+        cls, corpus: pl.DataFrame, queries: pl.DataFrame, qrels: pl.DataFrame
+    ) -> Collection: ...
     @property
     def corpus(self) -> pl.DataFrame:
         """Corpus table: ``doc_id``, ``title``, ``text`` (String)."""
@@ -1753,27 +1754,44 @@ class Chunked:
 
 @final
 class Experiment:
-    """..."""
+    """A sweep description: named retrievers, the axes of the grid, and how the sweep runs.
 
-    def __init__(self, description: dict[str, Any]) -> None: ...
+    The description is a dict with the keys of an experiment TOML file: ``retrievers``
+    (name → ``{"kind": "bm25", "k1": …}`` or ``{"kind": "dense", "model": …}``), ``grid``
+    (``retrievers``: combinations of names; ``chunking``: ``{"strategy": "none"}`` or chunker
+    settings; ``enrich``: templates or ``"none"``; ``fusion``; ``mmr``: lambdas or ``"none"``;
+    ``rerank``: ``{"model": …}`` or ``"none"``; ``depth``), and optionally ``metrics``, ``k``,
+    ``mode``, ``baseline``, ``budget_s``, ``context_k``, ``seed``, ``n_resamples``,
+    ``prices`` (dollars per million tokens: ``embed``, ``rerank``, ``generate``) and
+    ``collection`` (``path``, ``split``: what ``ragplay run`` loads). The first value of each
+    axis makes the baseline configuration.
+
+    Args:
+        description: The description as a dict (``None`` and ``"none"`` both switch a stage off).
+
+    Raises:
+        ConfigError: An unknown key, retriever kind or name, or a value out of range."""
+
+    def __new__(cls, description: dict[str, Any]) -> Experiment: ...
     @staticmethod
     def from_toml(text: str) -> Experiment:
-        """..."""
+        """Parse an experiment from TOML text."""
 
     @staticmethod
     def read(path: str | PathLike[str]) -> Experiment:
-        """..."""
+        """Read an experiment TOML file."""
 
     def to_toml(self) -> str:
-        """..."""
+        """The description as TOML text (``Experiment.from_toml`` reads it back equal)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """..."""
+        """The description as a dict, every default filled in."""
 
     def configurations(self) -> pl.DataFrame:
-        """..."""
+        """The configurations a ``grid`` or ``one_at_a_time`` sweep runs, in order: ``config_id``,
+        ``label``; a ``staged`` sweep starts with the first and chooses the rest as it goes."""
 
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
 
 def sweep(
     collection: Collection,
@@ -1787,43 +1805,79 @@ def sweep(
     budget_s: float | None = None,
     show_progress: bool | None = None,
 ) -> SweepResult:
-    """..."""
+    """Run a sweep: every configuration of ``experiment`` on ``collection``, with shared work
+    done once.
+
+    Each distinct index (retriever × chunking × template) is built once and reused by every
+    configuration that searches it; dense indexes embed through the store's embedding cache.
+    Every configuration runs as a ``Pipeline`` traced query by query (per-stage latency). With
+    ``store``, each finished configuration is written at once (its run as parquet, its record
+    as JSON), and a later call with the same store reads finished configurations back
+    instead of recomputing them: a sweep killed at any moment resumes where it stopped.
+    Ctrl-C stops within a query or batch and keeps what finished.
+
+    Args:
+        collection: The ``Collection`` to run on.
+        experiment: An ``Experiment`` or its dict description.
+        store: A folder to keep the sweep in (created when missing), or ``None``.
+        cache: An ``EmbeddingCache`` (or a folder for one) the dense indexes embed through;
+            ``None``: the store's own (``STORE/embeddings``), or none without a store.
+        metrics: Override the experiment's metrics.
+        mode: Override the experiment's mode (``"grid"``, ``"one_at_a_time"``, ``"staged"``).
+        baseline: Override the baseline (a configuration id or label).
+        budget_s: Start no configuration after this many seconds.
+        show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+    Returns:
+        A ``SweepResult``."""
 
 @final
 class SweepResult:
-    """..."""
+    """What ``sweep`` returns."""
 
     @property
     def baseline(self) -> str:
-        """..."""
+        """The baseline configuration's id."""
 
     @property
     def results(self) -> pl.DataFrame:
-        """..."""
+        """One row per configuration, best first by the first metric: ``config_id``, ``label``,
+        ``baseline``, the settings (``retrievers``, ``chunking``, ``enrich``, ``fusion``,
+        ``mmr``, ``rerank``, ``depth``); per metric its mean, ``_low`` / ``_high`` (95%
+        bootstrap interval), ``_delta`` against the baseline, ``_p`` (paired randomization
+        test), ``_p_holm`` (Holm over every configuration and metric) and ``_significant``
+        (``_p_holm`` < 0.05); then ``p50_ms``, ``p95_ms``, ``p99_ms`` (per query, all
+        stages), ``index_s``, ``search_s``, ``peak_rss_mb``, ``embedded_tokens``,
+        ``query_tokens``, ``reranked_tokens``, ``context_tokens`` (per query; re-ranked and
+        context tokens estimated at 4 characters a token), ``index_cost_usd`` and
+        ``cost_per_1k_queries_usd``."""
 
     @property
     def runs(self) -> pl.DataFrame:
-        """..."""
+        """Every configuration's run, stacked (``run`` is the configuration id; no ``rank``
+        column), ready for ``evaluate`` and ``compare``."""
 
     @property
     def latency(self) -> pl.DataFrame:
-        """..."""
+        """Per configuration and stage: ``config_id``, ``stage``, ``mean_ms``, ``p50_ms``,
+        ``p95_ms``, ``p99_ms``."""
 
     @property
     def work(self) -> pl.DataFrame:
-        """..."""
+        """One row per index this call built: ``retriever``, ``chunking``, ``enrich``,
+        ``build_s``, ``texts_embedded``, ``tokens_embedded``."""
 
     @property
     def computed(self) -> list[str]:
-        """..."""
+        """Ids of the configurations this call computed."""
 
     @property
     def reused(self) -> list[str]:
-        """..."""
+        """Ids of the configurations read back from the store."""
 
     @property
     def skipped(self) -> list[str]:
-        """..."""
+        """Ids of the configurations not started because the budget was spent."""
 
     def run(self, config_id: str) -> pl.DataFrame:
-        """..."""
+        """The run of one configuration."""

@@ -87,7 +87,16 @@ def print_results(results: pl.DataFrame, metrics: Sequence[str]) -> None:
     cols = ["label", "baseline"]
     for m in metrics:
         cols += [m, f"{m}_p_holm"]
-    _print(results.select(*cols, "p50_ms", "index_s", "cost_per_1k_queries_usd"))
+    table = results.select(*cols, "p50_ms", "index_s", "cost_per_1k_queries_usd")
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        float_precision=4,
+        fmt_str_lengths=120,
+        tbl_width_chars=300,
+        tbl_hide_dataframe_shape=True,
+    ):
+        print(table)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -31,7 +31,9 @@ class Store:
         self.path = Path(path)
         manifest = self.path / "manifest.json"
         if not manifest.is_file():
-            raise FileNotFoundError(f"{manifest}: no ragplay store here (run a sweep into it first)")
+            raise FileNotFoundError(
+                f"{manifest}: no ragplay store here (run a sweep into it first)"
+            )
 
     @property
     def manifest(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ use super::embed::cache_arg;
 use super::errors::{detach_with_progress, progress, to_py};
 use crate::lab::spec::{Experiment, Mode};
 use crate::lab::store::Store;
-use crate::lab::sweep::{self, SweepResult};
+use crate::lab::SweepResult;
 
 /// A sweep description: named retrievers, the axes of the grid, and how the sweep runs.
 ///
@@ -45,8 +45,11 @@ fn json_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
 impl PyExperiment {
     #[new]
     fn new(py: Python<'_>, description: &Bound<'_, PyDict>) -> PyResult<Self> {
+        // Paths (a model folder) are written as strings.
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("default", py.import("os")?.getattr("fspath")?)?;
         let text: String = json_module(py)?
-            .call_method1("dumps", (description,))?
+            .call_method("dumps", (description,), Some(&kwargs))?
             .extract()?;
         Ok(Self {
             inner: Experiment::from_json(&text).map_err(to_py)?,
@@ -185,7 +188,7 @@ pub fn sweep(
     let beir = collection.get().inner.clone();
     let desc = progress(py, show_progress, "sweep")?;
     detach_with_progress(py, desc, move |cancel| {
-        sweep::sweep(&beir, &e, store.as_ref(), cache, cancel)
+        crate::lab::sweep(&beir, &e, store.as_ref(), cache, cancel)
     })
     .map(|inner| PySweepResult { inner })
 }
