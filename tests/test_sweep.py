@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from conftest import pytrec_reference
 
 import ragplay
+from conftest import pytrec_reference
 
 TITLE = "{title}\n\n{text}"
 

@@ -513,7 +513,7 @@ impl Experiment {
         if self.n_resamples == 0 {
             return Err(Error::config("n_resamples", "must be at least 1"));
         }
-        if self.budget_s.is_some_and(|b| !(b >= 0.0)) {
+        if self.budget_s.is_some_and(|b| b.is_nan() || b < 0.0) {
             return Err(Error::config(
                 "budget_s",
                 "must be a number of seconds >= 0",
