@@ -6,7 +6,7 @@ use ragplay::cancel::never;
 use ragplay::data::{sample::sample, Beir};
 use ragplay::lab::spec::Experiment;
 use ragplay::lab::store::Store;
-use ragplay::lab::sweep::sweep;
+use ragplay::lab::{sweep, SweepOptions};
 use ragplay::polars::prelude::*;
 use ragplay::retrieve::{Bm25, Bm25Config, Retriever};
 
@@ -41,7 +41,7 @@ fn strings(df: &DataFrame, name: &str) -> Vec<String> {
 fn grid_runs_equal_hand_built_retrievers_and_indexes_are_built_once() {
     let collection = sample().unwrap();
     let e = Experiment::from_toml(EXPERIMENT).unwrap();
-    let result = sweep(&collection, &e, None, None, never()).unwrap();
+    let result = sweep(&collection, &e, &SweepOptions::default(), never()).unwrap();
     // 3 combinations x (documents + sentence x 2 templates).
     assert_eq!(result.results.height(), 9);
     // Indexes: 2 retrievers x 3 inputs, each built once.
@@ -77,9 +77,13 @@ fn a_store_resumes_without_recomputing_and_refuses_another_collection() {
     let collection = sample().unwrap();
     let e = Experiment::from_toml(EXPERIMENT).unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let first = sweep(&collection, &e, Some(&store), None, never()).unwrap();
+    let options = SweepOptions {
+        store: Some(store.clone()),
+        ..SweepOptions::default()
+    };
+    let first = sweep(&collection, &e, &options, never()).unwrap();
     assert_eq!(first.computed.len(), 9);
-    let again = sweep(&collection, &e, Some(&store), None, never()).unwrap();
+    let again = sweep(&collection, &e, &options, never()).unwrap();
     assert!(again.computed.is_empty());
     assert_eq!(again.reused.len(), 9);
     assert_eq!(again.work.height(), 0);
@@ -98,7 +102,7 @@ fn a_store_resumes_without_recomputing_and_refuses_another_collection() {
         corpus: collection.corpus.head(Some(5)),
         ..collection.clone()
     };
-    let err = match sweep(&other, &e, Some(&store), None, never()) {
+    let err = match sweep(&other, &e, &options, never()) {
         Ok(_) => panic!("a store of another collection was accepted"),
         Err(e) => e.to_string(),
     };

@@ -24,7 +24,7 @@ pub use gate::{check, GateOptions, GateReport, Latency};
 pub use results::SweepResult;
 pub use spec::{Experiment, Mode};
 pub use store::Store;
-pub use sweep::sweep;
+pub use sweep::{sweep, SweepOptions};
 
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())

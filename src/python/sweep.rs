@@ -8,7 +8,7 @@ use pyo3::types::PyDict;
 use pyo3_polars::PyDataFrame;
 
 use super::data::PyCollection;
-use super::embed::cache_arg;
+use super::embed::{cache_arg, packaged_model_paths};
 use super::errors::{detach_with_progress, progress, to_py};
 use crate::lab::spec::{Experiment, Mode};
 use crate::lab::store::Store;
@@ -183,12 +183,15 @@ pub fn sweep(
         e.budget_s = budget_s;
     }
     e.validate().map_err(to_py)?;
-    let store = store.map(Store::open).transpose().map_err(to_py)?;
-    let cache = cache_arg(cache)?;
+    let options = crate::lab::SweepOptions {
+        store: store.map(Store::open).transpose().map_err(to_py)?,
+        cache: cache_arg(cache)?,
+        search_paths: packaged_model_paths(py)?,
+    };
     let beir = collection.get().inner.clone();
     let desc = progress(py, show_progress, "sweep")?;
     detach_with_progress(py, desc, move |cancel| {
-        crate::lab::sweep(&beir, &e, store.as_ref(), cache, cancel)
+        crate::lab::sweep(&beir, &e, &options, cancel)
     })
     .map(|inner| PySweepResult { inner })
 }
