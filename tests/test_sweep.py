@@ -245,6 +245,10 @@ def test_a_sweep_killed_midway_resumes_without_recomputing(scifact, scifact_swee
     cols = ["config_id", "label", "baseline", *quality]
     assert kept.results().select(cols).equals(whole.results.select(cols))
     assert kept.qrels().equals(scifact.qrels)
+    assert set(kept.configurations()["config_id"]) == set(whole.results["config_id"])
+    assert set(kept.latency()["config_id"]) == set(whole.results["config_id"])
+    with pytest.raises(KeyError, match="nope"):
+        kept.run("nope")
     lazy = kept.runs().group_by("config_id").len().collect()
     assert lazy.height == 10
     assert not list(store.rglob("*.tmp-*")), "temporary files left behind"
