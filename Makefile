@@ -40,8 +40,9 @@ demo: setup
 # Rust tests of the core (no Python), then lints, then the Python package and notebooks.
 # The builds come first, three at a time: the test environment then the extension, the Rust
 # tests and lints, and the notebook kernel. The two cargo builds share one target directory
-# (and so every dependency the `python` feature does not change), so they take turns; the
-# downloads and the kernel's own build run beside them.
+# and the same features for every shared crate (see the feature pins in Cargo.toml), so the
+# extension build compiles only pyo3, numpy and ragplay itself; the downloads and the
+# kernel's own build run beside them.
 test: prepare
 	$(MAKE) test-rust lint test-python
 
@@ -60,11 +61,12 @@ test-rust: $(VENV)/.deps
 	$(CARGO) test -q
 
 test-python: $(VENV)/.deps build evcxr
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 lint: $(VENV)/.deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy -q --all-targets -- -D warnings
+	$(CARGO) clippy -q --lib --features python -- -D warnings
 	$(PY) -m ruff check python tests benches
 	$(PY) -m ruff format --check python tests benches
 

@@ -72,6 +72,36 @@ def test_rust_built_frames_arrive_as_polars_dataframes(scifact):
     assert run.group_by("query_id").len().height == 300
 
 
+def test_frames_cross_into_rust_and_back_unchanged():
+    """Frames cross the boundary as Arrow C streams, one per column: several chunks, a slice
+    (an offset into the buffers), empty and non-ASCII strings arrive intact, a null is seen,
+    and the caller's frame is left as it was."""
+    a = pl.DataFrame(
+        {"doc_id": ["d1", "d2", "d3"], "title": ["é", "", "ab"], "text": ["x" * 40, "ü", "z"]}
+    )
+    b = pl.DataFrame({"doc_id": ["d4", "d5"], "title": ["t", "日本"], "text": ["y" * 13, "w"]})
+    corpus = pl.concat([a, b], rechunk=False).slice(1, 4)
+    assert corpus["doc_id"].n_chunks() == 2
+    before = corpus.clone()
+    queries = pl.DataFrame({"query_id": ["q1"], "text": ["x"]})
+    qrels = pl.DataFrame(
+        {"query_id": ["q1"], "doc_id": ["d2"], "relevance": [1]},
+        schema_overrides={"relevance": pl.Int32},
+    )
+    collection = ragplay.Collection(corpus, queries, qrels)
+    assert collection.corpus.equals(before)
+    assert collection.qrels.equals(qrels)
+    assert corpus.equals(before)
+    # A null inside a slice of a chunked column is seen where it is.
+    holed = corpus.with_columns(
+        pl.when(pl.col("doc_id") == "d4").then(None).otherwise("title").alias("title")
+    )
+    with pytest.raises(ragplay.DataError, match='column "title" holds 1 null'):
+        ragplay.Collection(holed, queries, qrels)
+    with pytest.raises(TypeError, match="corpus must be a polars.DataFrame, got dict"):
+        ragplay.Collection(corpus.to_dict(), queries, qrels)  # type: ignore[arg-type]
+
+
 def test_small_beir_folder_and_int_ids(tmp_path):
     c = ragplay.load_beir(write_beir(tmp_path, GOOD_CORPUS, GOOD_QUERIES, GOOD_QRELS))
     corpus, queries, qrels = c.corpus, c.queries, c.qrels

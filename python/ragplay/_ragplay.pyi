@@ -1811,7 +1811,7 @@ def sweep(
     Each distinct index (retriever × chunking × template) is built once and reused by every
     configuration that searches it; dense indexes embed through the store's embedding cache.
     Every configuration runs as a ``Pipeline`` traced query by query (per-stage latency). With
-    ``store``, each finished configuration is written at once (its run as parquet, its record
+    ``store``, each finished configuration is written at once (its run as an Arrow IPC file, its record
     as JSON), and a later call with the same store reads finished configurations back
     instead of recomputing them: a sweep killed at any moment resumes where it stopped.
     Ctrl-C stops within a query or batch and keeps what finished.

@@ -1,7 +1,7 @@
 """Reading an experiment store: the folder ``ragplay.sweep(..., store=PATH)`` writes.
 
-The store keeps every finished configuration (``configs/<id>.json`` and ``runs/<id>.parquet``),
-the judgements, the last results table and a manifest. Runs are one parquet dataset, so
+The store keeps every finished configuration (``configs/<id>.json`` and ``runs/<id>.arrow``),
+the judgements, the last results table and a manifest. Runs are one Arrow IPC dataset, so
 ``Store.runs()`` is a lazy scan over all of them.
 """
 
@@ -67,7 +67,7 @@ class Store:
     def runs(self) -> pl.LazyFrame:
         """Every finished configuration's run, lazily: ``config_id``, ``query_id``, ``doc_id``,
         ``score``, ``rank``."""
-        return pl.scan_parquet(self.path / "runs" / "*.parquet")
+        return pl.scan_ipc(self.path / "runs" / "*.arrow")
 
     def run(self, config_id: str) -> pl.DataFrame:
         """One configuration's run (``query_id``, ``doc_id``, ``score``, ``rank``).
@@ -75,11 +75,11 @@ class Store:
         Raises:
             KeyError: No finished configuration has that id.
         """
-        path = self.path / "runs" / f"{config_id}.parquet"
+        path = self.path / "runs" / f"{config_id}.arrow"
         if not (self.path / "configs" / f"{config_id}.json").is_file() or not path.is_file():
             known = ", ".join(self.manifest["configs"])
             raise KeyError(f"configuration {config_id!r} is not in {self.path} (finished: {known})")
-        return pl.read_parquet(path).drop(CONFIG_ID)
+        return pl.read_ipc(path).drop(CONFIG_ID)
 
     def baseline_run(self) -> pl.DataFrame:
         """The baseline configuration's run."""
@@ -87,15 +87,15 @@ class Store:
 
     def results(self) -> pl.DataFrame:
         """The last sweep's results table (as ``SweepResult.results``)."""
-        return pl.read_parquet(self.path / "results.parquet")
+        return pl.read_ipc(self.path / "results.arrow")
 
     def latency(self) -> pl.DataFrame:
         """Per configuration and stage latency (as ``SweepResult.latency``)."""
-        return pl.read_parquet(self.path / "latency.parquet")
+        return pl.read_ipc(self.path / "latency.arrow")
 
     def qrels(self) -> pl.DataFrame:
         """The judgements the runs were evaluated against."""
-        return pl.read_parquet(self.path / "qrels.parquet")
+        return pl.read_ipc(self.path / "qrels.arrow")
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r}, configurations={len(self.manifest['configs'])})"

@@ -3,6 +3,7 @@
 //! (Markdown, text, HTML). Every table is a `polars::DataFrame` whose columns
 //! are named in [`schema`].
 
+pub mod arrow_ipc;
 pub mod beir;
 pub mod glob;
 pub mod html;

@@ -8,16 +8,16 @@
 //! manifest.json          format, ragplay version, machine, collection fingerprint,
 //!                        the experiment, the baseline id, finished ids in order
 //! configs/<id>.json      one finished configuration: its settings and measurements
-//! runs/<id>.parquet      its run (`config_id`, `query_id`, `doc_id`, `score`, `rank`)
-//! qrels.parquet          the judgements the runs are evaluated against
-//! results.parquet        the results table of the last sweep (and latency.parquet)
+//! runs/<id>.arrow        its run (`config_id`, `query_id`, `doc_id`, `score`, `rank`)
+//! qrels.arrow            the judgements the runs are evaluated against
+//! results.arrow          the results table of the last sweep (and latency.arrow)
 //! embeddings/            the embedding cache of the dense indexes
 //! ```
 //!
 //! A configuration counts as finished once `configs/<id>.json` exists; it is written after
 //! its run, so a kill between the two leaves a run without a record, which is recomputed.
-//! The runs folder is one parquet dataset: `polars.scan_parquet("runs/*.parquet")` reads
-//! every configuration's run lazily.
+//! Tables are Arrow IPC files ([`crate::data::arrow_ipc`]); the runs folder is one dataset:
+//! `polars.scan_ipc("runs/*.arrow")` reads every configuration's run lazily.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::spec::Config;
+use crate::data::arrow_ipc::{read_ipc, write_ipc};
 use crate::data::beir::Beir;
 use crate::data::io::write_atomic;
 use crate::error::{Error, Result};
@@ -162,10 +163,6 @@ pub struct Store {
     dir: PathBuf,
 }
 
-fn parquet_error(path: &Path, e: PolarsError) -> Error {
-    Error::io(path, std::io::Error::other(e.to_string()))
-}
-
 impl Store {
     /// The store in `dir`, created when missing.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
@@ -250,7 +247,7 @@ impl Store {
     }
 
     fn run_path(&self, id: &str) -> PathBuf {
-        self.dir.join("runs").join(format!("{id}.parquet"))
+        self.dir.join("runs").join(format!("{id}.arrow"))
     }
 
     /// Keep a finished configuration: its run first, then its record.
@@ -258,7 +255,7 @@ impl Store {
         let mut with_id = run.clone();
         let ids = Column::new(CONFIG_ID.into(), vec![record.id.as_str(); run.height()]);
         with_id.insert_column(0, ids)?;
-        self.write_parquet(&self.run_path(&record.id), &with_id)?;
+        write_ipc(&self.run_path(&record.id), &with_id)?;
         let text = serde_json::to_string_pretty(record)
             .map_err(|e| Error::config("store", e.to_string()))?;
         write_atomic(&self.record_path(&record.id), |w| {
@@ -281,7 +278,7 @@ impl Store {
 
     /// A configuration's run (`query_id`, `doc_id`, `score`, `rank`).
     pub fn run(&self, id: &str) -> Result<DataFrame> {
-        let mut run = self.read_parquet(&self.run_path(id))?;
+        let mut run = read_ipc(&self.run_path(id))?;
         if run.get_column_index(CONFIG_ID).is_some() {
             run.drop_in_place(CONFIG_ID)?;
         }
@@ -300,40 +297,14 @@ impl Store {
             .collect()
     }
 
-    /// Write `<name>.parquet` at the top of the store.
+    /// Write `<name>.arrow` at the top of the store.
     pub fn write_table(&self, name: &str, frame: &DataFrame) -> Result<()> {
-        self.write_parquet(&self.dir.join(format!("{name}.parquet")), frame)
+        write_ipc(&self.dir.join(format!("{name}.arrow")), frame)
     }
 
-    /// Read `<name>.parquet` from the top of the store.
+    /// Read `<name>.arrow` from the top of the store.
     pub fn read_table(&self, name: &str) -> Result<DataFrame> {
-        self.read_parquet(&self.dir.join(format!("{name}.parquet")))
-    }
-
-    fn write_parquet(&self, path: &Path, frame: &DataFrame) -> Result<()> {
-        let mut frame = frame.clone();
-        let mut failure: Option<PolarsError> = None;
-        let written = write_atomic(path, |w| {
-            ParquetWriter::new(w)
-                .finish(&mut frame)
-                .map(|_| ())
-                .map_err(|e| {
-                    let io = std::io::Error::other(e.to_string());
-                    failure = Some(e);
-                    io
-                })
-        });
-        match failure {
-            Some(e) => Err(parquet_error(path, e)),
-            None => written,
-        }
-    }
-
-    fn read_parquet(&self, path: &Path) -> Result<DataFrame> {
-        let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        ParquetReader::new(file)
-            .finish()
-            .map_err(|e| parquet_error(path, e))
+        read_ipc(&self.dir.join(format!("{name}.arrow")))
     }
 }
 

@@ -2,8 +2,8 @@
 //! (a run over chunks back to documents), `chunk_qrels` (span qrels to chunk qrels) and
 //! `enrich` (templated chunk text).
 
+use super::frame::PyDataFrame;
 use pyo3::prelude::*;
-use pyo3_polars::PyDataFrame;
 
 use super::embed::PyEncoder;
 use super::errors::{detach, detach_with_progress, frame_arg, progress, to_py};

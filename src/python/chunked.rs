@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use super::frame::PyDataFrame;
 use pyo3::prelude::*;
-use pyo3_polars::PyDataFrame;
 
 use super::embed::PyEncoder;
 use super::errors::{

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
+use super::frame::PyDataFrame;
 use pyo3::prelude::*;
-use pyo3_polars::PyDataFrame;
 
 use super::errors::{detach, detach_with_progress, frame_arg, progress, to_py};
 use crate::data;

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::frame::PyDataFrame;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3_polars::PyDataFrame;
 
 use super::embed::{cache_arg, PyEncoder};
 use super::errors::{

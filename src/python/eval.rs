@@ -1,7 +1,7 @@
 //! Bindings for evaluation and run comparison.
 
+use super::frame::PyDataFrame;
 use pyo3::prelude::*;
-use pyo3_polars::PyDataFrame;
 
 use super::data::runs_arg;
 use super::errors::{detach_with_progress, frame_arg, progress, to_py};

@@ -1,8 +1,8 @@
 //! Bindings for the lab: the regression gate (`check`, `GateReport`) and the baseline
 //! retriever used by the demo.
 
+use super::frame::PyDataFrame;
 use pyo3::prelude::*;
-use pyo3_polars::PyDataFrame;
 
 use super::errors::{detach, detach_with_progress, frame_arg, progress};
 use super::eval::compare_options;

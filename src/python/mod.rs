@@ -8,6 +8,7 @@ mod dense;
 mod embed;
 mod errors;
 mod eval;
+mod frame;
 mod fuse;
 mod lab;
 mod pipeline;

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use super::frame::PyDataFrame;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3_polars::PyDataFrame;
 
 use super::chunked::PyChunked;
 use super::dense::PyDenseIndex;

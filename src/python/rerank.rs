@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::frame::PyDataFrame;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3_polars::PyDataFrame;
 
 use super::embed::PyEncoder;
 use super::errors::{detach, detach_with_progress, frame_arg, progress, str_items, to_py};

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use super::frame::PyDataFrame;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use pyo3_polars::PyDataFrame;
 
 use super::errors::{
     detach, detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py, Shared,

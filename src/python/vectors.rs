@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
+use super::frame::PyDataFrame;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3_polars::PyDataFrame;
 
 use super::dense::{check_dim, matrix_arg};
 use super::errors::{detach, detach_with_progress, ids_arg, progress, to_py, Shared};
