@@ -8,7 +8,7 @@ object whose attributes are DataFrames (``Evaluation``, ``Collection``). Long ca
 
 from __future__ import annotations
 
-from . import testing
+from . import datasets, testing
 from ._ragplay import (
     BM25,
     COLUMNS,
@@ -62,6 +62,7 @@ from ._ragplay import (
 from .exceptions import (
     ConfigError,
     DataError,
+    DownloadError,
     ModelError,
     RagplayError,
     RagplayWarning,
@@ -84,6 +85,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DenseIndex",
+    "DownloadError",
     "EmbeddingCache",
     "Encoder",
     "Evaluation",
@@ -106,6 +108,7 @@ __all__ = [
     "chunk_qrels",
     "compare",
     "compare_per_query",
+    "datasets",
     "enrich",
     "evaluate",
     "exact_search",

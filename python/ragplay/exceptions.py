@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DataError",
+    "DownloadError",
     "ModelError",
     "RagplayError",
     "RagplayWarning",
@@ -28,6 +29,11 @@ class DataError(RagplayError, ValueError):
 
 class ConfigError(RagplayError, ValueError):
     """An invalid option: an unknown metric name, ``k = 0``, a parameter out of range."""
+
+
+class DownloadError(RagplayError, OSError):
+    """A collection that could not be downloaded: an HTTP error, no network, a download cut
+    short, a checksum mismatch, a broken zip (``ragplay.datasets``)."""
 
 
 class ModelError(RagplayError):

@@ -38,6 +38,7 @@ use crate::retrieve::{
     Bm25, Bm25Config, Chunked, DenseIndex, Pipeline, Retriever, SharedRetriever, Storage,
     VectorOptions,
 };
+use crate::run::DocumentTexts;
 use crate::text::{AnalyzerConfig, StopWords};
 
 /// Characters per token of the token estimates (context and re-ranking).
@@ -60,6 +61,14 @@ pub struct WorkRow {
     pub build_s: f64,
     pub texts_embedded: u64,
     pub tokens_embedded: u64,
+}
+
+/// What [`Lab::stages`] builds for one configuration.
+struct Stages {
+    retrievers: Vec<SharedRetriever>,
+    mmr: Option<MmrStage>,
+    index_s: f64,
+    embedded_tokens: u64,
 }
 
 /// A finished configuration: its record and run.
@@ -138,8 +147,8 @@ pub fn sweep(
         reused: Vec::new(),
         skipped: Vec::new(),
         started: Instant::now(),
-        doc_chars: text_lengths(&collection.corpus, table::CORPUS, DOC_ID, true)?,
-        query_chars: text_lengths(&collection.queries, table::QUERIES, QUERY_ID, false)?,
+        doc_chars: doc_lengths(&collection.corpus)?,
+        query_chars: query_lengths(&collection.queries)?,
     };
     let baseline_point = [0usize; 7];
     match experiment.mode {
@@ -176,28 +185,22 @@ pub fn sweep(
     Ok(result)
 }
 
-fn text_lengths(
-    frame: &DataFrame,
-    table: &'static str,
-    id: &str,
-    with_title: bool,
-) -> Result<FxHashMap<String, usize>> {
-    let ids = schema::str_column(frame, table, id)?;
-    let texts = schema::str_column(frame, table, TEXT)?;
-    let titles = if with_title {
-        frame.column("title").ok().and_then(|c| c.str().ok())
-    } else {
-        None
-    };
+/// Each document's length in characters (title and text joined, as the retrievers see it).
+fn doc_lengths(corpus: &DataFrame) -> Result<FxHashMap<String, usize>> {
+    let docs = DocumentTexts::new(corpus)?;
+    Ok(schema::str_values(docs.ids)
+        .enumerate()
+        .map(|(i, id)| (id.to_owned(), docs.char_count(i)))
+        .collect())
+}
+
+/// Each query's length in characters.
+fn query_lengths(queries: &DataFrame) -> Result<FxHashMap<String, usize>> {
+    let ids = schema::str_column(queries, table::QUERIES, QUERY_ID)?;
+    let texts = schema::str_column(queries, table::QUERIES, TEXT)?;
     Ok(schema::str_values(ids)
         .zip(schema::str_values(texts))
-        .enumerate()
-        .map(|(i, (d, t))| {
-            let title = titles
-                .and_then(|c| c.get(i))
-                .map_or(0, |s| s.chars().count());
-            (d.to_owned(), t.chars().count() + title)
-        })
+        .map(|(id, text)| (id.to_owned(), text.chars().count()))
         .collect())
 }
 
@@ -473,8 +476,9 @@ impl Lab<'_> {
 
     /// Build (or reuse) the indexes of `config`, search every query through its pipeline and
     /// measure it.
-    fn run_config(&mut self, config: &Config, id: &str, cancel: &Cancel) -> Result<Done> {
-        store::reset_peak_rss();
+    /// The indexes a configuration searches and its MMR stage, built or shared, with the build
+    /// time and tokens embedded counted once per distinct index.
+    fn stages(&mut self, config: &Config, cancel: &Cancel) -> Result<Stages> {
         let mut retrievers = Vec::new();
         let mut index_s = 0.0;
         let mut embedded_tokens = 0;
@@ -509,6 +513,22 @@ impl Lab<'_> {
             }
             None => None,
         };
+        Ok(Stages {
+            retrievers,
+            mmr,
+            index_s,
+            embedded_tokens,
+        })
+    }
+
+    fn run_config(&mut self, config: &Config, id: &str, cancel: &Cancel) -> Result<Done> {
+        store::reset_peak_rss();
+        let Stages {
+            retrievers,
+            mmr,
+            index_s,
+            embedded_tokens,
+        } = self.stages(config, cancel)?;
         let rerank = match &config.rerank {
             Some(r) => Some(RerankStage {
                 scorer: self.reranker(&r.model, r.max_length)?,

@@ -45,6 +45,13 @@ impl<'a> DocumentTexts<'a> {
         let title = self.titles.as_ref().map_or("", |t| t[i]);
         join(title, self.texts[i])
     }
+
+    /// The length of [`Self::text`] in characters, counted without building it.
+    pub fn char_count(&self, i: usize) -> usize {
+        let title = self.titles.as_ref().map_or("", |t| t[i]);
+        let (a, b) = (title.chars().count(), self.texts[i].chars().count());
+        a + b + usize::from(a > 0 && b > 0)
+    }
 }
 
 /// `title + " " + text`, or the one that is not empty.
@@ -72,5 +79,10 @@ mod tests {
         let b = DocumentTexts::new(&without).unwrap();
         assert_eq!((a.text(0), a.text(1)), ("T x".into(), "y".into()));
         assert_eq!((b.text(0), b.text(1)), ("x".into(), "y".into()));
+        for docs in [&a, &b] {
+            for i in 0..docs.len() {
+                assert_eq!(docs.char_count(i), docs.text(i).chars().count());
+            }
+        }
     }
 }
