@@ -93,10 +93,20 @@ def mmr(
     return out
 
 
+def ranx_qrels(collection):
+    """The collection's judgements as ranx ``Qrels`` (built from a dict: no pandas needed)."""
+    from ranx import Qrels
+
+    judged: dict[str, dict[str, int]] = {}
+    for q, d, r in collection.qrels.iter_rows():
+        judged.setdefault(q, {})[d] = r
+    return Qrels(judged)
+
+
 def run_peer(collection, model_path: str, chunk_tables: dict[str, pl.DataFrame]):
     import bm25s
     import Stemmer
-    from ranx import Qrels, Run, compare, fuse
+    from ranx import Run, compare, fuse
     from sentence_transformers import SentenceTransformer
 
     start = time.perf_counter()
@@ -152,12 +162,7 @@ def run_peer(collection, model_path: str, chunk_tables: dict[str, pl.DataFrame])
                 if q in base.run
             }
             runs[f"{base.name} mmr"] = Run(with_mmr, name=f"{base.name} mmr")
-    qrels = Qrels.from_df(
-        collection.qrels.to_pandas(),
-        q_id_col="query_id",
-        doc_id_col="doc_id",
-        score_col="relevance",
-    )
+    qrels = ranx_qrels(collection)
     report = compare(
         qrels,
         runs=list(runs.values()),
@@ -192,14 +197,9 @@ def main() -> None:
     peer_s, runs, _ = run_peer(collection, model, chunk_tables)
     print(f"bm25s + sentence-transformers + ranx: {peer_s:.1f} s")
     print(f"ratio (peer / ragplay): {peer_s / ours_s:.2f}x")
-    from ranx import Qrels, evaluate
+    from ranx import evaluate
 
-    qrels = Qrels.from_df(
-        collection.qrels.to_pandas(),
-        q_id_col="query_id",
-        doc_id_col="doc_id",
-        score_col="relevance",
-    )
+    qrels = ranx_qrels(collection)
     rows = []
     for row in result.results.iter_rows(named=True):
         name = f"{row['retrievers']} {row['chunking']}" + (" mmr" if row["mmr"] else "")
