@@ -23,8 +23,8 @@ pub fn write_ipc(path: &Path, frame: &DataFrame) -> Result<()> {
     frame.rechunk_mut_par();
     let compat = CompatLevel::oldest();
     let schema = Arc::new(frame.schema().to_arrow(compat));
-    let mut failure: Option<PolarsError> = None;
-    let written = write_atomic(path, |w| {
+    // write_atomic reports a failure as an I/O error on `path`.
+    write_atomic(path, |w| {
         let run = || -> PolarsResult<()> {
             let options = write::WriteOptions { compression: None };
             let mut writer = write::FileWriter::try_new(w, schema.clone(), None, options)?;
@@ -33,16 +33,8 @@ pub fn write_ipc(path: &Path, frame: &DataFrame) -> Result<()> {
             }
             writer.finish()
         };
-        run().map_err(|e| {
-            let io = std::io::Error::other(e.to_string());
-            failure = Some(e);
-            io
-        })
-    });
-    match failure {
-        Some(e) => Err(ipc_error(path, e)),
-        None => written,
-    }
+        run().map_err(|e| std::io::Error::other(e.to_string()))
+    })
 }
 
 /// Read the Arrow IPC file at `path` into one frame.

@@ -474,8 +474,6 @@ impl Lab<'_> {
         Ok(scorer)
     }
 
-    /// Build (or reuse) the indexes of `config`, search every query through its pipeline and
-    /// measure it.
     /// The indexes a configuration searches and its MMR stage, built or shared, with the build
     /// time and tokens embedded counted once per distinct index.
     fn stages(&mut self, config: &Config, cancel: &Cancel) -> Result<Stages> {
@@ -521,6 +519,8 @@ impl Lab<'_> {
         })
     }
 
+    /// Build (or reuse) the indexes of `config`, search every query through its pipeline and
+    /// measure it.
     fn run_config(&mut self, config: &Config, id: &str, cancel: &Cancel) -> Result<Done> {
         store::reset_peak_rss();
         let Stages {

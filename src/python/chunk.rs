@@ -2,11 +2,11 @@
 //! (a run over chunks back to documents), `chunk_qrels` (span qrels to chunk qrels) and
 //! `enrich` (templated chunk text).
 
-use super::frame::PyDataFrame;
 use pyo3::prelude::*;
 
 use super::embed::PyEncoder;
 use super::errors::{detach, detach_with_progress, frame_arg, progress, to_py};
+use super::frame::PyDataFrame;
 use crate::chunk::{Aggregate, ChunkOptions, Embedder, Strategy, Unit};
 
 /// Cut every document of a corpus table into chunks.

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use super::frame::PyDataFrame;
 use pyo3::prelude::*;
 
 use super::embed::PyEncoder;
 use super::errors::{
     detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py, Shared,
 };
+use super::frame::PyDataFrame;
 use super::pipeline::retriever_arg;
 use crate::chunk::{Aggregate, ChunkOptions, Strategy, Template, Unit};
 use crate::data::schema::DOC_ID;

@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
-use super::frame::PyDataFrame;
 use pyo3::prelude::*;
 
 use super::errors::{detach, detach_with_progress, frame_arg, progress, to_py};
+use super::frame::PyDataFrame;
 use crate::data;
 use crate::data::ingest::{OnError, ReadOptions};
 

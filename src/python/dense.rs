@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::frame::PyDataFrame;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -13,6 +12,7 @@ use super::embed::{cache_arg, PyEncoder};
 use super::errors::{
     detach, detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py, Shared,
 };
+use super::frame::PyDataFrame;
 use super::vectors::vector_options;
 use crate::data::schema::{DOC_ID, QUERY_ID};
 use crate::embed::EncodeOptions;

@@ -232,7 +232,7 @@ pub fn frame_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<polars::prelude
             "{name} must be a polars.DataFrame, got {got}"
         )));
     }
-    Ok(obj.extract::<super::frame::PyDataFrame>()?.0)
+    super::frame::import_frame(obj)
 }
 
 /// Keep the base class referenced so the import is validated at module load.

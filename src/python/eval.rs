@@ -1,10 +1,10 @@
 //! Bindings for evaluation and run comparison.
 
-use super::frame::PyDataFrame;
 use pyo3::prelude::*;
 
 use super::data::runs_arg;
 use super::errors::{detach_with_progress, frame_arg, progress, to_py};
+use super::frame::PyDataFrame;
 use crate::eval::{self, CompareOptions, Correction, EvalOptions, Test};
 
 /// The result of ``evaluate``: a per-query table and a summary table.

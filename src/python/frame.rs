@@ -13,34 +13,24 @@ use std::sync::Mutex;
 
 use polars::prelude::{CompatLevel, DataFrame, IntoColumn, Series};
 use polars_arrow::ffi::{self, ArrowArrayStream, ArrowArrayStreamReader};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyList};
 
 const STREAM: &CStr = c"arrow_array_stream";
 
-/// A `polars::DataFrame` that converts from and to `polars.DataFrame`.
+/// A `polars::DataFrame` returned to Python as a `polars.DataFrame`.
 pub struct PyDataFrame(pub DataFrame);
 
-impl<'a, 'py> FromPyObject<'a, 'py> for PyDataFrame {
-    type Error = PyErr;
-
-    fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        let columns = ob.call_method0("get_columns").map_err(|_| {
-            PyTypeError::new_err(format!(
-                "expected a polars.DataFrame, got {}",
-                ob.get_type().name().map_or("?".into(), |n| n.to_string())
-            ))
-        })?;
-        let mut out = Vec::new();
-        for column in columns.cast::<PyList>()?.iter() {
-            out.push(import_series(&column)?.into_column());
-        }
-        let height = out.first().map_or(0, |c| c.len());
-        DataFrame::new(height, out)
-            .map(PyDataFrame)
-            .map_err(|e| PyValueError::new_err(format!("polars.DataFrame: {e}")))
+/// A `polars.DataFrame` (the caller has checked the type) read column by column.
+pub fn import_frame(frame: &Bound<'_, PyAny>) -> PyResult<DataFrame> {
+    let columns = frame.call_method0("get_columns")?;
+    let mut out = Vec::new();
+    for column in columns.cast::<PyList>()?.iter() {
+        out.push(import_series(&column)?.into_column());
     }
+    let height = out.first().map_or(0, |c| c.len());
+    DataFrame::new(height, out).map_err(|e| PyValueError::new_err(format!("polars.DataFrame: {e}")))
 }
 
 impl<'py> IntoPyObject<'py> for PyDataFrame {
@@ -63,7 +53,7 @@ impl<'py> IntoPyObject<'py> for PyDataFrame {
 /// A `polars.Series` read through its Arrow C stream, keeping its name.
 fn import_series(series: &Bound<'_, PyAny>) -> PyResult<Series> {
     let name: String = series.getattr("name")?.extract()?;
-    let capsule = series.call_method1("__arrow_c_stream__", (py_none(series.py()),))?;
+    let capsule = series.call_method1("__arrow_c_stream__", (series.py().None(),))?;
     let capsule = capsule.cast::<PyCapsule>()?;
     let pointer = capsule.pointer_checked(Some(STREAM))?;
     // SAFETY: a capsule named "arrow_array_stream" holds an `ArrowArrayStream`; taking it leaves
@@ -90,10 +80,6 @@ fn import_series(series: &Bound<'_, PyAny>) -> PyResult<Series> {
     }
     let series = Series::try_from((&field, chunks)).map_err(failed)?;
     Ok(series.with_name(name.into()))
-}
-
-fn py_none(py: Python<'_>) -> Bound<'_, PyAny> {
-    py.None().into_bound(py)
 }
 
 /// One column as an object with `__arrow_c_stream__`, for `polars.Series(obj)`.

@@ -1,12 +1,12 @@
 //! Bindings for the functions from runs to runs: fusion, its tuning, and MMR re-ranking.
 
-use super::frame::PyDataFrame;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::dense::PyDenseIndex;
 use super::errors::{detach_with_progress, frame_arg, progress, to_py};
+use super::frame::PyDataFrame;
 use crate::data::schema::RUN;
 use crate::error::Error;
 use crate::fuse::{self as core, FuseOptions, Method, Norm, OptimizeOptions};

@@ -1,11 +1,11 @@
 //! Bindings for the lab: the regression gate (`check`, `GateReport`) and the baseline
 //! retriever used by the demo.
 
-use super::frame::PyDataFrame;
 use pyo3::prelude::*;
 
 use super::errors::{detach, detach_with_progress, frame_arg, progress};
 use super::eval::compare_options;
+use super::frame::PyDataFrame;
 use crate::eval::EvalOptions;
 use crate::lab::{self, GateOptions, GateReport, Latency};
 

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use super::frame::PyDataFrame;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
@@ -12,6 +11,7 @@ use super::dense::PyDenseIndex;
 use super::errors::{
     detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py, Shared,
 };
+use super::frame::PyDataFrame;
 use super::rerank::scorer_arg;
 use super::retrieve::PyBm25;
 use crate::data::schema::DOC_ID;

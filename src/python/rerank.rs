@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::frame::PyDataFrame;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
 use super::embed::PyEncoder;
 use super::errors::{detach, detach_with_progress, frame_arg, progress, str_items, to_py};
+use super::frame::PyDataFrame;
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::rerank::{

@@ -2,13 +2,13 @@
 
 use std::path::PathBuf;
 
-use super::frame::PyDataFrame;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::errors::{
     detach, detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py, Shared,
 };
+use super::frame::PyDataFrame;
 use super::text::PyAnalyzer;
 use crate::data::schema::DOC_ID;
 use crate::retrieve::{Bm25, Bm25Config, Fields, Params, Retriever, Variant};

@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 
-use super::frame::PyDataFrame;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::data::PyCollection;
 use super::embed::{cache_arg, packaged_model_paths};
 use super::errors::{detach_with_progress, progress, to_py};
+use super::frame::PyDataFrame;
 use crate::lab::spec::{Experiment, Mode};
 use crate::lab::store::Store;
 use crate::lab::SweepResult;

@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use super::frame::PyDataFrame;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 use super::dense::{check_dim, matrix_arg};
 use super::errors::{detach, detach_with_progress, ids_arg, progress, to_py, Shared};
+use super::frame::PyDataFrame;
 use crate::data::schema::{DOC_ID, QUERY_ID};
 use crate::error::Error;
 use crate::retrieve::{HnswParams, Storage, VectorOptions, VectorStore};
