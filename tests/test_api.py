@@ -239,19 +239,6 @@ def test_cli_eval_prints_the_same_numbers_as_evaluate(tmp_path, scifact):
     assert done.returncode == 0 and f"{summary['ndcg@10'][0]:.4f}" in done.stdout
 
 
-def test_cli_demo_runs_on_the_sample_collection():
-    done = cli("demo")
-    assert done.returncode == 0, done.stderr
-    sample = ragplay.sample_collection()
-    corpus, queries, qrels = sample.corpus, sample.queries, sample.qrels
-    index = ragplay.BM25()
-    index.index(corpus, show_progress=False)
-    for run in (index.search(queries, k=100), ragplay.overlap_run(corpus, queries, k=100)):
-        value = ragplay.evaluate(run, qrels, ["ndcg@10"]).summary["ndcg@10"][0]
-        assert f"{value:.4f}" in done.stdout
-    assert "ndcg@10" in done.stdout and "p_value" in done.stdout
-
-
 def test_cli_reports_bad_input_without_a_traceback(tmp_path):
     bad = tmp_path / "bad.run"
     bad.write_text("q1 Q0 d1 1 oops t\n")

@@ -58,6 +58,8 @@ __all__ = [
     "Evaluation",
     "load_beir",
     "sample_collection",
+    "demo_collection",
+    "demo_span_qrels",
     "read_trec_run",
     "write_trec_run",
     "read_trec_qrels",
@@ -313,6 +315,28 @@ def load_beir(path: str | PathLike[str], *, split: str = "test") -> Collection:
 
 def sample_collection() -> Collection:
     """The small sample collection that ships with ragplay (16 documents, 6 queries, graded qrels)."""
+
+def demo_collection() -> Collection:
+    """The demo collection: the manual of a fictional home server, written by ragplay.
+
+    100 Markdown pages (25 features × getting started, configuration, reference,
+    troubleshooting; a title, an overview, four topic sections and a list of error messages
+    each), 200 questions (topic questions, half of them paraphrased, and error-code questions)
+    and one relevant page per question. Sections do not repeat their feature's name, so
+    chunks need their title or heading path; pages are longer than an encoder's 256 tokens.
+    The same on every machine.
+
+    Returns:
+        A ``Collection``; ``demo_span_qrels()`` has the spans that answer each question."""
+
+def demo_span_qrels() -> pl.DataFrame:
+    """The span judgements of the demo collection: the characters of each page that answer
+    each question (the topic's section, heading included, or the error code's line).
+
+    Returns:
+        A span qrels table: ``query_id``, ``doc_id``, ``start``, ``end`` (Int64, character
+        offsets into the page's ``text``, end exclusive), ``relevance`` (Int32, 1); it turns
+        into chunk qrels for any chunker with ``chunk_qrels``."""
 
 def read_documents(
     path: str | PathLike[str],

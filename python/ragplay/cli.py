@@ -5,8 +5,8 @@ BEIR qrels file. ``ragplay check CANDIDATE BASELINE QRELS -m ndcg@10`` runs the 
 two TREC run files (or ``ragplay check CANDIDATE --baseline STORE`` against the baseline
 configuration of an experiment store) and exits 1 when the candidate is significantly worse.
 ``ragplay run experiment.toml`` runs the sweep an experiment file describes into a store and
-prints its results. ``ragplay demo`` runs the lab on the bundled sample collection, or with
-``--data DIR`` on any BEIR folder, and prints the evaluation.
+prints its results. ``ragplay demo`` sweeps the demo collection (or, with ``--data DIR``, any
+BEIR folder) into a store and prints the configurations ranked against a naive baseline.
 """
 
 from __future__ import annotations
@@ -130,36 +130,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    if args.data is None:
-        collection = ragplay.sample_collection()
-        source = "the ragplay sample collection"
-    else:
-        collection = ragplay.load_beir(args.data)
-        source = str(args.data)
-    corpus, queries, qrels = collection.corpus, collection.queries, collection.qrels
-    print(f"ragplay {ragplay.__version__} demo on {source}: {collection!r}")
+    from . import demo
 
-    start = time.perf_counter()
-    bm25 = ragplay.BM25()
-    bm25.index(corpus, show_progress=False)
-    built = time.perf_counter() - start
-    start = time.perf_counter()
-    runs = {"bm25": bm25.search(queries, k=100)}
-    searched = time.perf_counter() - start
-    print(
-        f"{bm25!r}: indexed in {built * 1000:.1f} ms, {queries.height} queries in {searched * 1000:.1f} ms"
-    )
-    runs["overlap"] = ragplay.overlap_run(corpus, queries, k=100)
-
-    stacked = ragplay.stack_runs(runs)
-    _print(ragplay.evaluate(stacked, qrels, DEFAULT_METRICS).summary)
-    print("BM25 against the term-overlap baseline (paired randomization test, Holm):")
-    comparison = ragplay.compare(stacked, qrels, ["ndcg@10", "map"], baseline="overlap")
-    _print(
-        comparison.select(
-            "metric", "run", "baseline", "delta", "p_value", "p_adjusted", "wins", "ties", "losses"
-        )
-    )
+    try:
+        demo.run(args.data, store=args.store, split=args.split)
+    except KeyboardInterrupt:
+        print(f"stopped; the finished configurations are kept in {args.store}", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -217,8 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--split", default=None, help="qrels split (else [collection] or test)")
     run.set_defaults(func=_cmd_run)
 
-    demo = sub.add_parser("demo", help="run the lab on the sample collection or a BEIR folder")
+    demo = sub.add_parser(
+        "demo", help="sweep the demo collection (or a BEIR folder) against a naive baseline"
+    )
     demo.add_argument("--data", type=Path, default=None, help="a BEIR folder")
+    demo.add_argument("--split", default="test", help="the BEIR qrels split (default: test)")
+    demo.add_argument(
+        "--store",
+        type=Path,
+        default=Path("ragplay-demo"),
+        help="the experiment store (default: ./ragplay-demo); a second run reads it back",
+    )
     demo.set_defaults(func=_cmd_demo)
     return parser
 

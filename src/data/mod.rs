@@ -5,6 +5,7 @@
 
 pub mod arrow_ipc;
 pub mod beir;
+pub mod demo;
 pub mod glob;
 pub mod html;
 pub mod ingest;

@@ -96,6 +96,36 @@ pub fn sample_collection() -> PyResult<PyCollection> {
     })
 }
 
+/// The demo collection: the manual of a fictional home server, written by ragplay.
+///
+/// 100 Markdown pages (25 features × getting started, configuration, reference,
+/// troubleshooting; a title, an overview, four topic sections and a list of error messages
+/// each), 200 questions (topic questions, half of them paraphrased, and error-code questions)
+/// and one relevant page per question. Sections do not repeat their feature's name, so
+/// chunks need their title or heading path; pages are longer than an encoder's 256 tokens.
+/// The same on every machine.
+///
+/// Returns:
+///     A ``Collection``; ``demo_span_qrels()`` has the spans that answer each question.
+#[pyfunction]
+pub fn demo_collection() -> PyResult<PyCollection> {
+    Ok(PyCollection {
+        inner: data::demo::collection().map_err(to_py)?,
+    })
+}
+
+/// The span judgements of the demo collection: the characters of each page that answer
+/// each question (the topic's section, heading included, or the error code's line).
+///
+/// Returns:
+///     A span qrels table: ``query_id``, ``doc_id``, ``start``, ``end`` (Int64, character
+///     offsets into the page's ``text``, end exclusive), ``relevance`` (Int32, 1); it turns
+///     into chunk qrels for any chunker with ``chunk_qrels``.
+#[pyfunction]
+pub fn demo_span_qrels() -> PyResult<PyDataFrame> {
+    data::demo::span_qrels().map(PyDataFrame).map_err(to_py)
+}
+
 /// Read a folder of documents into a corpus table.
 ///
 /// The files whose path relative to ``path`` matches ``glob`` are read in parallel: Markdown

@@ -47,6 +47,8 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sweep::PySweepResult>()?;
     m.add_function(wrap_pyfunction!(data::load_beir, m)?)?;
     m.add_function(wrap_pyfunction!(data::sample_collection, m)?)?;
+    m.add_function(wrap_pyfunction!(data::demo_collection, m)?)?;
+    m.add_function(wrap_pyfunction!(data::demo_span_qrels, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_trec_run, m)?)?;
     m.add_function(wrap_pyfunction!(data::write_trec_run, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_trec_qrels, m)?)?;
