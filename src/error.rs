@@ -85,6 +85,9 @@ pub enum Error {
     /// A model folder that is missing, incomplete, corrupt, or of an unsupported kind.
     #[error("model {path}: {message}")]
     Model { path: PathBuf, message: String },
+    /// A chart that cannot be drawn (no font for its text, a backend error).
+    #[error("chart: {message}")]
+    Plot { message: String },
     /// The user asked the work to stop (Ctrl-C).
     #[error("interrupted")]
     Interrupted,

@@ -23,6 +23,7 @@ pub mod error;
 pub mod eval;
 pub mod fuse;
 pub mod lab;
+pub mod plot;
 pub mod rerank;
 pub mod retrieve;
 pub mod run;

@@ -101,6 +101,10 @@ def test_demo_best_beats_the_naive_baseline_significantly(demo_store):
     base = results.filter(pl.col("baseline")).row(0, named=True)
     assert base["label"] == "minilm · fixed/500 · d100"
     assert f"best: {best['label']}" in printed
+    # The report and its Pareto chart are written next to the store's runs.
+    assert f"report: {path / 'report' / 'index.html'}" in printed
+    pareto = ragplay.plot.pareto(results, "mrr", cost="p50_ms")
+    assert (path / "report" / "pareto.png").read_bytes() == pareto.png()
     for metric in ("mrr", "recall@5"):
         a = per_query(store.run(best["config_id"]), qrels, metric)
         b = per_query(store.run(base["config_id"]), qrels, metric)

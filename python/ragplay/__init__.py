@@ -8,7 +8,7 @@ object whose attributes are DataFrames (``Evaluation``, ``Collection``). Long ca
 
 from __future__ import annotations
 
-from . import datasets, testing
+from . import datasets, plot, testing
 from ._ragplay import (
     BM25,
     COLUMNS,
@@ -17,6 +17,7 @@ from ._ragplay import (
     BiEncoderReranker,
     CacheStats,
     CallableReranker,
+    Chart,
     Chunked,
     Collection,
     CrossEncoder,
@@ -81,6 +82,7 @@ __all__ = [
     "BiEncoderReranker",
     "CacheStats",
     "CallableReranker",
+    "Chart",
     "Chunked",
     "Collection",
     "CrossEncoder",
@@ -111,6 +113,7 @@ __all__ = [
     "compare",
     "compare_per_query",
     "datasets",
+    "plot",
     "enrich",
     "evaluate",
     "exact_search",

@@ -94,6 +94,12 @@ __all__ = [
     "Experiment",
     "sweep",
     "SweepResult",
+    "Chart",
+    "pareto",
+    "wins",
+    "metric_at_k",
+    "heatmap",
+    "score_histogram",
     "COLUMNS",
     "OPTIONS",
 ]
@@ -1905,3 +1911,108 @@ class SweepResult:
 
     def run(self, config_id: str) -> pl.DataFrame:
         """The run of one configuration."""
+
+@final
+class Chart:
+    """A chart: shown inline in Jupyter (``_repr_svg_``, ``_repr_png_``), written with ``save``."""
+
+    @property
+    def title(self) -> str:
+        """The title."""
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` in pixels."""
+
+    def resize(self, width: int, height: int) -> Chart:
+        """The same chart at another size (each side 200 to 4000 pixels)."""
+
+    def svg(self) -> str:
+        """The chart as an SVG document."""
+
+    def png(self) -> bytes:
+        """The chart as PNG bytes."""
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write the chart to ``path``: SVG for a ``.svg`` name, PNG for ``.png``; atomically.
+
+        Raises:
+            ConfigError: Another extension.
+            OSError: The file cannot be written."""
+
+    def points(self) -> pl.DataFrame:
+        """The plotted points of a scatter chart, where the PNG draws them: ``label``, ``x``,
+        ``y``, ``front`` (on the Pareto front), ``px``, ``py`` (pixel column and row). Empty
+        for other charts."""
+
+    def data(self) -> pl.DataFrame:
+        """What the chart draws, as a table: scatter ``label``, ``x``, ``y``, ``front``; bars
+        ``label``, ``value`` (in drawing order); lines ``series``, ``x``, ``y``; heatmap ``row``,
+        ``column``, ``value``; histogram ``series``, ``start``, ``end``, ``share``."""
+
+    def _repr_svg_(self) -> str: ...
+    def _repr_png_(self) -> bytes: ...
+
+def pareto(
+    results: pl.DataFrame, quality: str, *, cost: str = "p50_ms", label: str = "label"
+) -> Chart:
+    """Quality against cost per configuration, with the Pareto front marked: the configurations
+    that no other one beats on both (cost no higher and quality no lower, one strictly).
+
+    Args:
+        results: A results table (``SweepResult.results``, ``Store.results()``) or any table
+            with the three columns.
+        quality: The quality column, such as ``"mrr"`` (higher is better).
+        cost: The cost column, such as ``"p50_ms"``, ``"context_tokens"`` or
+            ``"cost_per_1k_queries_usd"`` (lower is better).
+        label: The column that names each point (front points are labelled).
+
+    Returns:
+        A ``Chart``; ``Chart.points()`` says where each point is drawn."""
+
+def wins(
+    candidate: pl.DataFrame,
+    baseline: pl.DataFrame,
+    qrels: pl.DataFrame,
+    metric: str,
+    *,
+    names: tuple[str, str] = ...,
+) -> Chart:
+    """Per-query wins and losses of one run against another: the difference of ``metric`` on
+    each query of the qrels (a query a run does not answer counts 0), sorted from the largest
+    gain to the largest loss.
+
+    Args:
+        candidate: The run under test.
+        baseline: The run it is compared with.
+        qrels: A qrels table.
+        metric: A metric name, as for ``evaluate``.
+        names: How the chart names the two runs (``("candidate", "baseline")``)."""
+
+def metric_at_k(runs: _Runs, qrels: pl.DataFrame, metric: str, *, ks: list[int] = ...) -> Chart:
+    """A metric at several cutoffs, one line per run.
+
+    Args:
+        runs: A run table, a stacked table with a ``run`` column, or a dict of run name to run.
+        qrels: A qrels table.
+        metric: A metric family that takes a cutoff, such as ``"recall"`` or ``"ndcg"``.
+        ks: The cutoffs (``[1, 3, 5, 10, 20, 50, 100]``)."""
+
+def heatmap(results: pl.DataFrame, x: str, y: str, value: str) -> Chart:
+    """A metric over two axes of a sweep: one cell per pair of values, showing the best value
+    among the configurations that have them.
+
+    Args:
+        results: A results table.
+        x: The column across (such as ``"chunking"``).
+        y: The column down (such as ``"retrievers"``).
+        value: The metric column."""
+
+def score_histogram(run: pl.DataFrame, qrels: pl.DataFrame, *, bins: int = 30) -> Chart:
+    """The score distribution of a run: documents judged relevant and the others, each as the
+    share of its scores in each bin.
+
+    Args:
+        run: A run table.
+        qrels: A qrels table (relevance at least 1 is relevant).
+        bins: The number of equal-width bins."""

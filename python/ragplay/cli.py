@@ -5,7 +5,8 @@ BEIR qrels file. ``ragplay check CANDIDATE BASELINE QRELS -m ndcg@10`` runs the 
 two TREC run files (or ``ragplay check CANDIDATE --baseline STORE`` against the baseline
 configuration of an experiment store) and exits 1 when the candidate is significantly worse.
 ``ragplay run experiment.toml`` runs the sweep an experiment file describes into a store and
-prints its results. ``ragplay demo`` sweeps the demo collection (or, with ``--data DIR``, any
+prints its results. ``ragplay report STORE`` prints a store's ranked configurations and writes
+its HTML report with the charts. ``ragplay demo`` sweeps the demo collection (or, with ``--data DIR``, any
 BEIR folder) into a store and prints the configurations ranked against a naive baseline.
 """
 
@@ -140,6 +141,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from . import report
+
+    store = ragplay.Store(args.store)
+    results = store.results()
+    metrics = report.metric_names(results)
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        float_precision=4,
+        fmt_str_lengths=80,
+        tbl_width_chars=200,
+        tbl_hide_dataframe_shape=True,
+    ):
+        print(report.ranked(results, metrics))
+    for line in report.verdict(results, metrics):
+        print(line)
+    print(f"report: {report.write(store, args.out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ragplay", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=ragplay.__version__)
@@ -193,6 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data", type=Path, default=None, help="a BEIR folder (else [collection])")
     run.add_argument("--split", default=None, help="qrels split (else [collection] or test)")
     run.set_defaults(func=_cmd_run)
+
+    rep = sub.add_parser(
+        "report", help="print a store's ranked configurations and write its HTML report"
+    )
+    rep.add_argument("store", type=Path, help="an experiment store")
+    rep.add_argument(
+        "--out", type=Path, default=None, help="the report folder (default: STORE/report)"
+    )
+    rep.set_defaults(func=_cmd_report)
 
     demo = sub.add_parser(
         "demo", help="sweep the demo collection (or a BEIR folder) against a naive baseline"

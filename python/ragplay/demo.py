@@ -4,7 +4,8 @@
 without the page title, searched by BM25, MiniLM and their RRF fusion) into a store, prints
 the configurations ranked by the first metric with each one's Holm-corrected paired test
 against the naive baseline (MiniLM over fixed 500-character chunks, the first value of every
-axis), and says whether the best configuration is significantly better on every metric.
+axis), says whether the best configuration is significantly better on every metric, and
+writes the report (``ragplay.report``: the table and the charts) into ``STORE/report``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from . import _ragplay as _rs
+from . import report
 
 #: The demo's experiment: the first value of every axis makes the naive baseline.
 EXPERIMENT: dict[str, Any] = {
@@ -36,34 +38,6 @@ EXPERIMENT: dict[str, Any] = {
         "enrich": ["none", "{title}\n\n{text}"],
     },
 }
-
-
-def verdict(results: pl.DataFrame, metrics: list[str]) -> list[str]:
-    """Lines that say how the best configuration (by the first metric) compares with the
-    baseline on each metric: both means, the difference, the Holm-corrected p-value."""
-    base = results.filter(pl.col("baseline")).row(0, named=True)
-    best = results.sort(metrics[0], descending=True).row(0, named=True)
-    lines = [f"best: {best['label']}", f"naive baseline: {base['label']}"]
-    if best["config_id"] == base["config_id"]:
-        return [*lines, "the baseline is the best configuration"]
-    for m in metrics:
-        delta, p = best[f"{m}_delta"], best[f"{m}_p_holm"]
-        better = delta > 0 and bool(best[f"{m}_significant"])
-        lines.append(
-            f"{m}: {best[m]:.4f} against {base[m]:.4f} ({delta:+.4f}, p = {p:.4f} with Holm): "
-            + ("significantly better" if better else "not significantly better")
-        )
-    return lines
-
-
-def table(results: pl.DataFrame, metrics: list[str]) -> pl.DataFrame:
-    """The ranked configurations: each metric with its Holm-corrected p, latency, build."""
-    cols: list[str] = ["label"]
-    for m in metrics:
-        cols += [m, f"{m}_p_holm"]
-    return results.sort(metrics[0], descending=True).select(
-        *cols, "p50_ms", "index_s", "embedded_tokens"
-    )
 
 
 def run(
@@ -95,11 +69,13 @@ def run(
         tbl_width_chars=200,
         tbl_hide_dataframe_shape=True,
     ):
-        out(str(table(result.results, metrics)))
-    for line in verdict(result.results, metrics):
+        out(str(report.ranked(result.results, metrics)))
+    for line in report.verdict(result.results, metrics):
         out(line)
     out(
         f"{len(result.computed)} configurations computed, {len(result.reused)} read from the "
         f"store, in {took:.1f} s"
     )
+    index = report.write(store)
+    out(f"report: {index} (charts beside it, the Pareto chart in {index.parent / 'pareto.png'})")
     return result

@@ -54,6 +54,7 @@ pub mod table {
     pub const RUN: &str = "run";
     pub const CHUNKS: &str = "chunks";
     pub const SPAN_QRELS: &str = "span qrels";
+    pub const RESULTS: &str = "results";
 }
 
 /// Schema of a corpus table.
@@ -104,7 +105,7 @@ pub fn chunks_schema() -> Schema {
     ])
 }
 
-fn column<'a>(df: &'a DataFrame, table: &'static str, name: &str) -> Result<&'a Column> {
+pub fn column<'a>(df: &'a DataFrame, table: &'static str, name: &str) -> Result<&'a Column> {
     df.column(name).map_err(|_| {
         let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
         Error::schema(

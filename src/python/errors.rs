@@ -57,6 +57,7 @@ pub fn to_py(e: Error) -> PyErr {
         | Error::Polars(_) => DataError::new_err(msg),
         Error::UnknownMetric { .. } | Error::Config { .. } => ConfigError::new_err(msg),
         Error::Model { .. } => ModelError::new_err(msg),
+        Error::Plot { .. } => RagplayError::new_err(msg),
         Error::Interrupted => return PyKeyboardInterrupt::new_err(msg),
     };
     Python::attach(|py| {
