@@ -189,6 +189,17 @@ def test_notebook(
     nb = execute(NOTEBOOKS / lang / name, KERNELS[lang])
     expected_run = EXPECTED_RUN[name]
     run_name = expected_run[lang] if isinstance(expected_run, dict) else expected_run
+    if name == "00_playground.ipynb":
+        # The charts are in the outputs, as images.
+        images = [
+            out["data"]
+            for cell in nb.cells
+            if cell.cell_type == "code"
+            for out in cell.get("outputs", [])
+            if "image/svg+xml" in out.get("data", {}) or "image/png" in out.get("data", {})
+        ]
+        assert len(images) >= (3 if lang == "python" else 1), printed(nb)[-2000:]
+        assert all("<svg" in str(d.get("image/svg+xml", "<svg")) for d in images)
     got = last_ndcg(nb, run_name)
     expected = ndcg10(scifact, run_name)
     assert math.isclose(got, expected, rel_tol=0, abs_tol=1e-4), (
