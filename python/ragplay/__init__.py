@@ -8,7 +8,7 @@ object whose attributes are DataFrames (``Evaluation``, ``Collection``). Long ca
 
 from __future__ import annotations
 
-from . import datasets, plot, testing
+from . import datasets, plot, report, testing
 from ._ragplay import (
     BM25,
     COLUMNS,
@@ -114,6 +114,7 @@ __all__ = [
     "compare_per_query",
     "datasets",
     "plot",
+    "report",
     "enrich",
     "evaluate",
     "exact_search",
