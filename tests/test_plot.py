@@ -172,3 +172,21 @@ def test_score_histogram_shares(sample_runs):
         assert rows["share"].to_numpy() == pytest.approx(counts / mask.sum())
         assert rows["start"].to_numpy() == pytest.approx(edges[:-1])
     assert decode(chart.png()).shape == (500, 800, 3)
+
+
+def test_pareto_cost_over_decades_is_drawn_on_a_log_axis():
+    results = pl.DataFrame(
+        {
+            "label": ["a", "b", "c", "d"],
+            "p50_ms": [0.1, 1.0, 10.0, 100.0],
+            "mrr": [0.2, 0.4, 0.5, 0.9],
+        }
+    )
+    chart = ragplay.plot.pareto(results, "mrr", cost="p50_ms")
+    px = chart.points()["px"].to_numpy()
+    # Equal ratios of cost are equal distances.
+    steps = np.diff(px)
+    assert steps.min() > 0 and steps.max() - steps.min() <= 2
+    assert "p50_ms (log scale)" in chart.svg()
+    linear = ragplay.plot.pareto(results.head(2), "mrr", cost="p50_ms")
+    assert "log scale" not in linear.svg()

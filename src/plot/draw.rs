@@ -21,6 +21,8 @@ const PALETTE: [RGBColor; 7] = [
 /// Points off the Pareto front, and on it.
 pub const OFF_FRONT: RGBColor = RGBColor(0, 114, 178);
 pub const ON_FRONT: RGBColor = RGBColor(213, 94, 0);
+/// Pixel height of a line of point labels.
+const LABEL_HEIGHT: i32 = 14;
 /// Bars above and below zero.
 const GAIN: RGBColor = RGBColor(0, 158, 115);
 const LOSS: RGBColor = RGBColor(213, 94, 0);
@@ -92,25 +94,64 @@ fn builder<'a, 'b, DB: DrawingBackend>(
     b
 }
 
+/// Whether the x values of a scatter chart are drawn on a log scale: all positive and
+/// spanning at least two decades (latencies of BM25 and of an encoder, say).
+fn log_x(points: &[Point]) -> bool {
+    let (lo, hi) = points.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| {
+        (a.min(p.x), b.max(p.x))
+    });
+    lo > 0.0 && hi / lo >= 100.0
+}
+
+/// A tick label of a log-scale axis drawn at `log10(value)`: the value to three significant
+/// digits, without trailing zeros.
+fn power_label(v: &f64) -> String {
+    let x = 10f64.powf(*v);
+    let decimals = (2 - x.log10().floor() as i32).max(0) as usize;
+    let text = format!("{x:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
 fn scatter<DB: DrawingBackend>(
     chart: &Chart,
     root: &DrawingArea<DB, Shift>,
     points: &[Point],
 ) -> Result<Vec<(i32, i32)>> {
+    // On a log scale, points are drawn at log10(x) and the ticks say the value.
+    let log = log_x(points);
+    let points: Vec<Point> = points
+        .iter()
+        .map(|p| Point {
+            x: if log { p.x.log10() } else { p.x },
+            ..p.clone()
+        })
+        .collect();
+    let points = &points[..];
     let (x0, x1) = span(points.iter().map(|p| p.x));
     let (y0, y1) = span(points.iter().map(|p| p.y));
     // Room on the right for the front's labels, and a band at the top for the legend.
-    let x1 = x1 + (x1 - x0) * 0.3;
+    let x1 = x1 + (x1 - x0) * 0.5;
     let y1 = y1 + (y1 - y0) * 0.22;
     let mut c = builder(chart, root)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(plot_error)?;
-    c.configure_mesh()
-        .x_desc(&chart.x_label)
+    let x_desc = if log {
+        format!("{} (log scale)", chart.x_label)
+    } else {
+        chart.x_label.clone()
+    };
+    let mut mesh = c.configure_mesh();
+    mesh.x_desc(x_desc)
         .y_desc(&chart.y_label)
-        .light_line_style(WHITE.mix(0.0))
-        .draw()
-        .map_err(plot_error)?;
+        .light_line_style(WHITE.mix(0.0));
+    if log {
+        mesh.x_label_formatter(&power_label);
+    }
+    mesh.draw().map_err(plot_error)?;
     let mut front: Vec<&Point> = points.iter().filter(|p| p.front).collect();
     front.sort_by(|a, b| a.x.total_cmp(&b.x));
     c.draw_series(LineSeries::new(
@@ -135,11 +176,30 @@ fn scatter<DB: DrawingBackend>(
     .map_err(plot_error)?
     .label("Pareto front")
     .legend(|(x, y)| Circle::new((x, y), 6, ON_FRONT.filled()));
+    // Front labels right of their point, each moved down below any label it would overlap.
     let label_style = ("sans-serif", 12).into_font().color(&BLACK);
-    c.draw_series(front.iter().map(|p| {
-        EmptyElement::at((p.x, p.y)) + Text::new(p.label.clone(), (9, -6), label_style.clone())
-    }))
-    .map_err(plot_error)?;
+    let mut placed: Vec<(i32, i32, i32)> = Vec::new(); // left, right, top
+    for p in &front {
+        let (px, py) = c.backend_coord(&(p.x, p.y));
+        let (w, _) = root
+            .estimate_text_size(&p.label, &label_style)
+            .map_err(plot_error)?;
+        let (left, right) = (px + 9, px + 9 + w as i32);
+        let mut top = py - 12;
+        while placed
+            .iter()
+            .any(|&(l, r, t)| left < r && l < right && (top - t).abs() < LABEL_HEIGHT)
+        {
+            top += LABEL_HEIGHT;
+        }
+        placed.push((left, right, top));
+        root.draw(&Text::new(
+            p.label.clone(),
+            (left, top),
+            label_style.clone(),
+        ))
+        .map_err(plot_error)?;
+    }
     // In the band above every point.
     c.configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
