@@ -88,16 +88,9 @@ def print_results(results: pl.DataFrame, metrics: Sequence[str]) -> None:
     cols = ["label", "baseline"]
     for m in metrics:
         cols += [m, f"{m}_p_holm"]
-    table = results.select(*cols, "p50_ms", "index_s", "cost_per_1k_queries_usd")
-    with pl.Config(
-        tbl_rows=-1,
-        tbl_cols=-1,
-        float_precision=4,
-        fmt_str_lengths=120,
-        tbl_width_chars=300,
-        tbl_hide_dataframe_shape=True,
-    ):
-        print(table)
+    from . import report
+
+    print(report.text(results.select(*cols, "p50_ms", "index_s", "cost_per_1k_queries_usd")))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -147,15 +140,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     store = ragplay.Store(args.store)
     results = store.results()
     metrics = report.metric_names(results)
-    with pl.Config(
-        tbl_rows=-1,
-        tbl_cols=-1,
-        float_precision=4,
-        fmt_str_lengths=80,
-        tbl_width_chars=200,
-        tbl_hide_dataframe_shape=True,
-    ):
-        print(report.ranked(results, metrics))
+    print(report.text(report.ranked(results, metrics)))
     for line in report.verdict(results, metrics):
         print(line)
     print(f"report: {report.write(store, args.out)}")

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from . import _ragplay as _rs
 from . import report
 
@@ -61,15 +59,7 @@ def run(
     start = time.perf_counter()
     result = _rs.sweep(collection, experiment, store=store)
     took = time.perf_counter() - start
-    with pl.Config(
-        tbl_rows=-1,
-        tbl_cols=-1,
-        float_precision=4,
-        fmt_str_lengths=80,
-        tbl_width_chars=200,
-        tbl_hide_dataframe_shape=True,
-    ):
-        out(str(report.ranked(result.results, metrics)))
+    out(report.text(report.ranked(result.results, metrics)))
     for line in report.verdict(result.results, metrics):
         out(line)
     out(

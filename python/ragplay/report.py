@@ -31,6 +31,19 @@ def metric_names(results: pl.DataFrame) -> list[str]:
     return [c[: -len("_p_holm")] for c in results.columns if c.endswith("_p_holm")]
 
 
+def text(table: pl.DataFrame) -> str:
+    """A table as text for a terminal: every row and column, four decimals, no shape line."""
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        float_precision=4,
+        fmt_str_lengths=120,
+        tbl_width_chars=300,
+        tbl_hide_dataframe_shape=True,
+    ):
+        return str(table)
+
+
 def ranked(results: pl.DataFrame, metrics: list[str]) -> pl.DataFrame:
     """The configurations ranked by the first metric: each metric with its Holm-corrected p
     against the baseline, latency, index build time and embedded tokens."""

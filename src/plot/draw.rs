@@ -2,6 +2,7 @@
 //! frame (white background, title, axes with their labels, a legend where there is more than
 //! one kind of mark).
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -80,6 +81,19 @@ fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
         0.5f64.max(lo.abs() * 0.05)
     };
     (lo - pad, hi + pad)
+}
+
+/// The legend of a chart's labelled series, boxed on a light background.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    c: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    c.configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_error)
 }
 
 fn builder<'a, 'b, DB: DrawingBackend>(
@@ -201,12 +215,7 @@ fn scatter<DB: DrawingBackend>(
         .map_err(plot_error)?;
     }
     // In the band above every point.
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_error)?;
+    legend(&mut c, SeriesLabelPosition::UpperLeft)?;
     Ok(points
         .iter()
         .map(|p| c.backend_coord(&(p.x, p.y)))
@@ -255,12 +264,7 @@ fn bars<DB: DrawingBackend>(
     .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], LOSS.filled()));
     c.draw_series(LineSeries::new([(0.0, 0.0), (n, 0.0)], BLACK))
         .map_err(plot_error)?;
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_error)?;
+    legend(&mut c, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }
 
@@ -292,12 +296,7 @@ fn lines<DB: DrawingBackend>(
         c.draw_series(s.values.iter().map(|&v| Circle::new(v, 3, color.filled())))
             .map_err(plot_error)?;
     }
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_error)?;
+    legend(&mut c, SeriesLabelPosition::LowerRight)?;
     Ok(())
 }
 
@@ -415,11 +414,6 @@ fn histogram<DB: DrawingBackend>(
             Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.mix(0.45).filled())
         });
     }
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_error)?;
+    legend(&mut c, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }
