@@ -22,6 +22,8 @@ import polars as pl
 
 import ragplay
 
+from . import report
+
 DEFAULT_METRICS = ["ndcg@10", "recall@100", "mrr", "map", "p@10"]
 
 
@@ -35,8 +37,7 @@ def _read_qrels(path: Path) -> pl.DataFrame:
 
 
 def _print(df: pl.DataFrame) -> None:
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, float_precision=4, tbl_hide_dataframe_shape=True):
-        print(df)
+    print(report.text(df))
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -68,7 +69,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             raise ValueError("give CANDIDATE BASELINE QRELS, or CANDIDATE --baseline STORE")
         baseline = ragplay.read_trec_run(args.baseline)
         qrels = _read_qrels(args.qrels)
-    report = ragplay.check(
+    gate = ragplay.check(
         ragplay.read_trec_run(args.candidate),
         baseline,
         qrels,
@@ -79,8 +80,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         relevance_threshold=args.relevance_threshold,
         show_progress=False,
     )
-    print(report.describe(max_queries=args.max_queries), end="")
-    return 0 if report.passed else 1
+    print(gate.describe(max_queries=args.max_queries), end="")
+    return 0 if gate.passed else 1
 
 
 def print_results(results: pl.DataFrame, metrics: Sequence[str]) -> None:
@@ -88,8 +89,6 @@ def print_results(results: pl.DataFrame, metrics: Sequence[str]) -> None:
     cols = ["label", "baseline"]
     for m in metrics:
         cols += [m, f"{m}_p_holm"]
-    from . import report
-
     print(report.text(results.select(*cols, "p50_ms", "index_s", "cost_per_1k_queries_usd")))
 
 
@@ -135,7 +134,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from . import report
 
     store = ragplay.Store(args.store)
     results = store.results()

@@ -96,15 +96,20 @@ fn legend<'a, DB: DrawingBackend + 'a>(
         .map_err(plot_error)
 }
 
+/// Width of the y label area for numeric ticks.
+const NUMBER_LABELS: u32 = 64;
+
+/// The frame every chart shares: caption, margin and label areas (`y_labels` wide).
 fn builder<'a, 'b, DB: DrawingBackend>(
     chart: &Chart,
     root: &'a DrawingArea<DB, Shift>,
+    y_labels: u32,
 ) -> ChartBuilder<'a, 'b, DB> {
     let mut b = ChartBuilder::on(root);
     b.caption(&chart.title, ("sans-serif", 20))
         .margin(16)
         .x_label_area_size(44)
-        .y_label_area_size(64);
+        .y_label_area_size(y_labels);
     b
 }
 
@@ -150,7 +155,7 @@ fn scatter<DB: DrawingBackend>(
     // Room on the right for the front's labels, and a band at the top for the legend.
     let x1 = x1 + (x1 - x0) * 0.5;
     let y1 = y1 + (y1 - y0) * 0.22;
-    let mut c = builder(chart, root)
+    let mut c = builder(chart, root, NUMBER_LABELS)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(plot_error)?;
     let x_desc = if log {
@@ -229,7 +234,7 @@ fn bars<DB: DrawingBackend>(
 ) -> Result<()> {
     let (y0, y1) = span(bars.iter().map(|b| b.1).chain([0.0]));
     let n = bars.len().max(1) as f64;
-    let mut c = builder(chart, root)
+    let mut c = builder(chart, root, NUMBER_LABELS)
         .build_cartesian_2d(0.0..n, y0..y1)
         .map_err(plot_error)?;
     c.configure_mesh()
@@ -276,7 +281,7 @@ fn lines<DB: DrawingBackend>(
     let all = || series.iter().flat_map(|s| s.values.iter());
     let (x0, x1) = span(all().map(|v| v.0));
     let (y0, y1) = span(all().map(|v| v.1));
-    let mut c = builder(chart, root)
+    let mut c = builder(chart, root, NUMBER_LABELS)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(plot_error)?;
     c.configure_mesh()
@@ -322,12 +327,9 @@ fn heatmap<DB: DrawingBackend>(
             (a.min(v), b.max(v))
         });
     let (nx, ny) = (columns.len() as f64, rows.len() as f64);
-    let mut b = ChartBuilder::on(root);
-    b.caption(&chart.title, ("sans-serif", 20))
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(160);
-    let mut c = b.build_cartesian_2d(0.0..nx, 0.0..ny).map_err(plot_error)?;
+    let mut c = builder(chart, root, 160)
+        .build_cartesian_2d(0.0..nx, 0.0..ny)
+        .map_err(plot_error)?;
     let col_label = |x: &f64| columns.get(x.floor() as usize).cloned().unwrap_or_default();
     let row_label = |y: &f64| rows.get(y.floor() as usize).cloned().unwrap_or_default();
     c.configure_mesh()
@@ -392,7 +394,7 @@ fn histogram<DB: DrawingBackend>(
         .iter()
         .flat_map(|s| s.values.iter().map(|v| v.1))
         .fold(0.0f64, f64::max);
-    let mut c = builder(chart, root)
+    let mut c = builder(chart, root, NUMBER_LABELS)
         .build_cartesian_2d(x0..x1.max(x0 + 1e-9), 0.0..(top * 1.1).max(1e-9))
         .map_err(plot_error)?;
     c.configure_mesh()
