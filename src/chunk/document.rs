@@ -4,9 +4,10 @@
 //! The chunkers work on byte offsets into the text and measure every candidate chunk through
 //! [`Document::size`], so that no chunk is measured by re-scanning the text from its start:
 //!
-//! * characters (Unicode scalar values): a checkpoint every 64 bytes holds the number of
-//!   characters before it; the count at a byte offset is its checkpoint plus the character
-//!   starts among at most 63 bytes;
+//! * characters (Unicode scalar values): in an ASCII text a byte offset is a character
+//!   offset; otherwise a checkpoint every 64 bytes holds the number of characters before it,
+//!   and the count at a byte offset is its checkpoint plus the character starts among at most
+//!   63 bytes;
 //! * tokens: the document is tokenized once (no special tokens, no truncation) and the size
 //!   of a byte range is the number of tokens that start inside it. Sizes are additive over
 //!   adjacent ranges, so greedy packing never tokenizes a chunk again. They are the
@@ -31,7 +32,9 @@ const SEGMENT: usize = 256 * 1024;
 pub struct Document<'a> {
     text: &'a str,
     unit: Unit,
-    /// `checkpoints[i]`: the number of characters in `text[..i * STRIDE]`.
+    /// Every byte is a character: offsets need no conversion.
+    ascii: bool,
+    /// `checkpoints[i]`: the number of characters in `text[..i * STRIDE]` (empty for ASCII).
     checkpoints: Vec<usize>,
     /// Byte offsets where tokens start, in order (token unit only).
     token_starts: Vec<usize>,
@@ -41,13 +44,17 @@ impl<'a> Document<'a> {
     /// Prepare `text`; the token unit needs a tokenizer (its truncation and padding are
     /// ignored: a clone without them encodes the text).
     pub fn new(text: &'a str, unit: Unit, tokenizer: Option<&Tokenizer>) -> Result<Self> {
-        let mut checkpoints = Vec::with_capacity(text.len() / STRIDE + 1);
-        let mut count = 0;
-        for block in text.as_bytes().chunks(STRIDE) {
+        let ascii = text.is_ascii();
+        let mut checkpoints = Vec::new();
+        if !ascii {
+            checkpoints.reserve(text.len() / STRIDE + 2);
+            let mut count = 0;
+            for block in text.as_bytes().chunks(STRIDE) {
+                checkpoints.push(count);
+                count += char_starts(block);
+            }
             checkpoints.push(count);
-            count += char_starts(block);
         }
-        checkpoints.push(count);
         let token_starts = match unit {
             Unit::Chars => Vec::new(),
             Unit::Tokens => {
@@ -60,6 +67,7 @@ impl<'a> Document<'a> {
         Ok(Self {
             text,
             unit,
+            ascii,
             checkpoints,
             token_starts,
         })
@@ -70,6 +78,11 @@ impl<'a> Document<'a> {
         self.text
     }
 
+    /// Whether the text is ASCII (byte offsets are character offsets).
+    pub(crate) fn is_ascii(&self) -> bool {
+        self.ascii
+    }
+
     /// The unit sizes are counted in.
     pub fn unit(&self) -> Unit {
         self.unit
@@ -77,6 +90,9 @@ impl<'a> Document<'a> {
 
     /// The number of characters before byte offset `byte` (a character boundary).
     pub fn char_at(&self, byte: usize) -> usize {
+        if self.ascii {
+            return byte;
+        }
         let base = byte / STRIDE * STRIDE;
         self.checkpoints[byte / STRIDE] + char_starts(&self.text.as_bytes()[base..byte])
     }
@@ -180,6 +196,13 @@ fn token_starts(text: &str, tokenizer: &Tokenizer) -> Result<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_offsets_are_byte_offsets() {
+        let doc = Document::new("plain text.", Unit::Chars, None).unwrap();
+        assert!(doc.is_ascii());
+        assert_eq!((doc.char_at(6), doc.size(0, 11)), (6, 11));
+    }
 
     #[test]
     fn char_offsets_across_checkpoints() {

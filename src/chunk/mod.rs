@@ -435,18 +435,43 @@ pub fn chunk_with(
     table_of(&ids, &texts, &rows)
 }
 
-/// The chunks table of the documents' rows.
+/// The chunks table of the documents' rows, built in parts in parallel and stacked.
 fn table_of(ids: &[&str], texts: &[&str], rows: &[Rows]) -> Result<DataFrame> {
+    let per = ids.len().div_ceil(rayon::current_num_threads()).max(1);
+    let parts: Vec<DataFrame> = (0..ids.len())
+        .step_by(per)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|from| {
+            let to = (from + per).min(ids.len());
+            part_table(&ids[from..to], &texts[from..to], &rows[from..to])
+        })
+        .collect::<Result<_>>()?;
+    let mut parts = parts.into_iter();
+    let mut table = parts.next().map_or_else(|| part_table(&[], &[], &[]), Ok)?;
+    for part in parts {
+        table.vstack_mut_owned(part)?;
+    }
+    Ok(table)
+}
+
+/// The chunks table of some documents' rows.
+fn part_table(ids: &[&str], texts: &[&str], rows: &[Rows]) -> Result<DataFrame> {
+    use std::fmt::Write;
     let n: usize = rows.iter().map(|r| r.spans.len()).sum();
     let mut doc_ids = Vec::with_capacity(n);
-    let mut chunk_ids = Vec::with_capacity(n);
+    let mut chunk_ids = StringChunkedBuilder::new(CHUNK_ID.into(), n);
     let (mut starts, mut ends) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut chunk_texts = Vec::with_capacity(n);
     let mut sections = Vec::with_capacity(n);
+    let mut id_buf = String::new();
     for ((&id, &text), r) in ids.iter().zip(texts).zip(rows) {
         for (i, (span, &(s, e))) in r.spans.iter().zip(&r.chars).enumerate() {
             doc_ids.push(id);
-            chunk_ids.push(format!("{id}#{i}"));
+            id_buf.clear();
+            // Writing to a String cannot fail.
+            let _ = write!(id_buf, "{id}#{i}");
+            chunk_ids.append_value(&id_buf);
             starts.push(s);
             ends.push(e);
             chunk_texts.push(&text[span.start..span.end]);
@@ -455,7 +480,7 @@ fn table_of(ids: &[&str], texts: &[&str], rows: &[Rows]) -> Result<DataFrame> {
     }
     schema::frame(vec![
         Column::new(DOC_ID.into(), doc_ids),
-        Column::new(CHUNK_ID.into(), chunk_ids),
+        chunk_ids.finish().into_column(),
         Column::new(START.into(), starts),
         Column::new(END.into(), ends),
         Column::new(TEXT.into(), chunk_texts),

@@ -27,6 +27,7 @@ fn positions(doc: &Document, pieces: &[(usize, usize)]) -> Vec<(usize, usize)> {
     };
     let mut out = Vec::with_capacity(pieces.len());
     match doc.unit() {
+        super::Unit::Chars if doc.is_ascii() => out.extend_from_slice(pieces),
         super::Unit::Chars => {
             let bytes = doc.text().as_bytes();
             let (mut at, mut pos) = (first, doc.char_at(first));

@@ -1,22 +1,22 @@
 //! `sentence`: sentences packed greedily up to the size, as chonkie's `SentenceChunker`.
 //!
-//! Sentences are the Unicode sentence segments of UAX #29 (`unicode-segmentation`'s
-//! `split_sentence_bound_indices`), trimmed. A chunk takes whole sentences while its size
-//! stays within `size`; the next chunk starts with up to `overlap` whole sentences ending the
-//! previous one, fewer when they would leave no room for a new sentence (so `overlap` counts
-//! sentences here, not units). A sentence longer than `size` becomes `fixed` windows of
-//! `size` units without overlap, between the chunks before and after it.
-
-use unicode_segmentation::UnicodeSegmentation;
+//! Sentences are the Unicode sentence segments of UAX #29 (those of `unicode-segmentation`'s
+//! `split_sentence_bound_indices`, found faster by [`crate::text::sentence`]), trimmed. A
+//! chunk takes whole sentences while its size stays within `size`; the next chunk starts
+//! with up to `overlap` whole sentences ending the previous one, fewer when they would leave
+//! no room for a new sentence (so `overlap` counts sentences here, not units). A sentence
+//! longer than `size` becomes `fixed` windows of `size` units without overlap, between the
+//! chunks before and after it.
 
 use super::pack::{pack, Overlap};
 use super::{fixed, Document, Sink};
+use crate::text::sentence::sentence_ranges;
 
 /// The trimmed UAX #29 sentences of the byte range `[start, end)`.
 pub(crate) fn sentences(doc: &Document, start: usize, end: usize) -> Vec<(usize, usize)> {
-    doc.text()[start..end]
-        .split_sentence_bound_indices()
-        .filter_map(|(i, s)| doc.trim(start + i, start + i + s.len()))
+    sentence_ranges(&doc.text()[start..end])
+        .into_iter()
+        .filter_map(|(s, e)| doc.trim(start + s, start + e))
         .collect()
 }
 
