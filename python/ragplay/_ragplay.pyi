@@ -1724,6 +1724,10 @@ class Chunked:
         overlap: Units (sentences for ``"sentence"``) a chunk repeats from the previous one.
         unit: ``"chars"`` or ``"tokens"`` (of ``tokenizer``).
         tokenizer: An ``Encoder`` whose tokenizer counts tokens (``unit="tokens"``).
+        encoder: The ``Encoder`` that embeds sentences for ``strategy="semantic"`` (required
+            there).
+        percentile: ``"semantic"`` only: the percentile of a document's distances between
+            consecutive sentences that starts a new group (as ``ragplay.chunk``).
         template: The text indexed for each chunk (placeholders as ``ragplay.enrich``);
             ``None`` indexes the chunk text alone.
         aggregate: How chunk scores make a document's: ``"maxp"``, ``"firstp"`` or ``"sump"``.
@@ -1738,6 +1742,8 @@ class Chunked:
         overlap: int = 0,
         unit: _Unit = "chars",
         tokenizer: Encoder | None = None,
+        encoder: Encoder | None = None,
+        percentile: float = 95.0,
         template: str | None = "{title}\n\n{text}",
         aggregate: _Aggregate = "maxp",
         depth: int | None = None,

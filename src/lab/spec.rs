@@ -146,6 +146,12 @@ pub struct ChunkSpec {
     /// With `unit = "tokens"`: the dense retriever whose tokenizer counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<String>,
+    /// With `strategy = "semantic"`: the dense retriever whose encoder embeds sentences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<String>,
+    /// With `strategy = "semantic"`: the breakpoint percentile (95 by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentile: Option<f64>,
     /// How chunk scores become document scores: `maxp`, `firstp`, `sump`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggregate: Option<String>,
@@ -160,6 +166,8 @@ impl ChunkSpec {
             overlap: None,
             unit: None,
             tokenizer: None,
+            encoder: None,
+            percentile: None,
             aggregate: None,
         }
     }
@@ -168,7 +176,7 @@ impl ChunkSpec {
         self.strategy == "none"
     }
 
-    /// A short label: `none`, `recursive/1000`, `fixed/256tok+32`.
+    /// A short label: `none`, `recursive/1000`, `fixed/256tok+32`, `semantic/400 p90`.
     pub fn label(&self) -> String {
         if self.is_none() {
             return "documents".into();
@@ -182,6 +190,9 @@ impl ChunkSpec {
         }
         if let Some(o) = self.overlap.filter(|&o| o > 0) {
             s.push_str(&format!("+{o}"));
+        }
+        if let Some(p) = self.percentile {
+            s.push_str(&format!(" p{p}"));
         }
         if let Some(a) = self.aggregate.as_deref().filter(|&a| a != "maxp") {
             s.push_str(&format!(" {a}"));
@@ -571,13 +582,21 @@ impl Experiment {
             }
         }
         for c in &self.grid.chunking {
-            if let Some(t) = &c.tokenizer {
-                if !self.dense_names().contains(t) {
-                    return Err(Error::config(
-                        "grid",
-                        format!("chunking tokenizer {t:?} is not a dense retriever's name"),
-                    ));
+            for (what, name) in [("tokenizer", &c.tokenizer), ("encoder", &c.encoder)] {
+                if let Some(t) = name {
+                    if !self.dense_names().contains(t) {
+                        return Err(Error::config(
+                            "grid",
+                            format!("chunking {what} {t:?} is not a dense retriever's name"),
+                        ));
+                    }
                 }
+            }
+            if c.strategy == "semantic" && c.encoder.is_none() {
+                return Err(Error::config(
+                    "grid",
+                    "semantic chunking embeds sentences: name a dense retriever as its encoder",
+                ));
             }
         }
         Ok(())
@@ -657,6 +676,7 @@ impl Experiment {
             .filter(|(n, _)| {
                 config.retrievers.contains(n)
                     || config.chunking.tokenizer.as_ref() == Some(*n)
+                    || config.chunking.encoder.as_ref() == Some(*n)
                     || (config.mmr.is_some() && self.mmr_retriever(config).as_ref() == Some(*n))
             })
             .collect();

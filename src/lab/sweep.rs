@@ -435,6 +435,9 @@ impl Lab<'_> {
                     None => Aggregate::MaxP,
                 };
                 let mut c = Chunked::new(base, options, tokenizer, template, aggregate, None)?;
+                if let Some(e) = &chunking.encoder {
+                    c = c.with_embedder(self.encoder(e)? as _);
+                }
                 c.index(&self.c.corpus, cancel)?;
                 let shared: SharedRetriever = Arc::new(RwLock::new(c));
                 (shared, None)
@@ -663,6 +666,7 @@ fn chunk_options(spec: &ChunkSpec) -> Result<ChunkOptions> {
     if let Some(u) = &spec.unit {
         o.unit = u.parse()?;
     }
+    o.percentile = spec.percentile.unwrap_or(o.percentile);
     Ok(o)
 }
 

@@ -32,6 +32,10 @@ use crate::retrieve::{Chunked, Retriever};
 ///     overlap: Units (sentences for ``"sentence"``) a chunk repeats from the previous one.
 ///     unit: ``"chars"`` or ``"tokens"`` (of ``tokenizer``).
 ///     tokenizer: An ``Encoder`` whose tokenizer counts tokens (``unit="tokens"``).
+///     encoder: The ``Encoder`` that embeds sentences for ``strategy="semantic"`` (required
+///         there).
+///     percentile: ``"semantic"`` only: the percentile of a document's distances between
+///         consecutive sentences that starts a new group (as ``ragplay.chunk``).
 ///     template: The text indexed for each chunk (placeholders as ``ragplay.enrich``);
 ///         ``None`` indexes the chunk text alone.
 ///     aggregate: How chunk scores make a document's: ``"maxp"``, ``"firstp"`` or ``"sump"``.
@@ -45,8 +49,8 @@ pub struct PyChunked {
 impl PyChunked {
     #[new]
     #[pyo3(
-        signature = (retriever, *, strategy = "recursive", size = 1000, overlap = 0, unit = "chars", tokenizer = None, template = Some(crate::chunk::DEFAULT_TEMPLATE), aggregate = "maxp", depth = None),
-        text_signature = "(retriever, *, strategy='recursive', size=1000, overlap=0, unit='chars', tokenizer=None, template='{title}\\n\\n{text}', aggregate='maxp', depth=None)"
+        signature = (retriever, *, strategy = "recursive", size = 1000, overlap = 0, unit = "chars", tokenizer = None, encoder = None, percentile = 95.0, template = Some(crate::chunk::DEFAULT_TEMPLATE), aggregate = "maxp", depth = None),
+        text_signature = "(retriever, *, strategy='recursive', size=1000, overlap=0, unit='chars', tokenizer=None, encoder=None, percentile=95.0, template='{title}\\n\\n{text}', aggregate='maxp', depth=None)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -56,6 +60,8 @@ impl PyChunked {
         overlap: usize,
         unit: &str,
         tokenizer: Option<PyRef<'_, PyEncoder>>,
+        encoder: Option<PyRef<'_, PyEncoder>>,
+        percentile: f64,
         template: Option<&str>,
         aggregate: &str,
         depth: Option<usize>,
@@ -66,16 +72,22 @@ impl PyChunked {
             size,
             overlap,
             unit: unit.parse::<Unit>().map_err(to_py)?,
-            ..ChunkOptions::default()
+            percentile,
         };
+        if options.strategy == Strategy::Semantic && encoder.is_none() {
+            return Err(to_py(crate::chunk::semantic::missing_encoder()));
+        }
         let template = template
             .map(str::parse::<Template>)
             .transpose()
             .map_err(to_py)?;
         let tokenizer = tokenizer.map(|e| Arc::new(e.inner.tokenizer().clone()));
         let aggregate = aggregate.parse::<Aggregate>().map_err(to_py)?;
-        let chunked =
+        let mut chunked =
             Chunked::new(inner, options, tokenizer, template, aggregate, depth).map_err(to_py)?;
+        if let Some(e) = encoder {
+            chunked = chunked.with_embedder(Arc::clone(&e.inner) as _);
+        }
         Ok(Self {
             inner: Shared::new(chunked),
         })

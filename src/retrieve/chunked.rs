@@ -2,7 +2,8 @@
 //! template) are indexed in another retriever, and its chunk runs are mapped back to
 //! documents.
 //!
-//! `index(corpus)` chunks the corpus ([`crate::chunk::chunk`]), renders the template over the
+//! `index(corpus)` chunks the corpus ([`crate::chunk::chunk_with`]; the `semantic` strategy
+//! embeds sentences with the embedder given by [`Chunked::with_embedder`]), renders the template over the
 //! chunks ([`crate::chunk::enrich`]; the raw chunk text without one) and indexes them in the
 //! inner retriever as a corpus of `doc_id` = chunk id and `text` = the (enriched) text, with
 //! no title column (the template places the title). `search(queries, k, allow)` asks the
@@ -19,7 +20,7 @@ use tokenizers::Tokenizer;
 
 use super::{Retriever, SharedRetriever};
 use crate::cancel::Cancel;
-use crate::chunk::{self, Aggregate, ChunkOptions, Template};
+use crate::chunk::{self, Aggregate, ChunkOptions, Embedder, Strategy, Template};
 use crate::data::schema::{self, table, CHUNK_ID, DOC_ID, TEXT};
 use crate::error::{Error, Result};
 
@@ -37,6 +38,7 @@ pub struct Chunked {
     inner: SharedRetriever,
     options: ChunkOptions,
     tokenizer: Option<Arc<Tokenizer>>,
+    embedder: Option<Arc<dyn Embedder + Send>>,
     template: Option<Template>,
     aggregate: Aggregate,
     depth: Option<usize>,
@@ -72,11 +74,19 @@ impl Chunked {
             inner,
             options,
             tokenizer,
+            embedder: None,
             template,
             aggregate,
             depth,
             indexed: None,
         })
+    }
+
+    /// The embedder of the sentences for the `semantic` strategy (an [`crate::embed::Encoder`],
+    /// say); without one, indexing with `semantic` is an [`Error::Config`] naming `encoder`.
+    pub fn with_embedder(mut self, embedder: Arc<dyn Embedder + Send>) -> Self {
+        self.embedder = Some(embedder);
+        self
     }
 
     /// The chunks table of the last `index` (enriched text when a template is set).
@@ -134,6 +144,8 @@ impl Retriever for Chunked {
                 "size": self.options.size,
                 "overlap": self.options.overlap,
                 "unit": self.options.unit.name(),
+                "percentile": (self.options.strategy == Strategy::Semantic)
+                    .then_some(self.options.percentile),
             },
             "template": self.template.as_ref().map(Template::source),
             "aggregate": self.aggregate.name(),
@@ -147,7 +159,8 @@ impl Retriever for Chunked {
 
     fn index(&mut self, corpus: &DataFrame, cancel: &Cancel) -> Result<()> {
         let tokenizer = self.tokenizer.as_deref();
-        let raw = chunk::chunk(corpus, &self.options, tokenizer, cancel)?;
+        let embedder = self.embedder.as_deref().map(|e| e as &dyn Embedder);
+        let raw = chunk::chunk_with(corpus, &self.options, tokenizer, embedder, cancel)?;
         let chunks = match &self.template {
             Some(t) => chunk::enrich(&raw, corpus, t)?,
             None => raw,
