@@ -8,6 +8,8 @@
 //! ([`Overlap`]) and leaves room for the next new piece; it always starts after the previous
 //! chunk's first piece, so every chunk brings at least one new piece.
 
+use std::borrow::Cow;
+
 use super::{Document, Sink};
 
 /// How much of a chunk the next one repeats.
@@ -20,14 +22,17 @@ pub(crate) enum Overlap {
     Pieces(usize),
 }
 
-/// The unit positions of the pieces' starts and ends, in one pass over the text.
-fn positions(doc: &Document, pieces: &[(usize, usize)]) -> Vec<(usize, usize)> {
+/// The unit positions of the pieces' starts and ends, in one pass over the text (the byte
+/// offsets themselves in an ASCII text).
+fn positions<'p>(doc: &Document, pieces: &'p [(usize, usize)]) -> Cow<'p, [(usize, usize)]> {
     let Some(&(first, _)) = pieces.first() else {
-        return Vec::new();
+        return Cow::Borrowed(pieces);
     };
+    if doc.unit() == super::Unit::Chars && doc.is_ascii() {
+        return Cow::Borrowed(pieces);
+    }
     let mut out = Vec::with_capacity(pieces.len());
     match doc.unit() {
-        super::Unit::Chars if doc.is_ascii() => out.extend_from_slice(pieces),
         super::Unit::Chars => {
             let bytes = doc.text().as_bytes();
             let (mut at, mut pos) = (first, doc.char_at(first));
@@ -51,7 +56,7 @@ fn positions(doc: &Document, pieces: &[(usize, usize)]) -> Vec<(usize, usize)> {
             );
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Pack `pieces` (each within `size`) into chunks pushed to `sink`.

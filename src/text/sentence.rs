@@ -275,9 +275,12 @@ impl Window {
         sa_term(p[i])
     }
 
-    /// No rule that can break or join looks at anything in the window.
+    /// No rule can break before the next character or look back past the head: the head is
+    /// no paragraph separator and no terminator ends the window behind its trailing `Close`
+    /// and `Sp` runs (the rules look back only through those runs, and SB7 only from a
+    /// terminator at the head).
     fn quiet(&self) -> bool {
-        !self.0.iter().any(|&p| para_sep(p) || sa_term(p))
+        !para_sep(self.head()) && !sa_term(self.before_close_sp())
     }
 }
 
@@ -354,18 +357,19 @@ fn next_terminator(bytes: &[u8], i: usize, next_line: &mut Option<usize>) -> usi
     memchr3(b'.', b'!', b'?', &bytes[i..line]).map_or(line, |p| i + p)
 }
 
-/// Byte offsets where a sentence starts, the first excepted; `None` when a character's class
-/// could not be read off the crate.
-fn breaks(text: &str) -> Option<Vec<usize>> {
+/// The sentences of a non-empty `text` as byte ranges; `None` when a character's class could
+/// not be read off the crate.
+fn ranges(text: &str) -> Option<Vec<(usize, usize)>> {
     let bytes = text.as_bytes();
     let ascii = text.is_ascii();
     let mut next_line = None;
     let mut out = Vec::new();
+    let mut from = 0;
     let mut w = Window::START;
     let mut i = 0;
     while i < bytes.len() {
         if w.quiet() {
-            let from = i;
+            let run = i;
             if ascii {
                 i = next_terminator(bytes, i, &mut next_line);
             } else {
@@ -373,13 +377,10 @@ fn breaks(text: &str) -> Option<Vec<usize>> {
                     i += 1;
                 }
             }
-            if i > from {
-                w = Window([
-                    Part::Other,
-                    Part::Other,
-                    Part::Other,
-                    part(ASCII[bytes[i - 1] as usize]),
-                ]);
+            if i > run {
+                // Only the last part can matter to the rules from here (see `quiet`).
+                let last = part(ASCII[bytes[i - 1] as usize]);
+                w = Window([Part::Other, Part::Other, Part::Other, last]);
             }
             if i == bytes.len() {
                 break;
@@ -394,11 +395,13 @@ fn breaks(text: &str) -> Option<Vec<usize>> {
         };
         let (starts, next) = step(w, c, &text[i..])?;
         if starts {
-            out.push(i);
+            out.push((from, i));
+            from = i;
         }
         w = next;
         i += len;
     }
+    out.push((from, bytes.len()));
     Some(out)
 }
 
@@ -408,22 +411,11 @@ pub(crate) fn sentence_ranges(text: &str) -> Vec<(usize, usize)> {
     if text.is_empty() {
         return Vec::new();
     }
-    match breaks(text) {
-        Some(starts) => {
-            let mut out = Vec::with_capacity(starts.len() + 1);
-            let mut from = 0;
-            for s in starts {
-                out.push((from, s));
-                from = s;
-            }
-            out.push((from, text.len()));
-            out
-        }
-        None => text
-            .split_sentence_bound_indices()
+    ranges(text).unwrap_or_else(|| {
+        text.split_sentence_bound_indices()
             .map(|(i, s)| (i, i + s.len()))
-            .collect(),
-    }
+            .collect()
+    })
 }
 
 #[cfg(test)]
