@@ -110,16 +110,25 @@ def run_peer(collection, model_path: str, chunk_tables: dict[str, pl.DataFrame])
     from sentence_transformers import SentenceTransformer
 
     start = time.perf_counter()
+    phases: dict[str, float] = {}
+
+    def timed(phase: str, t0: float) -> float:
+        now = time.perf_counter()
+        phases[phase] = phases.get(phase, 0.0) + now - t0
+        return now
+
     corpus, queries = collection.corpus, collection.queries
     qids = queries["query_id"].to_list()
     qtexts = queries["text"].to_list()
     st = SentenceTransformer(model_path, device="cpu")
     stemmer = Stemmer.Stemmer("english")
+    t = timed("load", start)
     qv = st.encode(qtexts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
     doc_ids = corpus["doc_id"].to_list()
     doc_texts = [f"{t} {x}".strip() for t, x in zip(corpus["title"], corpus["text"])]
     dv = st.encode(doc_texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
     doc_vec = dict(zip(doc_ids, dv))
+    t = timed("embed", t)
     runs: dict[str, Run] = {}
     for name, table in chunk_tables.items():
         if table is None:
@@ -132,6 +141,7 @@ def run_peer(collection, model_path: str, chunk_tables: dict[str, pl.DataFrame])
             vectors = st.encode(
                 texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True
             )
+            t = timed("embed", t)
         retriever = bm25s.BM25(k1=0.9, b=0.4)
         retriever.index(
             bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False),
@@ -144,16 +154,19 @@ def run_peer(collection, model_path: str, chunk_tables: dict[str, pl.DataFrame])
             show_progress=False,
             n_threads=-1,
         )
+        t = timed("bm25", t)
         lexical, dense = {}, {}
         sims = qv @ vectors.T
         for i, q in enumerate(qids):
             lexical[q] = top(maxp([ids[j] for j in res[i]], sc[i], owner), K)
             order = np.argsort(-sims[i])[: min(depth, 10 * K)]
             dense[q] = top(maxp([ids[j] for j in order], sims[i][order], owner), K)
+        t = timed("dense search", t)
         bm25_run = Run(lexical, name=f"bm25 {name}")
         dense_run = Run(dense, name=f"minilm {name}")
         fused = fuse([bm25_run, dense_run], method="rrf", params={"k": 60})
         fused.name = f"bm25+minilm {name}"
+        t = timed("fusion", t)
         for base in (bm25_run, dense_run, fused):
             runs[base.name] = base
             with_mmr = {
@@ -162,6 +175,7 @@ def run_peer(collection, model_path: str, chunk_tables: dict[str, pl.DataFrame])
                 if q in base.run
             }
             runs[f"{base.name} mmr"] = Run(with_mmr, name=f"{base.name} mmr")
+        t = timed("mmr", t)
     qrels = ranx_qrels(collection)
     report = compare(
         qrels,
@@ -170,7 +184,8 @@ def run_peer(collection, model_path: str, chunk_tables: dict[str, pl.DataFrame])
         stat_test="fisher",
         max_p=0.05,
     )
-    return time.perf_counter() - start, runs, report
+    timed("evaluate", t)
+    return time.perf_counter() - start, runs, report, phases
 
 
 def main() -> None:
@@ -190,12 +205,20 @@ def main() -> None:
     print(f"{collection!r}, 18 configurations, {ragplay.__version__}")
     ours_s, result = run_ragplay(collection, model)
     print(f"ragplay: {ours_s:.1f} s")
+    work = result.work
+    dense_s = work.filter(pl.col("texts_embedded") > 0)["build_s"].sum()
+    print(
+        f"  index builds {work['build_s'].sum():.1f} s (dense {dense_s:.1f} s,"
+        f" {work['texts_embedded'].sum()} texts, {work['tokens_embedded'].sum()} tokens),"
+        f" searches {result.results['search_s'].sum():.1f} s"
+    )
     chunk_tables = {
         name: None if c is None else ragplay.chunk(collection.corpus, **c)
         for name, c in CHUNKINGS.items()
     }
-    peer_s, runs, _ = run_peer(collection, model, chunk_tables)
+    peer_s, runs, _, phases = run_peer(collection, model, chunk_tables)
     print(f"bm25s + sentence-transformers + ranx: {peer_s:.1f} s")
+    print("  " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()))
     print(f"ratio (peer / ragplay): {peer_s / ours_s:.2f}x")
     from ranx import evaluate
 
