@@ -11,9 +11,8 @@
 //! terminator with its closing punctuation and spaces (SB11). While the rule window holds no
 //! terminator and no separator, ASCII bytes other than `.`, `!`, `?`, CR and LF cannot end a
 //! sentence and are skipped: by SIMD searches (`memchr`) in an ASCII text, else with one table
-//! lookup each. Every other character runs through the
-//! rules in order with a window of the last four parts, runs of `Close` and of `Sp` counting
-//! as one part, as in the crate.
+//! lookup each. Every other character runs through the rules in order with a window of the
+//! last four parts, runs of `Close` and of `Sp` counting as one part, as in the crate.
 //!
 //! Classes (Sentence_Break values): ASCII characters from a table. The crate does not export
 //! its property table, so any other character's class is read off the crate itself, from
