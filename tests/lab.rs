@@ -1,6 +1,7 @@
 //! Sweeps and the store without Python: a grid on the sample collection against retrievers
 //! built by hand, one index build per distinct input, resumption from the store with nothing
-//! recomputed, and a store that refuses another collection.
+//! recomputed (also of a configuration saved but not yet listed in the manifest), and a store
+//! that refuses another collection.
 
 use ragplay::cancel::never;
 use ragplay::data::{sample::sample, Beir};
@@ -97,6 +98,20 @@ fn a_store_resumes_without_recomputing_and_refuses_another_collection() {
     assert_eq!(manifest.configs.len(), 9);
     let stored = store.run(&first.baseline).unwrap();
     assert_eq!(stored.get_column_names().len(), 4);
+
+    // Killed after saving a configuration and before listing it: the next sweep lists it.
+    let mut cut = manifest.clone();
+    let lost = cut.configs.remove(3);
+    store.write_manifest(&cut).unwrap();
+    let resumed = sweep(&collection, &e, &options, never()).unwrap();
+    assert!(resumed.computed.is_empty());
+    let listed = store.manifest().unwrap().unwrap().configs;
+    let mut want = manifest.configs.clone();
+    want.sort();
+    let mut got = listed.clone();
+    got.sort();
+    assert_eq!(got, want, "{lost} is not listed again");
+    assert_eq!(store.records().unwrap().len(), 9);
 
     let other = Beir {
         corpus: collection.corpus.head(Some(5)),

@@ -223,6 +223,14 @@ impl Lab<'_> {
         }
         self.order.push(id.clone());
         if let Some((record, run)) = self.store.map(|s| s.finished(&id)).transpose()?.flatten() {
+            // A sweep killed between saving a configuration and listing it leaves it out of
+            // the manifest: list it now.
+            if let (Some(s), Some(m)) = (self.store, manifest) {
+                if !m.configs.contains(&id) {
+                    m.configs.push(id.clone());
+                    s.write_manifest(m)?;
+                }
+            }
             self.reused.push(id.clone());
             self.done.insert(id.clone(), Done { record, run });
             return Ok(Some(id));
