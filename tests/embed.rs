@@ -176,3 +176,22 @@ fn cache_serves_exact_vectors_and_skips_corrupt_segments() {
     );
     assert_eq!(fresh.stats().corrupt_segments, 1);
 }
+
+#[test]
+fn an_in_memory_cache_serves_what_it_stored_and_writes_nothing() {
+    let cache = EmbeddingCache::in_memory();
+    assert!(cache.dir().is_none());
+    let keys = [text_key("a"), text_key("b")];
+    cache.store("ns", 2, &keys, &[1.0, 2.0, 3.0, 4.0]).unwrap();
+    let mut out = vec![0.0; 6];
+    let mut found = vec![false; 3];
+    let probe = [text_key("b"), text_key("c"), text_key("a")];
+    assert_eq!(
+        cache.lookup("ns", 2, &probe, &mut out, &mut found).unwrap(),
+        2
+    );
+    assert_eq!(found, vec![true, false, true]);
+    assert_eq!(out, vec![3.0, 4.0, 0.0, 0.0, 1.0, 2.0]);
+    let stats = cache.stats();
+    assert_eq!((stats.written, stats.hits, stats.misses), (2, 2, 1));
+}

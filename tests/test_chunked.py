@@ -145,6 +145,11 @@ def test_chunked_semantic_equals_the_calls_by_hand(encoder):
     assert chunked.config()["chunker"]["percentile"] == 80.0
     with pytest.raises(ragplay.ConfigError, match="encoder"):
         ragplay.Chunked(ragplay.BM25(), strategy="semantic")
+    with pytest.raises(ragplay.ConfigError, match='semantic strategy only, not "recursive"'):
+        ragplay.Chunked(ragplay.BM25(), strategy="recursive", encoder=encoder)
+    # The options are checked first: a bad size is named even without an encoder.
+    with pytest.raises(ragplay.ConfigError, match="size"):
+        ragplay.Chunked(ragplay.BM25(), strategy="semantic", size=0)
 
 
 def test_chunked_bad_input():

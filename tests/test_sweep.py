@@ -85,6 +85,17 @@ def test_experiment_round_trips_through_toml_and_dicts():
             lambda d: d["grid"].update(chunking=[{"strategy": "semantic", "encoder": "bm25"}]),
             'encoder "bm25"',
         ),
+        (
+            lambda d: d["grid"].update(chunking=[{"strategy": "recursive", "percentile": 90}]),
+            "chunking recursive p90: encoder and percentile apply to the semantic strategy only",
+        ),
+        (lambda d: d["grid"].update(chunking=[{"strategy": "recursive", "size": 0}]), "size"),
+        (
+            lambda d: d["grid"].update(
+                chunking=[{"strategy": "fixed", "size": 100, "overlap": 100}]
+            ),
+            "overlap",
+        ),
     ],
 )
 def test_bad_descriptions_raise_config_errors_naming_the_problem(edit, needle):
@@ -215,11 +226,16 @@ def test_semantic_chunking_in_a_sweep_equals_chunked_by_hand(encoder, scifact):
             "bm25": {"kind": "bm25"},
             "minilm": {"kind": "dense", "model": gt.get_model_path()},
         },
-        "grid": {"retrievers": ["bm25"], "chunking": [{"strategy": "none"}, semantic]},
+        "grid": {
+            "retrievers": ["bm25"],
+            "chunking": [{"strategy": "none"}, semantic],
+            "enrich": ["none", TITLE],
+        },
     }
     assert ragplay.Experiment(experiment).to_dict()["grid"]["chunking"][1] == semantic
     res = ragplay.sweep(small, experiment, show_progress=False)
-    row = res.results.filter(pl.col("chunking") == "semantic/400 p80").row(0, named=True)
+    semantic_rows = res.results.filter(pl.col("chunking") == "semantic/400 p80")
+    row = semantic_rows.filter(pl.col("enrich").is_null()).row(0, named=True)
     chunked = ragplay.Chunked(
         ragplay.BM25(),
         strategy="semantic",
@@ -231,9 +247,12 @@ def test_semantic_chunking_in_a_sweep_equals_chunked_by_hand(encoder, scifact):
     chunked.index(small.corpus, show_progress=False)
     hand = chunked.search(small.queries, k=10, show_progress=False)
     assert res.run(row["config_id"]).equals(hand)
-    # The sentences were embedded by the build (tokens counted) though BM25 indexes the chunks.
+    # The sentences were embedded by the first build (tokens counted) though BM25 indexes the
+    # chunks; the second template's build read them back.
+    assert semantic_rows.height == 2
     work = res.work.filter(pl.col("chunking") == "semantic/400 p80")
-    assert work["tokens_embedded"][0] > 0
+    assert work["enrich"].to_list() == [None, TITLE]
+    assert work["tokens_embedded"][0] > 0 and work["tokens_embedded"][1] == 0
 
 
 SWEEP_CHILD = """

@@ -1725,7 +1725,7 @@ class Chunked:
         unit: ``"chars"`` or ``"tokens"`` (of ``tokenizer``).
         tokenizer: An ``Encoder`` whose tokenizer counts tokens (``unit="tokens"``).
         encoder: The ``Encoder`` that embeds sentences for ``strategy="semantic"`` (required
-            there).
+            there, an error with any other strategy).
         percentile: ``"semantic"`` only: the percentile of a document's distances between
             consecutive sentences that starts a new group (as ``ragplay.chunk``).
         template: The text indexed for each chunk (placeholders as ``ragplay.enrich``);

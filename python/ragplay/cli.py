@@ -134,7 +134,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-
     store = ragplay.Store(args.store)
     results = store.results()
     metrics = report.metric_names(results)

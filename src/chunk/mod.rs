@@ -52,7 +52,7 @@ use crate::error::{Error, Result};
 pub use aggregate::{to_documents, Aggregate};
 pub use document::Document;
 pub use enrich::{enrich, Template, DEFAULT_TEMPLATE};
-pub use semantic::Embedder;
+pub use semantic::{CachedEmbedder, Embedder};
 pub use spans::{chunk_qrels, DEFAULT_MIN_OVERLAP};
 
 /// How a text is cut.

@@ -23,7 +23,7 @@ pub(crate) enum Overlap {
 }
 
 /// The unit positions of the pieces' starts and ends, in one pass over the text (the byte
-/// offsets themselves in an ASCII text).
+/// offsets themselves in an ASCII text counted in characters).
 fn positions<'p>(doc: &Document, pieces: &'p [(usize, usize)]) -> Cow<'p, [(usize, usize)]> {
     let Some(&(first, _)) = pieces.first() else {
         return Cow::Borrowed(pieces);

@@ -20,14 +20,16 @@
 //!    windows.
 //!
 //! The embedding step is the [`Embedder`] trait, so tests can supply vectors of their own;
-//! [`crate::embed::Encoder`] implements it.
+//! [`crate::embed::Encoder`] implements it, and [`CachedEmbedder`] through an embedding cache.
+
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use tokenizers::Tokenizer;
 
 use super::{sentence, Document, Rows, Sink, Span, Unit};
 use crate::cancel::Cancel;
-use crate::embed::{Embeddings, EncodeOptions, Encoder};
+use crate::embed::{EmbeddingCache, Embeddings, EncodeOptions, Encoder};
 use crate::error::{Error, Result};
 
 /// What turns sentences into vectors for the `semantic` strategy.
@@ -41,6 +43,21 @@ impl Embedder for Encoder {
     /// counts sentences.
     fn embed(&self, texts: &[&str], cancel: &Cancel) -> Result<Embeddings> {
         self.encode(texts, &EncodeOptions::default(), cancel)
+    }
+}
+
+/// An encoder whose vectors go through an embedding cache: sentences embedded before, by
+/// this or an earlier build, are read back instead of embedded again.
+pub struct CachedEmbedder {
+    pub encoder: Arc<Encoder>,
+    pub cache: Arc<EmbeddingCache>,
+}
+
+impl Embedder for CachedEmbedder {
+    /// As the encoder's own [`Embedder`], through the cache.
+    fn embed(&self, texts: &[&str], cancel: &Cancel) -> Result<Embeddings> {
+        self.encoder
+            .encode_cached(texts, &EncodeOptions::default(), &self.cache, cancel)
     }
 }
 

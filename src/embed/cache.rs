@@ -12,6 +12,9 @@
 //! their next lookup. A segment that fails its checks (magic, sizes, FNV-1a checksum) is
 //! skipped and counted in [`CacheStats::corrupt_segments`], never served.
 //!
+//! [`EmbeddingCache::in_memory`] keeps vectors in memory only, for work within one process
+//! (a sweep without a store).
+//!
 //! Segment format (little-endian): `b"RPEMB001"`, `dim: u32`, `count: u64`, `count` 16-byte
 //! keys, `count·dim` f32 values, FNV-1a 64 of all preceding bytes.
 
@@ -59,9 +62,9 @@ struct Namespace {
     vectors: HashMap<TextKey, Box<[f32]>>,
 }
 
-/// An embedding cache in a folder.
+/// An embedding cache in a folder (or in memory only).
 pub struct EmbeddingCache {
-    dir: PathBuf,
+    dir: Option<PathBuf>,
     spaces: Mutex<HashMap<String, Namespace>>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -107,7 +110,16 @@ impl EmbeddingCache {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(EmbeddingCache {
+        Ok(Self::with_dir(Some(dir)))
+    }
+
+    /// A cache that keeps its vectors in memory only, for as long as it lives.
+    pub fn in_memory() -> Self {
+        Self::with_dir(None)
+    }
+
+    fn with_dir(dir: Option<PathBuf>) -> Self {
+        EmbeddingCache {
             dir,
             spaces: Mutex::new(HashMap::new()),
             hits: AtomicU64::new(0),
@@ -115,12 +127,12 @@ impl EmbeddingCache {
             written: AtomicU64::new(0),
             segments_written: AtomicU64::new(0),
             corrupt: AtomicU64::new(0),
-        })
+        }
     }
 
-    /// The cache folder.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The cache folder; `None` in memory.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
     /// Counters since the cache was opened.
@@ -150,7 +162,10 @@ impl EmbeddingCache {
 
     /// Read the segments of `namespace` not read yet.
     fn refresh(&self, namespace: &str, space: &mut Namespace) -> Result<()> {
-        let dir = self.dir.join(namespace);
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let dir = dir.join(namespace);
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -207,7 +222,8 @@ impl EmbeddingCache {
         Ok(hits)
     }
 
-    /// Store vectors (`keys.len()·dim` values) in `namespace` as one new segment.
+    /// Store vectors (`keys.len()·dim` values) in `namespace` as one new segment (in memory
+    /// only for an in-memory cache).
     pub fn store(
         &self,
         namespace: &str,
@@ -219,33 +235,13 @@ impl EmbeddingCache {
             return Ok(());
         }
         assert_eq!(vectors.len(), keys.len() * dim);
-        let mut bytes = Vec::with_capacity(28 + keys.len() * (16 + 4 * dim));
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&(dim as u32).to_le_bytes());
-        bytes.extend_from_slice(&(keys.len() as u64).to_le_bytes());
-        for k in keys {
-            bytes.extend_from_slice(k);
-        }
-        for v in vectors {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
-        let sum = fnv1a64(&bytes);
-        bytes.extend_from_slice(&sum.to_le_bytes());
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let name = format!(
-            "{nanos:032}-{}-{}.emb",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let path = self.dir.join(namespace).join(name);
-        write_atomic(&path, |w: &mut dyn Write| w.write_all(&bytes))?;
+        let path = match &self.dir {
+            Some(dir) => Some(write_segment(&dir.join(namespace), dim, keys, vectors)?),
+            None => None,
+        };
         let mut spaces = self.spaces.lock().unwrap_or_else(|p| p.into_inner());
         let space = Self::space(&mut spaces, namespace, dim);
-        space.seen.insert(path);
+        space.seen.extend(path);
         for (i, k) in keys.iter().enumerate() {
             space
                 .vectors
@@ -255,4 +251,33 @@ impl EmbeddingCache {
         self.segments_written.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// Write one segment file into `dir` under a name no other writer uses; its path.
+fn write_segment(dir: &Path, dim: usize, keys: &[TextKey], vectors: &[f32]) -> Result<PathBuf> {
+    let mut bytes = Vec::with_capacity(28 + keys.len() * (16 + 4 * dim));
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&(dim as u32).to_le_bytes());
+    bytes.extend_from_slice(&(keys.len() as u64).to_le_bytes());
+    for k in keys {
+        bytes.extend_from_slice(k);
+    }
+    for v in vectors {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    let sum = fnv1a64(&bytes);
+    bytes.extend_from_slice(&sum.to_le_bytes());
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let name = format!(
+        "{nanos:032}-{}-{}.emb",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let path = dir.join(name);
+    write_atomic(&path, |w: &mut dyn Write| w.write_all(&bytes))?;
+    Ok(path)
 }

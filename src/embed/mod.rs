@@ -426,9 +426,21 @@ impl Encoder {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let mut o = options.clone();
         o.prefix.get_or_insert_with(|| self.document_prefix.clone());
-        let Some(cache) = cache else {
-            return self.encode(&refs, &o, cancel);
-        };
+        match cache {
+            Some(cache) => self.encode_cached(&refs, &o, cache, cancel),
+            None => self.encode(&refs, &o, cancel),
+        }
+    }
+
+    /// Embed `refs` like [`Encoder::encode`], reading the vectors `cache` holds and writing
+    /// new ones as each group of batches finishes.
+    pub fn encode_cached(
+        &self,
+        refs: &[&str],
+        o: &EncodeOptions,
+        cache: &EmbeddingCache,
+        cancel: &Cancel,
+    ) -> Result<Embeddings> {
         let normalize = o.normalize.unwrap_or(self.normalize);
         let prefix = o.prefix.clone().unwrap_or_default();
         let ns = self.namespace(&prefix, normalize)?;
@@ -444,7 +456,7 @@ impl Encoder {
         cancel.start(missing.len() as u64);
         for chunk in missing.chunks(group) {
             let sub: Vec<&str> = chunk.iter().map(|&i| refs[i]).collect();
-            let e = self.encode_batches(&sub, &o, cancel)?;
+            let e = self.encode_batches(&sub, o, cancel)?;
             let chunk_keys: Vec<cache::TextKey> = chunk.iter().map(|&i| keys[i]).collect();
             cache.store(&ns, dim, &chunk_keys, &e.data)?;
             for (j, &i) in chunk.iter().enumerate() {

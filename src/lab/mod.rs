@@ -1,12 +1,13 @@
 //! The lab: end-to-end experiments that tie loaders, retrievers and evaluation together.
 //!
-//! It holds sweeps ([`spec`]: what a sweep varies; [`sweep`]: running it with shared work
-//! done once; [`results`]: the results table; [`store`]: the folder that keeps finished
-//! configurations), the regression gate ([`gate`]: is a candidate significantly worse
-//! than a baseline?) and the baseline used by the demo: a term-overlap retriever that scores a
-//! document by the number of distinct query words (lower-cased alphanumeric runs) it contains.
-//! It is a floor to beat, not a ranking model.
+//! It holds sweeps ([`spec`]: what a sweep varies, [`chunking`] its chunking axis; [`sweep`]:
+//! running it with shared work done once; [`results`]: the results table; [`store`]: the folder
+//! that keeps finished configurations), the regression gate ([`gate`]: is a candidate significantly
+//! worse than a baseline?) and the baseline used by the demo: a term-overlap retriever that scores
+//! a document by the number of distinct query words (lower-cased alphanumeric runs) it contains. It
+//! is a floor to beat, not a ranking model.
 
+pub mod chunking;
 pub mod gate;
 pub mod results;
 pub mod spec;

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+pub use super::chunking::ChunkSpec;
 use crate::error::{Error, Result};
 
 /// How the configurations of a sweep are chosen.
@@ -129,76 +130,6 @@ pub enum RetrieverSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         storage: Option<String>,
     },
-}
-
-/// A chunker setting; `strategy = "none"` indexes whole documents.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChunkSpec {
-    pub strategy: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overlap: Option<usize>,
-    /// `chars` or `tokens`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unit: Option<String>,
-    /// With `unit = "tokens"`: the dense retriever whose tokenizer counts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokenizer: Option<String>,
-    /// With `strategy = "semantic"`: the dense retriever whose encoder embeds sentences.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encoder: Option<String>,
-    /// With `strategy = "semantic"`: the breakpoint percentile (95 by default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub percentile: Option<f64>,
-    /// How chunk scores become document scores: `maxp`, `firstp`, `sump`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aggregate: Option<String>,
-}
-
-impl ChunkSpec {
-    /// Whole documents.
-    pub fn none() -> Self {
-        Self {
-            strategy: "none".into(),
-            size: None,
-            overlap: None,
-            unit: None,
-            tokenizer: None,
-            encoder: None,
-            percentile: None,
-            aggregate: None,
-        }
-    }
-
-    pub fn is_none(&self) -> bool {
-        self.strategy == "none"
-    }
-
-    /// A short label: `none`, `recursive/1000`, `fixed/256tok+32`, `semantic/400 p90`.
-    pub fn label(&self) -> String {
-        if self.is_none() {
-            return "documents".into();
-        }
-        let mut s = self.strategy.clone();
-        if let Some(size) = self.size {
-            s.push_str(&format!("/{size}"));
-        }
-        if self.unit.as_deref() == Some("tokens") {
-            s.push_str("tok");
-        }
-        if let Some(o) = self.overlap.filter(|&o| o > 0) {
-            s.push_str(&format!("+{o}"));
-        }
-        if let Some(p) = self.percentile {
-            s.push_str(&format!(" p{p}"));
-        }
-        if let Some(a) = self.aggregate.as_deref().filter(|&a| a != "maxp") {
-            s.push_str(&format!(" {a}"));
-        }
-        s
-    }
 }
 
 /// A retriever combination: one name or several (fused).
@@ -581,23 +512,9 @@ impl Experiment {
                 ));
             }
         }
+        let dense = self.dense_names();
         for c in &self.grid.chunking {
-            for (what, name) in [("tokenizer", &c.tokenizer), ("encoder", &c.encoder)] {
-                if let Some(t) = name {
-                    if !self.dense_names().contains(t) {
-                        return Err(Error::config(
-                            "grid",
-                            format!("chunking {what} {t:?} is not a dense retriever's name"),
-                        ));
-                    }
-                }
-            }
-            if c.strategy == "semantic" && c.encoder.is_none() {
-                return Err(Error::config(
-                    "grid",
-                    "semantic chunking embeds sentences: name a dense retriever as its encoder",
-                ));
-            }
+            c.check(&dense)?;
         }
         Ok(())
     }

@@ -10,10 +10,10 @@
 //! [`Pipeline`] over the shared indexes, searched with [`Pipeline::trace`] (queries one at a
 //! time, per-stage latency), whose run is the configuration's run.
 //!
-//! Resumption: a configuration whose record is in the store is read back, not recomputed;
-//! the rest run in the experiment's order. With `budget_s`, no configuration after the first
-//! starts once that many seconds have passed (the skipped ones are listed). Ctrl-C stops within one query or batch
-//! and keeps every finished configuration.
+//! Resumption: a configuration whose record is in the store is read back, not recomputed; the rest
+//! run in the experiment's order. With `budget_s`, no configuration after the first starts once
+//! that many seconds have passed (the skipped ones are listed). Ctrl-C stops within one query or
+//! batch and keeps every finished configuration.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -26,7 +26,7 @@ use super::results::{self, SweepResult};
 use super::spec::{ChunkSpec, Config, Experiment, FusionSpec, Mode, Point, RetrieverSpec, AXES};
 use super::store::{self, Record, StageLatency, Store};
 use crate::cancel::Cancel;
-use crate::chunk::{Aggregate, ChunkOptions, Template};
+use crate::chunk::{Aggregate, CachedEmbedder, ChunkOptions, Template};
 use crate::data::schema::{self, table, DOC_ID, QUERY_ID, TEXT};
 use crate::data::Beir;
 use crate::embed::{EmbeddingCache, EncodeOptions, Encoder, EncoderOptions};
@@ -83,6 +83,9 @@ struct Lab<'a> {
     c: &'a Beir,
     store: Option<&'a Store>,
     cache: Option<Arc<EmbeddingCache>>,
+    /// Where semantic chunking's sentence vectors are kept: the sweep's cache, or one in
+    /// memory, so each sentence is embedded once per encoder whatever the builds.
+    sentences: Arc<EmbeddingCache>,
     search_paths: Vec<PathBuf>,
     encoders: FxHashMap<String, Arc<Encoder>>,
     rerankers: FxHashMap<String, Arc<dyn PairScorer>>,
@@ -131,11 +134,15 @@ pub fn sweep(
         (None, Some(s)) => Some(Arc::new(EmbeddingCache::open(s.embeddings_dir())?)),
         (None, None) => None,
     };
+    let sentences = cache
+        .clone()
+        .unwrap_or_else(|| Arc::new(EmbeddingCache::in_memory()));
     let mut lab = Lab {
         e: experiment,
         c: collection,
         store,
         cache,
+        sentences,
         search_paths: options.search_paths.clone(),
         encoders: FxHashMap::default(),
         rerankers: FxHashMap::default(),
@@ -436,7 +443,7 @@ impl Lab<'_> {
                     .index(&self.c.corpus, cancel)?;
                 (base, dense)
             } else {
-                let options = chunk_options(chunking)?;
+                let options = chunking.options()?;
                 let template = template.map(str::parse::<Template>).transpose()?;
                 let aggregate = match &chunking.aggregate {
                     Some(a) => a.parse::<Aggregate>()?,
@@ -444,7 +451,10 @@ impl Lab<'_> {
                 };
                 let mut c = Chunked::new(base, options, tokenizer, template, aggregate, None)?;
                 if let Some(e) = &chunking.encoder {
-                    c = c.with_embedder(self.encoder(e)? as _);
+                    c = c.with_embedder(Arc::new(CachedEmbedder {
+                        encoder: self.encoder(e)?,
+                        cache: Arc::clone(&self.sentences),
+                    }));
                 }
                 c.index(&self.c.corpus, cancel)?;
                 let shared: SharedRetriever = Arc::new(RwLock::new(c));
@@ -662,20 +672,6 @@ impl Lab<'_> {
             ),
         ])?)
     }
-}
-
-fn chunk_options(spec: &ChunkSpec) -> Result<ChunkOptions> {
-    let mut o = ChunkOptions {
-        strategy: spec.strategy.parse()?,
-        ..ChunkOptions::default()
-    };
-    o.size = spec.size.unwrap_or(o.size);
-    o.overlap = spec.overlap.unwrap_or(o.overlap);
-    if let Some(u) = &spec.unit {
-        o.unit = u.parse()?;
-    }
-    o.percentile = spec.percentile.unwrap_or(o.percentile);
-    Ok(o)
 }
 
 fn fuse_options(spec: Option<&FusionSpec>) -> Result<FuseOptions> {

@@ -13,6 +13,7 @@ use super::frame::PyDataFrame;
 use super::pipeline::retriever_arg;
 use crate::chunk::{Aggregate, ChunkOptions, Strategy, Template, Unit};
 use crate::data::schema::DOC_ID;
+use crate::error::Error;
 use crate::retrieve::{Chunked, Retriever};
 
 /// A retriever that searches chunks and returns documents: ``index`` cuts the corpus into
@@ -33,7 +34,7 @@ use crate::retrieve::{Chunked, Retriever};
 ///     unit: ``"chars"`` or ``"tokens"`` (of ``tokenizer``).
 ///     tokenizer: An ``Encoder`` whose tokenizer counts tokens (``unit="tokens"``).
 ///     encoder: The ``Encoder`` that embeds sentences for ``strategy="semantic"`` (required
-///         there).
+///         there, an error with any other strategy).
 ///     percentile: ``"semantic"`` only: the percentile of a document's distances between
 ///         consecutive sentences that starts a new group (as ``ragplay.chunk``).
 ///     template: The text indexed for each chunk (placeholders as ``ragplay.enrich``);
@@ -74,19 +75,25 @@ impl PyChunked {
             unit: unit.parse::<Unit>().map_err(to_py)?,
             percentile,
         };
-        if options.strategy == Strategy::Semantic && encoder.is_none() {
-            return Err(to_py(crate::chunk::semantic::missing_encoder()));
-        }
         let template = template
             .map(str::parse::<Template>)
             .transpose()
             .map_err(to_py)?;
         let tokenizer = tokenizer.map(|e| Arc::new(e.inner.tokenizer().clone()));
         let aggregate = aggregate.parse::<Aggregate>().map_err(to_py)?;
+        let semantic = options.strategy == Strategy::Semantic;
         let mut chunked =
             Chunked::new(inner, options, tokenizer, template, aggregate, depth).map_err(to_py)?;
-        if let Some(e) = encoder {
-            chunked = chunked.with_embedder(Arc::clone(&e.inner) as _);
+        match encoder {
+            Some(e) if semantic => chunked = chunked.with_embedder(Arc::clone(&e.inner) as _),
+            Some(_) => {
+                return Err(to_py(Error::config(
+                    "encoder",
+                    format!("embeds sentences for the semantic strategy only, not {strategy:?}"),
+                )))
+            }
+            None if semantic => return Err(to_py(crate::chunk::semantic::missing_encoder())),
+            None => {}
         }
         Ok(Self {
             inner: Shared::new(chunked),

@@ -54,11 +54,12 @@ impl PyEmbeddingCache {
     /// The cache folder.
     #[getter]
     fn path(&self) -> PathBuf {
-        self.inner.dir().to_path_buf()
+        // Caches made from Python always have a folder.
+        self.inner.dir().map(PathBuf::from).unwrap_or_default()
     }
 
     fn __repr__(&self) -> String {
-        format!("EmbeddingCache({:?})", self.inner.dir())
+        format!("EmbeddingCache({:?})", self.path())
     }
 }
 

@@ -2,15 +2,14 @@
 //! template) are indexed in another retriever, and its chunk runs are mapped back to
 //! documents.
 //!
-//! `index(corpus)` chunks the corpus ([`crate::chunk::chunk_with`]; the `semantic` strategy
-//! embeds sentences with the embedder given by [`Chunked::with_embedder`]), renders the template over the
-//! chunks ([`crate::chunk::enrich`]; the raw chunk text without one) and indexes them in the
-//! inner retriever as a corpus of `doc_id` = chunk id and `text` = the (enriched) text, with
-//! no title column (the template places the title). `search(queries, k, allow)` asks the
-//! inner retriever for `depth` chunks per query (10 × `k` when not set), only chunks of the
-//! `allow`ed documents when given, and turns them into the top `k` documents with
-//! [`crate::chunk::to_documents`]. Each step is the library's own function, so the result is
-//! exactly that of the same calls made by hand.
+//! `index(corpus)` chunks the corpus ([`crate::chunk::chunk_with`]; the `semantic` strategy embeds
+//! sentences with the embedder given by [`Chunked::with_embedder`]), renders the template over the
+//! chunks ([`crate::chunk::enrich`]; the raw chunk text without one) and indexes them in the inner
+//! retriever as a corpus of `doc_id` = chunk id and `text` = the (enriched) text, with no title
+//! column (the template places the title). `search(queries, k, allow)` asks the inner retriever for
+//! `depth` chunks per query (10 × `k` when not set), only chunks of the `allow`ed documents when
+//! given, and turns them into the top `k` documents with [`crate::chunk::to_documents`]. Each step
+//! is the library's own function, so the result is exactly that of the same calls made by hand.
 
 use std::sync::Arc;
 
@@ -48,7 +47,8 @@ pub struct Chunked {
 fn poisoned() -> Error {
     Error::config(
         "retriever",
-        "the inner retriever was left inconsistent by an internal error in an earlier call; build it again",
+        "the inner retriever was left inconsistent by an internal error in an earlier call; \
+         build it again",
     )
 }
 

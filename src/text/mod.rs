@@ -1,4 +1,5 @@
-//! Text analysis: turning documents and queries into index terms.
+//! Text analysis: turning documents and queries into index terms ([`analyzer`],
+//! [`stopwords`]), and finding sentence boundaries (`sentence`) for the chunkers.
 
 pub mod analyzer;
 pub(crate) mod sentence;

@@ -7,17 +7,19 @@
 //! rule chain on it, about 50 MB/s on one core on SciFact's abstracts; the `sentence`,
 //! `recursive` and `semantic` chunkers spent most of their time there.
 //!
-//! How: a boundary falls only after a paragraph separator (SB4) or after a sentence
-//! terminator with its closing punctuation and spaces (SB11). While the rule window holds no
-//! terminator and no separator, ASCII bytes other than `.`, `!`, `?`, CR and LF cannot end a
-//! sentence and are skipped: by SIMD searches (`memchr`) in an ASCII text, else with one table
-//! lookup each. Every other character runs through the rules in order with a window of the
-//! last four parts, runs of `Close` and of `Sp` counting as one part, as in the crate.
+//! How: a boundary falls only after a paragraph separator (SB4) or after a sentence terminator with
+//! its closing punctuation and spaces (SB11). Once the last part is no separator and no terminator
+//! stands before the trailing run of `Close` and `Sp` parts (the window may still hold an earlier
+//! one, as after "a. b"), ASCII bytes other than `.`, `!`, `?`, CR and LF cannot end a sentence and
+//! are skipped: by SIMD searches (`memchr`) in an ASCII text, else with one table lookup each.
+//! Every other character runs through the rules in order with a window of the last four parts, runs
+//! of `Close` and of `Sp` counting as one part, as in the crate.
 //!
 //! Classes (Sentence_Break values): ASCII characters from a table. The crate does not export
 //! its property table, so any other character's class is read off the crate itself, from
 //! where it breaks ten short probe strings (each class breaks them differently), once per
-//! character of the Basic Multilingual Plane (cached) and at each use above it. A character
+//! character of the first three planes and of the tags and variation selectors (cached), at
+//! each use elsewhere (private use and rare CJK extensions). A character
 //! whose breaks match no class (none is known) sends the whole text to the crate. Either
 //! way the boundaries are the crate's (tested against it with proptest on random Unicode).
 
@@ -168,8 +170,21 @@ fn probe_class(c: char) -> Option<Class> {
         .map(|&(_, class)| class)
 }
 
-/// Classes of the Basic Multilingual Plane learned so far (0: not yet).
-static BMP: [AtomicU8; 0x10000] = [const { AtomicU8::new(0) }; 0x10000];
+/// Classes learned so far (0: not yet) of the first three planes (U+0000 to U+2FFFF: every
+/// script, emoji, CJK) and of U+E0000 to U+E01FF (tags and variation selectors, which follow
+/// emoji and CJK), stored from `TABLE_PLANE14` on.
+static LEARNED: [AtomicU8; TABLE_LEN] = [const { AtomicU8::new(0) }; TABLE_LEN];
+const TABLE_PLANE14: usize = 0x30000;
+const TABLE_LEN: usize = TABLE_PLANE14 + 0x200;
+
+/// Where `c`'s class is kept in `LEARNED`, if it is.
+fn slot(c: char) -> Option<usize> {
+    match c as usize {
+        u if u < TABLE_PLANE14 => Some(u),
+        u if (0xE0000..0xE0200).contains(&u) => Some(TABLE_PLANE14 + (u - 0xE0000)),
+        _ => None,
+    }
+}
 
 /// The class of `c`; `None` when the crate's breaks around it match no class.
 fn class(c: char) -> Option<Class> {
@@ -177,15 +192,15 @@ fn class(c: char) -> Option<Class> {
     if u < 128 {
         return Some(ASCII[u]);
     }
-    if u >= BMP.len() {
+    let Some(at) = slot(c) else {
         return probe_class(c);
-    }
-    let cached = BMP[u].load(Ordering::Relaxed);
+    };
+    let cached = LEARNED[at].load(Ordering::Relaxed);
     if cached != 0 {
         return Some(CLASSES[cached as usize - 1]);
     }
     let found = probe_class(c)?;
-    BMP[u].store(found as u8, Ordering::Relaxed);
+    LEARNED[at].store(found as u8, Ordering::Relaxed);
     Some(found)
 }
 
@@ -452,6 +467,25 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_stores_and_restores_every_class() {
+        for (i, &c) in CLASSES.iter().enumerate() {
+            assert_eq!(c as usize, i + 1, "{c:?}");
+        }
+        for (want, c) in REPRESENTATIVES {
+            let learned = class(c);
+            assert_eq!(learned, Some(want), "{c:?} learned");
+            assert_eq!(class(c), learned, "{c:?} read back");
+        }
+        for c in ['\u{1F600}', '\u{2000B}', '\u{E0067}', '\u{E0100}'] {
+            let at = slot(c).unwrap();
+            let learned = class(c).unwrap();
+            assert_eq!(LEARNED[at].load(Ordering::Relaxed), learned as u8, "{c:?}");
+            assert_eq!(class(c), Some(learned), "{c:?} read back");
+        }
+        assert_eq!(slot('\u{F0000}'), None);
+    }
+
+    #[test]
     fn hand_cases() {
         for text in [
             "",
@@ -461,6 +495,8 @@ mod tests {
             "etc. and so on. E.g. this. 1.5 million. end...Next",
             "\u{301}a.\u{301} B", // marks at the start and after a terminator
             "Ünïcödé. Ärger! 日本語。次の文。 Русский текст. Ещё.",
+            "a.\n\rb.\r\nc.\rd.\n\ne", // CR and LF in either order
+            "Wow 😀. Next 𠀋. 🇫🇷\u{e0067} end. 󠄀x", // above the first plane
         ] {
             assert_eq!(sentence_ranges(text), crate_ranges(text), "{text:?}");
         }
