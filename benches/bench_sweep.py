@@ -103,8 +103,46 @@ def ranx_qrels(collection):
     return Qrels(judged)
 
 
-def run_peer(collection, model_path: str, chunk_tables: dict[str, pl.DataFrame]):
+def encode(st, texts: list[str]) -> np.ndarray:
+    return st.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+
+
+def peer_runs(peer: dict, name: str, table: pl.DataFrame | None, timed, t: float):
+    """BM25 and dense document runs (MaxP over chunks) for one chunking, as ``{q: {d: s}}``."""
     import bm25s
+
+    if table is None:
+        ids, texts, vectors = peer["doc_ids"], peer["doc_texts"], peer["dv"]
+        owner = {d: d for d in ids}
+    else:
+        ids, texts = table["chunk_id"].to_list(), table["text"].to_list()
+        owner = dict(zip(ids, table["doc_id"].to_list()))
+        vectors = encode(peer["st"], texts)
+        t = timed("embed", t)
+    retriever = bm25s.BM25(k1=0.9, b=0.4)
+    tokens = bm25s.tokenize(texts, stopwords="en", stemmer=peer["stemmer"], show_progress=False)
+    retriever.index(tokens, show_progress=False)
+    depth = len(ids) if table is not None else K
+    res, sc = retriever.retrieve(
+        bm25s.tokenize(
+            peer["qtexts"], stopwords="en", stemmer=peer["stemmer"], show_progress=False
+        ),
+        k=min(len(ids), 10 * K if table is not None else K),
+        show_progress=False,
+        n_threads=-1,
+    )
+    t = timed("bm25", t)
+    lexical, dense = {}, {}
+    sims = peer["qv"] @ vectors.T
+    for i, q in enumerate(peer["qids"]):
+        lexical[q] = top(maxp([ids[j] for j in res[i]], sc[i], owner), K)
+        order = np.argsort(-sims[i])[: min(depth, 10 * K)]
+        dense[q] = top(maxp([ids[j] for j in order], sims[i][order], owner), K)
+    t = timed("dense search, MaxP of both", t)
+    return lexical, dense, t
+
+
+def run_peer(collection, model_path: str, chunk_tables: dict[str, pl.DataFrame]):
     import Stemmer
     from ranx import Run, compare, fuse
     from sentence_transformers import SentenceTransformer
@@ -118,50 +156,20 @@ def run_peer(collection, model_path: str, chunk_tables: dict[str, pl.DataFrame])
         return now
 
     corpus, queries = collection.corpus, collection.queries
-    qids = queries["query_id"].to_list()
-    qtexts = queries["text"].to_list()
-    st = SentenceTransformer(model_path, device="cpu")
-    stemmer = Stemmer.Stemmer("english")
+    peer = {"qids": queries["query_id"].to_list(), "qtexts": queries["text"].to_list()}
+    peer["st"] = SentenceTransformer(model_path, device="cpu")
+    peer["stemmer"] = Stemmer.Stemmer("english")
     t = timed("load", start)
-    qv = st.encode(qtexts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
-    doc_ids = corpus["doc_id"].to_list()
-    doc_texts = [f"{t} {x}".strip() for t, x in zip(corpus["title"], corpus["text"])]
-    dv = st.encode(doc_texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
-    doc_vec = dict(zip(doc_ids, dv))
+    peer["qv"] = encode(peer["st"], peer["qtexts"])
+    peer["doc_ids"] = corpus["doc_id"].to_list()
+    titled = zip(corpus["title"], corpus["text"])
+    peer["doc_texts"] = [f"{title} {text}".strip() for title, text in titled]
+    peer["dv"] = encode(peer["st"], peer["doc_texts"])
+    doc_vec = dict(zip(peer["doc_ids"], peer["dv"]))
     t = timed("embed", t)
     runs: dict[str, Run] = {}
     for name, table in chunk_tables.items():
-        if table is None:
-            ids, texts, owner = doc_ids, doc_texts, {d: d for d in doc_ids}
-            vectors = dv
-        else:
-            ids = table["chunk_id"].to_list()
-            texts = table["text"].to_list()
-            owner = dict(zip(ids, table["doc_id"].to_list()))
-            vectors = st.encode(
-                texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True
-            )
-            t = timed("embed", t)
-        retriever = bm25s.BM25(k1=0.9, b=0.4)
-        retriever.index(
-            bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False),
-            show_progress=False,
-        )
-        depth = len(ids) if table is not None else K
-        res, sc = retriever.retrieve(
-            bm25s.tokenize(qtexts, stopwords="en", stemmer=stemmer, show_progress=False),
-            k=min(len(ids), 10 * K if table is not None else K),
-            show_progress=False,
-            n_threads=-1,
-        )
-        t = timed("bm25", t)
-        lexical, dense = {}, {}
-        sims = qv @ vectors.T
-        for i, q in enumerate(qids):
-            lexical[q] = top(maxp([ids[j] for j in res[i]], sc[i], owner), K)
-            order = np.argsort(-sims[i])[: min(depth, 10 * K)]
-            dense[q] = top(maxp([ids[j] for j in order], sims[i][order], owner), K)
-        t = timed("dense search", t)
+        lexical, dense, t = peer_runs(peer, name, table, timed, t)
         bm25_run = Run(lexical, name=f"bm25 {name}")
         dense_run = Run(dense, name=f"minilm {name}")
         fused = fuse([bm25_run, dense_run], method="rrf", params={"k": 60})
@@ -170,8 +178,8 @@ def run_peer(collection, model_path: str, chunk_tables: dict[str, pl.DataFrame])
         for base in (bm25_run, dense_run, fused):
             runs[base.name] = base
             with_mmr = {
-                q: mmr(top(dict(base[q]), K), qv[i], doc_vec, MMR_LAMBDA)
-                for i, q in enumerate(qids)
+                q: mmr(top(dict(base[q]), K), peer["qv"][i], doc_vec, MMR_LAMBDA)
+                for i, q in enumerate(peer["qids"])
                 if q in base.run
             }
             runs[f"{base.name} mmr"] = Run(with_mmr, name=f"{base.name} mmr")

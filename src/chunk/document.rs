@@ -199,9 +199,19 @@ mod tests {
 
     #[test]
     fn ascii_offsets_are_byte_offsets() {
-        let doc = Document::new("plain text.", Unit::Chars, None).unwrap();
-        assert!(doc.is_ascii());
-        assert_eq!((doc.char_at(6), doc.size(0, 11)), (6, 11));
+        let text = "plain text, long enough to pass a few checkpoints. ".repeat(5);
+        let doc = Document::new(&text, Unit::Chars, None).unwrap();
+        assert!(doc.is_ascii() && doc.checkpoints.is_empty());
+        // The same counts as a text read through checkpoints (one non-ASCII character
+        // after the end changes none of them).
+        let wider = text.clone() + "é";
+        let slow = Document::new(&wider, Unit::Chars, None).unwrap();
+        assert!(!slow.is_ascii());
+        for b in 0..=text.len() {
+            assert_eq!(doc.char_at(b), slow.char_at(b), "{b}");
+            assert_eq!(doc.size(0, b), slow.size(0, b), "{b}");
+            assert_eq!(doc.size(b / 2, b), b - b / 2);
+        }
     }
 
     #[test]
