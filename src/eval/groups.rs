@@ -30,8 +30,6 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hashbrown::hash_table::Entry;
-use hashbrown::HashTable;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
@@ -196,21 +194,72 @@ fn same((a, va): (&str, u128), (b, vb): (&str, u128)) -> bool {
     (va == vb && a.len() <= 12) || a == b
 }
 
-/// The id of `key` in `table` (entries `(hash, id)`, ids indexing `keys`), giving it the
-/// next id (and listing it) if it is new.
-#[inline(always)]
-fn number<'a>(table: &mut HashTable<(u64, u32)>, keys: &mut Vec<Key<'a>>, key: Key<'a>) -> u32 {
-    let same = |&(h, id): &(u64, u32)| {
-        let k = &keys[id as usize];
-        h == key.hash && same(k.query, key.query) && same(k.run, key.run)
-    };
-    match table.entry(key.hash, same, |e| e.0) {
-        Entry::Occupied(e) => e.get().1,
-        Entry::Vacant(v) => {
-            let id = keys.len() as u32;
-            v.insert((key.hash, id));
-            keys.push(key);
-            id
+/// Key numbers by hash: an open-addressing table (linear probing, at most half full) of
+/// `(hash, id + 1)` slots, 0 marking an empty one, ids indexing a key list. It is written
+/// out rather than taken from `hashbrown` so that the whole lookup, the key comparison
+/// included, inlines into the per-row loop (hashbrown calls its comparison through a
+/// function pointer). On shuffled rows the lookups stay bound by the latency of reading
+/// slots and keys at random (a few thousand keys: from the L2 cache).
+struct KeyTable {
+    slots: Vec<(u64, u32)>,
+    /// `64 - log2(slots.len())`: a slot index is the top bits of the mixed hash.
+    shift: u32,
+}
+
+impl KeyTable {
+    fn new() -> Self {
+        KeyTable {
+            slots: vec![(0, 0); 64],
+            shift: 64 - 6,
+        }
+    }
+
+    #[inline(always)]
+    fn home(&self, hash: u64) -> usize {
+        (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// The id of `key` (ids indexing `keys`), giving it the next id and listing it if it
+    /// is new.
+    #[inline(always)]
+    fn number<'a>(&mut self, keys: &mut Vec<Key<'a>>, key: Key<'a>) -> u32 {
+        let mask = self.slots.len() - 1;
+        let mut at = self.home(key.hash);
+        loop {
+            let (h, id) = self.slots[at];
+            if id == 0 {
+                break;
+            }
+            if h == key.hash {
+                let k = &keys[id as usize - 1];
+                if same(k.query, key.query) && same(k.run, key.run) {
+                    return id - 1;
+                }
+            }
+            at = (at + 1) & mask;
+        }
+        let id = keys.len() as u32;
+        self.slots[at] = (key.hash, id + 1);
+        keys.push(key);
+        if keys.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        id
+    }
+
+    /// Double the slots and place every key again.
+    #[cold]
+    fn grow(&mut self) {
+        let doubled = vec![(0, 0); self.slots.len() * 2];
+        let old = std::mem::replace(&mut self.slots, doubled);
+        self.shift -= 1;
+        let mask = self.slots.len() - 1;
+        for (h, id) in old.into_iter().filter(|&(_, id)| id != 0) {
+            let mut at = self.home(h);
+            while self.slots[at].1 != 0 {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = (h, id);
         }
     }
 }
@@ -253,7 +302,7 @@ impl<'a> BlockKeys<'a> {
             rows: Vec::new(),
             ids: Vec::with_capacity(items.len()),
         };
-        let mut table: HashTable<(u64, u32)> = HashTable::new();
+        let mut table = KeyTable::new();
         // Runs are few and usually long: the last run's hash is reused while its name repeats.
         let mut run = ((keyer.default_run, 0u128), 0u64);
         for s in items {
@@ -272,7 +321,7 @@ impl<'a> BlockKeys<'a> {
                 run: run.0,
                 query,
             };
-            let id = number(&mut table, &mut out.keys, key);
+            let id = table.number(&mut out.keys, key);
             if id as usize == out.rows.len() {
                 out.rows.push(0);
             }
@@ -293,14 +342,14 @@ struct Merged<'a> {
 impl<'a> Merged<'a> {
     /// Merge in block order, which keeps first-appearance order.
     fn of(blocks: &[BlockKeys<'a>]) -> Self {
-        let mut table: HashTable<(u64, u32)> = HashTable::new();
+        let mut table = KeyTable::new();
         let mut keys = Vec::new();
         let remaps = blocks
             .iter()
             .map(|b| {
                 b.keys
                     .iter()
-                    .map(|&key| number(&mut table, &mut keys, key))
+                    .map(|&key| table.number(&mut keys, key))
                     .collect()
             })
             .collect();
@@ -443,5 +492,61 @@ fn scatter<T: Copy + Send + Sync, V: Fn(usize) -> T>(
         order,
         values,
         offsets,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key<'a>(hash: u64, query: &'a str, view: u128) -> Key<'a> {
+        Key {
+            hash,
+            run: ("run", 0),
+            query: (query, view),
+        }
+    }
+
+    fn run_key<'a>(query: &'a str, run: &'a str, views: (u128, u128)) -> Key<'a> {
+        Key {
+            hash: 5,
+            run: (run, views.1),
+            query: (query, views.0),
+        }
+    }
+
+    #[test]
+    fn the_key_table_numbers_keys_in_order_through_collisions_and_growth() {
+        let names: Vec<String> = (0..1000)
+            .map(|i| format!("query-{i:05}-long-name"))
+            .collect();
+        let mut table = KeyTable::new();
+        let mut keys = Vec::new();
+        // Ten hashes for a thousand keys: every probe runs past equal hashes of other keys;
+        // views are equal too, so only the bytes tell the keys apart.
+        for round in 0..3 {
+            for (i, name) in names.iter().enumerate() {
+                let id = table.number(&mut keys, key(i as u64 % 10, name, 7));
+                assert_eq!(id as usize, i, "round {round}");
+            }
+        }
+        assert_eq!(keys.len(), 1000);
+        assert!(table.slots.len() >= 2000);
+        // Short strings lie whole in their view: equal views decide.
+        let mut keys = Vec::new();
+        let mut table = KeyTable::new();
+        assert_eq!(table.number(&mut keys, key(1, "a", 1)), 0);
+        assert_eq!(table.number(&mut keys, key(1, "b", 2)), 1);
+        assert_eq!(table.number(&mut keys, key(1, "a", 1)), 0);
+        // Keys differ by their run too; long run names are compared by their bytes.
+        let long = "a run name longer than twelve bytes";
+        let mut keys = Vec::new();
+        let mut table = KeyTable::new();
+        assert_eq!(table.number(&mut keys, run_key("q", "r1", (1, 10))), 0);
+        assert_eq!(table.number(&mut keys, run_key("q", "r2", (1, 20))), 1);
+        assert_eq!(table.number(&mut keys, run_key("q", "r1", (1, 10))), 0);
+        assert_eq!(table.number(&mut keys, run_key("q", long, (1, 30))), 2);
+        assert_eq!(table.number(&mut keys, run_key("q", long, (1, 31))), 2);
+        assert_eq!(table.number(&mut keys, run_key("q", "r2", (1, 20))), 1);
     }
 }
