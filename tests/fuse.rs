@@ -190,7 +190,10 @@ fn errors_name_what_is_wrong() {
         never(),
     )
     .unwrap_err();
-    assert_eq!(e.to_string(), "duplicate document id \"d1\" in run \"dup\"");
+    assert_eq!(
+        e.to_string(),
+        "duplicate document id \"d1\" in run \"dup\", query \"q\""
+    );
     assert!("zmuv".parse::<Norm>().unwrap() == Norm::ZScore);
     assert!("wsum".parse::<Method>().unwrap() == Method::CombSum);
 }

@@ -1,7 +1,9 @@
 //! File plumbing shared by the loaders and writers: reading a text file line by line with
 //! 1-based line numbers and UTF-8 checking, and writing files atomically (write a temporary
 //! file beside the target, flush it to disk, rename it over the target) so that an
-//! interrupted write never leaves a half-written file behind.
+//! interrupted write never leaves a half-written file behind. A process killed mid-write
+//! leaves its temporary file (never the target) behind; [`remove_stale_temporaries`] clears
+//! those of writers that are gone.
 
 use std::fs;
 use std::io::Write;
@@ -95,6 +97,69 @@ pub fn write_atomic(
     Ok(())
 }
 
+/// The writer's process id in the name of one of [`write_atomic`]'s temporary files
+/// (`.{name}.tmp-{pid}-{n}`), `None` for any other name.
+fn temporary_writer(file_name: &str) -> Option<u32> {
+    let (head, tail) = file_name.rsplit_once(".tmp-")?;
+    let (pid, n) = tail.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (head.starts_with('.') && head.len() > 1 && digits(n))
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+/// Whether process `pid` is running (on other systems than Unix: assumed so).
+fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Remove, under `dir` and its subfolders, the temporary files of [`write_atomic`] calls
+/// whose process is no longer running (killed mid-write); returns how many. Files of
+/// running writers, this process included, are left alone.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<usize> {
+    let mut removed = 0;
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let entries = match fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(&folder, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&folder, e))?;
+            let kind = entry.file_type().map_err(|e| Error::io(&entry.path(), e))?;
+            if kind.is_dir() {
+                folders.push(entry.path());
+                continue;
+            }
+            let stale = (entry.file_name().to_str())
+                .and_then(temporary_writer)
+                .is_some_and(|pid| pid != std::process::id() && !process_alive(pid));
+            if stale {
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&entry.path(), e)),
+                }
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// FNV-1a (64-bit) of `bytes`: the checksum of ragplay's binary files.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -109,4 +174,51 @@ fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names_are_recognised() {
+        assert_eq!(temporary_writer(".manifest.json.tmp-11016-8"), Some(11016));
+        assert_eq!(temporary_writer(".a.tmp-7-0"), Some(7));
+        for other in [
+            "manifest.json",
+            "a.tmp-7-0",
+            "..tmp-7-0",
+            ".a.tmp-7-",
+            ".a.tmp-x-1",
+        ] {
+            assert_eq!(temporary_writer(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn stale_temporaries_go_and_live_ones_stay() {
+        let dir = std::env::temp_dir().join(format!("ragplay-io-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("runs")).unwrap();
+        // A process that has exited (and been waited for) is gone.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let own = std::process::id();
+        let files = [
+            (format!("runs/.a.arrow.tmp-{dead}-3"), false),
+            (format!(".manifest.json.tmp-{dead}-0"), false),
+            (format!(".manifest.json.tmp-{own}-1"), true),
+            ("manifest.json".to_owned(), true),
+        ];
+        for (name, _) in &files {
+            fs::write(dir.join(name), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temporaries(&dir).unwrap(), 2);
+        for (name, kept) in &files {
+            assert_eq!(dir.join(name).exists(), *kept, "{name}");
+        }
+        assert_eq!(remove_stale_temporaries(&dir.join("missing")).unwrap(), 0);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -12,7 +12,6 @@
 
 pub mod churn;
 pub mod compare;
-mod groups;
 pub mod metrics;
 mod prepare;
 pub mod stats;

@@ -16,7 +16,6 @@ use rayon::prelude::*;
 use hashbrown::HashTable;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::groups::{Groups, Rows};
 use super::metrics::{compute, Metric, QueryJudgements, QueryRanking};
 use super::{EvalOptions, RunValues};
 use crate::cancel::Cancel;
@@ -24,6 +23,7 @@ use crate::data::schema::{
     self, hash_str, table, F64Chunks, StrChunks, DOC_ID, QUERY_ID, RELEVANCE, RUN, SCORE,
 };
 use crate::error::{Error, Result};
+use crate::run::groups::{Groups, Rows};
 use crate::run::order;
 
 /// One query's judgements keyed by precomputed doc-id hash, with a 64-bit filter (bit

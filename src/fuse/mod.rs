@@ -37,6 +37,13 @@
 //! Queries: the fused run answers every query any input run answers; a query a run does not
 //! answer counts as an empty ranking for it. Runs that share no query are an error (they are
 //! almost surely from different query sets).
+//!
+//! The work is split so that tuning ([`optimize_fusion`]) can fuse the same runs many times:
+//! [`Prepared`] groups each run's rows by query whatever their order (`run::groups`), ranks
+//! each group once in run order, and numbers each query's documents across the runs
+//! (`run::keys`), checking that no run lists a document twice; a fusion is then arithmetic
+//! on arrays indexed by those numbers, in parallel over queries, and the fused run's doc ids
+//! are gathered from the input columns rather than copied string by string.
 
 mod norm;
 pub mod optimize;
@@ -46,10 +53,12 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::cancel::Cancel;
-use crate::data::schema::table;
+use crate::data::schema::{hash_str, table, F64Chunks, StrChunks};
 use crate::error::{Error, Result};
+use crate::run::groups::{Groups, Rows};
+use crate::run::keys::{KeyTable, StrKey};
 use crate::run::topk::top_k_by;
-use crate::run::{self, order, RunBuilder, RunView};
+use crate::run::{self, order, RunView};
 pub use norm::Norm;
 pub use optimize::{optimize_fusion, OptimizeOptions, Tuning};
 
@@ -195,14 +204,6 @@ impl FuseOptions {
     }
 }
 
-/// One run's ranked rows per query: query id -> `(doc, score)` in run order.
-struct RankedRun<'a> {
-    name: &'a str,
-    /// Query ids in order of first appearance.
-    order: Vec<&'a str>,
-    queries: FxHashMap<&'a str, Vec<(&'a str, f64)>>,
-}
-
 /// Fuse named runs (each a run table: `query_id`, `doc_id`, `score`) into one run table.
 pub fn fuse(
     runs: &[(&str, &DataFrame)],
@@ -226,30 +227,100 @@ pub fn validate_runs<'a>(runs: &[(&str, &'a DataFrame)]) -> Result<Vec<RunView<'
     runs.iter().map(|(_, df)| run::validate(df)).collect()
 }
 
-/// Runs grouped by query and ranked once, ready to be fused any number of ways.
+/// One query's documents across the runs, and each run's ranking of them.
+struct QueryDocs<'a> {
+    /// The documents any run retrieved for the query, in first-seen order: the id, and its
+    /// row in the runs' doc id columns laid end to end (where the fused run takes it from).
+    docs: Vec<(&'a str, u32)>,
+    /// Each run's `(document, score)` in run order, run after run; run `i`'s are
+    /// `hits[bounds[i]..bounds[i + 1]]` (none when the run does not answer the query).
+    hits: Vec<(u32, f64)>,
+    bounds: Vec<usize>,
+}
+
+impl QueryDocs<'_> {
+    fn list(&self, run: usize) -> &[(u32, f64)] {
+        &self.hits[self.bounds[run]..self.bounds[run + 1]]
+    }
+}
+
+/// Runs grouped by query and ranked once, each query's documents numbered across the runs,
+/// ready to be fused any number of ways.
 pub struct Prepared<'a> {
-    ranked: Vec<RankedRun<'a>>,
+    names: Vec<&'a str>,
     /// The fused run's queries, in order.
     queries: Vec<&'a str>,
+    /// What each query has, in the order of `queries`.
+    per_query: Vec<QueryDocs<'a>>,
+    /// The runs' doc id columns laid end to end.
+    doc_ids: StringChunked,
+}
+
+/// One run's rows grouped by query.
+struct GroupedRun<'a> {
+    name: &'a str,
+    groups: Groups<'a, f64>,
+    /// Query id -> group.
+    index: FxHashMap<&'a str, u32>,
+    docs: StrChunks<'a>,
+    scores: F64Chunks<'a>,
+    /// The run's first row in the doc id columns laid end to end.
+    offset: u32,
 }
 
 impl<'a> Prepared<'a> {
     /// Group and rank the runs (`views` from [`validate_runs`], in the same order); progress
-    /// counts runs.
+    /// counts runs, then queries.
     pub fn new(
         runs: &[(&'a str, &DataFrame)],
         views: &'a [RunView<'a>],
         cancel: &Cancel,
     ) -> Result<Self> {
+        let rows: usize = views.iter().map(|v| v.docs.len()).sum();
+        if u32::try_from(rows).is_err() {
+            return Err(Error::schema(
+                table::RUN,
+                format!("{rows} rows in all; fusion supports at most {}", u32::MAX),
+            ));
+        }
         cancel.start(runs.len() as u64);
-        let ranked = ranked_runs(runs, views, cancel)?;
-        let queries = query_order(&ranked)?;
-        Ok(Self { ranked, queries })
+        let mut grouped = Vec::with_capacity(runs.len());
+        let mut doc_ids = views[0].docs.clone();
+        let mut offset = 0;
+        for (&(name, _), view) in runs.iter().zip(views) {
+            cancel.check()?;
+            grouped.push(GroupedRun::new(name, view, offset)?);
+            if offset > 0 {
+                doc_ids.append(view.docs)?;
+            }
+            offset += view.docs.len() as u32;
+            cancel.advance(1);
+        }
+        let queries = query_order(&grouped)?;
+        cancel.start(queries.len() as u64);
+        let per_query = queries
+            .par_iter()
+            .map_init(
+                || (KeyTable::new(), Vec::new(), Vec::new()),
+                |(table, keys, ranked), &qid| {
+                    cancel.check()?;
+                    let docs = query_docs(&grouped, qid, table, keys, ranked);
+                    cancel.advance(1);
+                    docs
+                },
+            )
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            names: runs.iter().map(|r| r.0).collect(),
+            queries,
+            per_query,
+            doc_ids,
+        })
     }
 
     /// The run names, in order.
     pub fn names(&self) -> Vec<&'a str> {
-        self.ranked.iter().map(|r| r.name).collect()
+        self.names.clone()
     }
 
     /// The queries any run answers, in the fused run's order.
@@ -259,22 +330,27 @@ impl<'a> Prepared<'a> {
 
     /// Run `i` alone, restricted to `only` when given, as a run table.
     pub fn single(&self, i: usize, only: Option<&FxHashSet<&str>>) -> Result<DataFrame> {
-        let mut builder = RunBuilder::default();
-        for &qid in self.selected(only) {
-            if let Some(hits) = self.ranked[i].queries.get(qid) {
-                builder.push_ranked(qid, hits.iter().copied());
+        let (mut query_ids, mut hits) = (Vec::new(), Vec::new());
+        for q in self.selected(only) {
+            let docs = &self.per_query[q];
+            let list = docs.list(i);
+            if !list.is_empty() {
+                query_ids.push(self.queries[q]);
+                hits.push(
+                    list.iter()
+                        .map(|&(d, s)| (docs.docs[d as usize].1, s))
+                        .collect(),
+                );
             }
         }
-        builder.finish()
+        run::gather(&StringChunked::from_iter(query_ids), &self.doc_ids, &hits)
     }
 
-    fn selected<'s>(
-        &'s self,
-        only: Option<&'s FxHashSet<&str>>,
-    ) -> impl Iterator<Item = &'s &'a str> + 's {
-        self.queries
-            .iter()
-            .filter(move |q| only.is_none_or(|set| set.contains(**q)))
+    /// The indices of the queries in `only` (all when `None`), in order.
+    fn selected(&self, only: Option<&FxHashSet<&str>>) -> Vec<usize> {
+        (0..self.queries.len())
+            .filter(|&q| only.is_none_or(|set| set.contains(self.queries[q])))
+            .collect()
     }
 
     /// The fused run, over the queries in `only` when given; progress counts queries.
@@ -286,78 +362,89 @@ impl<'a> Prepared<'a> {
     ) -> Result<DataFrame> {
         options.check()?;
         let norm = options.checked_norm()?;
-        let weights = options.checked_weights(self.ranked.len())?;
-        let queries: Vec<&str> = self.selected(only).copied().collect();
-        cancel.start(queries.len() as u64);
-        let fused: Vec<Vec<(&str, f64)>> = queries
+        let weights = options.checked_weights(self.names.len())?;
+        let selected = self.selected(only);
+        cancel.start(selected.len() as u64);
+        let fused: Vec<Vec<(u32, f64)>> = selected
             .par_iter()
-            .map(|&qid| {
+            .map_init(Vec::new, |scratch, &q| {
                 cancel.check()?;
-                let lists: Vec<&[(&str, f64)]> = self
-                    .ranked
-                    .iter()
-                    .map(|r| r.queries.get(qid).map_or(&[][..], Vec::as_slice))
-                    .collect();
-                let name = |i: usize| self.ranked[i].name;
-                let hits = fuse_query(&lists, &weights, norm, options, name, qid)?;
-                for &(doc, score) in &hits {
-                    order::check_score(table::RUN, qid, doc, score)?;
+                let (docs, qid) = (&self.per_query[q], self.queries[q]);
+                let name = |i: usize| self.names[i];
+                let hits = fuse_query(docs, &weights, norm, options, name, qid, scratch)?;
+                for &(d, score) in &hits {
+                    order::check_score(table::RUN, qid, docs.docs[d as usize].0, score)?;
                 }
                 let k = options.k.unwrap_or(hits.len());
+                let doc = |d: u32| docs.docs[d as usize];
+                let best = top_k_by(hits, k, |a, b| order::cmp(a.1, doc(a.0).0, b.1, doc(b.0).0));
                 cancel.advance(1);
-                Ok(top_k_by(hits, k, |a, b| order::cmp(a.1, a.0, b.1, b.0)))
+                Ok(best.into_iter().map(|(d, s)| (doc(d).1, s)).collect())
             })
             .collect::<Result<_>>()?;
-        let mut builder = RunBuilder::default();
-        for (qid, hits) in queries.iter().zip(fused) {
-            builder.push_ranked(qid, hits);
-        }
-        builder.finish()
+        let query_ids = StringChunked::from_iter(selected.iter().map(|&q| self.queries[q]));
+        run::gather(&query_ids, &self.doc_ids, &fused)
     }
 }
 
-/// Each run grouped by query and ranked (duplicates rejected), in parallel over runs.
-fn ranked_runs<'a>(
-    runs: &[(&'a str, &DataFrame)],
-    views: &'a [RunView<'a>],
-    cancel: &Cancel,
-) -> Result<Vec<RankedRun<'a>>> {
-    runs.par_iter()
-        .zip(views)
-        .map(|(&(name, _), view)| {
-            cancel.check()?;
-            if view.queries.is_empty() {
-                return Err(Error::Empty {
-                    what: format!("run {name:?}"),
-                });
-            }
-            let groups = run::ranked_groups(view).map_err(|e| match e {
-                Error::DuplicateId { kind, id, .. } => Error::DuplicateId {
-                    kind,
-                    id,
-                    location: format!("run {name:?}"),
-                },
-                e => e,
-            })?;
-            cancel.advance(1);
-            Ok(RankedRun {
-                name,
-                order: groups.iter().map(|g| g.0).collect(),
-                queries: groups.into_iter().collect(),
-            })
+impl<'a> GroupedRun<'a> {
+    fn new(name: &'a str, view: &'a RunView<'a>, offset: u32) -> Result<Self> {
+        if view.queries.is_empty() {
+            return Err(Error::Empty {
+                what: format!("run {name:?}"),
+            });
+        }
+        let scores = F64Chunks::floats(&view.scores);
+        let groups = Groups::build(None, &StrChunks::strings(view.queries), name, || {
+            let scores = scores.cursor();
+            move |row| scores.f64(row)
+        })?;
+        let index = groups
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(g, &(_, q))| (q, g as u32))
+            .collect();
+        Ok(Self {
+            name,
+            groups,
+            index,
+            docs: StrChunks::strings(view.docs),
+            scores,
+            offset,
         })
-        .collect()
+    }
+
+    /// The rows of group `g` as `(score, row)`, in run order.
+    fn ranked(&self, g: usize, out: &mut Vec<(f64, u32)>) {
+        out.clear();
+        match self.groups.rows(g) {
+            Rows::Range(rows) => {
+                let scores = self.scores.cursor();
+                out.extend(rows.map(|row| (scores.f64(row), row as u32)));
+            }
+            Rows::Listed(rows, scores) => {
+                out.extend(scores.iter().copied().zip(rows.iter().copied()))
+            }
+        }
+        let docs = self.docs.cursor();
+        // The run order (`order::cmp`), the doc ids read only for tied scores.
+        out.sort_unstable_by(|a, b| {
+            order::cmp_by(a.0, b.0)
+                .then_with(|| order::cmp_doc_ids(docs.str(a.1 as usize), docs.str(b.1 as usize)))
+        });
+    }
 }
 
 /// The fused run's queries: those of the first run in its order, then each later run's new
 /// ones. An error when the runs share no query at all.
-fn query_order<'a>(ranked: &[RankedRun<'a>]) -> Result<Vec<&'a str>> {
-    let shared = ranked[0]
-        .queries
+fn query_order<'a>(runs: &[GroupedRun<'a>]) -> Result<Vec<&'a str>> {
+    let shared = runs[0]
+        .index
         .keys()
-        .any(|q| ranked[1..].iter().all(|r| r.queries.contains_key(q)));
+        .any(|q| runs[1..].iter().all(|r| r.index.contains_key(q)));
     if !shared {
-        let names: Vec<String> = ranked.iter().map(|r| format!("{:?}", r.name)).collect();
+        let names: Vec<String> = runs.iter().map(|r| format!("{:?}", r.name)).collect();
         return Err(Error::schema(
             table::RUN,
             format!(
@@ -367,30 +454,87 @@ fn query_order<'a>(ranked: &[RankedRun<'a>]) -> Result<Vec<&'a str>> {
         ));
     }
     let mut seen: FxHashSet<&str> = Default::default();
-    Ok(ranked
+    Ok(runs
         .iter()
-        .flat_map(|r| r.order.iter().copied())
+        .flat_map(|r| r.groups.keys.iter().map(|k| k.1))
         .filter(|q| seen.insert(q))
         .collect())
 }
 
-/// One query's fused `(doc, score)`, unordered. `lists[i]` is run `i`'s ranking.
+/// Query `qid`'s documents numbered across the runs and each run's ranking of them; a
+/// document listed twice by one run is an error. `table`, `keys` and `ranked` are scratch.
+fn query_docs<'a>(
+    runs: &[GroupedRun<'a>],
+    qid: &str,
+    table: &mut KeyTable,
+    keys: &mut Vec<StrKey<'a>>,
+    ranked: &mut Vec<(f64, u32)>,
+) -> Result<QueryDocs<'a>> {
+    let groups: Vec<Option<usize>> = runs
+        .iter()
+        .map(|r| r.index.get(qid).map(|&g| g as usize))
+        .collect();
+    let total: usize = runs
+        .iter()
+        .zip(&groups)
+        .filter_map(|(r, g)| g.map(|g| r.groups.row_count(g)))
+        .sum();
+    table.reset(total);
+    keys.clear();
+    let mut out = QueryDocs {
+        docs: Vec::with_capacity(total),
+        hits: Vec::with_capacity(total),
+        bounds: vec![0],
+    };
+    // The run (index + 1) that last listed each document, to find one listed twice.
+    let mut last_run: Vec<u32> = Vec::with_capacity(total);
+    for (i, (run, g)) in runs.iter().zip(&groups).enumerate() {
+        if let Some(g) = *g {
+            run.ranked(g, ranked);
+            let docs = run.docs.cursor();
+            for &(score, row) in ranked.iter() {
+                let text = docs.str_view(row as usize);
+                let key = StrKey {
+                    hash: hash_str(text.0),
+                    text,
+                };
+                let d = table.number(keys, key) as usize;
+                if d == out.docs.len() {
+                    out.docs.push((text.0, run.offset + row));
+                    last_run.push(0);
+                } else if last_run[d] == i as u32 + 1 {
+                    return Err(Error::DuplicateId {
+                        kind: "document",
+                        id: text.0.to_owned(),
+                        location: format!("run {:?}, query {qid:?}", run.name),
+                    });
+                }
+                last_run[d] = i as u32 + 1;
+                out.hits.push((d as u32, score));
+            }
+        }
+        out.bounds.push(out.hits.len());
+    }
+    Ok(out)
+}
+
+/// One query's fused `(document, score)`, unordered. `values` is scratch.
 fn fuse_query<'a>(
-    lists: &[&[(&'a str, f64)]],
+    docs: &QueryDocs<'a>,
     weights: &[f64],
     norm: Norm,
     options: &FuseOptions,
     run_name: impl Fn(usize) -> &'a str,
     qid: &str,
-) -> Result<Vec<(&'a str, f64)>> {
+    values: &mut Vec<f64>,
+) -> Result<Vec<(u32, f64)>> {
     if options.method == Method::Borda {
-        return Ok(borda(lists, weights));
+        return Ok(borda(docs, weights));
     }
-    // Documents in first-seen order, each with (sum, max, number of runs holding it).
-    let mut slot: FxHashMap<&str, usize> = FxHashMap::default();
-    let mut docs: Vec<(&str, f64, f64, u32)> = Vec::new();
-    let mut values = Vec::new();
-    for (i, list) in lists.iter().enumerate() {
+    // Per document: (sum, max, number of runs holding it).
+    let mut acc = vec![(0.0, f64::NEG_INFINITY, 0u32); docs.docs.len()];
+    for (i, &w) in weights.iter().enumerate() {
+        let list = docs.list(i);
         if list.is_empty() {
             continue;
         }
@@ -398,55 +542,44 @@ fn fuse_query<'a>(
             values.clear();
             values.extend((1..=list.len()).map(|r| 1.0 / (options.rrf_k + r as f64)));
         } else {
-            norm.apply(list, &mut values)
+            norm.apply(list, values)
                 .map_err(|why| norm_error(norm, run_name(i), qid, why))?;
         }
-        for (&(doc, _), &x) in list.iter().zip(&values) {
-            let at = *slot.entry(doc).or_insert_with(|| {
-                docs.push((doc, 0.0, f64::NEG_INFINITY, 0));
-                docs.len() - 1
-            });
-            let v = weights[i] * x;
-            let d = &mut docs[at];
-            d.1 += v;
-            d.2 = d.2.max(v);
-            d.3 += 1;
+        for (&(d, _), &x) in list.iter().zip(values.iter()) {
+            let v = w * x;
+            let a = &mut acc[d as usize];
+            a.0 += v;
+            a.1 = a.1.max(v);
+            a.2 += 1;
         }
     }
-    Ok(docs
+    Ok(acc
         .into_iter()
-        .map(|(doc, sum, max, count)| {
+        .zip(0..)
+        .map(|((sum, max, count), d)| {
             let score = match options.method {
                 Method::CombMax => max,
                 Method::CombMnz => sum * f64::from(count),
                 _ => sum,
             };
-            (doc, score)
+            (d, score)
         })
         .collect())
 }
 
-/// Borda points summed over the runs, for the query's candidates (the union of the runs, in
-/// first-seen order).
-fn borda<'a>(lists: &[&[(&'a str, f64)]], weights: &[f64]) -> Vec<(&'a str, f64)> {
-    let mut slot: FxHashMap<&str, usize> = FxHashMap::default();
-    let mut out: Vec<(&str, f64)> = Vec::new();
-    for &(doc, _) in lists.iter().flat_map(|l| l.iter()) {
-        slot.entry(doc).or_insert_with(|| {
-            out.push((doc, 0.0));
-            out.len() - 1
-        });
-    }
-    let c = out.len() as f64;
+/// Borda points summed over the runs, for the query's candidates (the union of the runs).
+fn borda(docs: &QueryDocs, weights: &[f64]) -> Vec<(u32, f64)> {
+    let c = docs.docs.len() as f64;
+    let mut out: Vec<(u32, f64)> = (0..docs.docs.len() as u32).map(|d| (d, 0.0)).collect();
     let mut ranked = vec![false; out.len()];
-    for (i, list) in lists.iter().enumerate() {
+    for (i, &w) in weights.iter().enumerate() {
+        let list = docs.list(i);
         ranked.iter_mut().for_each(|x| *x = false);
-        for (r, &(doc, _)) in list.iter().enumerate() {
-            let at = slot[doc];
-            ranked[at] = true;
-            out[at].1 += weights[i] * (c - r as f64);
+        for (r, &(d, _)) in list.iter().enumerate() {
+            ranked[d as usize] = true;
+            out[d as usize].1 += w * (c - r as f64);
         }
-        let unranked = weights[i] * (c - list.len() as f64 + 1.0) / 2.0;
+        let unranked = w * (c - list.len() as f64 + 1.0) / 2.0;
         for (o, _) in out.iter_mut().zip(&ranked).filter(|(_, &r)| !r) {
             o.1 += unranked;
         }

@@ -36,11 +36,11 @@ impl Norm {
         }
     }
 
-    /// Write the normalised scores of `list` (in run order) to `out`; `Err` with the reason
-    /// when the normalisation is undefined for these scores.
-    pub(super) fn apply(
+    /// Write the normalised scores of `list` (`(document, score)` in run order) to `out`;
+    /// `Err` with the reason when the normalisation is undefined for these scores.
+    pub(super) fn apply<D>(
         self,
-        list: &[(&str, f64)],
+        list: &[(D, f64)],
         out: &mut Vec<f64>,
     ) -> std::result::Result<(), &'static str> {
         out.clear();

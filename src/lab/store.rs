@@ -207,8 +207,9 @@ impl Store {
     }
 
     /// A manifest for `collection`, or the store's own after checking that it holds the same
-    /// collection.
+    /// collection. The temporary files of writers killed mid-write are removed first.
     pub fn begin(&self, collection: &Beir) -> Result<Manifest> {
+        crate::data::io::remove_stale_temporaries(&self.dir)?;
         let fingerprint = Fingerprint::of(collection)?;
         match self.manifest()? {
             Some(m) if m.collection != fingerprint => Err(Error::config(

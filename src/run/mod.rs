@@ -10,9 +10,13 @@
 //! * [`topk`]: top-k selection in that order;
 //! * [`RunBuilder`]: building a run table from ranked or unranked hits, ranks from 1;
 //! * [`validate`] and [`ranked_groups`]: reading a run table back, checked;
+//! * `groups` and `keys`: a run table's rows grouped by (run, query) whatever their order,
+//!   and the string-key numbering under it (for `evaluate` and fusion);
 //! * [`documents`]: the text a retriever sees for a document (title + text).
 
 pub mod documents;
+pub(crate) mod groups;
+pub(crate) mod keys;
 pub mod order;
 pub mod topk;
 

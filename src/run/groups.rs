@@ -7,7 +7,7 @@
 //! instead of each segment.
 //!
 //! Items (segments, or rows) get group ids in two passes. Blocks of items each number their
-//! own keys in a local hash table, in parallel; the key's hash is the FxHash of the query id
+//! own keys in a local [`KeyTable`], in parallel; the key's hash is the FxHash of the query id
 //! mixed with that of the run name, computed once per item (the run's hash is reused while
 //! the run name repeats), and keys are compared by their 16-byte views where the strings are
 //! short enough to lie whole in them, by their bytes otherwise. Each local key counts its
@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+use super::keys::{same, KeyTable, TableKey};
 use crate::data::schema::{hash_str, table, StrChunks};
 use crate::error::{Error, Result};
 
@@ -47,7 +48,7 @@ const MIN_SEGMENT: usize = 2;
 const KEY_BLOCK: usize = 1 << 16;
 
 /// The rows of one group, ascending.
-pub(super) enum Rows<'g, T> {
+pub(crate) enum Rows<'g, T> {
     /// Consecutive rows.
     Range(Range<usize>),
     /// Rows listed by index, with each row's value.
@@ -68,7 +69,7 @@ enum Layout<T> {
 }
 
 /// A run table's rows grouped by (run, query).
-pub(super) struct Groups<'a, T> {
+pub(crate) struct Groups<'a, T> {
     /// Run names in first-appearance order.
     pub runs: Vec<&'a str>,
     /// `(run index, query id)` of each group, in first-appearance order.
@@ -121,6 +122,14 @@ impl<'a, T: Copy + Send + Sync> Groups<'a, T> {
         };
         let (runs, keys) = number_runs(&keys, runs.is_none().then_some(default_run));
         Ok(Groups { runs, keys, layout })
+    }
+
+    /// The number of rows of group `g`.
+    pub fn row_count(&self, g: usize) -> usize {
+        match &self.layout {
+            Layout::Segments { starts, n } => starts.get(g + 1).copied().unwrap_or(*n) - starts[g],
+            Layout::Permuted { offsets, .. } => offsets[g + 1] - offsets[g],
+        }
     }
 
     /// The rows of group `g`.
@@ -187,80 +196,15 @@ struct Key<'a> {
     query: (&'a str, u128),
 }
 
-/// Whether two `(string, view)` pairs hold the same string: equal views of strings of at
-/// most 12 bytes (held whole in the view) decide without reading the bytes.
-#[inline(always)]
-fn same((a, va): (&str, u128), (b, vb): (&str, u128)) -> bool {
-    (va == vb && a.len() <= 12) || a == b
-}
-
-/// Key numbers by hash: an open-addressing table (linear probing, at most half full) of
-/// `(hash, id + 1)` slots, 0 marking an empty one, ids indexing a key list. It is written
-/// out rather than taken from `hashbrown` so that the whole lookup, the key comparison
-/// included, inlines into the per-row loop (hashbrown calls its comparison through a
-/// function pointer). On shuffled rows the lookups stay bound by the latency of reading
-/// slots and keys at random (a few thousand keys: from the L2 cache).
-struct KeyTable {
-    slots: Vec<(u64, u32)>,
-    /// `64 - log2(slots.len())`: a slot index is the top bits of the mixed hash.
-    shift: u32,
-}
-
-impl KeyTable {
-    fn new() -> Self {
-        KeyTable {
-            slots: vec![(0, 0); 64],
-            shift: 64 - 6,
-        }
+impl TableKey for Key<'_> {
+    #[inline(always)]
+    fn hash(&self) -> u64 {
+        self.hash
     }
 
     #[inline(always)]
-    fn home(&self, hash: u64) -> usize {
-        (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
-    }
-
-    /// The id of `key` (ids indexing `keys`), giving it the next id and listing it if it
-    /// is new.
-    #[inline(always)]
-    fn number<'a>(&mut self, keys: &mut Vec<Key<'a>>, key: Key<'a>) -> u32 {
-        let mask = self.slots.len() - 1;
-        let mut at = self.home(key.hash);
-        loop {
-            let (h, id) = self.slots[at];
-            if id == 0 {
-                break;
-            }
-            if h == key.hash {
-                let k = &keys[id as usize - 1];
-                if same(k.query, key.query) && same(k.run, key.run) {
-                    return id - 1;
-                }
-            }
-            at = (at + 1) & mask;
-        }
-        let id = keys.len() as u32;
-        self.slots[at] = (key.hash, id + 1);
-        keys.push(key);
-        if keys.len() * 2 > self.slots.len() {
-            self.grow();
-        }
-        id
-    }
-
-    /// Double the slots and place every key again.
-    #[cold]
-    fn grow(&mut self) {
-        let doubled = vec![(0, 0); self.slots.len() * 2];
-        let old = std::mem::replace(&mut self.slots, doubled);
-        self.shift -= 1;
-        let mask = self.slots.len() - 1;
-        for (h, id) in old.into_iter().filter(|&(_, id)| id != 0) {
-            let mut at = self.home(h);
-            while self.slots[at].1 != 0 {
-                at = (at + 1) & mask;
-            }
-            self.slots[at] = (h, id);
-        }
+    fn same(&self, other: &Self) -> bool {
+        same(self.query, other.query) && same(self.run, other.run)
     }
 }
 
@@ -499,14 +443,6 @@ fn scatter<T: Copy + Send + Sync, V: Fn(usize) -> T>(
 mod tests {
     use super::*;
 
-    fn key<'a>(hash: u64, query: &'a str, view: u128) -> Key<'a> {
-        Key {
-            hash,
-            run: ("run", 0),
-            query: (query, view),
-        }
-    }
-
     fn run_key<'a>(query: &'a str, run: &'a str, views: (u128, u128)) -> Key<'a> {
         Key {
             hash: 5,
@@ -516,29 +452,8 @@ mod tests {
     }
 
     #[test]
-    fn the_key_table_numbers_keys_in_order_through_collisions_and_growth() {
-        let names: Vec<String> = (0..1000)
-            .map(|i| format!("query-{i:05}-long-name"))
-            .collect();
-        let mut table = KeyTable::new();
-        let mut keys = Vec::new();
-        // Ten hashes for a thousand keys: every probe runs past equal hashes of other keys;
-        // views are equal too, so only the bytes tell the keys apart.
-        for round in 0..3 {
-            for (i, name) in names.iter().enumerate() {
-                let id = table.number(&mut keys, key(i as u64 % 10, name, 7));
-                assert_eq!(id as usize, i, "round {round}");
-            }
-        }
-        assert_eq!(keys.len(), 1000);
-        assert!(table.slots.len() >= 2000);
-        // Short strings lie whole in their view: equal views decide.
-        let mut keys = Vec::new();
-        let mut table = KeyTable::new();
-        assert_eq!(table.number(&mut keys, key(1, "a", 1)), 0);
-        assert_eq!(table.number(&mut keys, key(1, "b", 2)), 1);
-        assert_eq!(table.number(&mut keys, key(1, "a", 1)), 0);
-        // Keys differ by their run too; long run names are compared by their bytes.
+    fn keys_differ_by_their_run_too() {
+        // Long run names are compared by their bytes.
         let long = "a run name longer than twelve bytes";
         let mut keys = Vec::new();
         let mut table = KeyTable::new();
