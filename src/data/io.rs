@@ -140,7 +140,7 @@ pub fn remove_stale_temporaries(dir: &Path) -> Result<usize> {
         };
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&folder, e))?;
-            let kind = entry.file_type().map_err(|e| Error::io(&entry.path(), e))?;
+            let kind = entry.file_type().map_err(|e| Error::io(entry.path(), e))?;
             if kind.is_dir() {
                 folders.push(entry.path());
                 continue;
@@ -152,7 +152,7 @@ pub fn remove_stale_temporaries(dir: &Path) -> Result<usize> {
                 match fs::remove_file(entry.path()) {
                     Ok(()) => removed += 1,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io(&entry.path(), e)),
+                    Err(e) => return Err(Error::io(entry.path(), e)),
                 }
             }
         }

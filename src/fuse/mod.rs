@@ -428,11 +428,7 @@ impl<'a> GroupedRun<'a> {
             }
         }
         let docs = self.docs.cursor();
-        // The run order (`order::cmp`), the doc ids read only for tied scores.
-        out.sort_unstable_by(|a, b| {
-            order::cmp_by(a.0, b.0)
-                .then_with(|| order::cmp_doc_ids(docs.str(a.1 as usize), docs.str(b.1 as usize)))
-        });
+        order::sort_in_run_order(out, |r| r.0, |r| docs.str(r.1 as usize));
     }
 }
 

@@ -183,8 +183,13 @@ pub fn gather(
             ranks.push(r as u32 + 1);
         }
     }
-    let queries = query_ids.take(&IdxCa::from_vec("".into(), query_rows))?;
-    let docs = doc_ids.take(&IdxCa::from_vec("".into(), doc_rows))?;
+    // polars gathers from one chunk by copying views; from several it copies every string.
+    let queries = query_ids
+        .rechunk()
+        .take(&IdxCa::from_vec("".into(), query_rows))?;
+    let docs = doc_ids
+        .rechunk()
+        .take(&IdxCa::from_vec("".into(), doc_rows))?;
     schema::frame(vec![
         queries.with_name(QUERY_ID.into()).into_column(),
         docs.with_name(DOC_ID.into()).into_column(),

@@ -49,6 +49,43 @@ pub fn check_score(table: &'static str, query_id: &str, doc_id: &str, score: f64
     Ok(())
 }
 
+/// A `u64` whose unsigned order is the order of the scores (`cmp_by` reversed: a larger key
+/// ranks first); `-0.0` and `0.0` get the same key. NaN must not occur.
+#[inline]
+pub fn score_key(score: f64) -> u64 {
+    debug_assert!(!score.is_nan(), "NaN has no place in the run order");
+    // Adding 0.0 turns -0.0 into 0.0 and leaves every other value as it is.
+    let b = (score + 0.0).to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | 1 << 63
+    }
+}
+
+/// Sort `items` in the run order ([`cmp`]) of `(score(item), doc(item))`: by [`score_key`],
+/// then each run of tied scores by doc id (read only for ties).
+pub fn sort_in_run_order<'a, T: Copy>(
+    items: &mut [T],
+    score: impl Fn(&T) -> f64,
+    doc: impl Fn(&T) -> &'a str,
+) {
+    let mut keyed: Vec<(u64, T)> = items.iter().map(|x| (!score_key(score(x)), *x)).collect();
+    keyed.sort_unstable_by_key(|e| e.0);
+    let mut start = 0;
+    while start < keyed.len() {
+        let key = keyed[start].0;
+        let end = start + keyed[start..].partition_point(|e| e.0 == key);
+        if end - start > 1 {
+            keyed[start..end].sort_unstable_by(|a, b| cmp_doc_ids(doc(&a.1), doc(&b.1)));
+        }
+        start = end;
+    }
+    for (out, (_, x)) in items.iter_mut().zip(keyed) {
+        *out = x;
+    }
+}
+
 /// A `u64` whose descending order is the run order of `(score, doc)`, for a score in `f32`
 /// and `id_rank` = the document's position in ascending doc-id order (a larger id ranks
 /// first on ties). The score's bits are mapped so that unsigned order is float order
@@ -109,6 +146,53 @@ mod tests {
             "run: score of query \"q1\", document \"d7\" is NaN"
         );
         assert!(check_score("run", "q1", "d7", f64::INFINITY).is_ok());
+    }
+
+    #[test]
+    fn sorting_by_score_keys_is_the_run_order() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let specials = [
+            0.0,
+            -0.0,
+            1e-300,
+            -1e-300,
+            f64::MAX,
+            f64::MIN,
+            f64::INFINITY,
+        ];
+        let ids: Vec<String> = (0..40).map(|i| format!("d{i}")).collect();
+        for round in 0..50 {
+            // Few distinct scores, so that ties are common.
+            let mut rows: Vec<(f64, &str)> = (0..200)
+                .map(|_| {
+                    let r = next();
+                    let score = match r % 4 {
+                        0 => specials[(r >> 8) as usize % specials.len()],
+                        1 => -specials[(r >> 8) as usize % specials.len()],
+                        _ => ((r >> 8) % 9) as f64 / 4.0 - 1.0,
+                    };
+                    (score, ids[(r >> 40) as usize % ids.len()].as_str())
+                })
+                .collect();
+            let mut expected = rows.clone();
+            expected.sort_by(|a, b| cmp(a.0, a.1, b.0, b.1));
+            sort_in_run_order(&mut rows, |r| r.0, |r| r.1);
+            // Equal under the order: score equal (as C compares) and the same doc id.
+            let same = |a: &(f64, &str), b: &(f64, &str)| a.0 == b.0 && a.1 == b.1;
+            assert!(
+                rows.iter().zip(&expected).all(|(a, b)| same(a, b)),
+                "round {round}"
+            );
+        }
+        assert_eq!(score_key(0.0), score_key(-0.0));
+        assert!(score_key(1.0) > score_key(0.5) && score_key(-0.5) > score_key(-1.0));
+        assert!(score_key(f64::INFINITY) > score_key(f64::MAX));
     }
 
     #[test]
