@@ -10,7 +10,11 @@
 //! Run: `cargo run --example eval_order [-- QUERIES DOCS REPEATS]`. The dev profile is fine:
 //! Cargo.toml compiles ragplay itself at opt-level 3 in dev (dependencies at opt-level 1).
 
+mod common;
+
 use std::time::Instant;
+
+use common::{shuffled, sizes, summary, timed, Rng};
 
 use ragplay::cancel::never;
 use ragplay::eval::{evaluate, EvalOptions};
@@ -19,24 +23,6 @@ use ragplay::polars::prelude::*;
 /// Doc ids are `d0000000`..`d9999999`.
 const POOL: u64 = 10_000_000;
 const METRICS: [&str; 4] = ["ndcg@10", "map", "recall@100", "mrr"];
-
-/// SplitMix64: a small seeded generator, enough for a synthetic workload.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
-    }
-}
 
 /// The run (grouped by query) and its qrels.
 fn workload(
@@ -88,41 +74,8 @@ fn workload(
     Ok((run, qrels))
 }
 
-/// The rows of `df` in a seeded random order.
-fn shuffled(df: &DataFrame, rng: &mut Rng) -> PolarsResult<DataFrame> {
-    let mut order: Vec<IdxSize> = (0..df.height() as IdxSize).collect();
-    for i in (1..order.len()).rev() {
-        order.swap(i, rng.below(i as u64 + 1) as usize);
-    }
-    df.take(&IdxCa::from_vec("order".into(), order))
-}
-
-/// Seconds of each of `repeats` calls of `evaluate`, and the last result.
-fn time_evaluate(
-    run: &DataFrame,
-    qrels: &DataFrame,
-    repeats: usize,
-) -> ragplay::Result<(Vec<f64>, ragplay::eval::Evaluation)> {
-    let mut seconds = Vec::with_capacity(repeats);
-    let mut last = None;
-    for _ in 0..repeats {
-        let t0 = Instant::now();
-        let ev = evaluate(run, qrels, &METRICS, &EvalOptions::default(), never())?;
-        seconds.push(t0.elapsed().as_secs_f64());
-        last = Some(ev);
-    }
-    last.map(|ev| (seconds, ev))
-        .ok_or_else(|| ragplay::Error::config("repeats", "must be at least 1"))
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
-    let n_queries = args.first().copied().unwrap_or(5_000);
-    let n_docs = args.get(1).copied().unwrap_or(1_000);
-    let repeats = args.get(2).copied().unwrap_or(7);
+    let [n_queries, n_docs, repeats] = sizes([5_000, 1_000, 7])?;
     let mut rng = Rng(42);
     let t0 = Instant::now();
     let (run, qrels) = workload(n_queries, n_docs, &mut rng)?;
@@ -137,15 +90,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let mut results = Vec::new();
     for (label, table) in [("grouped rows", &run), ("shuffled rows", &shuffled_run)] {
-        let (mut seconds, ev) = time_evaluate(table, &qrels, repeats)?;
-        let first = seconds[0];
-        seconds.sort_by(f64::total_cmp);
-        println!(
-            "{label:<14} first {:>7.1} ms  best {:>7.1} ms  median {:>7.1} ms  ({repeats} calls)",
-            first * 1e3,
-            seconds[0] * 1e3,
-            seconds[seconds.len() / 2] * 1e3,
-        );
+        let options = EvalOptions::default();
+        let (ms, ev) = timed(repeats, || {
+            evaluate(table, &qrels, &METRICS, &options, never())
+        })?;
+        println!("{label:<14} {}", summary(ms));
         results.push(ev);
     }
     let same = results[0].per_query.equals(&results[1].per_query)

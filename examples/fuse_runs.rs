@@ -9,29 +9,14 @@
 //!
 //! Run: `cargo run --release --example fuse_runs [-- QUERIES DOCS REPEATS]`.
 
+mod common;
+
 use std::time::Instant;
 
+use common::{shuffled, sizes, summary, timed, Rng};
 use ragplay::cancel::never;
 use ragplay::fuse::{fuse, FuseOptions, Method, Norm};
 use ragplay::polars::prelude::*;
-
-/// SplitMix64: a small seeded generator, enough for a synthetic workload.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
-    }
-}
 
 /// The two runs, each query's rows together.
 fn workload(n_queries: usize, n_docs: usize, rng: &mut Rng) -> PolarsResult<[DataFrame; 2]> {
@@ -57,42 +42,8 @@ fn workload(n_queries: usize, n_docs: usize, rng: &mut Rng) -> PolarsResult<[Dat
     Ok([make(0, rng)?, make(n_docs / 2, rng)?])
 }
 
-/// The rows of `df` in a seeded random order.
-fn shuffled(df: &DataFrame, rng: &mut Rng) -> PolarsResult<DataFrame> {
-    let mut order: Vec<IdxSize> = (0..df.height() as IdxSize).collect();
-    for i in (1..order.len()).rev() {
-        order.swap(i, rng.below(i as u64 + 1) as usize);
-    }
-    df.take(&IdxCa::from_vec("order".into(), order))
-}
-
-/// Milliseconds of each of `repeats` fusions, and the last fused run.
-fn time_fuse(
-    runs: &[DataFrame; 2],
-    options: &FuseOptions,
-    repeats: usize,
-) -> ragplay::Result<(Vec<f64>, DataFrame)> {
-    let named = [("a", &runs[0]), ("b", &runs[1])];
-    let mut ms = Vec::with_capacity(repeats);
-    let mut last = None;
-    for _ in 0..repeats.max(1) {
-        let t0 = Instant::now();
-        let fused = fuse(&named, options, never())?;
-        ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        last = Some(fused);
-    }
-    last.map(|f| (ms, f))
-        .ok_or_else(|| ragplay::Error::config("repeats", "must be at least 1"))
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
-    let n_queries = args.first().copied().unwrap_or(1_000);
-    let n_docs = args.get(1).copied().unwrap_or(1_000);
-    let repeats = args.get(2).copied().unwrap_or(7);
+    let [n_queries, n_docs, repeats] = sizes([1_000, 1_000, 7])?;
     let mut rng = Rng(42);
     let t0 = Instant::now();
     let grouped = workload(n_queries, n_docs, &mut rng)?;
@@ -118,14 +69,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let mut fused = Vec::new();
         for (rows, runs) in [("grouped", &grouped), ("shuffled", &shuffled_runs)] {
-            let (mut ms, run) = time_fuse(runs, &options, repeats)?;
-            let first = ms[0];
-            ms.sort_by(f64::total_cmp);
-            println!(
-                "{label:<16} {rows:<9} first {first:>7.1} ms  best {:>7.1} ms  median {:>7.1} ms",
-                ms[0],
-                ms[ms.len() / 2],
-            );
+            let named = [("a", &runs[0]), ("b", &runs[1])];
+            let (ms, run) = timed(repeats, || fuse(&named, &options, never()))?;
+            println!("{label:<16} {rows:<9} {}", summary(ms));
             fused.push(run);
         }
         // Queries come in order of first appearance, which the shuffle changes.

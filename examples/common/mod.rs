@@ -1,0 +1,73 @@
+//! What the timing examples share: a seeded generator, a row shuffle, the command line and
+//! the timing loop.
+
+use std::time::Instant;
+
+use ragplay::polars::prelude::*;
+
+/// SplitMix64: a small seeded generator, enough for a synthetic workload.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+/// The rows of `df` in a seeded random order (Fisher-Yates).
+pub fn shuffled(df: &DataFrame, rng: &mut Rng) -> PolarsResult<DataFrame> {
+    let mut order: Vec<IdxSize> = (0..df.height() as IdxSize).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    df.take(&IdxCa::from_vec("order".into(), order))
+}
+
+/// QUERIES, DOCS and REPEATS from the command line, each defaulting to `defaults`.
+pub fn sizes(defaults: [usize; 3]) -> Result<[usize; 3], std::num::ParseIntError> {
+    let given: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    Ok(std::array::from_fn(|i| {
+        given.get(i).copied().unwrap_or(defaults[i])
+    }))
+}
+
+/// Call `f` `repeats` times (at least once): the milliseconds of each call and the last
+/// result.
+pub fn timed<T>(
+    repeats: usize,
+    mut f: impl FnMut() -> ragplay::Result<T>,
+) -> ragplay::Result<(Vec<f64>, T)> {
+    let mut ms = Vec::with_capacity(repeats);
+    let mut last = None;
+    for _ in 0..repeats.max(1) {
+        let t0 = Instant::now();
+        let out = f()?;
+        ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        last = Some(out);
+    }
+    Ok((ms, last.expect("at least one call")))
+}
+
+/// "first, best, median" of a list of milliseconds.
+pub fn summary(mut ms: Vec<f64>) -> String {
+    let first = ms[0];
+    ms.sort_by(f64::total_cmp);
+    format!(
+        "first {first:>7.1} ms  best {:>7.1} ms  median {:>7.1} ms  ({} calls)",
+        ms[0],
+        ms[ms.len() / 2],
+        ms.len()
+    )
+}
