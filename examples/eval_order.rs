@@ -14,21 +14,22 @@ mod common;
 
 use std::time::Instant;
 
-use common::{shuffled, sizes, summary, timed, Rng};
+use common::{shuffled, sizes, summary, timed};
 
 use ragplay::cancel::never;
+use ragplay::eval::stats::SplitMix64;
 use ragplay::eval::{evaluate, EvalOptions};
 use ragplay::polars::prelude::*;
 
 /// Doc ids are `d0000000`..`d9999999`.
-const POOL: u64 = 10_000_000;
+const POOL: usize = 10_000_000;
 const METRICS: [&str; 4] = ["ndcg@10", "map", "recall@100", "mrr"];
 
 /// The run (grouped by query) and its qrels.
 fn workload(
     n_queries: usize,
     n_docs: usize,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
 ) -> PolarsResult<(DataFrame, DataFrame)> {
     let rows = n_queries * n_docs;
     let (mut rq, mut rd, mut rs) = (
@@ -42,9 +43,9 @@ fn workload(
         // Documents (start + j * step) % POOL are distinct for j < POOL: step is coprime
         // with POOL (odd, not a multiple of 5).
         let start = rng.below(POOL);
-        let step = rng.below(POOL / 10) * 10 + [1, 3, 7, 9][rng.below(4) as usize];
-        let doc = |j: u64| format!("d{:07}", (start + j * step) % POOL);
-        let judged = 1 + rng.below(30) as usize;
+        let step = rng.below(POOL / 10) * 10 + [1, 3, 7, 9][rng.below(4)];
+        let doc = |j: usize| format!("d{:07}", (start + j * step) % POOL);
+        let judged = 1 + rng.below(30);
         for j in 0..n_docs {
             // Scores on a 1/4096 grid: ties are common, as with quantised scores.
             let mut score = rng.below(4096) as f64 / 4096.0;
@@ -56,16 +57,16 @@ fn workload(
                 };
                 score += 0.25 * rel as f64;
                 jq.push(qid.clone());
-                jd.push(doc(j as u64));
+                jd.push(doc(j));
                 jr.push(rel as i32);
             }
             rq.push(qid.clone());
-            rd.push(doc(j as u64));
+            rd.push(doc(j));
             rs.push(score);
         }
         for j in 0..rng.below(4) {
             jq.push(qid.clone());
-            jd.push(doc((n_docs as u64) + j));
+            jd.push(doc(n_docs + j));
             jr.push(rng.below(4) as i32);
         }
     }
@@ -76,7 +77,7 @@ fn workload(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [n_queries, n_docs, repeats] = sizes([5_000, 1_000, 7])?;
-    let mut rng = Rng(42);
+    let mut rng = SplitMix64::new(42);
     let t0 = Instant::now();
     let (run, qrels) = workload(n_queries, n_docs, &mut rng)?;
     let shuffled_run = shuffled(&run, &mut rng)?;

@@ -13,15 +13,16 @@ mod common;
 
 use std::time::Instant;
 
-use common::{shuffled, sizes, summary, timed, Rng};
+use common::{shuffled, sizes, summary, timed};
 use ragplay::cancel::never;
+use ragplay::eval::stats::SplitMix64;
 use ragplay::fuse::{fuse, FuseOptions, Method, Norm};
 use ragplay::polars::prelude::*;
 
 /// The two runs, each query's rows together.
-fn workload(n_queries: usize, n_docs: usize, rng: &mut Rng) -> PolarsResult<[DataFrame; 2]> {
+fn workload(n_queries: usize, n_docs: usize, rng: &mut SplitMix64) -> PolarsResult<[DataFrame; 2]> {
     let width = (n_docs + n_docs / 2).to_string().len();
-    let make = |offset: usize, rng: &mut Rng| {
+    let make = |offset: usize, rng: &mut SplitMix64| {
         let rows = n_queries * n_docs;
         let (mut q, mut d, mut s) = (
             Vec::with_capacity(rows),
@@ -34,7 +35,7 @@ fn workload(n_queries: usize, n_docs: usize, rng: &mut Rng) -> PolarsResult<[Dat
                 d.push(format!("d{doc:0width$}"));
                 // Distinct scores: a random permutation's position would do; random 53-bit
                 // fractions collide with negligible probability.
-                s.push((rng.next() >> 11) as f64 / (1u64 << 53) as f64);
+                s.push((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64);
             }
         }
         df!("query_id" => q, "doc_id" => d, "score" => s)
@@ -44,7 +45,7 @@ fn workload(n_queries: usize, n_docs: usize, rng: &mut Rng) -> PolarsResult<[Dat
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [n_queries, n_docs, repeats] = sizes([1_000, 1_000, 7])?;
-    let mut rng = Rng(42);
+    let mut rng = SplitMix64::new(42);
     let t0 = Instant::now();
     let grouped = workload(n_queries, n_docs, &mut rng)?;
     let shuffled_runs = [

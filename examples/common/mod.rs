@@ -1,33 +1,16 @@
-//! What the timing examples share: a seeded generator, a row shuffle, the command line and
-//! the timing loop.
+//! What the timing examples share: a seeded row shuffle, the command line and the timing
+//! loop.
 
 use std::time::Instant;
 
+use ragplay::eval::stats::SplitMix64;
 use ragplay::polars::prelude::*;
 
-/// SplitMix64: a small seeded generator, enough for a synthetic workload.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
-    }
-}
-
 /// The rows of `df` in a seeded random order (Fisher-Yates).
-pub fn shuffled(df: &DataFrame, rng: &mut Rng) -> PolarsResult<DataFrame> {
+pub fn shuffled(df: &DataFrame, rng: &mut SplitMix64) -> PolarsResult<DataFrame> {
     let mut order: Vec<IdxSize> = (0..df.height() as IdxSize).collect();
     for i in (1..order.len()).rev() {
-        order.swap(i, rng.below(i as u64 + 1) as usize);
+        order.swap(i, rng.below(i + 1));
     }
     df.take(&IdxCa::from_vec("order".into(), order))
 }

@@ -91,7 +91,7 @@ impl<'a, T: Copy + Send + Sync> Groups<'a, T> {
         if u32::try_from(n).is_err() {
             return Err(Error::schema(
                 table::RUN,
-                format!("{n} rows; evaluation supports at most {}", u32::MAX),
+                format!("{n} rows; at most {} are supported", u32::MAX),
             ));
         }
         let keyer = Keyer {
@@ -126,9 +126,9 @@ impl<'a, T: Copy + Send + Sync> Groups<'a, T> {
 
     /// The number of rows of group `g`.
     pub fn row_count(&self, g: usize) -> usize {
-        match &self.layout {
-            Layout::Segments { starts, n } => starts.get(g + 1).copied().unwrap_or(*n) - starts[g],
-            Layout::Permuted { offsets, .. } => offsets[g + 1] - offsets[g],
+        match self.rows(g) {
+            Rows::Range(rows) => rows.len(),
+            Rows::Listed(rows, _) => rows.len(),
         }
     }
 

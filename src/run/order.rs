@@ -65,24 +65,21 @@ pub fn score_key(score: f64) -> u64 {
 
 /// Sort `items` in the run order ([`cmp`]) of `(score(item), doc(item))`: by [`score_key`],
 /// then each run of tied scores by doc id (read only for ties).
-pub fn sort_in_run_order<'a, T: Copy>(
+pub fn sort_in_run_order<'a, T>(
     items: &mut [T],
     score: impl Fn(&T) -> f64,
     doc: impl Fn(&T) -> &'a str,
 ) {
-    let mut keyed: Vec<(u64, T)> = items.iter().map(|x| (!score_key(score(x)), *x)).collect();
-    keyed.sort_unstable_by_key(|e| e.0);
+    let key = |x: &T| !score_key(score(x));
+    items.sort_unstable_by_key(key);
     let mut start = 0;
-    while start < keyed.len() {
-        let key = keyed[start].0;
-        let end = start + keyed[start..].partition_point(|e| e.0 == key);
+    while start < items.len() {
+        let k = key(&items[start]);
+        let end = start + items[start..].partition_point(|x| key(x) == k);
         if end - start > 1 {
-            keyed[start..end].sort_unstable_by(|a, b| cmp_doc_ids(doc(&a.1), doc(&b.1)));
+            items[start..end].sort_unstable_by(|a, b| cmp_doc_ids(doc(a), doc(b)));
         }
         start = end;
-    }
-    for (out, (_, x)) in items.iter_mut().zip(keyed) {
-        *out = x;
     }
 }
 
