@@ -9,6 +9,12 @@
 //! equal scores; only when some score is equal are doc ids read to settle the tie. That is
 //! O(n·m) per query for n results and m judged ones (usually m ≤ 30, n ≈ 1,000), with no
 //! sort of the n scores. Queries run in parallel (rayon).
+//!
+//! Run rows meet judgements by a 32-bit doc-id hash taken from the id's key tag (its Arrow
+//! view when the id is at most 12 bytes, so short ids are never hashed byte by byte); a row
+//! is checked against its query's judgements only when a 64-bit filter of the judged hashes
+//! lets it through, and a document listed twice is found with a small hash table of the
+//! query's rows ([`Seen`]). Ids are read and compared only where hashes are equal.
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -20,29 +26,47 @@ use super::metrics::{compute, Metric, QueryJudgements, QueryRanking};
 use super::{EvalOptions, RunValues};
 use crate::cancel::Cancel;
 use crate::data::schema::{
-    self, hash_str, table, F64Chunks, StrChunks, DOC_ID, QUERY_ID, RELEVANCE, RUN, SCORE,
+    self, table, F64Chunks, StrChunks, DOC_ID, QUERY_ID, RELEVANCE, RUN, SCORE,
 };
 use crate::error::{Error, Result};
 use crate::run::groups::{Groups, Rows};
+use crate::run::keys::Tag;
 use crate::run::order;
 
+/// The 32-bit doc-id hash that run rows and judgements are matched by: the high half of the
+/// id's mixed key tag, which for an id of at most 12 bytes is computed from its Arrow view
+/// alone. Equal hashes are confirmed by comparing the ids.
+#[inline(always)]
+fn doc_hash(tag: Tag) -> u32 {
+    (tag.mixed() >> 32) as u32
+}
+
+/// A 32-bit hash spread over 64 bits for `hashbrown`, which takes its bucket from the low
+/// bits and its control byte from the top ones.
+#[inline(always)]
+fn spread(h: u32) -> u64 {
+    u64::from(h).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// One query's judgements keyed by precomputed doc-id hash, with a 64-bit filter (bit
-/// `h >> 58` set for every judged hash) that rejects most unjudged documents without a probe.
+/// `h >> 26` set for every judged hash) that rejects most unjudged documents without a probe.
 #[derive(Default)]
 struct Judgements<'a> {
-    table: HashTable<(u64, &'a str, i32)>,
+    table: HashTable<(u32, &'a str, i32)>,
     filter: u64,
 }
 
 impl<'a> Judgements<'a> {
     /// The judgement of the document with hash `h` whose id `doc()` returns; the id is read
-    /// only when a judged document has a matching hash.
+    /// only when a judged document has the same hash.
     #[inline]
-    fn get<'d>(&self, h: u64, doc: impl Fn() -> &'d str) -> Option<i32> {
-        if self.filter & (1u64 << (h >> 58)) == 0 {
+    fn get<'d>(&self, h: u32, doc: impl Fn() -> &'d str) -> Option<i32> {
+        if self.filter & (1u64 << (h >> 26)) == 0 {
             return None;
         }
-        self.table.find(h, |e| e.1 == doc()).map(|e| e.2)
+        self.table
+            .find(spread(h), |e| e.0 == h && e.1 == doc())
+            .map(|e| e.2)
     }
 }
 
@@ -96,19 +120,23 @@ impl<'a> QrelsIndex<'a> {
             .par_iter()
             .map(|rows_of_query| {
                 let mut judgements = Judgements::default();
-                judgements.table.reserve(rows_of_query.len(), |e| e.0);
+                judgements
+                    .table
+                    .reserve(rows_of_query.len(), |e| spread(e.0));
                 for &i in rows_of_query {
                     let (q, d, r) = rows[i as usize];
-                    let h = hash_str(d);
-                    if judgements.table.find(h, |e| e.1 == d).is_some() {
+                    let h = doc_hash(Tag::of_str(d));
+                    if judgements.table.find(spread(h), |e| e.1 == d).is_some() {
                         return Err(Error::DuplicateId {
                             kind: "qrels (query, document)",
                             id: format!("{q} / {d}"),
                             location: "the qrels table".into(),
                         });
                     }
-                    judgements.table.insert_unique(h, (h, d, r), |e| e.0);
-                    judgements.filter |= 1u64 << (h >> 58);
+                    judgements
+                        .table
+                        .insert_unique(spread(h), (h, d, r), |e| spread(e.0));
+                    judgements.filter |= 1u64 << (h >> 26);
                 }
                 Ok(judgements)
             })
@@ -161,10 +189,14 @@ pub(crate) fn evaluate_runs(
         scores: F64Chunks::floats(&scores),
     };
     // 1. Group rows by (run, query) key, in any row order. When a key's rows are not all
-    //    consecutive, rows are copied into group order with their score and doc-id hash.
+    //    consecutive, each row's score, doc-id hash and index are laid out in group order.
     let row_value = || {
         let (docs, scores) = (cols.docs.cursor(), cols.scores.cursor());
-        move |i: usize| (scores.f64(i), hash_str(docs.str(i)))
+        move |i: usize| Row {
+            score: scores.f64(i),
+            hash: doc_hash(Tag::of(docs.str_view(i))),
+            row: i as u32,
+        }
     };
     let groups = Groups::build(cols.runs.as_ref(), &cols.queries, &options.name, row_value)?;
     // 2. Rank judged documents and compute metrics per group, in parallel.
@@ -176,7 +208,7 @@ pub(crate) fn evaluate_runs(
 /// Each group's metric values, `None` for a query the qrels do not hold.
 fn compute_groups(
     cols: &RunColumns,
-    groups: &Groups<(f64, u64)>,
+    groups: &Groups<Row>,
     qrels: &QrelsIndex,
     metrics: &[Metric],
     options: &EvalOptions,
@@ -197,16 +229,14 @@ fn compute_groups(
             let ranking = match groups.rows(g) {
                 Rows::Range(rows) => {
                     let (docs, scores) = (cols.docs.cursor(), cols.scores.cursor());
-                    let rows = rows.map(|i| (i, scores.f64(i), hash_str(docs.str(i))));
+                    let rows = rows.map(|i| Row {
+                        score: scores.f64(i),
+                        hash: doc_hash(Tag::of(docs.str_view(i))),
+                        row: i as u32,
+                    });
                     rank_judged(cols, rows, judgements, scratch)
                 }
-                Rows::Listed(rows, values) => {
-                    let rows = rows
-                        .iter()
-                        .zip(values)
-                        .map(|(&i, &(x, h))| (i as usize, x, h));
-                    rank_judged(cols, rows, judgements, scratch)
-                }
+                Rows::Listed(rows) => rank_judged(cols, rows.iter().copied(), judgements, scratch),
             }
             .map_err(|e| e.into_error(qid, groups.runs[ri as usize]))?;
             let summary = &qrels.summaries[qi as usize];
@@ -264,13 +294,67 @@ fn assemble<T>(
     out
 }
 
+/// What evaluation reads of a run row (laid out in group order when groups are not
+/// contiguous; 16 bytes).
+#[derive(Clone, Copy)]
+struct Row {
+    score: f64,
+    hash: u32,
+    row: u32,
+}
+
 #[derive(Default)]
 struct Scratch<'a> {
-    /// `(doc-id hash, row)` of the rows seen in this query: the duplicate check.
-    seen: HashTable<(u64, u32)>,
+    /// The rows seen in this query by doc-id hash: the duplicate check.
+    seen: Seen,
     judged: Vec<(f64, &'a str, i32)>,
     /// Scores of the documents the qrels do not judge.
     unjudged: Vec<f64>,
+}
+
+/// The duplicate check of one query's rows: an open-addressing table (linear probing, at
+/// most half full) of 4-byte slots, each 0 (empty) or 1 + the index of a `(hash, row)` in
+/// `seen`, so that a 1,000-row query's table takes 8 KiB, stays in the L1 cache, and is
+/// cleared by one fill.
+#[derive(Default)]
+struct Seen {
+    slots: Vec<u32>,
+    seen: Vec<(u32, u32)>,
+    /// `64 - log2(slots.len())`.
+    shift: u32,
+}
+
+impl Seen {
+    /// Forget every row, with room for `rows` of them.
+    fn reset(&mut self, rows: usize) {
+        let size = (2 * rows).next_power_of_two().max(16);
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        self.seen.clear();
+        self.shift = 64 - size.trailing_zeros();
+    }
+
+    /// Record `row`, whose doc id has hash `hash`; true when a row recorded before has the
+    /// same doc id (`same(earlier)` compares the ids where hashes are equal).
+    #[inline(always)]
+    fn insert(&mut self, hash: u32, row: u32, same: impl Fn(u32) -> bool) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut at = (spread(hash) >> self.shift) as usize;
+        loop {
+            let k = self.slots[at];
+            if k == 0 {
+                break;
+            }
+            let (h, earlier) = self.seen[k as usize - 1];
+            if h == hash && same(earlier) {
+                return true;
+            }
+            at = (at + 1) & mask;
+        }
+        self.seen.push((hash, row));
+        self.slots[at] = self.seen.len() as u32;
+        false
+    }
 }
 
 /// A document listed twice for one query (scores were checked for NaN up front).
@@ -287,9 +371,9 @@ impl Duplicate<'_> {
     }
 }
 
-/// The ranks of a group's judged documents. `rows` yields `(row, score, doc-id hash)` for
-/// each of the group's rows, ascending; doc ids are read from the table only where a hash
-/// matches (a judged document, a possible duplicate) or scores tie.
+/// The ranks of a group's judged documents. `rows` yields the group's rows, ascending; doc
+/// ids are read from the table only where a hash matches (a judged document, a possible
+/// duplicate) or scores tie.
 fn rank_judged<'a, I>(
     cols: &RunColumns<'a>,
     rows: I,
@@ -297,23 +381,19 @@ fn rank_judged<'a, I>(
     s: &mut Scratch<'a>,
 ) -> std::result::Result<QueryRanking, Duplicate<'a>>
 where
-    I: ExactSizeIterator<Item = (usize, f64, u64)> + Clone,
+    I: ExactSizeIterator<Item = Row> + Clone,
 {
     let num_ret = rows.len();
     let docs = cols.docs.cursor();
-    s.seen.clear();
-    s.seen.reserve(num_ret, |e| e.0);
+    s.seen.reset(num_ret);
     s.judged.clear();
     s.unjudged.clear();
-    for (i, score, h) in rows.clone() {
-        let same_doc = |&(hj, j): &(u64, u32)| hj == h && docs.same(j as usize, i);
-        match s.seen.entry(h, same_doc, |e| e.0) {
-            hashbrown::hash_table::Entry::Occupied(_) => return Err(Duplicate(docs.str(i))),
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert((h, i as u32));
-            }
+    for Row { score, hash, row } in rows.clone() {
+        let i = row as usize;
+        if s.seen.insert(hash, row, |j| docs.same(j as usize, i)) {
+            return Err(Duplicate(docs.str(i)));
         }
-        match judgements.get(h, || docs.str(i)) {
+        match judgements.get(hash, || docs.str(i)) {
             Some(rel) => s.judged.push((score, docs.str(i), rel)),
             None => s.unjudged.push(score),
         }
@@ -322,10 +402,11 @@ where
         .sort_unstable_by(|a, b| order::cmp(a.0, a.1, b.0, b.1));
     let judged = ranks(&s.judged, &s.unjudged, |score, doc| {
         rows.clone()
-            .filter(|&(i, x, h)| {
-                x == score
+            .filter(|r| {
+                let i = r.row as usize;
+                r.score == score
                     && order::cmp_doc_ids(docs.str(i), doc).is_lt()
-                    && judgements.get(h, || docs.str(i)).is_none()
+                    && judgements.get(r.hash, || docs.str(i)).is_none()
             })
             .count() as u32
     });

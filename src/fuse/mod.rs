@@ -53,7 +53,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::cancel::Cancel;
-use crate::data::schema::{hash_str, table, F64Chunks, StrChunks};
+use crate::data::schema::{table, F64Chunks, StrChunks};
 use crate::error::{Error, Result};
 use crate::run::groups::{Groups, Rows};
 use crate::run::keys::{KeyTable, StrKey};
@@ -259,7 +259,7 @@ pub struct Prepared<'a> {
 /// One run's rows grouped by query.
 struct GroupedRun<'a> {
     name: &'a str,
-    groups: Groups<'a, f64>,
+    groups: Groups<'a, (f64, u32)>,
     /// Query id -> group.
     index: FxHashMap<&'a str, u32>,
     docs: StrChunks<'a>,
@@ -397,7 +397,7 @@ impl<'a> GroupedRun<'a> {
         let scores = F64Chunks::floats(&view.scores);
         let groups = Groups::build(None, &StrChunks::strings(view.queries), name, || {
             let scores = scores.cursor();
-            move |row| scores.f64(row)
+            move |row| (scores.f64(row), row as u32)
         })?;
         let index = groups
             .keys
@@ -423,9 +423,7 @@ impl<'a> GroupedRun<'a> {
                 let scores = self.scores.cursor();
                 out.extend(rows.map(|row| (scores.f64(row), row as u32)));
             }
-            Rows::Listed(rows, scores) => {
-                out.extend(scores.iter().copied().zip(rows.iter().copied()))
-            }
+            Rows::Listed(rows) => out.extend_from_slice(rows),
         }
         let docs = self.docs.cursor();
         order::sort_in_run_order(out, |r| r.0, |r| docs.str(r.1 as usize));
@@ -490,10 +488,7 @@ fn query_docs<'a>(
             let docs = run.docs.cursor();
             for &(score, row) in ranked.iter() {
                 let text = docs.str_view(row as usize);
-                let key = StrKey {
-                    hash: hash_str(text.0),
-                    text,
-                };
+                let key = StrKey::new(text);
                 let d = table.number(keys, key) as usize;
                 if d == out.docs.len() {
                     out.docs.push((text.0, run.offset + row));

@@ -7,25 +7,25 @@
 //! instead of each segment.
 //!
 //! Items (segments, or rows) get group ids in two passes. Blocks of items each number their
-//! own keys in a local [`KeyTable`], in parallel; the key's hash is the FxHash of the query id
-//! mixed with that of the run name, computed once per item (the run's hash is reused while
-//! the run name repeats), and keys are compared by their 16-byte views where the strings are
-//! short enough to lie whole in them, by their bytes otherwise. Each local key counts its
-//! rows. The local keys are merged in block order into global ids, reusing their hashes
-//! (there are few distinct keys, thousands, against millions of rows). Runs and groups are
-//! numbered in order of first appearance.
+//! own keys in a local [`KeyTable`], in parallel. Without a run column the key is the query
+//! id, tagged by its 16-byte view when it is short enough to lie whole in it (no hashing and
+//! no string comparison); with one, the tag is the FxHash of the query id mixed with that of
+//! the run name (the run's hash is reused while the run name repeats), confirmed by comparing
+//! views or bytes. Keys are made a batch at a time with their slots prefetched. Each local
+//! key counts its rows. The local keys are merged in block order into global ids, reusing
+//! their tags (there are few distinct keys, thousands, against millions of rows). Runs and
+//! groups are numbered in order of first appearance.
 //!
 //! When segments were found and there are as many groups as segments (the usual table: each
 //! query's rows together), group `g` is segment `g`, a range of rows, and nothing more is
 //! built. Otherwise (shuffled rows, a join, concatenated shards) a parallel counting sort
-//! lays the row indices out so that each group's rows, ascending, are one slice of that
-//! permutation: the merged row counts give each group's slice, and each block's rows of a
-//! group go to their own sub-slice after those of earlier blocks, so blocks scatter in
-//! parallel into disjoint slots. Alongside each index it writes a small per-row value,
-//! computed as the row is read, so that work on a group reads its rows' values from
-//! contiguous memory instead of from all over the table. Its two buffers are backed by huge
-//! pages where the kernel allows (`MADV_HUGEPAGE`), since the scatter writes to thousands of
-//! places at once.
+//! lays out a small value per row (the caller's: a score, a hash, the row index), computed
+//! as the row is read, so that each group's rows, ascending, are one slice of that buffer
+//! and work on a group reads them from contiguous memory instead of from all over the table:
+//! the merged row counts give each group's slice, and each block's rows of a group go to
+//! their own sub-slice after those of earlier blocks, so blocks scatter in parallel into
+//! disjoint slots. The buffer is backed by huge pages where the kernel allows
+//! (`MADV_HUGEPAGE`), since the scatter writes to thousands of places at once.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::keys::{same, KeyTable, TableKey};
+use super::keys::{same, KeyTable, TableKey, Tag};
 use crate::data::schema::{hash_str, table, StrChunks};
 use crate::error::{Error, Result};
 
@@ -46,26 +46,23 @@ const SCAN_CHECK: usize = 1 << 12;
 const MIN_SEGMENT: usize = 2;
 /// Fewest items per block when numbering keys: fewer blocks mean fewer local keys to merge.
 const KEY_BLOCK: usize = 1 << 16;
+/// Keys made (and their slots prefetched) before they are numbered.
+const KEY_BATCH: usize = 32;
 
 /// The rows of one group, ascending.
 pub(crate) enum Rows<'g, T> {
     /// Consecutive rows.
     Range(Range<usize>),
-    /// Rows listed by index, with each row's value.
-    Listed(&'g [u32], &'g [T]),
+    /// The value of each row (which says which row it is, if the caller needs that).
+    Listed(&'g [T]),
 }
 
 /// Where each group's rows lie.
 enum Layout<T> {
     /// Group `g` is segment `g`: rows `starts[g]..starts[g + 1]`, the last one ending at `n`.
     Segments { starts: Vec<usize>, n: usize },
-    /// Group `g`'s rows are `order[offsets[g]..offsets[g + 1]]`, their values the same slice
-    /// of `values`.
-    Permuted {
-        order: Vec<u32>,
-        values: Vec<T>,
-        offsets: Vec<usize>,
-    },
+    /// Group `g`'s rows' values are `values[offsets[g]..offsets[g + 1]]`.
+    Permuted { values: Vec<T>, offsets: Vec<usize> },
 }
 
 /// A run table's rows grouped by (run, query).
@@ -80,7 +77,7 @@ pub(crate) struct Groups<'a, T> {
 impl<'a, T: Copy + Send + Sync> Groups<'a, T> {
     /// Group the rows of a run table; without a `run` column every row belongs to the run
     /// named `default_run`. `row_value()` makes (once per parallel task) a function giving a
-    /// row's value; it is used only when groups are not contiguous.
+    /// row's value; it is used only when groups are not contiguous. Rows are counted in u32.
     pub fn build<V: Fn(usize) -> T>(
         runs: Option<&StrChunks<'a>>,
         queries: &StrChunks<'a>,
@@ -128,7 +125,7 @@ impl<'a, T: Copy + Send + Sync> Groups<'a, T> {
     pub fn row_count(&self, g: usize) -> usize {
         match self.rows(g) {
             Rows::Range(rows) => rows.len(),
-            Rows::Listed(rows, _) => rows.len(),
+            Rows::Listed(values) => values.len(),
         }
     }
 
@@ -138,13 +135,8 @@ impl<'a, T: Copy + Send + Sync> Groups<'a, T> {
             Layout::Segments { starts, n } => {
                 Rows::Range(starts[g]..starts.get(g + 1).copied().unwrap_or(*n))
             }
-            Layout::Permuted {
-                order,
-                values,
-                offsets,
-            } => {
-                let span = offsets[g]..offsets[g + 1];
-                Rows::Listed(&order[span.clone()], &values[span])
+            Layout::Permuted { values, offsets } => {
+                Rows::Listed(&values[offsets[g]..offsets[g + 1]])
             }
         }
     }
@@ -188,18 +180,18 @@ struct Keyer<'k, 'a> {
     default_run: &'a str,
 }
 
-/// A (run, query) key with its hash and each string with its 16-byte view.
+/// A (run, query) key with its tag and each string with its 16-byte view.
 #[derive(Clone, Copy)]
 struct Key<'a> {
-    hash: u64,
+    tag: Tag,
     run: (&'a str, u128),
     query: (&'a str, u128),
 }
 
 impl TableKey for Key<'_> {
     #[inline(always)]
-    fn hash(&self) -> u64 {
-        self.hash
+    fn tag(&self) -> Tag {
+        self.tag
     }
 
     #[inline(always)]
@@ -249,28 +241,43 @@ impl<'a> BlockKeys<'a> {
         let mut table = KeyTable::new();
         // Runs are few and usually long: the last run's hash is reused while its name repeats.
         let mut run = ((keyer.default_run, 0u128), 0u64);
-        for s in items {
-            let rows = span(s);
-            let i = rows.start;
-            if let Some(r) = &r {
-                let name = r.str_view(i);
-                if !same(name, run.0) {
-                    run = (name, hash_str(name.0));
+        // Keys are made a batch at a time, each one's slot prefetched, then numbered: the
+        // table's cache misses overlap instead of stalling one row at a time.
+        let mut batch: Vec<(Key<'a>, usize)> = Vec::with_capacity(KEY_BATCH);
+        for first in items.clone().step_by(KEY_BATCH) {
+            batch.clear();
+            for s in first..(first + KEY_BATCH).min(items.end) {
+                let rows = span(s);
+                let i = rows.start;
+                let query = q.str_view(i);
+                // Without a run column the key is the query id, tagged by its view when short.
+                let tag = match &r {
+                    None => Tag::of(query),
+                    Some(r) => {
+                        let name = r.str_view(i);
+                        if !same(name, run.0) {
+                            run = (name, hash_str(name.0));
+                        }
+                        let mixed = run.1.rotate_left(32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                        Tag::hashed(hash_str(query.0) ^ mixed)
+                    }
+                };
+                table.prefetch(tag);
+                let key = Key {
+                    tag,
+                    run: run.0,
+                    query,
+                };
+                batch.push((key, rows.len()));
+            }
+            for &(key, rows) in &batch {
+                let id = table.number(&mut out.keys, key);
+                if id as usize == out.rows.len() {
+                    out.rows.push(0);
                 }
+                out.rows[id as usize] += rows;
+                out.ids.push(id);
             }
-            let query = q.str_view(i);
-            let mixed = run.1.rotate_left(32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let key = Key {
-                hash: hash_str(query.0) ^ mixed,
-                run: run.0,
-                query,
-            };
-            let id = table.number(&mut out.keys, key);
-            if id as usize == out.rows.len() {
-                out.rows.push(0);
-            }
-            out.rows[id as usize] += rows.len();
-            out.ids.push(id);
         }
         out
     }
@@ -370,9 +377,9 @@ fn advise_huge_pages<T>(buffer: &mut Vec<T>) {
     let _ = buffer;
 }
 
-/// The counting sort: row indices ordered by group (stable: ascending within a group), each
-/// with its value, and each group's `[offsets[g], offsets[g + 1])` in them. Blocks scatter
-/// their rows in parallel, each into its own slots of each group's slice.
+/// The counting sort: row values ordered by group (stable: rows ascending within a group),
+/// and each group's `[offsets[g], offsets[g + 1])` in them. Blocks scatter their rows in
+/// parallel, each into its own slots of each group's slice.
 fn scatter<T: Copy + Send + Sync, V: Fn(usize) -> T>(
     blocks: &[BlockKeys],
     merged: &Merged,
@@ -404,11 +411,9 @@ fn scatter<T: Copy + Send + Sync, V: Fn(usize) -> T>(
             remap.iter().zip(&b.rows).map(at).collect()
         })
         .collect();
-    let mut order: Vec<u32> = Vec::with_capacity(n);
     let mut values: Vec<T> = Vec::with_capacity(n);
-    advise_huge_pages(&mut order);
     advise_huge_pages(&mut values);
-    let (order_out, values_out) = (Shared(order.as_mut_ptr()), Shared(values.as_mut_ptr()));
+    let values_out = Shared(values.as_mut_ptr());
     blocks.par_iter().zip(cursors).for_each(|(b, mut cursor)| {
         let value = row_value();
         for (s, &id) in b.items.clone().zip(&b.ids) {
@@ -416,27 +421,16 @@ fn scatter<T: Copy + Send + Sync, V: Fn(usize) -> T>(
             for row in span(s) {
                 // SAFETY: the slots `offsets[g]..offsets[g + 1]` of group `g` are split
                 // between blocks by their row counts of `g`, so each slot below `n` is
-                // written by one block, once. Rows fit in u32: `Groups::build` checked
-                // the table's height.
-                unsafe {
-                    order_out.write(*at, row as u32);
-                    values_out.write(*at, value(row));
-                }
+                // written by one block, once.
+                unsafe { values_out.write(*at, value(row)) };
                 *at += 1;
             }
         }
     });
     // SAFETY: the slots of all groups cover `0..n` (the row counts sum to `n`), and every
     // slot was written above.
-    unsafe {
-        order.set_len(n);
-        values.set_len(n);
-    }
-    Layout::Permuted {
-        order,
-        values,
-        offsets,
-    }
+    unsafe { values.set_len(n) };
+    Layout::Permuted { values, offsets }
 }
 
 #[cfg(test)]
@@ -445,7 +439,7 @@ mod tests {
 
     fn run_key<'a>(query: &'a str, run: &'a str, views: (u128, u128)) -> Key<'a> {
         Key {
-            hash: 5,
+            tag: Tag::hashed(5),
             run: (run, views.1),
             query: (query, views.0),
         }

@@ -1,16 +1,83 @@
 //! Numbering string keys (query ids, doc ids) in order of first appearance, by hash.
 //!
 //! [`KeyTable`] is an open-addressing table (linear probing, at most half full) of
-//! `(hash, id + 1)` slots, 0 marking an empty one, the ids indexing the caller's list of
-//! keys. It is written out rather than taken from `hashbrown` so that the whole lookup, the
-//! key comparison included, inlines into the per-row loops that call it (hashbrown calls its
-//! comparison through a function pointer). Keys compare by their 16-byte Arrow views where
-//! the strings are short enough to lie whole in them ([`same`]), by their bytes otherwise.
+//! `(tag, id, epoch)` slots, the ids indexing the caller's list of keys. A key's [`Tag`] is
+//! its 16-byte Arrow view when the key is one string of at most 12 bytes (the view holds such
+//! a string whole, so equal tags are equal keys and the key list is never read), and its
+//! 64-bit hash otherwise (equal tags are then confirmed by comparing the keys). A slot is
+//! empty unless its epoch is the table's, so forgetting every key ([`KeyTable::reset`]) is
+//! one increment, not a pass over the slots. The table is written out rather than taken from
+//! `hashbrown` so that the whole lookup, the key comparison included, inlines into the
+//! per-row loops that call it (hashbrown calls its comparison through a function pointer).
 //! Evaluation numbers (run, query) keys with it; fusion numbers each query's documents.
 
-/// A key a [`KeyTable`] can number: its hash, computed once, and equality.
+use crate::data::schema::hash_str;
+
+/// What a slot holds to recognise a key (see the module docs). The low 32 bits of a view
+/// are the string's length; a hashed tag puts `u32::MAX` there, which no view of a string
+/// of at most 12 bytes has, so the two kinds never meet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Tag(u128);
+
+impl Tag {
+    const HASHED: u64 = u32::MAX as u64;
+
+    /// The tag of a 16-byte view, as two words (8-byte aligned, so slots stay small).
+    #[inline(always)]
+    fn view(view: u128) -> Tag {
+        Tag(view)
+    }
+
+    /// The tag of a string with its Arrow view.
+    #[inline(always)]
+    pub fn of((text, view): (&str, u128)) -> Tag {
+        if text.len() <= 12 {
+            Tag::view(view)
+        } else {
+            Tag::hashed(hash_str(text))
+        }
+    }
+
+    /// The tag of a string without its Arrow view at hand: the view is built the way Arrow
+    /// builds it (length, then the bytes) when the string is short enough to lie in it.
+    pub fn of_str(text: &str) -> Tag {
+        if text.len() <= 12 {
+            let mut bytes = [0u8; 16];
+            bytes[..4].copy_from_slice(&(text.len() as u32).to_le_bytes());
+            bytes[4..4 + text.len()].copy_from_slice(text.as_bytes());
+            Tag::view(u128::from_le_bytes(bytes))
+        } else {
+            Tag::hashed(hash_str(text))
+        }
+    }
+
+    /// A tag from a hash: equal tags are confirmed by comparing the keys.
+    #[inline(always)]
+    pub fn hashed(hash: u64) -> Tag {
+        Tag(((hash as u128) << 64) | Self::HASHED as u128)
+    }
+
+    /// Whether equal tags alone mean equal keys.
+    #[inline(always)]
+    fn complete(self) -> bool {
+        (self.0 as u32) <= 12
+    }
+
+    /// 64 well-mixed bits: the 128-bit product of the two halves (offset by constants),
+    /// folded.
+    #[inline(always)]
+    pub fn mixed(self) -> u64 {
+        let lo = (self.0 as u64) ^ 0x243F_6A88_85A3_08D3;
+        let hi = ((self.0 >> 64) as u64) ^ 0x1319_8A2E_0370_7344;
+        let product = u128::from(lo) * u128::from(hi);
+        (product as u64) ^ ((product >> 64) as u64)
+    }
+}
+
+/// A key a [`KeyTable`] can number: its tag, computed once, and equality (asked only when
+/// the tags are equal and not complete).
 pub(crate) trait TableKey {
-    fn hash(&self) -> u64;
+    fn tag(&self) -> Tag;
     fn same(&self, other: &Self) -> bool;
 }
 
@@ -21,95 +88,159 @@ pub(crate) fn same((a, va): (&str, u128), (b, vb): (&str, u128)) -> bool {
     (va == vb && a.len() <= 12) || a == b
 }
 
-/// A string with its view and hash, as a [`TableKey`].
+/// A string with its view, as a [`TableKey`].
 #[derive(Clone, Copy)]
 pub(crate) struct StrKey<'a> {
-    pub hash: u64,
-    pub text: (&'a str, u128),
+    pub tag: Tag,
+    pub text: &'a str,
+}
+
+impl<'a> StrKey<'a> {
+    #[inline(always)]
+    pub fn new((text, view): (&'a str, u128)) -> Self {
+        StrKey {
+            tag: Tag::of((text, view)),
+            text,
+        }
+    }
 }
 
 impl TableKey for StrKey<'_> {
     #[inline(always)]
-    fn hash(&self) -> u64 {
-        self.hash
+    fn tag(&self) -> Tag {
+        self.tag
     }
 
     #[inline(always)]
     fn same(&self, other: &Self) -> bool {
-        same(self.text, other.text)
+        self.text == other.text
     }
 }
 
-/// Key numbers by hash (see the module docs).
+#[derive(Clone, Copy)]
+struct Slot {
+    tag: Tag,
+    id: u32,
+    epoch: u32,
+}
+
+const EMPTY: Slot = Slot {
+    tag: Tag(0),
+    id: 0,
+    epoch: 0,
+};
+
+/// Key numbers by tag (see the module docs).
 pub(crate) struct KeyTable {
-    slots: Vec<(u64, u32)>,
-    /// `64 - log2(slots.len())`: a slot index is the top bits of the mixed hash.
+    slots: Vec<Slot>,
+    /// Slots of another epoch are empty; never 0, the epoch of fresh slots.
+    epoch: u32,
+    /// `64 - log2(slots.len())`: a slot index is the top bits of the mixed tag.
     shift: u32,
+    /// Keys inserted since the last reset.
+    len: usize,
 }
 
 impl KeyTable {
     pub fn new() -> Self {
         KeyTable {
-            slots: vec![(0, 0); 64],
+            slots: vec![EMPTY; 64],
+            epoch: 1,
             shift: 64 - 6,
+            len: 0,
         }
     }
 
     /// Forget every key, keeping room for `keys` of them without growing.
     pub fn reset(&mut self, keys: usize) {
         let size = (2 * keys).next_power_of_two().max(64);
-        if size == self.slots.len() {
-            self.slots.fill((0, 0));
+        self.len = 0;
+        if size == self.slots.len() && self.epoch < u32::MAX {
+            self.epoch += 1;
         } else {
-            self.slots = vec![(0, 0); size];
+            self.slots = vec![EMPTY; size];
+            self.epoch = 1;
             self.shift = 64 - size.trailing_zeros();
         }
     }
 
     #[inline(always)]
-    fn home(&self, hash: u64) -> usize {
-        (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    fn home(&self, tag: Tag) -> usize {
+        (tag.mixed().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// Ask the processor to fetch the slot where a key tagged `tag` starts its probe, ahead
+    /// of the lookup: callers numbering many keys in a loop hide the cache miss this way.
+    #[inline(always)]
+    pub fn prefetch(&self, tag: Tag) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let slot: *const Slot = &self.slots[self.home(tag)];
+            // SAFETY: prefetching is a hint with no effect on memory; the pointer is valid.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(slot.cast())
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = tag;
     }
 
     /// The id of `key` (ids indexing `keys`), giving it the next id and listing it if it
     /// is new.
     #[inline(always)]
     pub fn number<K: TableKey>(&mut self, keys: &mut Vec<K>, key: K) -> u32 {
+        let next = keys.len() as u32;
+        let id = self.find_or_insert(key.tag(), next, |id| keys[id as usize].same(&key));
+        if id == next {
+            keys.push(key);
+        }
+        id
+    }
+
+    /// The id under which a key tagged `tag` was inserted, `same(id)` telling whether it is
+    /// the key asked for when the tags are equal but not complete; a key not found is
+    /// inserted with id `next`, which is returned. Ids are the caller's (keys' indices,
+    /// rows).
+    #[inline(always)]
+    pub fn find_or_insert(&mut self, tag: Tag, next: u32, same: impl Fn(u32) -> bool) -> u32 {
         let mask = self.slots.len() - 1;
-        let hash = key.hash();
-        let mut at = self.home(hash);
+        let mut at = self.home(tag);
         loop {
-            let (h, id) = self.slots[at];
-            if id == 0 {
+            let slot = self.slots[at];
+            if slot.epoch != self.epoch {
                 break;
             }
-            if h == hash && keys[id as usize - 1].same(&key) {
-                return id - 1;
+            if slot.tag == tag && (tag.complete() || same(slot.id)) {
+                return slot.id;
             }
             at = (at + 1) & mask;
         }
-        let id = keys.len() as u32;
-        self.slots[at] = (hash, id + 1);
-        keys.push(key);
-        if keys.len() * 2 > self.slots.len() {
+        self.slots[at] = Slot {
+            tag,
+            id: next,
+            epoch: self.epoch,
+        };
+        self.len += 1;
+        if self.len * 2 > self.slots.len() {
             self.grow();
         }
-        id
+        next
     }
 
     /// Double the slots and place every key again.
     #[cold]
     fn grow(&mut self) {
-        let doubled = vec![(0, 0); self.slots.len() * 2];
+        let doubled = vec![EMPTY; self.slots.len() * 2];
         let old = std::mem::replace(&mut self.slots, doubled);
+        let epoch = std::mem::replace(&mut self.epoch, 1);
         self.shift -= 1;
         let mask = self.slots.len() - 1;
-        for (h, id) in old.into_iter().filter(|&(_, id)| id != 0) {
-            let mut at = self.home(h);
-            while self.slots[at].1 != 0 {
+        for slot in old.into_iter().filter(|s| s.epoch == epoch) {
+            let mut at = self.home(slot.tag);
+            while self.slots[at].epoch == 1 {
                 at = (at + 1) & mask;
             }
-            self.slots[at] = (h, id);
+            self.slots[at] = Slot { epoch: 1, ..slot };
         }
     }
 }
@@ -118,11 +249,19 @@ impl KeyTable {
 mod tests {
     use super::*;
 
-    fn key(hash: u64, text: &str, view: u128) -> StrKey<'_> {
+    fn hashed(hash: u64, text: &str) -> StrKey<'_> {
         StrKey {
-            hash,
-            text: (text, view),
+            tag: Tag::hashed(hash),
+            text,
         }
+    }
+
+    /// The Arrow view of a string of at most 12 bytes: its length, then its bytes.
+    fn view(text: &str) -> u128 {
+        let mut bytes = [0u8; 16];
+        bytes[..4].copy_from_slice(&(text.len() as u32).to_le_bytes());
+        bytes[4..4 + text.len()].copy_from_slice(text.as_bytes());
+        u128::from_le_bytes(bytes)
     }
 
     #[test]
@@ -132,27 +271,60 @@ mod tests {
             .collect();
         let mut table = KeyTable::new();
         let mut keys = Vec::new();
-        // Ten hashes for a thousand keys: every probe runs past equal hashes of other keys;
-        // views are equal too, so only the bytes tell the keys apart.
+        // Ten hashes for a thousand keys: every probe runs past equal tags of other keys,
+        // and only the bytes tell the keys apart.
         for round in 0..3 {
             for (i, name) in names.iter().enumerate() {
-                let id = table.number(&mut keys, key(i as u64 % 10, name, 7));
+                let id = table.number(&mut keys, hashed(i as u64 % 10, name));
                 assert_eq!(id as usize, i, "round {round}");
             }
         }
         assert_eq!(keys.len(), 1000);
         assert!(table.slots.len() >= 2000);
-        // Short strings lie whole in their view: equal views decide.
+        // Short strings lie whole in their view: equal tags decide, the text is not read.
         let mut keys = Vec::new();
         table.reset(2);
         assert_eq!(table.slots.len(), 64);
-        assert_eq!(table.number(&mut keys, key(1, "a", 1)), 0);
-        assert_eq!(table.number(&mut keys, key(1, "b", 2)), 1);
-        assert_eq!(table.number(&mut keys, key(1, "a", 1)), 0);
-        // A reset forgets every key, and sizes the table for what is to come.
+        let short = |text, v| StrKey {
+            tag: Tag::of((text, v)),
+            text: "never compared",
+        };
+        assert_eq!(table.number(&mut keys, short("a", view("a"))), 0);
+        assert_eq!(table.number(&mut keys, short("b", view("b"))), 1);
+        assert_eq!(table.number(&mut keys, short("a", view("a"))), 0);
+        // A long string's tag is its hash, never equal to a short string's view.
+        let long = "a doc id longer than twelve bytes";
+        assert_eq!(table.number(&mut keys, StrKey::new((long, 7))), 2);
+        assert_eq!(table.number(&mut keys, StrKey::new((long, 8))), 2);
+        // A reset forgets every key (by epoch at the same size), and sizes the table.
+        let mut keys = Vec::new();
+        table.reset(20);
+        assert_eq!(table.slots.len(), 64);
+        assert_eq!(table.number(&mut keys, short("b", view("b"))), 0);
+        assert_eq!(table.number(&mut keys, short("a", view("a"))), 1);
         let mut keys = Vec::new();
         table.reset(100);
         assert_eq!(table.slots.len(), 256);
-        assert_eq!(table.number(&mut keys, key(1, "b", 2)), 0);
+        assert_eq!(table.number(&mut keys, short("a", view("a"))), 0);
+    }
+
+    #[test]
+    fn short_strings_are_tagged_by_their_arrow_view() {
+        use polars::prelude::*;
+        let texts = ["", "a", "q00001", "twelve bytes", "thirteen byte"];
+        let ca = StringChunked::new("t".into(), texts);
+        let array = ca.downcast_iter().next().unwrap();
+        for (i, text) in texts.iter().enumerate() {
+            let arrow = array.views()[i].as_u128();
+            assert_eq!(Tag::of_str(text), Tag::of((text, arrow)), "{text:?}");
+            if text.len() <= 12 {
+                assert_eq!(arrow, view(text), "{text:?}");
+                assert_eq!(Tag::of((text, arrow)), Tag::view(arrow));
+                assert!(Tag::of((text, arrow)).complete());
+            } else {
+                assert_eq!(Tag::of((text, arrow)), Tag::hashed(hash_str(text)));
+                assert!(!Tag::of((text, arrow)).complete());
+            }
+        }
     }
 }
