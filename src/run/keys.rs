@@ -22,7 +22,7 @@ pub(crate) struct Tag(u128);
 impl Tag {
     const HASHED: u64 = u32::MAX as u64;
 
-    /// The tag of a 16-byte view, as two words (8-byte aligned, so slots stay small).
+    /// The tag of a 16-byte view.
     #[inline(always)]
     fn view(view: u128) -> Tag {
         Tag(view)
@@ -88,7 +88,7 @@ pub(crate) fn same((a, va): (&str, u128), (b, vb): (&str, u128)) -> bool {
     (va == vb && a.len() <= 12) || a == b
 }
 
-/// A string with its view, as a [`TableKey`].
+/// A string with its tag, as a [`TableKey`].
 #[derive(Clone, Copy)]
 pub(crate) struct StrKey<'a> {
     pub tag: Tag,
@@ -199,10 +199,9 @@ impl KeyTable {
 
     /// The id under which a key tagged `tag` was inserted, `same(id)` telling whether it is
     /// the key asked for when the tags are equal but not complete; a key not found is
-    /// inserted with id `next`, which is returned. Ids are the caller's (keys' indices,
-    /// rows).
+    /// inserted with id `next`, which is returned.
     #[inline(always)]
-    pub fn find_or_insert(&mut self, tag: Tag, next: u32, same: impl Fn(u32) -> bool) -> u32 {
+    fn find_or_insert(&mut self, tag: Tag, next: u32, same: impl Fn(u32) -> bool) -> u32 {
         let mask = self.slots.len() - 1;
         let mut at = self.home(tag);
         loop {
