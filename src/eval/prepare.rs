@@ -164,6 +164,18 @@ struct RunColumns<'a> {
     scores: F64Chunks<'a>,
 }
 
+impl RunColumns<'_> {
+    /// A function reading row `i` as a [`Row`] (cursors made once per call of this).
+    fn row_reader(&self) -> impl Fn(usize) -> Row + '_ {
+        let (docs, scores) = (self.docs.cursor(), self.scores.cursor());
+        move |i| Row {
+            score: scores.f64(i),
+            hash: doc_hash(Tag::of(docs.str_view(i))),
+            row: i as u32,
+        }
+    }
+}
+
 /// Evaluate every run of the table.
 pub(crate) fn evaluate_runs(
     run: &DataFrame,
@@ -190,14 +202,7 @@ pub(crate) fn evaluate_runs(
     };
     // 1. Group rows by (run, query) key, in any row order. When a key's rows are not all
     //    consecutive, each row's score, doc-id hash and index are laid out in group order.
-    let row_value = || {
-        let (docs, scores) = (cols.docs.cursor(), cols.scores.cursor());
-        move |i: usize| Row {
-            score: scores.f64(i),
-            hash: doc_hash(Tag::of(docs.str_view(i))),
-            row: i as u32,
-        }
-    };
+    let row_value = || cols.row_reader();
     let groups = Groups::build(cols.runs.as_ref(), &cols.queries, &options.name, row_value)?;
     // 2. Rank judged documents and compute metrics per group, in parallel.
     let computed = compute_groups(&cols, &groups, qrels, metrics, options, cancel)?;
@@ -228,13 +233,8 @@ fn compute_groups(
             let judgements = &qrels.docs[qi as usize];
             let ranking = match groups.rows(g) {
                 Rows::Range(rows) => {
-                    let (docs, scores) = (cols.docs.cursor(), cols.scores.cursor());
-                    let rows = rows.map(|i| Row {
-                        score: scores.f64(i),
-                        hash: doc_hash(Tag::of(docs.str_view(i))),
-                        row: i as u32,
-                    });
-                    rank_judged(cols, rows, judgements, scratch)
+                    let read = cols.row_reader();
+                    rank_judged(cols, rows.map(&read), judgements, scratch)
                 }
                 Rows::Listed(rows) => rank_judged(cols, rows.iter().copied(), judgements, scratch),
             }

@@ -22,17 +22,11 @@ pub(crate) struct Tag(u128);
 impl Tag {
     const HASHED: u64 = u32::MAX as u64;
 
-    /// The tag of a 16-byte view.
-    #[inline(always)]
-    fn view(view: u128) -> Tag {
-        Tag(view)
-    }
-
     /// The tag of a string with its Arrow view.
     #[inline(always)]
     pub fn of((text, view): (&str, u128)) -> Tag {
         if text.len() <= 12 {
-            Tag::view(view)
+            Tag(view)
         } else {
             Tag::hashed(hash_str(text))
         }
@@ -45,7 +39,7 @@ impl Tag {
             let mut bytes = [0u8; 16];
             bytes[..4].copy_from_slice(&(text.len() as u32).to_le_bytes());
             bytes[4..4 + text.len()].copy_from_slice(text.as_bytes());
-            Tag::view(u128::from_le_bytes(bytes))
+            Tag(u128::from_le_bytes(bytes))
         } else {
             Tag::hashed(hash_str(text))
         }
@@ -318,7 +312,7 @@ mod tests {
             assert_eq!(Tag::of_str(text), Tag::of((text, arrow)), "{text:?}");
             if text.len() <= 12 {
                 assert_eq!(arrow, view(text), "{text:?}");
-                assert_eq!(Tag::of((text, arrow)), Tag::view(arrow));
+                assert_eq!(Tag::of((text, arrow)), Tag(arrow));
                 assert!(Tag::of((text, arrow)).complete());
             } else {
                 assert_eq!(Tag::of((text, arrow)), Tag::hashed(hash_str(text)));
