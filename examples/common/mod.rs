@@ -7,6 +7,7 @@ use ragplay::eval::stats::SplitMix64;
 use ragplay::polars::prelude::*;
 
 /// The rows of `df` in a seeded random order (Fisher-Yates).
+#[allow(dead_code)] // not every example shuffles
 pub fn shuffled(df: &DataFrame, rng: &mut SplitMix64) -> PolarsResult<DataFrame> {
     let mut order: Vec<IdxSize> = (0..df.height() as IdxSize).collect();
     for i in (1..order.len()).rev() {
@@ -15,10 +16,12 @@ pub fn shuffled(df: &DataFrame, rng: &mut SplitMix64) -> PolarsResult<DataFrame>
     df.take(&IdxCa::from_vec("order".into(), order))
 }
 
-/// QUERIES, DOCS and REPEATS from the command line, each defaulting to `defaults`.
+/// The first three numbers of the command line (QUERIES, DOCS and REPEATS, or what an
+/// example names), each defaulting to `defaults`; later arguments are left to the example.
 pub fn sizes(defaults: [usize; 3]) -> Result<[usize; 3], std::num::ParseIntError> {
     let given: Vec<usize> = std::env::args()
         .skip(1)
+        .take(3)
         .map(|a| a.parse())
         .collect::<Result<_, _>>()?;
     Ok(std::array::from_fn(|i| {

@@ -57,7 +57,7 @@ use crate::data::schema::{table, F64Chunks, StrChunks};
 use crate::error::{Error, Result};
 use crate::run::groups::{Groups, Rows};
 use crate::run::keys::{KeyTable, StrKey};
-use crate::run::topk::top_k_by;
+use crate::run::topk::top_k_in_run_order;
 use crate::run::{self, order, RunView};
 pub use norm::Norm;
 pub use optimize::{optimize_fusion, OptimizeOptions, Tuning};
@@ -302,9 +302,9 @@ impl<'a> Prepared<'a> {
             .par_iter()
             .map_init(
                 || (KeyTable::new(), Vec::new(), Vec::new()),
-                |(table, keys, ranked), &qid| {
+                |(table, keys, rows), &qid| {
                     cancel.check()?;
-                    let docs = query_docs(&grouped, qid, table, keys, ranked);
+                    let docs = query_docs(&grouped, qid, table, keys, rows);
                     cancel.advance(1);
                     docs
                 },
@@ -314,7 +314,8 @@ impl<'a> Prepared<'a> {
             names: runs.iter().map(|r| r.0).collect(),
             queries,
             per_query,
-            doc_ids,
+            // One chunk, made once: every fused run gathers from it by copying views.
+            doc_ids: doc_ids.rechunk().into_owned(),
         })
     }
 
@@ -377,7 +378,7 @@ impl<'a> Prepared<'a> {
                 }
                 let k = options.k.unwrap_or(hits.len());
                 let doc = |d: u32| docs.docs[d as usize];
-                let best = top_k_by(hits, k, |a, b| order::cmp(a.1, doc(a.0).0, b.1, doc(b.0).0));
+                let best = top_k_in_run_order(hits, k, |h| h.1, |h| doc(h.0).0);
                 cancel.advance(1);
                 Ok(best.into_iter().map(|(d, s)| (doc(d).1, s)).collect())
             })
@@ -415,8 +416,8 @@ impl<'a> GroupedRun<'a> {
         })
     }
 
-    /// The rows of group `g` as `(score, row)`, in run order.
-    fn ranked(&self, g: usize, out: &mut Vec<(f64, u32)>) {
+    /// The rows of group `g` as `(score, row)`, in the order the table holds them.
+    fn rows(&self, g: usize, out: &mut Vec<(f64, u32)>) {
         out.clear();
         match self.groups.rows(g) {
             Rows::Range(rows) => {
@@ -425,8 +426,6 @@ impl<'a> GroupedRun<'a> {
             }
             Rows::Listed(rows) => out.extend_from_slice(rows),
         }
-        let docs = self.docs.cursor();
-        order::sort_in_run_order(out, |r| r.0, |r| docs.str(r.1 as usize));
     }
 }
 
@@ -456,13 +455,13 @@ fn query_order<'a>(runs: &[GroupedRun<'a>]) -> Result<Vec<&'a str>> {
 }
 
 /// Query `qid`'s documents numbered across the runs and each run's ranking of them; a
-/// document listed twice by one run is an error. `table`, `keys` and `ranked` are scratch.
+/// document listed twice by one run is an error. `table`, `keys` and `rows` are scratch.
 fn query_docs<'a>(
     runs: &[GroupedRun<'a>],
     qid: &str,
     table: &mut KeyTable,
     keys: &mut Vec<StrKey<'a>>,
-    ranked: &mut Vec<(f64, u32)>,
+    rows: &mut Vec<(f64, u32)>,
 ) -> Result<QueryDocs<'a>> {
     let groups: Vec<Option<usize>> = runs
         .iter()
@@ -484,9 +483,12 @@ fn query_docs<'a>(
     let mut last_run: Vec<u32> = Vec::with_capacity(total);
     for (i, (run, g)) in runs.iter().zip(&groups).enumerate() {
         if let Some(g) = *g {
-            run.ranked(g, ranked);
+            // Rows are numbered in table order (the doc ids are read one after the other, not
+            // in score order), then ranked.
+            run.rows(g, rows);
             let docs = run.docs.cursor();
-            for &(score, row) in ranked.iter() {
+            let start = out.hits.len();
+            for &(score, row) in rows.iter() {
                 let text = docs.str_view(row as usize);
                 let key = StrKey::new(text);
                 let d = table.number(keys, key) as usize;
@@ -503,6 +505,8 @@ fn query_docs<'a>(
                 last_run[d] = i as u32 + 1;
                 out.hits.push((d as u32, score));
             }
+            let names = &out.docs;
+            order::sort_in_run_order(&mut out.hits[start..], |h| h.1, |h| names[h.0 as usize].0);
         }
         out.bounds.push(out.hits.len());
     }

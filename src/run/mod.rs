@@ -149,7 +149,7 @@ impl<'a> RunBuilder<'a> {
         for &(doc, score) in &hits {
             order::check_score(table::RUN, query_id, doc, score)?;
         }
-        let best = topk::top_k_by(hits, k, |a, b| order::cmp(a.1, a.0, b.1, b.0));
+        let best = topk::top_k_in_run_order(hits, k, |h| h.1, |h| h.0);
         self.push_ranked(query_id, best);
         Ok(())
     }
@@ -184,12 +184,11 @@ pub fn gather(
         }
     }
     // polars gathers from one chunk by copying views; from several it copies every string.
-    let queries = query_ids
-        .rechunk()
-        .take(&IdxCa::from_vec("".into(), query_rows))?;
-    let docs = doc_ids
-        .rechunk()
-        .take(&IdxCa::from_vec("".into(), doc_rows))?;
+    let take = |ids: &StringChunked, rows: Vec<IdxSize>| {
+        ids.rechunk().take(&IdxCa::from_vec("".into(), rows))
+    };
+    let (queries, docs) = rayon::join(|| take(query_ids, query_rows), || take(doc_ids, doc_rows));
+    let (queries, docs) = (queries?, docs?);
     schema::frame(vec![
         queries.with_name(QUERY_ID.into()).into_column(),
         docs.with_name(DOC_ID.into()).into_column(),

@@ -63,23 +63,30 @@ pub fn score_key(score: f64) -> u64 {
     }
 }
 
-/// Sort `items` in the run order ([`cmp`]) of `(score(item), doc(item))`: by [`score_key`],
-/// then each run of tied scores by doc id (read only for ties).
-pub fn sort_in_run_order<'a, T>(
+/// Sort `items` in the run order ([`cmp`]) of `(score(item), doc(item))`: by [`score_key`]
+/// (computed once per item), then each run of tied scores by doc id (read only for ties).
+pub fn sort_in_run_order<'a, T: Copy>(
     items: &mut [T],
     score: impl Fn(&T) -> f64,
     doc: impl Fn(&T) -> &'a str,
 ) {
-    let key = |x: &T| !score_key(score(x));
-    items.sort_unstable_by_key(key);
+    let mut keyed: Vec<(u64, T)> = items.iter().map(|x| (!score_key(score(x)), *x)).collect();
+    keyed.sort_unstable_by_key(|x| x.0);
     let mut start = 0;
-    while start < items.len() {
-        let k = key(&items[start]);
-        let end = start + items[start..].partition_point(|x| key(x) == k);
+    while start < keyed.len() {
+        let k = keyed[start].0;
+        // Tied runs are short: a linear scan finds their end in one comparison per item.
+        let mut end = start + 1;
+        while end < keyed.len() && keyed[end].0 == k {
+            end += 1;
+        }
         if end - start > 1 {
-            items[start..end].sort_unstable_by(|a, b| cmp_doc_ids(doc(a), doc(b)));
+            keyed[start..end].sort_unstable_by(|a, b| cmp_doc_ids(doc(&a.1), doc(&b.1)));
         }
         start = end;
+    }
+    for (slot, (_, x)) in items.iter_mut().zip(keyed) {
+        *slot = x;
     }
 }
 

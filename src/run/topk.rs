@@ -1,10 +1,14 @@
 //! Top-k selection in the run order, for the retrievers.
 //!
-//! Two forms: [`top_k_by`] cuts a list of candidates to its best `k` in linear expected time
-//! (`select_nth_unstable`, then a sort of the `k` kept), and [`TopKeys`] keeps the best `k`
-//! of a stream of distinct `u64` keys ([`super::order::key`]) for the hot loops of an index.
+//! Three forms: [`top_k_by`] cuts a list of candidates to its best `k` in linear expected time
+//! (`select_nth_unstable`, then a sort of the `k` kept), [`top_k_in_run_order`] does the same
+//! in the run order of (score, doc id) with the kept items sorted by score key
+//! ([`order::sort_in_run_order`]), and [`TopKeys`] keeps the best `k` of a stream of distinct
+//! `u64` keys ([`super::order::key`]) for the hot loops of an index.
 
 use std::cmp::Ordering;
+
+use super::order;
 
 /// The best `k` of `items` under `order` (`Less` = ranks ahead), best first.
 pub fn top_k_by<T>(mut items: Vec<T>, k: usize, order: impl Fn(&T, &T) -> Ordering) -> Vec<T> {
@@ -16,6 +20,26 @@ pub fn top_k_by<T>(mut items: Vec<T>, k: usize, order: impl Fn(&T, &T) -> Orderi
         items.truncate(k);
     }
     items.sort_unstable_by(order);
+    items
+}
+
+/// The best `k` of `items` in the run order of `(score(item), doc(item))`, best first: a
+/// selection under [`order::cmp`] when `k` cuts the list, then [`order::sort_in_run_order`],
+/// which compares doc ids only between tied scores.
+pub fn top_k_in_run_order<'a, T: Copy>(
+    mut items: Vec<T>,
+    k: usize,
+    score: impl Fn(&T) -> f64,
+    doc: impl Fn(&T) -> &'a str,
+) -> Vec<T> {
+    if k == 0 {
+        return Vec::new();
+    }
+    if k < items.len() {
+        items.select_nth_unstable_by(k - 1, |a, b| order::cmp(score(a), doc(a), score(b), doc(b)));
+        items.truncate(k);
+    }
+    order::sort_in_run_order(&mut items, score, doc);
     items
 }
 
@@ -78,6 +102,32 @@ mod tests {
             full.sort_by(|a, b| b.cmp(a));
             full.truncate(k);
             assert_eq!(top_k_by(items.clone(), k, |a, b| b.cmp(a)), full, "k={k}");
+        }
+    }
+
+    #[test]
+    fn top_k_in_run_order_equals_the_comparators_sort_cut() {
+        // Few distinct scores (ties at every cut) and signed zeros, which tie.
+        let ids: Vec<String> = (0..300).map(|i| format!("d{}", (i * 37) % 300)).collect();
+        let items: Vec<(&str, f64)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let score = match i % 7 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    r => (r as f64 - 3.0) / 2.0,
+                };
+                (d.as_str(), score)
+            })
+            .collect();
+        for k in [0, 1, 7, 42, 299, 300, 301] {
+            let mut full = items.clone();
+            full.sort_by(|a, b| order::cmp(a.1, a.0, b.1, b.0));
+            full.truncate(k);
+            let got = top_k_in_run_order(items.clone(), k, |h| h.1, |h| h.0);
+            let ids = |v: &[(&str, f64)]| v.iter().map(|h| h.0.to_owned()).collect::<Vec<_>>();
+            assert_eq!(ids(&got), ids(&full), "k={k}");
         }
     }
 
