@@ -454,6 +454,9 @@ fn query_order<'a>(runs: &[GroupedRun<'a>]) -> Result<Vec<&'a str>> {
         .collect())
 }
 
+/// How many rows ahead [`query_docs`] asks for a doc id's view.
+const VIEW_PREFETCH: usize = 16;
+
 /// Query `qid`'s documents numbered across the runs and each run's ranking of them; a
 /// document listed twice by one run is an error. `table`, `keys` and `rows` are scratch.
 fn query_docs<'a>(
@@ -488,7 +491,11 @@ fn query_docs<'a>(
             run.rows(g, rows);
             let docs = run.docs.cursor();
             let start = out.hits.len();
-            for &(score, row) in rows.iter() {
+            for (j, &(score, row)) in rows.iter().enumerate() {
+                // Rows gathered by the counting sort lie anywhere in the table.
+                if let Some(&(_, ahead)) = rows.get(j + VIEW_PREFETCH) {
+                    docs.prefetch(ahead as usize);
+                }
                 let text = docs.str_view(row as usize);
                 let key = StrKey::new(text);
                 let d = table.number(keys, key) as usize;
