@@ -310,6 +310,19 @@ impl<'a> Cursor<'_, 'a, StrArray> {
     }
 }
 
+/// Ask the processor to bring the cache line at `p` into L1 ahead of a read (a hint: it never
+/// faults and has no other effect; nothing on targets other than x86-64).
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint with no effect on memory, valid for any address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// FxHash of a string's bytes: the one hash of doc and query ids in evaluation.
 #[inline(always)]
 pub fn hash_str(s: &str) -> u64 {
@@ -335,17 +348,10 @@ impl<'a> Cursor<'_, 'a, StrArray> {
     /// miss this way. A row past the end is ignored.
     #[inline(always)]
     pub fn prefetch(&self, i: usize) {
-        #[cfg(target_arch = "x86_64")]
         if i < self.chunks.len() {
             let (arr, j) = self.locate(i);
-            let view: *const _ = &arr.views()[j];
-            // SAFETY: prefetching is a hint with no effect on memory; the pointer is valid.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(view.cast())
-            };
+            prefetch(&arr.views()[j]);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = i;
     }
 }
 

@@ -34,6 +34,7 @@ use rayon::prelude::*;
 
 use super::kernels;
 use crate::cancel::Cancel;
+use crate::data::schema::prefetch;
 use crate::error::{Error, Result};
 
 /// What the graph navigates: rows scored against a prepared query; higher score = closer.
@@ -95,21 +96,13 @@ impl Space for F32Space<'_> {
 
     #[inline(always)]
     fn prefetch(&self, row: u32) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let start = row as usize * self.dim;
-            if let Some(v) = self.vectors.get(start..start + self.dim) {
-                let p = v.as_ptr() as *const i8;
-                // A vector spans several cache lines; the first ones start the stream.
-                for line in (0..self.dim.min(64)).step_by(16) {
-                    // SAFETY: prefetching never faults; the address lies inside `v`.
-                    unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(line * 4)) };
-                }
+        let start = row as usize * self.dim;
+        if let Some(v) = self.vectors.get(start..start + self.dim) {
+            // A vector spans several cache lines; the first ones start the stream.
+            for line in (0..self.dim.min(64)).step_by(16) {
+                prefetch(&v[line]);
             }
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = row;
     }
 }
 

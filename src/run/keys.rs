@@ -11,7 +11,7 @@
 //! per-row loops that call it (hashbrown calls its comparison through a function pointer).
 //! Evaluation numbers (run, query) keys with it; fusion numbers each query's documents.
 
-use crate::data::schema::hash_str;
+use crate::data::schema::{hash_str, prefetch};
 
 /// What a slot holds to recognise a key (see the module docs). The low 32 bits of a view
 /// are the string's length; a hashed tag puts `u32::MAX` there, which no view of a string
@@ -167,16 +167,7 @@ impl KeyTable {
     /// of the lookup: callers numbering many keys in a loop hide the cache miss this way.
     #[inline(always)]
     pub fn prefetch(&self, tag: Tag) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let slot: *const Slot = &self.slots[self.home(tag)];
-            // SAFETY: prefetching is a hint with no effect on memory; the pointer is valid.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(slot.cast())
-            };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = tag;
+        prefetch(&self.slots[self.home(tag)]);
     }
 
     /// The id of `key` (ids indexing `keys`), giving it the next id and listing it if it

@@ -1,27 +1,11 @@
 //! Top-k selection in the run order, for the retrievers.
 //!
-//! Three forms: [`top_k_by`] cuts a list of candidates to its best `k` in linear expected time
-//! (`select_nth_unstable`, then a sort of the `k` kept), [`top_k_in_run_order`] does the same
-//! in the run order of (score, doc id) with the kept items sorted by score key
-//! ([`order::sort_in_run_order`]), and [`TopKeys`] keeps the best `k` of a stream of distinct
-//! `u64` keys ([`super::order::key`]) for the hot loops of an index.
-
-use std::cmp::Ordering;
+//! Two forms: [`top_k_in_run_order`] cuts a list of candidates to its best `k` in linear
+//! expected time (`select_nth_unstable`, then [`order::sort_in_run_order`] of the `k` kept),
+//! and [`TopKeys`] keeps the best `k` of a stream of distinct `u64` keys
+//! ([`super::order::key`]) for the hot loops of an index.
 
 use super::order;
-
-/// The best `k` of `items` under `order` (`Less` = ranks ahead), best first.
-pub fn top_k_by<T>(mut items: Vec<T>, k: usize, order: impl Fn(&T, &T) -> Ordering) -> Vec<T> {
-    if k == 0 {
-        return Vec::new();
-    }
-    if k < items.len() {
-        items.select_nth_unstable_by(k - 1, &order);
-        items.truncate(k);
-    }
-    items.sort_unstable_by(order);
-    items
-}
 
 /// The best `k` of `items` in the run order of `(score(item), doc(item))`, best first: a
 /// selection under [`order::cmp`] when `k` cuts the list, then [`order::sort_in_run_order`],
@@ -93,17 +77,6 @@ impl TopKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn top_k_by_equals_a_full_sort_cut() {
-        let items: Vec<u32> = (0..1000).map(|i| (i * 7919) % 1009).collect();
-        for k in [0, 1, 5, 999, 1000, 2000] {
-            let mut full = items.clone();
-            full.sort_by(|a, b| b.cmp(a));
-            full.truncate(k);
-            assert_eq!(top_k_by(items.clone(), k, |a, b| b.cmp(a)), full, "k={k}");
-        }
-    }
 
     #[test]
     fn top_k_in_run_order_equals_the_comparators_sort_cut() {
