@@ -271,6 +271,15 @@ impl<'a, T: ?Sized> Cursor<'_, 'a, T> {
     }
 }
 
+impl<'a, T: ?Sized> Cursor<'_, 'a, T> {
+    /// The chunk holding row `i`, `i`'s offset in it, and the row after the chunk's last.
+    #[inline(always)]
+    pub fn chunk_at(&self, i: usize) -> (&'a T, usize, usize) {
+        let (part, j) = self.locate(i);
+        (part, j, self.current.get().1)
+    }
+}
+
 /// String chunks.
 pub type StrChunks<'a> = Chunks<'a, StrArray>;
 /// Float64 chunks.
@@ -341,6 +350,13 @@ impl<'a> Cursor<'_, 'a, StrArray> {
         let view = arr.views()[j].as_u128();
         // SAFETY: `locate` returns an offset below the chunk's length.
         (unsafe { arr.value_unchecked(j) }, view)
+    }
+
+    /// Row `i`'s 16-byte view alone (see [`Cursor::str_view`]).
+    #[inline(always)]
+    pub fn view(&self, i: usize) -> u128 {
+        let (arr, j) = self.locate(i);
+        arr.views()[j].as_u128()
     }
 
     /// Ask the processor to fetch row `i`'s view ahead of [`Cursor::str_view`]: callers that

@@ -11,10 +11,14 @@
 //! sort of the n scores. Queries run in parallel (rayon).
 //!
 //! Run rows meet judgements by a 32-bit doc-id hash taken from the id's key tag (its Arrow
-//! view when the id is at most 12 bytes, so short ids are never hashed byte by byte); a row
-//! is checked against its query's judgements only when a 64-bit filter of the judged hashes
-//! lets it through, and a document listed twice is found with a small hash table of the
-//! query's rows ([`Seen`]). Ids are read and compared only where hashes are equal.
+//! view when the id is at most 12 bytes, so short ids are never hashed byte by byte). One
+//! branch-free pass over a query's rows (see [`rank_judged`]) sets aside the rows that a bit
+//! filter of the judged hashes lets through and the rows whose hash prefix an earlier row
+//! had; only those are looked up in the query's judgements or checked for a document listed
+//! twice. Ids are read and compared only where hashes are equal. Rows are read a chunk at a
+//! time, views and scores as slices.
+
+use std::ops::Range;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -29,7 +33,7 @@ use crate::data::schema::{
     self, table, F64Chunks, StrChunks, DOC_ID, QUERY_ID, RELEVANCE, RUN, SCORE,
 };
 use crate::error::{Error, Result};
-use crate::run::groups::{Groups, Rows};
+use crate::run::groups::{Groups, RowValues, Rows};
 use crate::run::keys::Tag;
 use crate::run::order;
 
@@ -48,22 +52,51 @@ fn spread(h: u32) -> u64 {
     u64::from(h).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// One query's judgements keyed by precomputed doc-id hash, with a 64-bit filter (bit
-/// `h >> 26` set for every judged hash) that rejects most unjudged documents without a probe.
+/// One query's judgements keyed by precomputed doc-id hash, with a filter of the judged
+/// hashes (one bit per hash prefix, at least 64 bits per judged document) that rejects
+/// nearly every unjudged document without a probe.
 #[derive(Default)]
 struct Judgements<'a> {
     table: HashTable<(u32, &'a str, i32)>,
-    filter: u64,
+    filter: Vec<u64>,
+    /// A hash's filter bit is `h >> shift`.
+    shift: u32,
 }
 
 impl<'a> Judgements<'a> {
+    /// Room for `judged` documents, with a filter of `64 * judged` bits rounded up to a
+    /// power of two (at most 2^16).
+    fn with_capacity(judged: usize) -> Self {
+        let bits = (64 * judged).next_power_of_two().clamp(64, 1 << 16);
+        let mut table = HashTable::new();
+        table.reserve(judged, |e: &(u32, &str, i32)| spread(e.0));
+        Judgements {
+            table,
+            filter: vec![0; bits / 64],
+            shift: 32 - bits.trailing_zeros(),
+        }
+    }
+
+    /// Whether a document with hash `h` may be judged (its filter bit is set); branch-free.
+    #[inline(always)]
+    fn passes(&self, h: u32) -> bool {
+        let bit = (h >> self.shift) as usize;
+        (self.filter[bit >> 6] >> (bit & 63)) & 1 != 0
+    }
+
     /// The judgement of the document with hash `h` whose id `doc()` returns; the id is read
     /// only when a judged document has the same hash.
     #[inline]
     fn get<'d>(&self, h: u32, doc: impl Fn() -> &'d str) -> Option<i32> {
-        if self.filter & (1u64 << (h >> 26)) == 0 {
+        if !self.passes(h) {
             return None;
         }
+        self.find(h, doc)
+    }
+
+    /// [`Judgements::get`] without the filter.
+    #[inline]
+    fn find<'d>(&self, h: u32, doc: impl Fn() -> &'d str) -> Option<i32> {
         self.table
             .find(spread(h), |e| e.0 == h && e.1 == doc())
             .map(|e| e.2)
@@ -119,10 +152,7 @@ impl<'a> QrelsIndex<'a> {
         let docs: Vec<Judgements> = members
             .par_iter()
             .map(|rows_of_query| {
-                let mut judgements = Judgements::default();
-                judgements
-                    .table
-                    .reserve(rows_of_query.len(), |e| spread(e.0));
+                let mut judgements = Judgements::with_capacity(rows_of_query.len());
                 for &i in rows_of_query {
                     let (q, d, r) = rows[i as usize];
                     let h = doc_hash(Tag::of_str(d));
@@ -136,7 +166,8 @@ impl<'a> QrelsIndex<'a> {
                     judgements
                         .table
                         .insert_unique(spread(h), (h, d, r), |e| spread(e.0));
-                    judgements.filter |= 1u64 << (h >> 26);
+                    let bit = (h >> judgements.shift) as usize;
+                    judgements.filter[bit >> 6] |= 1 << (bit & 63);
                 }
                 Ok(judgements)
             })
@@ -164,14 +195,32 @@ struct RunColumns<'a> {
     scores: F64Chunks<'a>,
 }
 
-impl RunColumns<'_> {
-    /// A function reading row `i` as a [`Row`] (cursors made once per call of this).
-    fn row_reader(&self) -> impl Fn(usize) -> Row + '_ {
+impl RowValues<Row> for &RunColumns<'_> {
+    /// Rows read a chunk at a time: views and scores as slices, a doc id's bytes hashed only
+    /// when it is too long to lie in its view.
+    #[inline]
+    fn each(&self, rows: Range<usize>, mut f: impl FnMut(usize, Row)) {
         let (docs, scores) = (self.docs.cursor(), self.scores.cursor());
-        move |i| Row {
-            score: scores.f64(i),
-            hash: doc_hash(Tag::of(docs.str_view(i))),
-            row: i as u32,
+        let mut lo = rows.start;
+        while lo < rows.end {
+            let (arr, j, doc_end) = docs.chunk_at(lo);
+            let (values, k, score_end) = scores.chunk_at(lo);
+            let hi = rows.end.min(doc_end).min(score_end);
+            let views = &arr.views()[j..j + (hi - lo)];
+            for (t, (view, &score)) in views.iter().zip(&values[k..k + (hi - lo)]).enumerate() {
+                // SAFETY: `j + t` is below the chunk's length (`hi` is at most its end).
+                let tag = Tag::of_view(view.as_u128(), || unsafe { arr.value_unchecked(j + t) });
+                let row = lo + t;
+                f(
+                    row,
+                    Row {
+                        score,
+                        hash: doc_hash(tag),
+                        row: row as u32,
+                    },
+                );
+            }
+            lo = hi;
         }
     }
 }
@@ -202,8 +251,7 @@ pub(crate) fn evaluate_runs(
     };
     // 1. Group rows by (run, query) key, in any row order. When a key's rows are not all
     //    consecutive, each row's score, doc-id hash and index are laid out in group order.
-    let row_value = || cols.row_reader();
-    let groups = Groups::build(cols.runs.as_ref(), &cols.queries, &options.name, row_value)?;
+    let groups = Groups::build(cols.runs.as_ref(), &cols.queries, &options.name, &cols)?;
     // 2. Rank judged documents and compute metrics per group, in parallel.
     let computed = compute_groups(&cols, &groups, qrels, metrics, options, cancel)?;
     // 3. Assemble per run.
@@ -233,8 +281,12 @@ fn compute_groups(
             let judgements = &qrels.docs[qi as usize];
             let ranking = match groups.rows(g) {
                 Rows::Range(rows) => {
-                    let read = cols.row_reader();
-                    rank_judged(cols, rows.map(&read), judgements, scratch)
+                    let mut read = std::mem::take(&mut scratch.read);
+                    read.clear();
+                    cols.each(rows, |_, row| read.push(row));
+                    let ranked = rank_judged(cols, read.iter().copied(), judgements, scratch);
+                    scratch.read = read;
+                    ranked
                 }
                 Rows::Listed(rows) => rank_judged(cols, rows.iter().copied(), judgements, scratch),
             }
@@ -296,7 +348,7 @@ fn assemble<T>(
 
 /// What evaluation reads of a run row (laid out in group order when groups are not
 /// contiguous; 16 bytes).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Row {
     score: f64,
     hash: u32,
@@ -305,55 +357,38 @@ struct Row {
 
 #[derive(Default)]
 struct Scratch<'a> {
-    /// The rows seen in this query by doc-id hash: the duplicate check.
-    seen: Seen,
+    /// A contiguous group's rows, read from the table.
+    read: Vec<Row>,
+    /// The duplicate check's bit per doc-id hash prefix (see [`rank_judged`]).
+    marks: Vec<u64>,
+    /// Each row's doc-id hash and row index, in the group's order.
+    hashes: Vec<u32>,
+    rows: Vec<u32>,
+    /// Positions (in the group) of rows whose mark was set by an earlier row.
+    collided: Vec<u32>,
+    /// Rows that the judgement filter let through.
+    maybe: Vec<Row>,
     judged: Vec<(f64, &'a str, i32)>,
     /// Scores of the documents the qrels do not judge.
     unjudged: Vec<f64>,
 }
 
-/// The duplicate check of one query's rows: an open-addressing table (linear probing, at
-/// most half full) of 4-byte slots, each 0 (empty) or 1 + the index of a `(hash, row)` in
-/// `seen`, so that a 1,000-row query's table takes 8 KiB, stays in the L1 cache, and is
-/// cleared by one fill.
-#[derive(Default)]
-struct Seen {
-    slots: Vec<u32>,
-    seen: Vec<(u32, u32)>,
-    /// `64 - log2(slots.len())`.
-    shift: u32,
-}
-
-impl Seen {
-    /// Forget every row, with room for `rows` of them.
-    fn reset(&mut self, rows: usize) {
-        let size = (2 * rows).next_power_of_two().max(16);
-        self.slots.clear();
-        self.slots.resize(size, 0);
-        self.seen.clear();
-        self.shift = 64 - size.trailing_zeros();
-    }
-
-    /// Record `row`, whose doc id has hash `hash`; true when a row recorded before has the
-    /// same doc id (`same(earlier)` compares the ids where hashes are equal).
-    #[inline(always)]
-    fn insert(&mut self, hash: u32, row: u32, same: impl Fn(u32) -> bool) -> bool {
-        let mask = self.slots.len() - 1;
-        let mut at = (spread(hash) >> self.shift) as usize;
-        loop {
-            let k = self.slots[at];
-            if k == 0 {
-                break;
-            }
-            let (h, earlier) = self.seen[k as usize - 1];
-            if h == hash && same(earlier) {
-                return true;
-            }
-            at = (at + 1) & mask;
+impl Scratch<'_> {
+    /// Room for a group of `n` rows, with `2^bits` cleared marks.
+    fn reset(&mut self, n: usize) -> u32 {
+        let bits = (64 * n).next_power_of_two().clamp(64, 1 << 22);
+        self.marks.clear();
+        self.marks.resize(bits / 64, 0);
+        for v in [&mut self.hashes, &mut self.rows, &mut self.collided] {
+            v.clear();
+            v.resize(n, 0);
         }
-        self.seen.push((hash, row));
-        self.slots[at] = self.seen.len() as u32;
-        false
+        self.maybe.clear();
+        self.maybe.resize(n, Row::default());
+        self.unjudged.clear();
+        self.unjudged.resize(n, 0.0);
+        self.judged.clear();
+        32 - bits.trailing_zeros()
     }
 }
 
@@ -374,6 +409,13 @@ impl Duplicate<'_> {
 /// The ranks of a group's judged documents. `rows` yields the group's rows, ascending; doc
 /// ids are read from the table only where a hash matches (a judged document, a possible
 /// duplicate) or scores tie.
+///
+/// One pass over the rows, without a branch that depends on the data, sorts them three
+/// ways: a row the judgement filter rejects has its score appended to the unjudged ones, a
+/// row it lets through goes to `maybe` (looked up afterwards, about 1.5% of unjudged rows
+/// besides the judged ones), and a row whose bit in `marks` (one bit per hash prefix, 64 or
+/// more bits per row) an earlier row set goes to `collided`. Only the collided rows (a few
+/// per thousand) are checked for an earlier row with the same hash and doc id.
 fn rank_judged<'a, I>(
     cols: &RunColumns<'a>,
     rows: I,
@@ -385,19 +427,36 @@ where
 {
     let num_ret = rows.len();
     let docs = cols.docs.cursor();
-    s.seen.reset(num_ret);
-    s.judged.clear();
-    s.unjudged.clear();
-    for Row { score, hash, row } in rows.clone() {
+    let mark_shift = s.reset(num_ret);
+    let (mut unjudged, mut maybe, mut collided) = (0, 0, 0);
+    for (at, r) in rows.clone().enumerate() {
+        s.hashes[at] = r.hash;
+        s.rows[at] = r.row;
+        let pass = judgements.passes(r.hash);
+        s.unjudged[unjudged] = r.score;
+        unjudged += usize::from(!pass);
+        s.maybe[maybe] = r;
+        maybe += usize::from(pass);
+        let bit = (r.hash >> mark_shift) as usize;
+        let (word, mask) = (&mut s.marks[bit >> 6], 1u64 << (bit & 63));
+        s.collided[collided] = at as u32;
+        collided += usize::from(*word & mask != 0);
+        *word |= mask;
+    }
+    if let Some(i) = duplicate(s, collided, |a, b| docs.same(a, b)) {
+        return Err(Duplicate(docs.str(i)));
+    }
+    for &Row { score, hash, row } in &s.maybe[..maybe] {
         let i = row as usize;
-        if s.seen.insert(hash, row, |j| docs.same(j as usize, i)) {
-            return Err(Duplicate(docs.str(i)));
-        }
-        match judgements.get(hash, || docs.str(i)) {
+        match judgements.find(hash, || docs.str(i)) {
             Some(rel) => s.judged.push((score, docs.str(i), rel)),
-            None => s.unjudged.push(score),
+            None => {
+                s.unjudged[unjudged] = score;
+                unjudged += 1;
+            }
         }
     }
+    s.unjudged.truncate(unjudged);
     s.judged
         .sort_unstable_by(|a, b| order::cmp(a.0, a.1, b.0, b.1));
     let judged = ranks(&s.judged, &s.unjudged, |score, doc| {
@@ -411,6 +470,45 @@ where
             .count() as u32
     });
     Ok(QueryRanking { judged, num_ret })
+}
+
+/// A row whose doc id an earlier row of the group has, among the rows that [`rank_judged`]
+/// found with a collided mark (`same(i, j)` compares the ids of rows `i` and `j`). Each
+/// collided row's hash is counted among the earlier rows' (vectorised) when that costs at
+/// most a few passes over the group; otherwise (large groups, where collided rows number in
+/// the hundreds) one pass lists every row whose hash a collided row has, and equal hashes are
+/// found by sorting that list.
+fn duplicate(s: &Scratch, collided: usize, same: impl Fn(usize, usize) -> bool) -> Option<usize> {
+    let (hashes, rows) = (&s.hashes, &s.rows);
+    let collided = &s.collided[..collided];
+    let row = |at: u32| rows[at as usize] as usize;
+    let scan: usize = collided.iter().map(|&at| at as usize).sum();
+    if scan <= 8 * hashes.len() {
+        return collided.iter().find_map(|&at| {
+            let h = hashes[at as usize];
+            let earlier = &hashes[..at as usize];
+            if earlier.iter().fold(0u32, |n, &x| n + u32::from(x == h)) == 0 {
+                return None;
+            }
+            (0..at)
+                .any(|e| earlier[e as usize] == h && same(row(e), row(at)))
+                .then(|| row(at))
+        });
+    }
+    let wanted: FxHashSet<u32> = collided.iter().map(|&at| hashes[at as usize]).collect();
+    let mut listed: Vec<(u32, u32)> = (0..hashes.len() as u32)
+        .filter(|&at| wanted.contains(&hashes[at as usize]))
+        .map(|at| (hashes[at as usize], at))
+        .collect();
+    listed.sort_unstable();
+    listed.chunk_by(|a, b| a.0 == b.0).find_map(|equal| {
+        equal.iter().enumerate().find_map(|(k, &(_, a))| {
+            equal[k + 1..]
+                .iter()
+                .find(|&&(_, b)| same(row(a), row(b)))
+                .map(|&(_, b)| row(b))
+        })
+    })
 }
 
 /// `(rank, judgement)` of the judged documents, sorted best first. The i-th one's rank is
@@ -438,4 +536,49 @@ fn ranks(
             (idx as u32 + 1 + ahead, rel)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch holding `hashes` for rows 100, 101, ... and the given collided positions.
+    fn scratch(hashes: &[u32], collided: &[u32]) -> Scratch<'static> {
+        Scratch {
+            hashes: hashes.to_vec(),
+            rows: (100..100 + hashes.len() as u32).collect(),
+            collided: collided.to_vec(),
+            ..Scratch::default()
+        }
+    }
+
+    #[test]
+    fn duplicates_are_found_by_scanning_and_by_sorting() {
+        // 3,000 rows: docs[i] is row i's doc id; hashes are its low 8 bits, so that many
+        // rows with different ids share a hash.
+        let n = 3000;
+        let mut docs: Vec<u32> = (0..n).map(|i| i * 7919 + 13).collect();
+        let hashes = |docs: &[u32]| docs.iter().map(|&d| d & 0xff).collect::<Vec<_>>();
+        let same = |docs: &[u32]| {
+            let docs = docs.to_vec();
+            move |a: usize, b: usize| docs[a - 100] == docs[b - 100]
+        };
+        let few: Vec<u32> = vec![5, 700, 2999];
+        let all: Vec<u32> = (0..n).collect();
+        // Equal hashes, no equal ids: nothing, whichever way collided rows are checked.
+        for collided in [&few, &all] {
+            let s = scratch(&hashes(&docs), collided);
+            assert_eq!(duplicate(&s, collided.len(), same(&docs)), None);
+        }
+        // Row 2999 repeats row 1234's id: found from position 2999 both ways (a few
+        // collided rows are scanned; all of them are too many to scan and are sorted).
+        docs[2999] = docs[1234];
+        for collided in [&few, &all] {
+            let s = scratch(&hashes(&docs), collided);
+            assert_eq!(duplicate(&s, collided.len(), same(&docs)), Some(100 + 2999));
+        }
+        // Only the first `collided` entries count.
+        let s = scratch(&hashes(&docs), &few);
+        assert_eq!(duplicate(&s, 2, same(&docs)), None);
+    }
 }

@@ -49,6 +49,23 @@ const KEY_BLOCK: usize = 1 << 16;
 /// Keys made (and their slots prefetched) before they are numbered.
 const KEY_BATCH: usize = 32;
 
+/// What the counting sort lays out for each row (see the module docs).
+pub(crate) trait RowValues<T>: Sync {
+    /// Call `f(row, value)` for each row of `rows`, ascending.
+    fn each(&self, rows: Range<usize>, f: impl FnMut(usize, T));
+}
+
+/// A function making (once per call of `each`) a function of the row.
+impl<T, V: Fn(usize) -> T, F: Fn() -> V + Sync> RowValues<T> for F {
+    #[inline]
+    fn each(&self, rows: Range<usize>, mut f: impl FnMut(usize, T)) {
+        let value = self();
+        for row in rows {
+            f(row, value(row));
+        }
+    }
+}
+
 /// The rows of one group, ascending.
 pub(crate) enum Rows<'g, T> {
     /// Consecutive rows.
@@ -76,13 +93,13 @@ pub(crate) struct Groups<'a, T> {
 
 impl<'a, T: Copy + Send + Sync> Groups<'a, T> {
     /// Group the rows of a run table; without a `run` column every row belongs to the run
-    /// named `default_run`. `row_value()` makes (once per parallel task) a function giving a
-    /// row's value; it is used only when groups are not contiguous. Rows are counted in u32.
-    pub fn build<V: Fn(usize) -> T>(
+    /// named `default_run`. `row_values` gives the rows' values; it is used only when
+    /// groups are not contiguous. Rows are counted in u32.
+    pub fn build(
         runs: Option<&StrChunks<'a>>,
         queries: &StrChunks<'a>,
         default_run: &'a str,
-        row_value: impl Fn() -> V + Sync,
+        row_values: impl RowValues<T>,
     ) -> Result<Self> {
         let n = queries.len();
         if u32::try_from(n).is_err() {
@@ -105,7 +122,7 @@ impl<'a, T: Copy + Send + Sync> Groups<'a, T> {
                     // Every key is one segment, so segments and groups are numbered alike.
                     (merged.keys, Layout::Segments { starts, n })
                 } else {
-                    let layout = scatter(&blocks, &merged, n, &span, row_value);
+                    let layout = scatter(&blocks, &merged, n, Items::Segments(&span), row_values);
                     (merged.keys, layout)
                 }
             }
@@ -113,7 +130,13 @@ impl<'a, T: Copy + Send + Sync> Groups<'a, T> {
                 let span = |i: usize| i..i + 1;
                 let blocks = key_blocks(&keyer, n, &span);
                 let merged = Merged::of(&blocks);
-                let layout = scatter(&blocks, &merged, n, &span, row_value);
+                let layout = scatter(
+                    &blocks,
+                    &merged,
+                    n,
+                    Items::<fn(usize) -> Range<usize>>::Rows,
+                    row_values,
+                );
                 (merged.keys, layout)
             }
         };
@@ -241,41 +264,42 @@ impl<'a> BlockKeys<'a> {
         let mut table = KeyTable::new();
         // Runs are few and usually long: the last run's hash is reused while its name repeats.
         let mut run = ((keyer.default_run, 0u128), 0u64);
-        // Keys are made a batch at a time, each one's slot prefetched, then numbered: the
-        // table's cache misses overlap instead of stalling one row at a time.
-        let mut batch: Vec<(Key<'a>, usize)> = Vec::with_capacity(KEY_BATCH);
+        // Tags are made a batch at a time, each one's slot prefetched, then numbered: the
+        // table's cache misses overlap instead of stalling one row at a time. A key's strings
+        // are read only when it is new or its tag does not decide equality.
+        let mut batch: Vec<(Tag, usize)> = Vec::with_capacity(KEY_BATCH);
         for first in items.clone().step_by(KEY_BATCH) {
             batch.clear();
             for s in first..(first + KEY_BATCH).min(items.end) {
-                let rows = span(s);
-                let i = rows.start;
-                let query = q.str_view(i);
+                let i = span(s).start;
                 // Without a run column the key is the query id, tagged by its view when short.
                 let tag = match &r {
-                    None => Tag::of(query),
+                    None => Tag::of_view(q.view(i), || q.str(i)),
                     Some(r) => {
                         let name = r.str_view(i);
                         if !same(name, run.0) {
                             run = (name, hash_str(name.0));
                         }
                         let mixed = run.1.rotate_left(32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                        Tag::hashed(hash_str(query.0) ^ mixed)
+                        Tag::hashed(hash_str(q.str(i)) ^ mixed)
                     }
                 };
                 table.prefetch(tag);
-                let key = Key {
-                    tag,
-                    run: run.0,
-                    query,
-                };
-                batch.push((key, rows.len()));
+                batch.push((tag, s));
             }
-            for &(key, rows) in &batch {
-                let id = table.number(&mut out.keys, key);
+            for &(tag, s) in &batch {
+                let rows = span(s);
+                let i = rows.start;
+                let key = || Key {
+                    tag,
+                    run: r.as_ref().map_or((keyer.default_run, 0), |r| r.str_view(i)),
+                    query: q.str_view(i),
+                };
+                let id = table.number_lazy(&mut out.keys, tag, key);
                 if id as usize == out.rows.len() {
                     out.rows.push(0);
                 }
-                out.rows[id as usize] += rows;
+                out.rows[id as usize] += rows.len();
                 out.ids.push(id);
             }
         }
@@ -377,15 +401,23 @@ fn advise_huge_pages<T>(buffer: &mut Vec<T>) {
     let _ = buffer;
 }
 
+/// What the items numbered by [`key_blocks`] are.
+enum Items<'s, S> {
+    /// Each item is one row.
+    Rows,
+    /// Item `s` is the segment of rows `span(s)`.
+    Segments(&'s S),
+}
+
 /// The counting sort: row values ordered by group (stable: rows ascending within a group),
 /// and each group's `[offsets[g], offsets[g + 1])` in them. Blocks scatter their rows in
 /// parallel, each into its own slots of each group's slice.
-fn scatter<T: Copy + Send + Sync, V: Fn(usize) -> T>(
+fn scatter<T: Copy + Send + Sync, S: Fn(usize) -> Range<usize> + Sync>(
     blocks: &[BlockKeys],
     merged: &Merged,
     n: usize,
-    span: &(impl Fn(usize) -> Range<usize> + Sync),
-    row_value: impl Fn() -> V + Sync,
+    items: Items<S>,
+    row_values: impl RowValues<T>,
 ) -> Layout<T> {
     let groups = merged.keys.len();
     let mut offsets = vec![0usize; groups + 1];
@@ -413,20 +445,32 @@ fn scatter<T: Copy + Send + Sync, V: Fn(usize) -> T>(
         .collect();
     let mut values: Vec<T> = Vec::with_capacity(n);
     advise_huge_pages(&mut values);
-    let values_out = Shared(values.as_mut_ptr());
-    blocks.par_iter().zip(cursors).for_each(|(b, mut cursor)| {
-        let value = row_value();
-        for (s, &id) in b.items.clone().zip(&b.ids) {
-            let at = &mut cursor[id as usize];
-            for row in span(s) {
-                // SAFETY: the slots `offsets[g]..offsets[g + 1]` of group `g` are split
-                // between blocks by their row counts of `g`, so each slot below `n` is
-                // written by one block, once.
-                unsafe { values_out.write(*at, value(row)) };
-                *at += 1;
+    let out = Shared(values.as_mut_ptr());
+    // SAFETY (both writes): the slots `offsets[g]..offsets[g + 1]` of group `g` are split
+    // between blocks by their row counts of `g`, so each slot below `n` is written by one
+    // block, once.
+    blocks
+        .par_iter()
+        .zip(cursors)
+        .for_each(|(b, mut cursor)| match &items {
+            Items::Rows => {
+                let first = b.items.start;
+                row_values.each(b.items.clone(), |row, value| {
+                    let at = &mut cursor[b.ids[row - first] as usize];
+                    unsafe { out.write(*at, value) };
+                    *at += 1;
+                });
             }
-        }
-    });
+            Items::Segments(span) => {
+                for (s, &id) in b.items.clone().zip(&b.ids) {
+                    let at = &mut cursor[id as usize];
+                    row_values.each(span(s), |_, value| {
+                        unsafe { out.write(*at, value) };
+                        *at += 1;
+                    });
+                }
+            }
+        });
     // SAFETY: the slots of all groups cover `0..n` (the row counts sum to `n`), and every
     // slot was written above.
     unsafe { values.set_len(n) };

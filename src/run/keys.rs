@@ -32,6 +32,17 @@ impl Tag {
         }
     }
 
+    /// The tag of a string from its Arrow view, `text()` being read only when the string is
+    /// too long to lie in the view.
+    #[inline(always)]
+    pub fn of_view<'s>(view: u128, text: impl FnOnce() -> &'s str) -> Tag {
+        if (view as u32) <= 12 {
+            Tag(view)
+        } else {
+            Tag::hashed(hash_str(text()))
+        }
+    }
+
     /// The tag of a string without its Arrow view at hand: the view is built the way Arrow
     /// builds it (length, then the bytes) when the string is short enough to lie in it.
     pub fn of_str(text: &str) -> Tag {
@@ -178,6 +189,23 @@ impl KeyTable {
         let id = self.find_or_insert(key.tag(), next, |id| keys[id as usize].same(&key));
         if id == next {
             keys.push(key);
+        }
+        id
+    }
+
+    /// [`KeyTable::number`] for a key tagged `tag` that `key()` makes, called only when the
+    /// key is new or must be compared (equal tags that are not complete).
+    #[inline(always)]
+    pub fn number_lazy<K: TableKey>(
+        &mut self,
+        keys: &mut Vec<K>,
+        tag: Tag,
+        key: impl Fn() -> K,
+    ) -> u32 {
+        let next = keys.len() as u32;
+        let id = self.find_or_insert(tag, next, |id| keys[id as usize].same(&key()));
+        if id == next {
+            keys.push(key());
         }
         id
     }
