@@ -269,9 +269,7 @@ impl<'a, T: ?Sized> Cursor<'_, 'a, T> {
         }
         (self.chunks.parts[c], i - lo)
     }
-}
 
-impl<'a, T: ?Sized> Cursor<'_, 'a, T> {
     /// The chunk holding row `i`, `i`'s offset in it, and the row after the chunk's last.
     #[inline(always)]
     pub fn chunk_at(&self, i: usize) -> (&'a T, usize, usize) {

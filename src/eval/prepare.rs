@@ -52,36 +52,72 @@ fn spread(h: u32) -> u64 {
     u64::from(h).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// One query's judgements keyed by precomputed doc-id hash, with a filter of the judged
-/// hashes (one bit per hash prefix, at least 64 bits per judged document) that rejects
-/// nearly every unjudged document without a probe.
+/// One bit per 32-bit hash prefix: 64 bits per expected item, rounded up to a power of two
+/// (from 64 to `2^max_log2`), so that a hash not inserted finds its bit set with probability
+/// at most about 1/64 while the cap is not reached. Testing and setting are branch-free.
 #[derive(Default)]
-struct Judgements<'a> {
-    table: HashTable<(u32, &'a str, i32)>,
-    filter: Vec<u64>,
-    /// A hash's filter bit is `h >> shift`.
+struct HashBits {
+    words: Vec<u64>,
+    /// A hash's bit is `h >> shift`.
     shift: u32,
 }
 
+impl HashBits {
+    /// Clear, with room for `items` items.
+    fn reset(&mut self, items: usize, max_log2: u32) {
+        let bits = (64 * items).next_power_of_two().clamp(64, 1 << max_log2);
+        self.words.clear();
+        self.words.resize(bits / 64, 0);
+        self.shift = 32 - bits.trailing_zeros();
+    }
+
+    /// The word and mask of hash `h`'s bit.
+    #[inline(always)]
+    fn slot(&self, h: u32) -> (usize, u64) {
+        let bit = (h >> self.shift) as usize;
+        (bit >> 6, 1 << (bit & 63))
+    }
+
+    /// Whether `h`'s bit is set.
+    #[inline(always)]
+    fn contains(&self, h: u32) -> bool {
+        let (w, mask) = self.slot(h);
+        self.words[w] & mask != 0
+    }
+
+    /// Set `h`'s bit; whether it was set before.
+    #[inline(always)]
+    fn insert(&mut self, h: u32) -> bool {
+        let (w, mask) = self.slot(h);
+        let word = &mut self.words[w];
+        let was = *word & mask != 0;
+        *word |= mask;
+        was
+    }
+}
+
+/// One query's judgements keyed by precomputed doc-id hash, with a filter of the judged
+/// hashes ([`HashBits`], at most 2^16 bits) that rejects nearly every unjudged document
+/// without a probe.
+#[derive(Default)]
+struct Judgements<'a> {
+    table: HashTable<(u32, &'a str, i32)>,
+    filter: HashBits,
+}
+
 impl<'a> Judgements<'a> {
-    /// Room for `judged` documents, with a filter of `64 * judged` bits rounded up to a
-    /// power of two (at most 2^16).
+    /// Room for `judged` documents.
     fn with_capacity(judged: usize) -> Self {
-        let bits = (64 * judged).next_power_of_two().clamp(64, 1 << 16);
-        let mut table = HashTable::new();
-        table.reserve(judged, |e: &(u32, &str, i32)| spread(e.0));
-        Judgements {
-            table,
-            filter: vec![0; bits / 64],
-            shift: 32 - bits.trailing_zeros(),
-        }
+        let mut out = Judgements::default();
+        out.table.reserve(judged, |e| spread(e.0));
+        out.filter.reset(judged, 16);
+        out
     }
 
     /// Whether a document with hash `h` may be judged (its filter bit is set); branch-free.
     #[inline(always)]
     fn passes(&self, h: u32) -> bool {
-        let bit = (h >> self.shift) as usize;
-        (self.filter[bit >> 6] >> (bit & 63)) & 1 != 0
+        self.filter.contains(h)
     }
 
     /// The judgement of the document with hash `h` whose id `doc()` returns; the id is read
@@ -166,8 +202,7 @@ impl<'a> QrelsIndex<'a> {
                     judgements
                         .table
                         .insert_unique(spread(h), (h, d, r), |e| spread(e.0));
-                    let bit = (h >> judgements.shift) as usize;
-                    judgements.filter[bit >> 6] |= 1 << (bit & 63);
+                    judgements.filter.insert(h);
                 }
                 Ok(judgements)
             })
@@ -271,34 +306,34 @@ fn compute_groups(
     cancel.start(groups.keys.len() as u64);
     (0..groups.keys.len())
         .into_par_iter()
-        .map_init(Scratch::default, |scratch, g| {
-            cancel.check()?;
-            cancel.advance(1);
-            let (ri, qid) = groups.keys[g];
-            let Some(&qi) = qrels.ids.get(qid) else {
-                return Ok(None);
-            };
-            let judgements = &qrels.docs[qi as usize];
-            let ranking = match groups.rows(g) {
-                Rows::Range(rows) => {
-                    let mut read = std::mem::take(&mut scratch.read);
-                    read.clear();
-                    cols.each(rows, |_, row| read.push(row));
-                    let ranked = rank_judged(cols, read.iter().copied(), judgements, scratch);
-                    scratch.read = read;
-                    ranked
+        .map_init(
+            Default::default,
+            |(scratch, read): &mut (Scratch, Vec<Row>), g| {
+                cancel.check()?;
+                cancel.advance(1);
+                let (ri, qid) = groups.keys[g];
+                let Some(&qi) = qrels.ids.get(qid) else {
+                    return Ok(None);
+                };
+                let judgements = &qrels.docs[qi as usize];
+                let ranking = match groups.rows(g) {
+                    Rows::Range(rows) => {
+                        read.clear();
+                        cols.each(rows, |_, row| read.push(row));
+                        rank_judged(cols, read, judgements, scratch)
+                    }
+                    Rows::Listed(rows) => rank_judged(cols, rows, judgements, scratch),
                 }
-                Rows::Listed(rows) => rank_judged(cols, rows.iter().copied(), judgements, scratch),
-            }
-            .map_err(|e| e.into_error(qid, groups.runs[ri as usize]))?;
-            let summary = &qrels.summaries[qi as usize];
-            Ok(Some(
-                metrics
-                    .iter()
-                    .map(|m| compute(m, &ranking, summary, level))
-                    .collect(),
-            ))
-        })
+                .map_err(|e| e.into_error(qid, groups.runs[ri as usize]))?;
+                let summary = &qrels.summaries[qi as usize];
+                Ok(Some(
+                    metrics
+                        .iter()
+                        .map(|m| compute(m, &ranking, summary, level))
+                        .collect(),
+                ))
+            },
+        )
         .collect()
 }
 
@@ -357,13 +392,8 @@ struct Row {
 
 #[derive(Default)]
 struct Scratch<'a> {
-    /// A contiguous group's rows, read from the table.
-    read: Vec<Row>,
     /// The duplicate check's bit per doc-id hash prefix (see [`rank_judged`]).
-    marks: Vec<u64>,
-    /// Each row's doc-id hash and row index, in the group's order.
-    hashes: Vec<u32>,
-    rows: Vec<u32>,
+    marks: HashBits,
     /// Positions (in the group) of rows whose mark was set by an earlier row.
     collided: Vec<u32>,
     /// Rows that the judgement filter let through.
@@ -374,21 +404,16 @@ struct Scratch<'a> {
 }
 
 impl Scratch<'_> {
-    /// Room for a group of `n` rows, with `2^bits` cleared marks.
-    fn reset(&mut self, n: usize) -> u32 {
-        let bits = (64 * n).next_power_of_two().clamp(64, 1 << 22);
-        self.marks.clear();
-        self.marks.resize(bits / 64, 0);
-        for v in [&mut self.hashes, &mut self.rows, &mut self.collided] {
-            v.clear();
-            v.resize(n, 0);
-        }
+    /// Room for a group of `n` rows, with the marks cleared (at most 2^22 bits).
+    fn reset(&mut self, n: usize) {
+        self.marks.reset(n, 22);
+        self.collided.clear();
+        self.collided.resize(n, 0);
         self.maybe.clear();
         self.maybe.resize(n, Row::default());
         self.unjudged.clear();
         self.unjudged.resize(n, 0.0);
         self.judged.clear();
-        32 - bits.trailing_zeros()
     }
 }
 
@@ -406,44 +431,37 @@ impl Duplicate<'_> {
     }
 }
 
-/// The ranks of a group's judged documents. `rows` yields the group's rows, ascending; doc
+/// The ranks of a group's judged documents. `rows` are the group's rows, ascending; doc
 /// ids are read from the table only where a hash matches (a judged document, a possible
 /// duplicate) or scores tie.
 ///
 /// One pass over the rows, without a branch that depends on the data, sorts them three
 /// ways: a row the judgement filter rejects has its score appended to the unjudged ones, a
-/// row it lets through goes to `maybe` (looked up afterwards, about 1.5% of unjudged rows
-/// besides the judged ones), and a row whose bit in `marks` (one bit per hash prefix, 64 or
-/// more bits per row) an earlier row set goes to `collided`. Only the collided rows (a few
-/// per thousand) are checked for an earlier row with the same hash and doc id.
-fn rank_judged<'a, I>(
+/// row it lets through goes to `maybe` (looked up afterwards: the judged rows and, by the
+/// filter's size, an expected 1/64 or less of the unjudged ones), and a row whose bit in
+/// `marks` an earlier row set goes to `collided`. Only the collided rows (an expected n/128
+/// of n rows while the marks are not capped) are checked for an earlier row with the same
+/// hash and doc id.
+fn rank_judged<'a>(
     cols: &RunColumns<'a>,
-    rows: I,
+    rows: &[Row],
     judgements: &Judgements<'_>,
     s: &mut Scratch<'a>,
-) -> std::result::Result<QueryRanking, Duplicate<'a>>
-where
-    I: ExactSizeIterator<Item = Row> + Clone,
-{
+) -> std::result::Result<QueryRanking, Duplicate<'a>> {
     let num_ret = rows.len();
     let docs = cols.docs.cursor();
-    let mark_shift = s.reset(num_ret);
+    s.reset(num_ret);
     let (mut unjudged, mut maybe, mut collided) = (0, 0, 0);
-    for (at, r) in rows.clone().enumerate() {
-        s.hashes[at] = r.hash;
-        s.rows[at] = r.row;
+    for (at, &r) in rows.iter().enumerate() {
         let pass = judgements.passes(r.hash);
         s.unjudged[unjudged] = r.score;
         unjudged += usize::from(!pass);
         s.maybe[maybe] = r;
         maybe += usize::from(pass);
-        let bit = (r.hash >> mark_shift) as usize;
-        let (word, mask) = (&mut s.marks[bit >> 6], 1u64 << (bit & 63));
         s.collided[collided] = at as u32;
-        collided += usize::from(*word & mask != 0);
-        *word |= mask;
+        collided += usize::from(s.marks.insert(r.hash));
     }
-    if let Some(i) = duplicate(s, collided, |a, b| docs.same(a, b)) {
+    if let Some(i) = duplicate(rows, &s.collided[..collided], |a, b| docs.same(a, b)) {
         return Err(Duplicate(docs.str(i)));
     }
     for &Row { score, hash, row } in &s.maybe[..maybe] {
@@ -460,7 +478,7 @@ where
     s.judged
         .sort_unstable_by(|a, b| order::cmp(a.0, a.1, b.0, b.1));
     let judged = ranks(&s.judged, &s.unjudged, |score, doc| {
-        rows.clone()
+        rows.iter()
             .filter(|r| {
                 let i = r.row as usize;
                 r.score == score
@@ -472,33 +490,31 @@ where
     Ok(QueryRanking { judged, num_ret })
 }
 
-/// A row whose doc id an earlier row of the group has, among the rows that [`rank_judged`]
-/// found with a collided mark (`same(i, j)` compares the ids of rows `i` and `j`). Each
+/// A row whose doc id an earlier row of the group has, among the rows at the `collided`
+/// positions of `rows` (those [`rank_judged`] found with a collided mark; `same(i, j)`
+/// compares the ids of table rows `i` and `j`). Each
 /// collided row's hash is counted among the earlier rows' (vectorised) when that costs at
 /// most a few passes over the group; otherwise (large groups, where collided rows number in
 /// the hundreds) one pass lists every row whose hash a collided row has, and equal hashes are
 /// found by sorting that list.
-fn duplicate(s: &Scratch, collided: usize, same: impl Fn(usize, usize) -> bool) -> Option<usize> {
-    let (hashes, rows) = (&s.hashes, &s.rows);
-    let collided = &s.collided[..collided];
-    let row = |at: u32| rows[at as usize] as usize;
+fn duplicate(rows: &[Row], collided: &[u32], same: impl Fn(usize, usize) -> bool) -> Option<usize> {
+    let row = |at: u32| rows[at as usize].row as usize;
     let scan: usize = collided.iter().map(|&at| at as usize).sum();
-    if scan <= 8 * hashes.len() {
+    if scan <= 8 * rows.len() {
         return collided.iter().find_map(|&at| {
-            let h = hashes[at as usize];
-            let earlier = &hashes[..at as usize];
-            if earlier.iter().fold(0u32, |n, &x| n + u32::from(x == h)) == 0 {
+            let (h, earlier) = (rows[at as usize].hash, &rows[..at as usize]);
+            if earlier.iter().fold(0u32, |n, r| n + u32::from(r.hash == h)) == 0 {
                 return None;
             }
             (0..at)
-                .any(|e| earlier[e as usize] == h && same(row(e), row(at)))
+                .any(|e| earlier[e as usize].hash == h && same(row(e), row(at)))
                 .then(|| row(at))
         });
     }
-    let wanted: FxHashSet<u32> = collided.iter().map(|&at| hashes[at as usize]).collect();
-    let mut listed: Vec<(u32, u32)> = (0..hashes.len() as u32)
-        .filter(|&at| wanted.contains(&hashes[at as usize]))
-        .map(|at| (hashes[at as usize], at))
+    let wanted: FxHashSet<u32> = collided.iter().map(|&at| rows[at as usize].hash).collect();
+    let mut listed: Vec<(u32, u32)> = (0..rows.len() as u32)
+        .filter(|&at| wanted.contains(&rows[at as usize].hash))
+        .map(|at| (rows[at as usize].hash, at))
         .collect();
     listed.sort_unstable();
     listed.chunk_by(|a, b| a.0 == b.0).find_map(|equal| {
@@ -542,14 +558,16 @@ fn ranks(
 mod tests {
     use super::*;
 
-    /// A scratch holding `hashes` for rows 100, 101, ... and the given collided positions.
-    fn scratch(hashes: &[u32], collided: &[u32]) -> Scratch<'static> {
-        Scratch {
-            hashes: hashes.to_vec(),
-            rows: (100..100 + hashes.len() as u32).collect(),
-            collided: collided.to_vec(),
-            ..Scratch::default()
-        }
+    /// Table rows 100, 101, ... with the given hashes.
+    fn rows(hashes: &[u32]) -> Vec<Row> {
+        (100..)
+            .zip(hashes)
+            .map(|(row, &hash)| Row {
+                score: 0.0,
+                hash,
+                row,
+            })
+            .collect()
     }
 
     #[test]
@@ -567,18 +585,22 @@ mod tests {
         let all: Vec<u32> = (0..n).collect();
         // Equal hashes, no equal ids: nothing, whichever way collided rows are checked.
         for collided in [&few, &all] {
-            let s = scratch(&hashes(&docs), collided);
-            assert_eq!(duplicate(&s, collided.len(), same(&docs)), None);
+            assert_eq!(
+                duplicate(&rows(&hashes(&docs)), collided, same(&docs)),
+                None
+            );
         }
         // Row 2999 repeats row 1234's id: found from position 2999 both ways (a few
         // collided rows are scanned; all of them are too many to scan and are sorted).
         docs[2999] = docs[1234];
         for collided in [&few, &all] {
-            let s = scratch(&hashes(&docs), collided);
-            assert_eq!(duplicate(&s, collided.len(), same(&docs)), Some(100 + 2999));
+            let found = duplicate(&rows(&hashes(&docs)), collided, same(&docs));
+            assert_eq!(found, Some(100 + 2999));
         }
-        // Only the first `collided` entries count.
-        let s = scratch(&hashes(&docs), &few);
-        assert_eq!(duplicate(&s, 2, same(&docs)), None);
+        // Only the listed collided positions are checked.
+        assert_eq!(
+            duplicate(&rows(&hashes(&docs)), &few[..2], same(&docs)),
+            None
+        );
     }
 }

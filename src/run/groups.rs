@@ -130,13 +130,7 @@ impl<'a, T: Copy + Send + Sync> Groups<'a, T> {
                 let span = |i: usize| i..i + 1;
                 let blocks = key_blocks(&keyer, n, &span);
                 let merged = Merged::of(&blocks);
-                let layout = scatter(
-                    &blocks,
-                    &merged,
-                    n,
-                    Items::<fn(usize) -> Range<usize>>::Rows,
-                    row_values,
-                );
+                let layout = scatter(&blocks, &merged, n, Items::Rows, row_values);
                 (merged.keys, layout)
             }
         };
@@ -402,21 +396,21 @@ fn advise_huge_pages<T>(buffer: &mut Vec<T>) {
 }
 
 /// What the items numbered by [`key_blocks`] are.
-enum Items<'s, S> {
+enum Items<'s> {
     /// Each item is one row.
     Rows,
     /// Item `s` is the segment of rows `span(s)`.
-    Segments(&'s S),
+    Segments(&'s (dyn Fn(usize) -> Range<usize> + Sync)),
 }
 
 /// The counting sort: row values ordered by group (stable: rows ascending within a group),
 /// and each group's `[offsets[g], offsets[g + 1])` in them. Blocks scatter their rows in
 /// parallel, each into its own slots of each group's slice.
-fn scatter<T: Copy + Send + Sync, S: Fn(usize) -> Range<usize> + Sync>(
+fn scatter<T: Copy + Send + Sync>(
     blocks: &[BlockKeys],
     merged: &Merged,
     n: usize,
-    items: Items<S>,
+    items: Items,
     row_values: impl RowValues<T>,
 ) -> Layout<T> {
     let groups = merged.keys.len();

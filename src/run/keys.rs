@@ -184,13 +184,8 @@ impl KeyTable {
     /// The id of `key` (ids indexing `keys`), giving it the next id and listing it if it
     /// is new.
     #[inline(always)]
-    pub fn number<K: TableKey>(&mut self, keys: &mut Vec<K>, key: K) -> u32 {
-        let next = keys.len() as u32;
-        let id = self.find_or_insert(key.tag(), next, |id| keys[id as usize].same(&key));
-        if id == next {
-            keys.push(key);
-        }
-        id
+    pub fn number<K: TableKey + Copy>(&mut self, keys: &mut Vec<K>, key: K) -> u32 {
+        self.number_lazy(keys, key.tag(), || key)
     }
 
     /// [`KeyTable::number`] for a key tagged `tag` that `key()` makes, called only when the
