@@ -17,9 +17,8 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use common::{sizes, summary, timed};
+use common::{clustered, sizes, summary, timed};
 use ragplay::cancel::never;
-use ragplay::eval::stats::SplitMix64;
 use ragplay::retrieve::hnsw::{F32Space, Hnsw, HnswParams, Space};
 use ragplay::retrieve::kernels::dot;
 use rayon::prelude::*;
@@ -54,34 +53,6 @@ impl Space for Counting<'_> {
     }
 }
 
-/// A standard normal value (Box-Muller).
-fn normal(rng: &mut SplitMix64) -> f32 {
-    let u = ((rng.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-    let v = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-    ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-}
-
-fn normalise(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.iter_mut().for_each(|x| *x /= n);
-}
-
-/// `n` rows around `centres`, as `bench_vectors.py` draws them.
-fn draw(n: usize, centres: &[f32], rng: &mut SplitMix64) -> Vec<f32> {
-    let clusters = centres.len() / DIM;
-    let mut out = Vec::with_capacity(n * DIM);
-    let noise = 0.35 / (DIM as f32).sqrt();
-    for _ in 0..n {
-        let c = rng.below(clusters);
-        let start = out.len();
-        for j in 0..DIM {
-            out.push(centres[c * DIM + j] + noise * normal(rng));
-        }
-        normalise(&mut out[start..]);
-    }
-    out
-}
-
 /// The ids of the exact top `K` of each query.
 fn truth(docs: &[f32], queries: &[f32]) -> Vec<Vec<u32>> {
     queries
@@ -101,11 +72,7 @@ fn truth(docs: &[f32], queries: &[f32]) -> Vec<Vec<u32>> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [n_docs, repeats, ef_max] = sizes([100_000, 5, 128])?;
     let file = std::env::args().nth(4);
-    let mut rng = SplitMix64::new(0);
-    let mut centres: Vec<f32> = (0..1000 * DIM).map(|_| normal(&mut rng)).collect();
-    centres.chunks_mut(DIM).for_each(normalise);
-    let docs = draw(n_docs, &centres, &mut rng);
-    let queries = draw(1000, &centres, &mut rng);
+    let (docs, queries) = clustered(n_docs, 1000, DIM);
     let space = F32Space {
         vectors: &docs,
         dim: DIM,

@@ -109,6 +109,20 @@ def test_hnsw_recall_on_scifact_embeddings(scifact, scifact_vectors, encoder):
     report = index.recall_report(queries, k=10, show_progress=False)
     print(report)
     assert report["recall"][0] >= 0.98
+    # The graph navigating the f16 or int8 copy, its results rescored: as good, exact scores.
+    for storage in ["f16", "int8"]:
+        quantised = ragplay.VectorIndex(docs.shape[1], backend="hnsw", storage=storage)
+        quantised.add(doc_ids, docs, show_progress=False)
+        q_report = quantised.recall_report(queries, k=10, show_progress=False)
+        print(storage, q_report)
+        assert q_report["recall"][0] >= 0.98
+        run = quantised.search(queries[:20], query_ids=qids[:20], k=10, show_progress=False)
+        row = {d: i for i, d in enumerate(doc_ids)}
+        want = [
+            float(queries[qids.index(q)] @ docs[row[d]])
+            for q, d in zip(run["query_id"], run["doc_id"])
+        ]
+        np.testing.assert_allclose(run["score"].to_numpy(), want, rtol=0, atol=1e-5)
     # The DenseIndex with the same backend, through the encoder (vectors from the cache).
     dense = ragplay.DenseIndex(encoder, cache=EMBED_CACHE, backend="hnsw")
     import warnings

@@ -25,7 +25,8 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// Brute force in f64: the best `k` `(row, score)` of a query, ties by id descending.
+/// Brute force in f64: the best `k` `(row, score)` of a query, ties by id descending (signed
+/// zeros tie, as in the run order).
 fn brute(q: &[f32], docs: &[f32], ids: &[String], k: usize) -> Vec<(usize, f64)> {
     let dim = q.len();
     let mut all: Vec<(usize, f64)> = docs
@@ -33,7 +34,12 @@ fn brute(q: &[f32], docs: &[f32], ids: &[String], k: usize) -> Vec<(usize, f64)>
         .map(|d| q.iter().zip(d).map(|(a, b)| *a as f64 * *b as f64).sum())
         .enumerate()
         .collect();
-    all.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| ids[b.0].cmp(&ids[a.0])));
+    let zero = |x: f64| if x == 0.0 { 0.0 } else { x };
+    all.sort_by(|a, b| {
+        zero(b.1)
+            .total_cmp(&zero(a.1))
+            .then_with(|| ids[b.0].cmp(&ids[a.0]))
+    });
     all.truncate(k);
     all
 }
@@ -63,6 +69,46 @@ fn ties_fall_to_the_larger_id_in_every_storage() {
 }
 
 #[test]
+fn the_exact_scan_keeps_ties_across_query_and_document_blocks() {
+    // Small integer vectors: scores are exact integers with thousands of ties, so the cut at
+    // k falls inside a tie in nearly every query. 1,100 queries make query blocks whose size
+    // is not a multiple of the kernel's rows, and 3,000 documents many document blocks; the
+    // first scores a scan sees are its worst, so its floor rises all the way through.
+    let (dim, n, nq, k) = (4, 3000, 1100, 25);
+    let level = |v: f32| (v * 6.0).round();
+    let mut docs: Vec<f32> = values(n * dim, 3).into_iter().map(level).collect();
+    for (row, d) in docs.chunks_mut(dim).enumerate().take(n / 2) {
+        d.iter_mut()
+            .for_each(|x| *x = -(x.abs()) - (row % 3) as f32);
+    }
+    let queries: Vec<f32> = values(nq * dim, 4).into_iter().map(level).collect();
+    let ids: Vec<String> = (0..n).map(|i| format!("d{:05}", (i * 7919) % n)).collect();
+    let mut s = store(dim, Storage::F32, None);
+    s.add(ids.clone(), &docs, never()).unwrap();
+    let deleted: Vec<String> = ids.iter().step_by(7).cloned().collect();
+    s.delete(&deleted).unwrap();
+    let live: Vec<usize> = (0..n).filter(|i| i % 7 != 0).collect();
+    let live_docs: Vec<f32> = live
+        .iter()
+        .flat_map(|&i| docs[i * dim..][..dim].to_vec())
+        .collect();
+    let live_ids: Vec<String> = live.iter().map(|&i| ids[i].clone()).collect();
+    let hits = s.search(&queries, k, None, never()).unwrap();
+    assert_eq!(hits.len(), nq);
+    for (q, got) in queries.chunks(dim).zip(&hits) {
+        let want: Vec<(String, f64)> = brute(q, &live_docs, &live_ids, k)
+            .into_iter()
+            .map(|(r, score)| (live_ids[r].clone(), score))
+            .collect();
+        let got: Vec<(String, f64)> = got
+            .iter()
+            .map(|&(r, v)| (s.id(r).to_owned(), v as f64))
+            .collect();
+        assert_eq!(got, want, "query {q:?}");
+    }
+}
+
+#[test]
 fn quantised_storage_rescored_equals_the_exact_scan() {
     let (dim, n) = (48, 4000);
     let docs = values(n * dim, 1);
@@ -84,6 +130,40 @@ fn quantised_storage_rescored_equals_the_exact_scan() {
                 assert!((g.1 as f64 - w.1).abs() < 1e-5, "{storage:?}");
             }
         }
+    }
+}
+
+#[test]
+fn hnsw_navigating_quantised_rows_returns_exact_scores() {
+    let (dim, n) = (32, 5000);
+    let docs = values(n * dim, 3);
+    let queries = values(50 * dim, 4);
+    let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    for storage in [Storage::F16, Storage::Int8] {
+        let mut s = store(dim, storage, Some(HnswParams::default()));
+        s.add(ids.clone(), &docs, never()).unwrap();
+        let report = s.recall_report(&queries, 10, never()).unwrap();
+        assert!(report.recall >= 0.98, "{storage:?}: {report:?}");
+        let hits = s.search(&queries, 10, None, never()).unwrap();
+        let mut found = 0;
+        for (q, got) in queries.chunks(dim).zip(&hits) {
+            let want = brute(q, &docs, &ids, 10);
+            found += got
+                .iter()
+                .filter(|g| want.iter().any(|w| w.0 == g.0 as usize))
+                .count();
+            // Every score is the full-precision product, not the quantised one.
+            for &(row, score) in got {
+                let exact: f64 = q
+                    .iter()
+                    .zip(&docs[row as usize * dim..][..dim])
+                    .map(|(a, b)| *a as f64 * *b as f64)
+                    .sum();
+                assert!((score as f64 - exact).abs() < 1e-5, "{storage:?}");
+            }
+            assert!(got.windows(2).all(|w| w[0].1 >= w[1].1), "{storage:?}");
+        }
+        assert!(found >= 490, "{storage:?}: {found} of 500");
     }
 }
 

@@ -1,5 +1,5 @@
-//! What the timing examples share: a seeded row shuffle, the command line and the timing
-//! loop.
+//! What the timing examples share: a seeded row shuffle, clustered vectors, the command line
+//! and the timing loop.
 
 use std::time::Instant;
 
@@ -56,4 +56,44 @@ pub fn summary(mut ms: Vec<f64>) -> String {
         ms[ms.len() / 2],
         ms.len()
     )
+}
+
+/// A standard normal value (Box-Muller).
+#[allow(dead_code)] // not every example draws vectors
+fn normal(rng: &mut SplitMix64) -> f32 {
+    let u = ((rng.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+    let v = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+}
+
+/// Scale a vector to unit length.
+#[allow(dead_code)]
+fn normalise(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|x| *x /= n);
+}
+
+/// `docs` and then `queries` unit vectors of `dim` values around 1,000 gaussian cluster
+/// centres (seed 0), drawn as `benches/bench_vectors.py` draws them; row-major.
+#[allow(dead_code)]
+pub fn clustered(docs: usize, queries: usize, dim: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut rng = SplitMix64::new(0);
+    let mut centres: Vec<f32> = (0..1000 * dim).map(|_| normal(&mut rng)).collect();
+    centres.chunks_mut(dim).for_each(normalise);
+    let noise = 0.35 / (dim as f32).sqrt();
+    let mut draw = |n: usize| {
+        let mut out = Vec::with_capacity(n * dim);
+        for _ in 0..n {
+            let c = rng.below(1000);
+            let start = out.len();
+            for j in 0..dim {
+                out.push(centres[c * dim + j] + noise * normal(&mut rng));
+            }
+            normalise(&mut out[start..]);
+        }
+        out
+    };
+    let docs = draw(docs);
+    let queries = draw(queries);
+    (docs, queries)
 }

@@ -34,10 +34,11 @@ use crate::retrieve::{DenseIndex, Retriever};
 ///     normalize: L2-normalise vectors; the encoder's default if omitted.
 ///     backend: ``"exact"`` (every vector scanned) or ``"hnsw"`` (a navigable graph,
 ///         Malkov & Yashunin 2018; check it with ``recall_report``).
-///     storage: What the exact scan reads: ``"f32"``, ``"f16"`` or ``"int8"`` (per-vector
-///         scalar quantisation); with ``f16``/``int8`` a shortlist of ``rescore * k`` is
-///         rescored with the full-precision vectors, so scores are exact. The full-precision
-///         vectors are kept in memory either way.
+///     storage: What searches read: ``"f32"``, ``"f16"`` or ``"int8"`` (per-vector scalar
+///         quantisation); with ``f16``/``int8`` a shortlist (``rescore * k`` rows of the exact
+///         scan; the best ``min(ef_search, rescore * k)`` of the graph's beam) is rescored
+///         with the full-precision vectors, so scores are exact. The full-precision vectors
+///         are kept in memory either way; the graph is built on the same copy.
 ///     rescore: Shortlist size per result for quantised storage.
 ///     m: HNSW links per node (``2 * m`` on the bottom layer).
 ///     ef_construction: HNSW candidate list size while building.

@@ -57,9 +57,11 @@ pub(super) fn vector_options(
 /// Args:
 ///     dim: Values per vector.
 ///     backend: ``"exact"`` or ``"hnsw"``.
-///     storage: What the exact scan reads: ``"f32"``, ``"f16"`` or ``"int8"``; a quantised
-///         scan's shortlist (``rescore * k``) is rescored with the full-precision vectors,
-///         which are kept in memory either way.
+///     storage: What searches read: ``"f32"``, ``"f16"`` or ``"int8"``; a quantised search's
+///         shortlist (``rescore * k`` rows of the exact scan; the best
+///         ``min(ef_search, rescore * k)`` of the graph's beam) is rescored with the
+///         full-precision vectors, which are kept in memory either way (the graph is built on
+///         the same copy).
 ///     rescore: Shortlist size per result for quantised storage.
 ///     m: HNSW links per node (``2 * m`` on the bottom layer).
 ///     ef_construction: HNSW candidate list size while building.

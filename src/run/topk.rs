@@ -57,6 +57,18 @@ impl TopKeys {
         }
     }
 
+    /// The score ([`order::key_score`]) of the current floor, `-inf` before the first cut:
+    /// a key whose score is below it cannot enter, so hot loops can skip such scores with a
+    /// float comparison before making their keys (a score equal to it may still enter).
+    #[inline]
+    pub fn min_score(&self) -> f32 {
+        if self.floor == 0 {
+            f32::NEG_INFINITY
+        } else {
+            order::key_score(self.floor)
+        }
+    }
+
     fn cut(&mut self) {
         let k = self.k;
         if self.keys.len() > k {
@@ -102,6 +114,37 @@ mod tests {
             let ids = |v: &[(&str, f64)]| v.iter().map(|h| h.0.to_owned()).collect::<Vec<_>>();
             assert_eq!(ids(&got), ids(&full), "k={k}");
         }
+    }
+
+    #[test]
+    fn the_floor_score_passes_over_only_keys_that_cannot_enter() {
+        let mut top = TopKeys::default();
+        top.reset(5);
+        assert_eq!(top.min_score(), f32::NEG_INFINITY);
+        // Scores from -3 to 3 in steps of 0.5 with signed zeros, ids 0..: many ties.
+        let scores: Vec<f32> = (0..200)
+            .map(|i| match i % 13 {
+                6 => -0.0,
+                r => (r as f32 - 6.0) / 2.0,
+            })
+            .collect();
+        for (i, &s) in scores.iter().enumerate() {
+            let floor = top.min_score();
+            let key = order::key(s, i as u32);
+            if s < floor {
+                // A key of a score below the floor's score would not have entered.
+                let mut probe = TopKeys {
+                    keys: Vec::new(),
+                    ..top
+                };
+                probe.offer(key);
+                assert!(probe.keys.is_empty(), "score {s} below {floor}");
+            }
+            top.offer(key);
+        }
+        let best = top.best().to_vec();
+        assert_eq!(top.min_score(), order::key_score(best[4]));
+        assert_eq!(top.min_score(), 3.0);
     }
 
     #[test]

@@ -7,11 +7,17 @@
 //!
 //! The scan reads 2× (`f16`) or 4× (`int8`) fewer bytes than `f32`; the shortlist it selects
 //! is rescored with the full-precision vectors, which the store keeps (faiss'
-//! `IndexRefineFlat` does the same), so returned scores are exact.
+//! `IndexRefineFlat` does the same), so returned scores are exact. A graph search navigates
+//! the same copy ([`CodesSpace`]: one product per visited row, with a query kept in `f32`,
+//! [`kernels::dot_f16`] and [`kernels::dot_i8`]), for the same reason: its rows come from
+//! memory, and fewer bytes per row are more rows per second; building the graph does too.
 
 use half::f16;
 
+use crate::data::schema::prefetch;
 use crate::error::{Error, Result};
+use crate::retrieve::hnsw::{F32Space, Space};
+use crate::retrieve::kernels;
 
 /// The element type of the scanned copy of a store's vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -179,6 +185,91 @@ impl Codes {
                     .iter()
                     .for_each(|s| out.extend_from_slice(&s.to_le_bytes()));
             }
+        }
+    }
+}
+
+/// The rows of a store as a graph reads them: the quantised copy scored against an `f32`
+/// query, the full-precision vectors ([`F32Space`]) when there is none. While the graph is
+/// built, the score between two rows is the inserted row's full-precision vector against the
+/// other's copy, so building reads as few bytes per visited row as searching does (measured
+/// on 100,000 clustered 384-dimensional vectors: `int8` builds in 0.6 of the time with the
+/// same recall@10 at every `ef_search`).
+#[derive(Clone, Copy)]
+pub(crate) struct CodesSpace<'a> {
+    pub codes: &'a Codes,
+    pub vectors: &'a [f32],
+    pub dim: usize,
+}
+
+impl<'a> CodesSpace<'a> {
+    /// The product of an `f32` query with row `row` as the search reads it.
+    #[inline(always)]
+    fn score_with(&self, query: &[f32], row: u32) -> f32 {
+        let at = row as usize * self.dim;
+        match self.codes {
+            Codes::F32 => kernels::dot(query, self.original(row)),
+            Codes::F16(h) => kernels::dot_f16(query, &h[at..at + self.dim]),
+            Codes::Int8 { codes, scales } => {
+                kernels::dot_i8(query, &codes[at..at + self.dim]) * scales[row as usize]
+            }
+        }
+    }
+
+    /// The full-precision row `row`.
+    #[inline(always)]
+    fn original(&self, row: u32) -> &'a [f32] {
+        &self.vectors[row as usize * self.dim..][..self.dim]
+    }
+
+    /// The full-precision rows as an [`F32Space`] (its row count and, for `f32` storage, its
+    /// prefetch).
+    #[inline(always)]
+    fn originals(&self) -> F32Space<'a> {
+        F32Space {
+            vectors: self.vectors,
+            dim: self.dim,
+        }
+    }
+}
+
+impl Space for CodesSpace<'_> {
+    type Query = Vec<f32>;
+
+    fn len(&self) -> usize {
+        self.originals().len()
+    }
+
+    fn prepare(&self, query: &[f32]) -> Vec<f32> {
+        query.to_vec()
+    }
+
+    #[inline(always)]
+    fn score(&self, query: &Vec<f32>, row: u32) -> f32 {
+        self.score_with(query, row)
+    }
+
+    #[inline(always)]
+    fn score_rows(&self, a: u32, b: u32) -> f32 {
+        self.score_with(self.original(a), b)
+    }
+
+    /// A quantised row's first 512 bytes (all of an `int8` row of up to 512 values).
+    #[inline(always)]
+    fn prefetch(&self, row: u32) {
+        fn lines<T>(values: &[T], at: usize, len: usize) {
+            let per_line = 64 / std::mem::size_of::<T>();
+            if let Some(v) = values.get(at..at + len) {
+                for line in (0..len.min(8 * per_line)).step_by(per_line) {
+                    prefetch(&v[line]);
+                }
+            }
+        }
+        let at = row as usize * self.dim;
+        match self.codes {
+            Codes::F32 => self.originals().prefetch(row),
+            Codes::F16(h) => lines(h, at, self.dim),
+            Codes::Int8 { codes, .. } => lines(codes, at, self.dim),
         }
     }
 }

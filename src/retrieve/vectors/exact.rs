@@ -2,11 +2,13 @@
 //!
 //! A block of queries is multiplied with a block of decoded document rows by the GEMM kernel
 //! (`Q · Dᵀ`, the way faiss' `IndexFlatIP` calls BLAS for batches of queries), and each score
-//! is offered to the query's top-k buffer as one `u64` key ([`crate::run::order::key`]), so
-//! ties fall to the larger doc id without touching a string. Queries are split into blocks,
-//! and when there are fewer query blocks than threads the documents are split too and the
-//! partial results merged. With quantised storage the scan keeps a shortlist, which is
-//! rescored with the full-precision vectors.
+//! that reaches the floor of the query's top-k buffer (compared sixteen at a time, so most
+//! are passed over in a few vector instructions) is offered to it as one `u64` key
+//! ([`crate::run::order::key`]), so ties fall to the larger doc id without touching a string.
+//! Queries are split into blocks of equal size, and when there are fewer query blocks than
+//! twice the threads the documents are split too and the partial results merged. With
+//! quantised storage the scan keeps a shortlist, which is rescored with the full-precision
+//! vectors.
 
 use rayon::prelude::*;
 
@@ -18,10 +20,12 @@ use crate::retrieve::kernels::dot;
 use crate::run::order::{key, key_id_rank, key_score};
 use crate::run::topk::TopKeys;
 
-/// Queries multiplied together.
-const QUERY_BLOCK: usize = 128;
+/// Most queries multiplied together. Each product of a block of documents is shared by the
+/// block's queries (the documents are packed once for them all), so larger blocks go
+/// faster, up to where one thread's scores (`QUERY_BLOCK · DOC_BLOCK` values) fill its L2.
+const QUERY_BLOCK: usize = 512;
 /// Document rows decoded and multiplied together.
-const DOC_BLOCK: usize = 512;
+const DOC_BLOCK: usize = 256;
 
 /// What the scan reads.
 pub(crate) struct Table<'a> {
@@ -71,7 +75,9 @@ pub(crate) fn search(
     } else {
         shortlist.max(k)
     };
+    // Blocks of equal size (1,000 queries make two of 500, not 512 and 488).
     let q_blocks = nq.div_ceil(QUERY_BLOCK);
+    let q_block = nq.div_ceil(q_blocks.max(1)).max(1);
     let threads = rayon::current_num_threads();
     let per_chunk = candidates
         .len()
@@ -84,7 +90,7 @@ pub(crate) fn search(
         .into_par_iter()
         .map(|task| {
             let (qb, chunk) = (task / chunks, task % chunks);
-            let q = &queries[qb * QUERY_BLOCK * dim..((qb + 1) * QUERY_BLOCK).min(nq) * dim];
+            let q = &queries[qb * q_block * dim..((qb + 1) * q_block).min(nq) * dim];
             let span = chunk * per_chunk..((chunk + 1) * per_chunk).min(candidates.len());
             let tops = scan(table, q, candidates, span, keep, cancel)?;
             if chunk == 0 {
@@ -99,7 +105,7 @@ pub(crate) fn search(
         for i in 0..block[0].len() {
             let mut keys: Vec<u64> = block.iter().flat_map(|p| p[i].iter().copied()).collect();
             if keep > k {
-                let q = &queries[(qb * QUERY_BLOCK + i) * dim..][..dim];
+                let q = &queries[(qb * q_block + i) * dim..][..dim];
                 keys = rescore(table, q, keys, keep);
             }
             keys.sort_unstable_by(|a, b| b.cmp(a));
@@ -189,14 +195,38 @@ fn scan(
             Candidates::Rows(rows) => rows[start + j],
         };
         for (top, s) in tops.iter_mut().zip(scores.chunks_exact(n)) {
-            for (j, &s) in s.iter().enumerate() {
+            offer_scores(top, s, |j, s| {
                 let row = row_at(j);
-                if table.deleted.is_empty() || !table.deleted[row as usize] {
-                    top.offer(key(s, table.id_rank[row as usize]));
-                }
-            }
+                (table.deleted.is_empty() || !table.deleted[row as usize])
+                    .then(|| key(s, table.id_rank[row as usize]))
+            });
         }
         start += n;
     }
     Ok(tops.iter_mut().map(|t| t.best().to_vec()).collect())
+}
+
+/// Scores checked together against the top-k buffer's floor.
+const LANES: usize = 16;
+
+/// Offer `scores` (of candidates `0..`) to `top`, `key(j, score)` making candidate `j`'s key
+/// (`None` for a deleted row). Most scores of a long scan fall below the buffer's floor: a
+/// group of [`LANES`] scores is compared with the floor's score in one vectorised pass and
+/// skipped whole when none reaches it; keys are made only for the scores that do.
+#[inline(always)]
+fn offer_scores(top: &mut TopKeys, scores: &[f32], key: impl Fn(usize, f32) -> Option<u64>) {
+    let mut min = top.min_score();
+    for (c, group) in scores.chunks(LANES).enumerate() {
+        if !group.iter().fold(false, |any, &s| any | (s >= min)) {
+            continue;
+        }
+        for (t, &s) in group.iter().enumerate() {
+            if s >= min {
+                if let Some(key) = key(c * LANES + t, s) {
+                    top.offer(key);
+                }
+            }
+        }
+        min = top.min_score();
+    }
 }

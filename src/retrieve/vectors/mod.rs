@@ -3,9 +3,11 @@
 //! ([`crate::retrieve::hnsw`]). The store knows nothing of models; [`super::DenseIndex`]
 //! puts an encoder in front of it.
 //!
-//! Storage ([`Storage`]): the copy the exact scan reads is `f32`, `f16` or `int8`; a
-//! quantised scan keeps a shortlist of `rescore · k` rows that is rescored with the
-//! full-precision vectors, which the store always keeps (the graph navigates with them too).
+//! Storage ([`Storage`]): the copy that searches read is `f32`, `f16` or `int8`; a quantised
+//! search keeps a shortlist of `rescore · k` rows (the exact scan; the graph's beam holds
+//! `ef` rows, of which the best `min(ef, rescore · k)` are kept) that is rescored with the
+//! full-precision vectors, which the store always keeps. The graph is built on the same copy
+//! (each inserted row's full-precision vector against the copy of the rows it visits).
 //!
 //! Deletion: without a graph, deleted rows are removed at once (O(rows · dim)); with a graph
 //! they are marked (tombstones, as hnswlib's `mark_deleted`), still navigated but never
@@ -25,13 +27,14 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::hnsw::{F32Space, Hnsw, HnswParams, Space};
+use super::hnsw::{Hnsw, HnswParams, Space};
+use super::kernels::dot;
 use crate::cancel::Cancel;
 use crate::data::schema::{self, DOC_ID};
 use crate::error::{Error, Result};
 use crate::run::order::{key, key_id_rank, key_score};
-use codes::Codes;
 pub use codes::Storage;
+use codes::{Codes, CodesSpace};
 use exact::{Candidates, Table};
 
 /// How a store keeps and searches its vectors.
@@ -213,19 +216,23 @@ impl VectorStore {
             let mut all = self.vectors.clone();
             all.extend_from_slice(vectors);
             let mut graph = graph.clone();
+            let mut codes = self.codes.clone();
+            codes.push(vectors, self.dim);
             graph.insert(
-                &F32Space {
+                &CodesSpace {
+                    codes: &codes,
                     vectors: &all,
                     dim: self.dim,
                 },
                 cancel,
             )?;
             self.vectors = all;
+            self.codes = codes;
             self.graph = Some(graph);
         } else {
             self.vectors.extend_from_slice(vectors);
+            self.codes.push(vectors, self.dim);
         }
-        self.codes.push(vectors, self.dim);
         let first = self.ids.len();
         for (i, id) in ids.into_iter().enumerate() {
             self.slots.insert(id.clone(), (first + i) as u32);
@@ -278,7 +285,8 @@ impl VectorStore {
         if let Some(params) = self.options.hnsw {
             let mut graph = Hnsw::new(params)?;
             graph.insert(
-                &F32Space {
+                &CodesSpace {
+                    codes: &next.codes,
                     vectors: &next.vectors,
                     dim: self.dim,
                 },
@@ -368,7 +376,15 @@ impl VectorStore {
                 return self.exact(queries, k, allow, cancel);
             }
         }
-        let space = F32Space {
+        // The beam navigates the quantised copy; its best `wanted` rows are rescored.
+        let quantised = !matches!(self.codes, Codes::F32);
+        let wanted = if quantised {
+            ef.min(k.saturating_mul(self.options.rescore)).max(k)
+        } else {
+            k
+        };
+        let space = CodesSpace {
+            codes: &self.codes,
             vectors: &self.vectors,
             dim: self.dim,
         };
@@ -384,10 +400,17 @@ impl VectorStore {
             .par_chunks(self.dim)
             .map(|q| {
                 cancel.check()?;
-                let hits = graph.search(&space, &space.prepare(q), k, keep_ref);
+                let hits = graph.search(&space, &space.prepare(q), wanted, keep_ref);
                 let mut keys: Vec<u64> = hits
                     .into_iter()
-                    .map(|(row, s)| key(s, self.id_rank[row as usize]))
+                    .map(|(row, s)| {
+                        let s = if quantised {
+                            dot(q, &self.vectors[row as usize * self.dim..][..self.dim])
+                        } else {
+                            s
+                        };
+                        key(s, self.id_rank[row as usize])
+                    })
                     .collect();
                 keys.sort_unstable_by(|a, b| b.cmp(a));
                 keys.truncate(k);
