@@ -133,12 +133,16 @@ fn quantised_storage_rescored_equals_the_exact_scan() {
     }
 }
 
+/// The HNSW tests' data: 5,000 documents and 50 queries of 32 values, with ids "0".."4999".
+fn graph_rows() -> (usize, Vec<f32>, Vec<f32>, Vec<String>) {
+    let (dim, n) = (32, 5000);
+    let ids = (0..n).map(|i| i.to_string()).collect();
+    (dim, values(n * dim, 3), values(50 * dim, 4), ids)
+}
+
 #[test]
 fn hnsw_navigating_quantised_rows_returns_exact_scores() {
-    let (dim, n) = (32, 5000);
-    let docs = values(n * dim, 3);
-    let queries = values(50 * dim, 4);
-    let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    let (dim, docs, queries, ids) = graph_rows();
     for storage in [Storage::F16, Storage::Int8] {
         let mut s = store(dim, storage, Some(HnswParams::default()));
         s.add(ids.clone(), &docs, never()).unwrap();
@@ -169,10 +173,8 @@ fn hnsw_navigating_quantised_rows_returns_exact_scores() {
 
 #[test]
 fn hnsw_finds_the_exact_neighbours_and_respects_tombstones_and_bytes() {
-    let (dim, n) = (32, 5000);
-    let docs = values(n * dim, 3);
-    let queries = values(50 * dim, 4);
-    let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    let (dim, docs, queries, ids) = graph_rows();
+    let n = ids.len();
     let mut s = store(dim, Storage::F32, Some(HnswParams::default()));
     s.add(ids.clone(), &docs, never()).unwrap();
     let report = s.recall_report(&queries, 10, never()).unwrap();

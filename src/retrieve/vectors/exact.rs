@@ -120,8 +120,9 @@ pub(crate) fn search(
     Ok(out)
 }
 
-/// The best `keep` of `keys` (decoded scores), rescored with the full-precision vectors.
-fn rescore(table: &Table<'_>, q: &[f32], mut keys: Vec<u64>, keep: usize) -> Vec<u64> {
+/// The best `keep` of `keys` (scores of the quantised copy), rescored with the full-precision
+/// vectors; the graph search rescores its beam's best rows with it too.
+pub(crate) fn rescore(table: &Table<'_>, q: &[f32], mut keys: Vec<u64>, keep: usize) -> Vec<u64> {
     if keys.len() > keep {
         keys.select_nth_unstable_by(keep - 1, |a, b| b.cmp(a));
         keys.truncate(keep);

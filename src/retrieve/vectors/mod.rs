@@ -28,7 +28,6 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::hnsw::{Hnsw, HnswParams, Space};
-use super::kernels::dot;
 use crate::cancel::Cancel;
 use crate::data::schema::{self, DOC_ID};
 use crate::error::{Error, Result};
@@ -388,6 +387,7 @@ impl VectorStore {
             vectors: &self.vectors,
             dim: self.dim,
         };
+        let table = self.table();
         let mask: Option<Vec<bool>> = allow.map(|rows| {
             let mut m = vec![false; self.rows()];
             rows.iter().for_each(|&r| m[r as usize] = true);
@@ -403,15 +403,11 @@ impl VectorStore {
                 let hits = graph.search(&space, &space.prepare(q), wanted, keep_ref);
                 let mut keys: Vec<u64> = hits
                     .into_iter()
-                    .map(|(row, s)| {
-                        let s = if quantised {
-                            dot(q, &self.vectors[row as usize * self.dim..][..self.dim])
-                        } else {
-                            s
-                        };
-                        key(s, self.id_rank[row as usize])
-                    })
+                    .map(|(row, s)| key(s, self.id_rank[row as usize]))
                     .collect();
+                if quantised {
+                    keys = exact::rescore(&table, q, keys, wanted);
+                }
                 keys.sort_unstable_by(|a, b| b.cmp(a));
                 keys.truncate(k);
                 cancel.advance(1);
