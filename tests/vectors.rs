@@ -172,6 +172,31 @@ fn hnsw_navigating_quantised_rows_returns_exact_scores() {
 }
 
 #[test]
+fn small_quantised_graphs_are_searched_exactly() {
+    // Near copies of one vector: their differences (1e-3 of a value) are finer than an int8
+    // or f16 step, so only the full-precision vectors rank them.
+    let (dim, n) = (16, 60);
+    let base = values(dim, 7);
+    let jitter = values(n * dim, 8);
+    let docs: Vec<f32> = (0..n * dim)
+        .map(|i| base[i % dim] + 1e-3 * jitter[i])
+        .collect();
+    let queries = values(20 * dim, 9);
+    let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    for storage in [Storage::F16, Storage::Int8] {
+        let mut s = store(dim, storage, Some(HnswParams::default()));
+        s.add(ids.clone(), &docs, never()).unwrap();
+        // A graph of at most ef_search rows is scanned whole and every row rescored.
+        let hits = s.search(&queries, 5, None, never()).unwrap();
+        for (q, got) in queries.chunks(dim).zip(&hits) {
+            let want: Vec<usize> = brute(q, &docs, &ids, 5).iter().map(|w| w.0).collect();
+            let got: Vec<usize> = got.iter().map(|g| g.0 as usize).collect();
+            assert_eq!(got, want, "{storage:?}");
+        }
+    }
+}
+
+#[test]
 fn hnsw_finds_the_exact_neighbours_and_respects_tombstones_and_bytes() {
     let (dim, docs, queries, ids) = graph_rows();
     let n = ids.len();

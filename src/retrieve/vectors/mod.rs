@@ -375,12 +375,16 @@ impl VectorStore {
                 return self.exact(queries, k, allow, cancel);
             }
         }
-        // The beam navigates the quantised copy; its best `wanted` rows are rescored.
+        // The beam navigates the quantised copy; its best `wanted` rows are rescored. A
+        // graph of at most `ef` rows is scanned whole, and all its rows are rescored, so its
+        // results are exact.
         let quantised = !matches!(self.codes, Codes::F32);
-        let wanted = if quantised {
-            ef.min(k.saturating_mul(self.options.rescore)).max(k)
-        } else {
+        let wanted = if !quantised {
             k
+        } else if graph.len() <= ef {
+            graph.len().max(k)
+        } else {
+            ef.min(k.saturating_mul(self.options.rescore)).max(k)
         };
         let space = CodesSpace {
             codes: &self.codes,
