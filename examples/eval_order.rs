@@ -17,9 +17,9 @@ use std::time::Instant;
 use common::{shuffled, sizes, summary, timed};
 
 use ragplay::cancel::never;
-use ragplay::eval::stats::SplitMix64;
 use ragplay::eval::{evaluate, EvalOptions};
 use ragplay::polars::prelude::*;
+use ragplay::rng::SplitMix64;
 
 /// Doc ids are `d0000000`..`d9999999`.
 const POOL: usize = 10_000_000;

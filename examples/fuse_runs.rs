@@ -15,9 +15,9 @@ use std::time::Instant;
 
 use common::{shuffled, sizes, summary, timed};
 use ragplay::cancel::never;
-use ragplay::eval::stats::SplitMix64;
 use ragplay::fuse::{fuse, FuseOptions, Method, Norm};
 use ragplay::polars::prelude::*;
+use ragplay::rng::SplitMix64;
 
 /// The two runs, each query's rows together.
 fn workload(n_queries: usize, n_docs: usize, rng: &mut SplitMix64) -> PolarsResult<[DataFrame; 2]> {

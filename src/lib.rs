@@ -26,6 +26,7 @@ pub mod lab;
 pub mod plot;
 pub mod rerank;
 pub mod retrieve;
+pub mod rng;
 pub mod run;
 pub mod text;
 

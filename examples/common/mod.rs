@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use ragplay::eval::stats::SplitMix64;
 use ragplay::polars::prelude::*;
+use ragplay::rng::SplitMix64;
 
 /// The rows of `df` in a seeded random order (Fisher-Yates).
 #[allow(dead_code)] // not every example shuffles

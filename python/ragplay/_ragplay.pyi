@@ -746,14 +746,19 @@ class Encoder:
         self,
         queries: pl.DataFrame,
         *,
+        cache: EmbeddingCache | str | PathLike[str] | None = None,
         batch_size: int = 32,
         normalize: bool | None = None,
         show_progress: bool | None = None,
     ) -> npt.NDArray[np.float32]:
         """Embed queries, each with the encoder's ``query_prefix``.
 
+        With a cache, vectors already there are read instead of computed, and new ones are
+        written to it.
+
         Args:
             queries: A queries table (``query_id``, ``text``).
+            cache: An ``EmbeddingCache`` or a folder for one.
             batch_size: Texts per forward pass.
             normalize: L2-normalise; the encoder's default if omitted.
             show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.

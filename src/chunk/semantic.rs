@@ -36,6 +36,12 @@ use crate::error::{Error, Result};
 pub trait Embedder: Sync {
     /// One vector per text, in order.
     fn embed(&self, texts: &[&str], cancel: &Cancel) -> Result<Embeddings>;
+
+    /// The model the vectors come from, for a configuration's description: an
+    /// [`Encoder`]'s model folder; `None` when the embedder has no model to name.
+    fn model(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Embedder for Encoder {
@@ -43,6 +49,10 @@ impl Embedder for Encoder {
     /// counts sentences.
     fn embed(&self, texts: &[&str], cancel: &Cancel) -> Result<Embeddings> {
         self.encode(texts, &EncodeOptions::default(), cancel)
+    }
+
+    fn model(&self) -> Option<String> {
+        Some(self.files().dir.to_string_lossy().into_owned())
     }
 }
 
@@ -58,6 +68,10 @@ impl Embedder for CachedEmbedder {
     fn embed(&self, texts: &[&str], cancel: &Cancel) -> Result<Embeddings> {
         self.encoder
             .encode_cached(texts, &EncodeOptions::default(), &self.cache, cancel)
+    }
+
+    fn model(&self) -> Option<String> {
+        Embedder::model(self.encoder.as_ref())
     }
 }
 

@@ -29,6 +29,7 @@ use polars::prelude::*;
 use super::beir::Beir;
 use super::schema::{self, DOC_ID, END, QUERY_ID, RELEVANCE, START, TEXT, TITLE};
 use crate::error::Result;
+use crate::rng::SplitMix64;
 
 /// A feature of the product: its name in titles, and in questions (lower case).
 const FEATURES: [(&str, &str); 25] = [
@@ -229,20 +230,12 @@ const CAUSES: [&str; 12] = [
     "memory ran low and the job was postponed; close other apps and retry",
 ];
 
-/// splitmix64 (Steele, Lea and Flood 2014): a small fixed-seed generator, enough here.
-struct Rng(u64);
+/// A fixed-seed [`SplitMix64`] stream, enough here.
+struct Rng(SplitMix64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.0.next_u64() % n as u64) as usize
     }
 
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -284,7 +277,7 @@ fn fill(text: &str, feature: &str, value: &str) -> String {
 
 impl Manual {
     fn generate() -> Self {
-        let mut rng = Rng(0x00CA_1A4E);
+        let mut rng = Rng(SplitMix64::new(0x00CA_1A4E));
         let mut manual = Manual {
             pages: Vec::with_capacity(FEATURES.len() * PAGES.len()),
             questions: Vec::new(),

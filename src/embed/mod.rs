@@ -399,16 +399,21 @@ impl Encoder {
         })
     }
 
-    /// Embed queries, with the model's query prefix.
+    /// Embed queries, with the model's query prefix; through `cache` when given, as
+    /// [`Encoder::encode_corpus`] does.
     pub fn encode_queries(
         &self,
         texts: &[&str],
         options: &EncodeOptions,
+        cache: Option<&EmbeddingCache>,
         cancel: &Cancel,
     ) -> Result<Embeddings> {
         let mut o = options.clone();
         o.prefix.get_or_insert_with(|| self.query_prefix.clone());
-        self.encode(texts, &o, cancel)
+        match cache {
+            Some(cache) => self.encode_cached(texts, &o, cache, cancel),
+            None => self.encode(texts, &o, cancel),
+        }
     }
 
     /// Embed the documents of a corpus table (`doc_id`, `text`, optional `title`; title and

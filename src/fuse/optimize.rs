@@ -20,8 +20,9 @@ use super::{validate_runs, FuseOptions, Method, Norm, Prepared};
 use crate::cancel::Cancel;
 use crate::data::schema::{self, table, NUM_QUERIES, QUERY_ID, RELEVANCE, RUN};
 use crate::error::{Error, Result};
-use crate::eval::stats::{bootstrap_ci, SplitMix64};
+use crate::eval::stats::bootstrap_ci;
 use crate::eval::{evaluate, EvalOptions};
+use crate::rng::SplitMix64;
 
 /// The largest number of settings one search may try.
 const MAX_TRIALS: usize = 100_000;

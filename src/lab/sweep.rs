@@ -8,7 +8,9 @@
 //! through an [`EmbeddingCache`] in the store, so texts embedded before a kill are read back
 //! after it. Encoders and re-rankers are loaded once per name. Each configuration is a
 //! [`Pipeline`] over the shared indexes, searched with [`Pipeline::trace`] (queries one at a
-//! time, per-stage latency), whose run is the configuration's run.
+//! time, per-stage latency), whose run is the configuration's run. Queries are embedded anew in
+//! every configuration (never read from the cache), so each configuration's latency includes
+//! embedding its queries, as when it serves them.
 //!
 //! Resumption: a configuration whose record is in the store is read back, not recomputed; the rest
 //! run in the experiment's order. With `budget_s`, no configuration after the first starts once

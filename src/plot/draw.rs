@@ -195,10 +195,25 @@ fn scatter<DB: DrawingBackend>(
     .map_err(plot_error)?
     .label("Pareto front")
     .legend(|(x, y)| Circle::new((x, y), 6, ON_FRONT.filled()));
-    // Front labels right of their point, each moved down below any label it would overlap.
+    label_front(&c, root, &front)?;
+    // In the band above every point.
+    legend(&mut c, SeriesLabelPosition::UpperLeft)?;
+    Ok(points
+        .iter()
+        .map(|p| c.backend_coord(&(p.x, p.y)))
+        .collect())
+}
+
+/// The front's labels, right of their point, each moved down below any label it would
+/// overlap.
+fn label_front<'a, DB: DrawingBackend + 'a>(
+    c: &ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    root: &DrawingArea<DB, Shift>,
+    front: &[&Point],
+) -> Result<()> {
     let label_style = ("sans-serif", 12).into_font().color(&BLACK);
     let mut placed: Vec<(i32, i32, i32)> = Vec::new(); // left, right, top
-    for p in &front {
+    for p in front {
         let (px, py) = c.backend_coord(&(p.x, p.y));
         let (w, _) = root
             .estimate_text_size(&p.label, &label_style)
@@ -219,12 +234,7 @@ fn scatter<DB: DrawingBackend>(
         ))
         .map_err(plot_error)?;
     }
-    // In the band above every point.
-    legend(&mut c, SeriesLabelPosition::UpperLeft)?;
-    Ok(points
-        .iter()
-        .map(|p| c.backend_coord(&(p.x, p.y)))
-        .collect())
+    Ok(())
 }
 
 fn bars<DB: DrawingBackend>(

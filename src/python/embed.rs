@@ -280,24 +280,30 @@ impl PyEncoder {
 
     /// Embed queries, each with the encoder's ``query_prefix``.
     ///
+    /// With a cache, vectors already there are read instead of computed, and new ones are
+    /// written to it.
+    ///
     /// Args:
     ///     queries: A queries table (``query_id``, ``text``).
+    ///     cache: An ``EmbeddingCache`` or a folder for one.
     ///     batch_size: Texts per forward pass.
     ///     normalize: L2-normalise; the encoder's default if omitted.
     ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
     ///
     /// Returns:
     ///     A float32 array, one row per query in table order.
-    #[pyo3(signature = (queries, *, batch_size = 32, normalize = None, show_progress = None))]
+    #[pyo3(signature = (queries, *, cache = None, batch_size = 32, normalize = None, show_progress = None))]
     fn encode_queries<'py>(
         &self,
         py: Python<'py>,
         queries: &Bound<'py, PyAny>,
+        cache: Option<&Bound<'py, PyAny>>,
         batch_size: usize,
         normalize: Option<bool>,
         show_progress: Option<bool>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let queries = frame_arg(queries, "queries")?;
+        let cache = cache_arg(cache)?;
         let options = EncodeOptions {
             batch_size,
             normalize,
@@ -308,7 +314,7 @@ impl PyEncoder {
         let e = detach_with_progress(py, desc, move |cancel| {
             let texts = crate::embed::query_texts(&queries)?;
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            enc.encode_queries(&refs, &options, cancel)
+            enc.encode_queries(&refs, &options, cache.as_deref(), cancel)
         })?;
         to_numpy(py, e, self.inner.max_seq_length())
     }

@@ -81,7 +81,7 @@ impl PairScorer for BiEncoder {
         // Each distinct text is embedded once.
         let (queries, q_rows) = distinct(pairs.iter().map(|p| p.0));
         let (docs, d_rows) = distinct(pairs.iter().map(|p| p.1));
-        let q = self.0.encode_queries(&queries, &options, cancel)?;
+        let q = self.0.encode_queries(&queries, &options, None, cancel)?;
         let mut d_options = options.clone();
         d_options.prefix = Some(self.0.document_prefix().to_owned());
         let d = self.0.encode(&docs, &d_options, cancel)?;

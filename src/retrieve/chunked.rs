@@ -138,14 +138,17 @@ impl Retriever for Chunked {
 
     fn config(&self) -> serde_json::Value {
         let inner = self.inner.read().ok();
+        let semantic = self.options.strategy == Strategy::Semantic;
         serde_json::json!({
             "chunker": {
                 "strategy": self.options.strategy.name(),
                 "size": self.options.size,
                 "overlap": self.options.overlap,
                 "unit": self.options.unit.name(),
-                "percentile": (self.options.strategy == Strategy::Semantic)
-                    .then_some(self.options.percentile),
+                "percentile": semantic.then_some(self.options.percentile),
+                "encoder": semantic
+                    .then(|| self.embedder.as_ref().and_then(|e| e.model()))
+                    .flatten(),
             },
             "template": self.template.as_ref().map(Template::source),
             "aggregate": self.aggregate.name(),

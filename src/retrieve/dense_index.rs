@@ -170,7 +170,11 @@ impl DenseIndex {
         .collect();
         let texts = crate::embed::query_texts(queries)?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let q = self.encoder.encode_queries(&refs, &self.options, cancel)?;
+        // Never through the cache: a search's latency includes embedding its queries, as
+        // when the index serves them.
+        let q = self
+            .encoder
+            .encode_queries(&refs, &self.options, None, cancel)?;
         Ok((ids, q.data))
     }
 

@@ -36,6 +36,7 @@ use super::kernels;
 use crate::cancel::Cancel;
 use crate::data::schema::prefetch;
 use crate::error::{Error, Result};
+use crate::rng::SplitMix64;
 
 /// What the graph navigates: rows scored against a prepared query; higher score = closer.
 pub trait Space: Sync {
@@ -345,11 +346,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The level of `row`: `⌊-ln(U)/ln(m)⌋` with `U` in (0, 1] drawn from (seed, row) by
 /// SplitMix64, so a row's level does not depend on insertion order or batches.
 fn level_of(seed: u64, row: usize, m: usize) -> u8 {
-    let mut x = seed ^ (row as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 31;
+    let x = SplitMix64::new(seed ^ (row as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64();
     let u = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
     let level = -u.ln() / (m as f64).ln();
     (level as usize).min(MAX_LEVEL) as u8

@@ -2,17 +2,14 @@
 //! insertion in batches and interruption, and the stored format.
 
 use super::*;
+use crate::rng::SplitMix64;
 
 /// A SplitMix64 stream with Gaussian draws (Box–Muller).
-struct Rng(u64);
+struct Rng(SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn uniform(&mut self) -> f64 {
@@ -36,7 +33,7 @@ fn unit(v: &mut [f32]) {
 
 /// `count` random unit vectors (cluster centres, or uniform data).
 pub(crate) fn sphere(count: usize, dim: usize, seed: u64) -> Vec<f32> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(SplitMix64::new(seed));
     let mut v: Vec<f32> = (0..count * dim).map(|_| rng.gauss()).collect();
     v.chunks_mut(dim).for_each(unit);
     v
@@ -45,7 +42,7 @@ pub(crate) fn sphere(count: usize, dim: usize, seed: u64) -> Vec<f32> {
 /// `n` unit vectors, each a random one of `centres` plus Gaussian noise of norm about
 /// `spread`, normalised.
 pub(crate) fn around(centres: &[f32], dim: usize, n: usize, spread: f32, seed: u64) -> Vec<f32> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(SplitMix64::new(seed));
     let sigma = spread / (dim as f32).sqrt();
     let mut out = Vec::with_capacity(n * dim);
     for _ in 0..n {
@@ -314,7 +311,7 @@ fn malformed_bytes_are_refused_without_panicking() {
         assert!(Hnsw::read_from(&bad, 300).is_none(), "byte {at} = {value}");
     }
     // Random corruption: any answer but a panic.
-    let mut rng = Rng(5);
+    let mut rng = Rng(SplitMix64::new(5));
     for _ in 0..2_000 {
         let mut bad = bytes.clone();
         for _ in 0..1 + rng.below(4) {

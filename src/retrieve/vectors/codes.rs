@@ -19,6 +19,9 @@ use crate::error::{Error, Result};
 use crate::retrieve::hnsw::{F32Space, Space};
 use crate::retrieve::kernels;
 
+/// The largest finite f16, 65504.
+const F16_MAX: f32 = 65504.0;
+
 /// The element type of the scanned copy of a store's vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Storage {
@@ -88,11 +91,17 @@ impl Codes {
     pub fn push(&mut self, rows: &[f32], dim: usize) {
         match self {
             Codes::F32 => {}
-            Codes::F16(h) => h.extend(rows.iter().map(|&x| f16::from_f32(x).to_bits())),
+            // Values past f16's range are kept at its largest finite value, never ±inf (whose
+            // products would make a row unreachable in the graph); rescoring reads f32.
+            Codes::F16(h) => h.extend(
+                rows.iter()
+                    .map(|&x| f16::from_f32(x.clamp(-F16_MAX, F16_MAX)).to_bits()),
+            ),
             Codes::Int8 { codes, scales } => {
                 for row in rows.chunks_exact(dim) {
                     let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-                    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+                    // A zero row, or one so small that its scale underflows, codes as zeros.
+                    let scale = Some(max / 127.0).filter(|&s| s > 0.0).unwrap_or(1.0);
                     scales.push(scale);
                     codes.extend(row.iter().map(|&x| (x / scale).round() as i8));
                 }
@@ -303,6 +312,32 @@ mod tests {
             let mut one = vec![9.0; dim];
             c.decode(&rows, &[1], dim, &mut one);
             assert_eq!(one, vec![0.0; dim], "{storage:?}: a zero row stays zero");
+        }
+    }
+
+    #[test]
+    fn values_past_f16_range_and_tiny_rows_decode_to_finite_values() {
+        let dim = 2;
+        // Row 0 lies past f16's largest value; row 1 is so small that max/127 underflows.
+        let rows = [1e6f32, -1e6, 1e-44, -1e-44];
+        for storage in [Storage::F16, Storage::Int8] {
+            let mut c = Codes::new(storage);
+            c.push(&rows, dim);
+            let mut out = vec![9.0; rows.len()];
+            c.decode_range(&rows, 0, 2, dim, &mut out);
+            assert!(out.iter().all(|x| x.is_finite()), "{storage:?}: {out:?}");
+            assert!(
+                out[0] >= 65504.0 && out[1] <= -65504.0,
+                "{storage:?}: {out:?}"
+            );
+            assert_eq!(
+                &out[2..],
+                &[0.0, 0.0],
+                "{storage:?}: a tiny row decodes as zeros"
+            );
+            if let Codes::Int8 { codes, .. } = &c {
+                assert_eq!(&codes[2..], &[0, 0], "a tiny row codes as zeros, not ±127");
+            }
         }
     }
 
