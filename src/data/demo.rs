@@ -230,7 +230,9 @@ const CAUSES: [&str; 12] = [
     "memory ran low and the job was postponed; close other apps and retry",
 ];
 
-/// A fixed-seed [`SplitMix64`] stream, enough here.
+/// A fixed-seed [`SplitMix64`] stream, enough here. `below` takes the remainder rather than
+/// [`SplitMix64::below`]'s multiply-shift: the demo collection's texts, ids and qrels are
+/// these exact draws.
 struct Rng(SplitMix64);
 
 impl Rng {

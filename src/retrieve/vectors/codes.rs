@@ -19,9 +19,6 @@ use crate::error::{Error, Result};
 use crate::retrieve::hnsw::{F32Space, Space};
 use crate::retrieve::kernels;
 
-/// The largest finite f16, 65504.
-const F16_MAX: f32 = 65504.0;
-
 /// The element type of the scanned copy of a store's vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Storage {
@@ -93,10 +90,13 @@ impl Codes {
             Codes::F32 => {}
             // Values past f16's range are kept at its largest finite value, never ±inf (whose
             // products would make a row unreachable in the graph); rescoring reads f32.
-            Codes::F16(h) => h.extend(
-                rows.iter()
-                    .map(|&x| f16::from_f32(x.clamp(-F16_MAX, F16_MAX)).to_bits()),
-            ),
+            Codes::F16(h) => {
+                let max = f16::MAX.to_f32();
+                h.extend(
+                    rows.iter()
+                        .map(|&x| f16::from_f32(x.clamp(-max, max)).to_bits()),
+                );
+            }
             Codes::Int8 { codes, scales } => {
                 for row in rows.chunks_exact(dim) {
                     let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
