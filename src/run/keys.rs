@@ -1,14 +1,16 @@
 //! Numbering string keys (query ids, doc ids) in order of first appearance, by hash.
 //!
-//! [`KeyTable`] is an open-addressing table (linear probing, at most half full) of
-//! `(tag, id, epoch)` slots, the ids indexing the caller's list of keys. A key's [`Tag`] is
-//! its 16-byte Arrow view when the key is one string of at most 12 bytes (the view holds such
-//! a string whole, so equal tags are equal keys and the key list is never read), and its
-//! 64-bit hash otherwise (equal tags are then confirmed by comparing the keys). A slot is
-//! empty unless its epoch is the table's, so forgetting every key ([`KeyTable::reset`]) is
-//! one increment, not a pass over the slots. The table is written out rather than taken from
-//! `hashbrown` so that the whole lookup, the key comparison included, inlines into the
-//! per-row loops that call it (hashbrown calls its comparison through a function pointer).
+//! [`KeyTable`] is an open-addressing table (linear probing, at most half full) of 8-byte
+//! slots, each a key's id (indexing the caller's list of keys) and 32 bits of its hash, with
+//! the keys' tags beside them in id order: a table of ten thousand keys fits the core's L2
+//! cache, and a probe reads a tag only when the 32 bits match. A key's [`Tag`] is its 16-byte
+//! Arrow view when the key is one string of at most 12 bytes (the view holds such a string
+//! whole, so equal tags are equal keys and the key list is never read), and its 64-bit hash
+//! otherwise (equal tags are then confirmed by comparing the keys). The slots in use are
+//! listed, so that forgetting every key ([`KeyTable::reset`]) empties only those. The table
+//! is written out rather than taken from `hashbrown` so that the whole lookup, the key
+//! comparison included, inlines into the per-row loops that call it (hashbrown calls its
+//! comparison through a function pointer).
 //! Evaluation numbers (run, query) keys with it; fusion numbers each query's documents.
 
 use crate::data::schema::{hash_str, prefetch};
@@ -122,63 +124,56 @@ impl TableKey for StrKey<'_> {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Slot {
-    tag: Tag,
-    id: u32,
-    epoch: u32,
-}
-
-const EMPTY: Slot = Slot {
-    tag: Tag(0),
-    id: 0,
-    epoch: 0,
-};
-
 /// Key numbers by tag (see the module docs).
 pub(crate) struct KeyTable {
-    slots: Vec<Slot>,
-    /// Slots of another epoch are empty; never 0, the epoch of fresh slots.
-    epoch: u32,
+    /// `fingerprint << 32 | (id + 1)`, 0 for an empty slot.
+    slots: Vec<u64>,
+    /// The tag of each id.
+    tags: Vec<Tag>,
+    /// The slots in use, to empty them on reset.
+    used: Vec<u32>,
     /// `64 - log2(slots.len())`: a slot index is the top bits of the mixed tag.
     shift: u32,
-    /// Keys inserted since the last reset.
-    len: usize,
 }
 
 impl KeyTable {
     pub fn new() -> Self {
         KeyTable {
-            slots: vec![EMPTY; 64],
-            epoch: 1,
+            slots: vec![0; 64],
+            tags: Vec::new(),
+            used: Vec::new(),
             shift: 64 - 6,
-            len: 0,
         }
     }
 
     /// Forget every key, keeping room for `keys` of them without growing.
     pub fn reset(&mut self, keys: usize) {
         let size = (2 * keys).next_power_of_two().max(64);
-        self.len = 0;
-        if size == self.slots.len() && self.epoch < u32::MAX {
-            self.epoch += 1;
+        if size == self.slots.len() {
+            for &at in &self.used {
+                self.slots[at as usize] = 0;
+            }
         } else {
-            self.slots = vec![EMPTY; size];
-            self.epoch = 1;
+            self.slots = vec![0; size];
             self.shift = 64 - size.trailing_zeros();
         }
+        self.used.clear();
+        self.tags.clear();
     }
 
+    /// The home slot and the fingerprint of a key tagged `tag`.
     #[inline(always)]
-    fn home(&self, tag: Tag) -> usize {
-        (tag.mixed().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    fn place(&self, tag: Tag) -> (usize, u64) {
+        let mixed = tag.mixed();
+        let home = (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize;
+        (home, mixed << 32)
     }
 
     /// Ask the processor to fetch the slot where a key tagged `tag` starts its probe, ahead
     /// of the lookup: callers numbering many keys in a loop hide the cache miss this way.
     #[inline(always)]
     pub fn prefetch(&self, tag: Tag) {
-        prefetch(&self.slots[self.home(tag)]);
+        prefetch(&self.slots[self.place(tag).0]);
     }
 
     /// The id of `key` (ids indexing `keys`), giving it the next id and listing it if it
@@ -207,28 +202,30 @@ impl KeyTable {
 
     /// The id under which a key tagged `tag` was inserted, `same(id)` telling whether it is
     /// the key asked for when the tags are equal but not complete; a key not found is
-    /// inserted with id `next`, which is returned.
+    /// inserted with id `next` (the number of keys so far), which is returned.
     #[inline(always)]
     fn find_or_insert(&mut self, tag: Tag, next: u32, same: impl Fn(u32) -> bool) -> u32 {
+        debug_assert_eq!(next as usize, self.tags.len(), "ids are given in order");
         let mask = self.slots.len() - 1;
-        let mut at = self.home(tag);
+        let (mut at, fingerprint) = self.place(tag);
         loop {
             let slot = self.slots[at];
-            if slot.epoch != self.epoch {
+            if slot == 0 {
                 break;
             }
-            if slot.tag == tag && (tag.complete() || same(slot.id)) {
-                return slot.id;
+            let id = (slot as u32).wrapping_sub(1);
+            if slot & !0xFFFF_FFFF == fingerprint
+                && self.tags[id as usize] == tag
+                && (tag.complete() || same(id))
+            {
+                return id;
             }
             at = (at + 1) & mask;
         }
-        self.slots[at] = Slot {
-            tag,
-            id: next,
-            epoch: self.epoch,
-        };
-        self.len += 1;
-        if self.len * 2 > self.slots.len() {
+        self.slots[at] = fingerprint | (u64::from(next) + 1);
+        self.used.push(at as u32);
+        self.tags.push(tag);
+        if self.tags.len() * 2 > self.slots.len() {
             self.grow();
         }
         next
@@ -237,17 +234,17 @@ impl KeyTable {
     /// Double the slots and place every key again.
     #[cold]
     fn grow(&mut self) {
-        let doubled = vec![EMPTY; self.slots.len() * 2];
-        let old = std::mem::replace(&mut self.slots, doubled);
-        let epoch = std::mem::replace(&mut self.epoch, 1);
+        self.slots = vec![0; self.slots.len() * 2];
         self.shift -= 1;
+        self.used.clear();
         let mask = self.slots.len() - 1;
-        for slot in old.into_iter().filter(|s| s.epoch == epoch) {
-            let mut at = self.home(slot.tag);
-            while self.slots[at].epoch == 1 {
+        for (id, &tag) in self.tags.iter().enumerate() {
+            let (mut at, fingerprint) = self.place(tag);
+            while self.slots[at] != 0 {
                 at = (at + 1) & mask;
             }
-            self.slots[at] = Slot { epoch: 1, ..slot };
+            self.slots[at] = fingerprint | (id as u64 + 1);
+            self.used.push(at as u32);
         }
     }
 }
@@ -303,7 +300,8 @@ mod tests {
         let long = "a doc id longer than twelve bytes";
         assert_eq!(table.number(&mut keys, StrKey::new((long, 7))), 2);
         assert_eq!(table.number(&mut keys, StrKey::new((long, 8))), 2);
-        // A reset forgets every key (by epoch at the same size), and sizes the table.
+        // A reset forgets every key (emptying the used slots at the same size), and sizes
+        // the table.
         let mut keys = Vec::new();
         table.reset(20);
         assert_eq!(table.slots.len(), 64);
