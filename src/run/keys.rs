@@ -2,13 +2,13 @@
 //!
 //! [`KeyTable`] is an open-addressing table (linear probing, at most half full) of 8-byte
 //! slots, each a key's id (indexing the caller's list of keys) and 32 bits of its hash, with
-//! the keys' tags beside them in id order: a table of ten thousand keys fits the core's L2
-//! cache, and a probe reads a tag only when the 32 bits match. A key's [`Tag`] is its 16-byte
+//! the keys' tags beside them in id order: ten thousand keys take 256 KiB of slots, which an
+//! L2 cache holds, and a probe reads a tag only when the 32 bits match. A key's [`Tag`] is its 16-byte
 //! Arrow view when the key is one string of at most 12 bytes (the view holds such a string
 //! whole, so equal tags are equal keys and the key list is never read), and its 64-bit hash
-//! otherwise (equal tags are then confirmed by comparing the keys). The slots in use are
-//! listed, so that forgetting every key ([`KeyTable::reset`]) empties only those. The table
-//! is written out rather than taken from `hashbrown` so that the whole lookup, the key
+//! otherwise (equal tags are then confirmed by comparing the keys). Forgetting every key
+//! ([`KeyTable::reset`]) zeroes the slots, at most 32 bytes per key it makes room for. The
+//! table is written out rather than taken from `hashbrown` so that the whole lookup, the key
 //! comparison included, inlines into the per-row loops that call it (hashbrown calls its
 //! comparison through a function pointer).
 //! Evaluation numbers (run, query) keys with it; fusion numbers each query's documents.
@@ -130,8 +130,6 @@ pub(crate) struct KeyTable {
     slots: Vec<u64>,
     /// The tag of each id.
     tags: Vec<Tag>,
-    /// The slots in use, to empty them on reset.
-    used: Vec<u32>,
     /// `64 - log2(slots.len())`: a slot index is the top bits of the mixed tag.
     shift: u32,
 }
@@ -141,7 +139,6 @@ impl KeyTable {
         KeyTable {
             slots: vec![0; 64],
             tags: Vec::new(),
-            used: Vec::new(),
             shift: 64 - 6,
         }
     }
@@ -150,14 +147,11 @@ impl KeyTable {
     pub fn reset(&mut self, keys: usize) {
         let size = (2 * keys).next_power_of_two().max(64);
         if size == self.slots.len() {
-            for &at in &self.used {
-                self.slots[at as usize] = 0;
-            }
+            self.slots.fill(0);
         } else {
             self.slots = vec![0; size];
             self.shift = 64 - size.trailing_zeros();
         }
-        self.used.clear();
         self.tags.clear();
     }
 
@@ -223,7 +217,6 @@ impl KeyTable {
             at = (at + 1) & mask;
         }
         self.slots[at] = fingerprint | (u64::from(next) + 1);
-        self.used.push(at as u32);
         self.tags.push(tag);
         if self.tags.len() * 2 > self.slots.len() {
             self.grow();
@@ -236,7 +229,6 @@ impl KeyTable {
     fn grow(&mut self) {
         self.slots = vec![0; self.slots.len() * 2];
         self.shift -= 1;
-        self.used.clear();
         let mask = self.slots.len() - 1;
         for (id, &tag) in self.tags.iter().enumerate() {
             let (mut at, fingerprint) = self.place(tag);
@@ -244,7 +236,6 @@ impl KeyTable {
                 at = (at + 1) & mask;
             }
             self.slots[at] = fingerprint | (id as u64 + 1);
-            self.used.push(at as u32);
         }
     }
 }
@@ -300,8 +291,7 @@ mod tests {
         let long = "a doc id longer than twelve bytes";
         assert_eq!(table.number(&mut keys, StrKey::new((long, 7))), 2);
         assert_eq!(table.number(&mut keys, StrKey::new((long, 8))), 2);
-        // A reset forgets every key (emptying the used slots at the same size), and sizes
-        // the table.
+        // A reset forgets every key (zeroing the slots at the same size), and sizes the table.
         let mut keys = Vec::new();
         table.reset(20);
         assert_eq!(table.slots.len(), 64);
