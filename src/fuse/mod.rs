@@ -38,12 +38,14 @@
 //! answer counts as an empty ranking for it. Runs that share no query are an error (they are
 //! almost surely from different query sets).
 //!
-//! The work is split so that tuning ([`optimize_fusion`]) can fuse the same runs many times:
-//! [`Prepared`] groups each run's rows by query whatever their order (`run::groups`), ranks
-//! each group once in run order, and numbers each query's documents across the runs
-//! (`run::keys`), checking that no run lists a document twice; a fusion is then arithmetic
-//! on arrays indexed by those numbers, in parallel over queries, and the fused run's doc ids
-//! are gathered from the input columns rather than copied string by string.
+//! The work per query: each run's rows are grouped by query whatever their order
+//! (`run::groups`); a query's documents are numbered across the runs (`run::keys`), checking
+//! that no run lists a document twice, and each run's list is ranked in run order; a fusion
+//! is then arithmetic on arrays indexed by those numbers. Queries run in parallel, and the
+//! fused run's id columns are views copied from the input columns (`run::gather`), never
+//! strings. [`fuse`] does all of it query by query in reused scratch; tuning
+//! ([`optimize_fusion`]) fuses the same runs many times, so [`Prepared`] keeps every
+//! query's numbering and rankings.
 
 mod norm;
 pub mod optimize;
@@ -212,8 +214,29 @@ pub fn fuse(
 ) -> Result<DataFrame> {
     options.check()?;
     let views = validate_runs(runs)?;
-    let prepared = Prepared::new(runs, &views, cancel)?;
-    prepared.fuse(options, None, cancel)
+    let (norm, weights) = (
+        options.checked_norm()?,
+        options.checked_weights(runs.len())?,
+    );
+    let (grouped, doc_ids) = group_runs(runs, &views, cancel)?;
+    let queries = query_order(&grouped)?;
+    cancel.start(queries.len() as u64);
+    let names: Vec<&str> = runs.iter().map(|r| r.0).collect();
+    // Each query is numbered, ranked and fused in one go, in scratch reused by the thread.
+    let fused: Vec<Vec<(u32, f64)>> = queries
+        .par_iter()
+        .map_init(
+            || (QueryScratch::default(), QueryDocs::default(), Vec::new()),
+            |(scratch, docs, values), &qid| {
+                cancel.check()?;
+                query_docs(&grouped, qid, scratch, docs)?;
+                let fused = fuse_one(docs, &weights, norm, options, &names, qid, values)?;
+                cancel.advance(1);
+                Ok(fused)
+            },
+        )
+        .collect::<Result<_>>()?;
+    run::gather(&StringChunked::from_iter(queries), &doc_ids, &fused)
 }
 
 /// Each run's columns, checked; at least two runs.
@@ -228,6 +251,7 @@ pub fn validate_runs<'a>(runs: &[(&str, &'a DataFrame)]) -> Result<Vec<RunView<'
 }
 
 /// One query's documents across the runs, and each run's ranking of them.
+#[derive(Default)]
 struct QueryDocs<'a> {
     /// The documents any run retrieved for the query, in first-seen order: the id, and its
     /// row in the runs' doc id columns laid end to end (where the fused run takes it from).
@@ -276,46 +300,24 @@ impl<'a> Prepared<'a> {
         views: &'a [RunView<'a>],
         cancel: &Cancel,
     ) -> Result<Self> {
-        let rows: usize = views.iter().map(|v| v.docs.len()).sum();
-        if u32::try_from(rows).is_err() {
-            return Err(Error::schema(
-                table::RUN,
-                format!("{rows} rows in all; fusion supports at most {}", u32::MAX),
-            ));
-        }
-        cancel.start(runs.len() as u64);
-        let mut grouped = Vec::with_capacity(runs.len());
-        let mut doc_ids = views[0].docs.clone();
-        let mut offset = 0;
-        for (&(name, _), view) in runs.iter().zip(views) {
-            cancel.check()?;
-            grouped.push(GroupedRun::new(name, view, offset)?);
-            if offset > 0 {
-                doc_ids.append(view.docs)?;
-            }
-            offset += view.docs.len() as u32;
-            cancel.advance(1);
-        }
+        let (grouped, doc_ids) = group_runs(runs, views, cancel)?;
         let queries = query_order(&grouped)?;
         cancel.start(queries.len() as u64);
         let per_query = queries
             .par_iter()
-            .map_init(
-                || (KeyTable::new(), Vec::new(), Vec::new()),
-                |(table, keys, rows), &qid| {
-                    cancel.check()?;
-                    let docs = query_docs(&grouped, qid, table, keys, rows);
-                    cancel.advance(1);
-                    docs
-                },
-            )
+            .map_init(QueryScratch::default, |scratch, &qid| {
+                cancel.check()?;
+                let mut docs = QueryDocs::default();
+                query_docs(&grouped, qid, scratch, &mut docs)?;
+                cancel.advance(1);
+                Ok(docs)
+            })
             .collect::<Result<_>>()?;
         Ok(Self {
             names: runs.iter().map(|r| r.0).collect(),
             queries,
             per_query,
-            // One chunk, made once: every fused run gathers from it by copying views.
-            doc_ids: doc_ids.rechunk().into_owned(),
+            doc_ids,
         })
     }
 
@@ -368,19 +370,12 @@ impl<'a> Prepared<'a> {
         cancel.start(selected.len() as u64);
         let fused: Vec<Vec<(u32, f64)>> = selected
             .par_iter()
-            .map_init(Vec::new, |scratch, &q| {
+            .map_init(Vec::new, |values, &q| {
                 cancel.check()?;
                 let (docs, qid) = (&self.per_query[q], self.queries[q]);
-                let name = |i: usize| self.names[i];
-                let hits = fuse_query(docs, &weights, norm, options, name, qid, scratch)?;
-                for &(d, score) in &hits {
-                    order::check_score(table::RUN, qid, docs.docs[d as usize].0, score)?;
-                }
-                let k = options.k.unwrap_or(hits.len());
-                let doc = |d: u32| docs.docs[d as usize];
-                let best = top_k_in_run_order(hits, k, |h| h.1, |h| doc(h.0).0);
+                let fused = fuse_one(docs, &weights, norm, options, &self.names, qid, values)?;
                 cancel.advance(1);
-                Ok(best.into_iter().map(|(d, s)| (doc(d).1, s)).collect())
+                Ok(fused)
             })
             .collect::<Result<_>>()?;
         let query_ids = StringChunked::from_iter(selected.iter().map(|&q| self.queries[q]));
@@ -454,18 +449,84 @@ fn query_order<'a>(runs: &[GroupedRun<'a>]) -> Result<Vec<&'a str>> {
         .collect())
 }
 
+/// Group each run's rows by query (progress counts runs); with the runs' doc id columns laid
+/// end to end (their chunks, not copied), from which fused runs gather views.
+fn group_runs<'a>(
+    runs: &[(&'a str, &DataFrame)],
+    views: &'a [RunView<'a>],
+    cancel: &Cancel,
+) -> Result<(Vec<GroupedRun<'a>>, StringChunked)> {
+    let rows: usize = views.iter().map(|v| v.docs.len()).sum();
+    if u32::try_from(rows).is_err() {
+        return Err(Error::schema(
+            table::RUN,
+            format!("{rows} rows in all; fusion supports at most {}", u32::MAX),
+        ));
+    }
+    cancel.start(runs.len() as u64);
+    let mut grouped = Vec::with_capacity(runs.len());
+    let mut doc_ids = views[0].docs.clone();
+    let mut offset = 0;
+    for (&(name, _), view) in runs.iter().zip(views) {
+        cancel.check()?;
+        grouped.push(GroupedRun::new(name, view, offset)?);
+        if offset > 0 {
+            doc_ids.append(view.docs)?;
+        }
+        offset += view.docs.len() as u32;
+        cancel.advance(1);
+    }
+    Ok((grouped, doc_ids))
+}
+
+/// One query's fused run: its `(row in the doc id columns, score)`, in run order, cut at
+/// `k`. `values` is scratch.
+fn fuse_one(
+    docs: &QueryDocs,
+    weights: &[f64],
+    norm: Norm,
+    options: &FuseOptions,
+    names: &[&str],
+    qid: &str,
+    values: &mut Vec<f64>,
+) -> Result<Vec<(u32, f64)>> {
+    let hits = fuse_query(docs, weights, norm, options, |i| names[i], qid, values)?;
+    for &(d, score) in &hits {
+        order::check_score(table::RUN, qid, docs.docs[d as usize].0, score)?;
+    }
+    let k = options.k.unwrap_or(hits.len());
+    let doc = |d: u32| docs.docs[d as usize];
+    let best = top_k_in_run_order(hits, k, |h| h.1, |h| doc(h.0).0);
+    Ok(best.into_iter().map(|(d, s)| (doc(d).1, s)).collect())
+}
+
+/// What [`query_docs`] reuses from one query to the next.
+#[derive(Default)]
+struct QueryScratch<'a> {
+    table: KeyTable,
+    keys: Vec<StrKey<'a>>,
+    rows: Vec<(f64, u32)>,
+    /// The run (index + 1) that last listed each document, to find one listed twice.
+    last_run: Vec<u32>,
+}
+
 /// How many rows ahead [`query_docs`] asks for a doc id's view.
 const VIEW_PREFETCH: usize = 16;
 
-/// Query `qid`'s documents numbered across the runs and each run's ranking of them; a
-/// document listed twice by one run is an error. `table`, `keys` and `rows` are scratch.
+/// Query `qid`'s documents numbered across the runs and each run's ranking of them, into
+/// `out` (its old contents dropped); a document listed twice by one run is an error.
 fn query_docs<'a>(
     runs: &[GroupedRun<'a>],
     qid: &str,
-    table: &mut KeyTable,
-    keys: &mut Vec<StrKey<'a>>,
-    rows: &mut Vec<(f64, u32)>,
-) -> Result<QueryDocs<'a>> {
+    scratch: &mut QueryScratch<'a>,
+    out: &mut QueryDocs<'a>,
+) -> Result<()> {
+    let QueryScratch {
+        table,
+        keys,
+        rows,
+        last_run,
+    } = scratch;
     let groups: Vec<Option<usize>> = runs
         .iter()
         .map(|r| r.index.get(qid).map(|&g| g as usize))
@@ -477,13 +538,13 @@ fn query_docs<'a>(
         .sum();
     table.reset(total);
     keys.clear();
-    let mut out = QueryDocs {
-        docs: Vec::with_capacity(total),
-        hits: Vec::with_capacity(total),
-        bounds: vec![0],
-    };
-    // The run (index + 1) that last listed each document, to find one listed twice.
-    let mut last_run: Vec<u32> = Vec::with_capacity(total);
+    last_run.clear();
+    out.docs.clear();
+    out.docs.reserve(total);
+    out.hits.clear();
+    out.hits.reserve(total);
+    out.bounds.clear();
+    out.bounds.push(0);
     for (i, (run, g)) in runs.iter().zip(&groups).enumerate() {
         if let Some(g) = *g {
             // Rows are numbered in table order (the doc ids are read one after the other, not
@@ -517,7 +578,7 @@ fn query_docs<'a>(
         }
         out.bounds.push(out.hits.len());
     }
-    Ok(out)
+    Ok(())
 }
 
 /// One query's fused `(document, score)`, unordered. `values` is scratch.

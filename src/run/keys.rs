@@ -134,6 +134,12 @@ pub(crate) struct KeyTable {
     shift: u32,
 }
 
+impl Default for KeyTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl KeyTable {
     pub fn new() -> Self {
         KeyTable {

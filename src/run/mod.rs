@@ -9,12 +9,14 @@
 //!   `trec_eval`) and the NaN policy (a NaN score is an error naming query and document);
 //! * [`topk`]: top-k selection in that order;
 //! * [`RunBuilder`]: building a run table from ranked or unranked hits, ranks from 1;
+//! * [`gather`]: building a run table from id columns' rows, copying string views;
 //! * [`validate`] and [`ranked_groups`]: reading a run table back, checked;
 //! * `groups` and `keys`: a run table's rows grouped by (run, query) whatever their order,
 //!   and the string-key numbering under it (for `evaluate` and fusion);
 //! * [`documents`]: the text a retriever sees for a document (title + text).
 
 pub mod documents;
+mod gather;
 pub(crate) mod groups;
 pub(crate) mod keys;
 pub mod order;
@@ -26,6 +28,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RANK, SCORE};
 use crate::error::{Error, Result};
 pub use documents::DocumentTexts;
+pub use gather::gather;
 
 /// The checked columns of a run table.
 pub struct RunView<'a> {
@@ -163,38 +166,6 @@ impl<'a> RunBuilder<'a> {
             Column::new(RANK.into(), self.ranks),
         ])
     }
-}
-
-/// A run table gathered from id columns: hit `i` of query `q` is `(row of doc_ids, score)`,
-/// already in run order. No id string is copied one by one (polars `take`).
-pub fn gather(
-    query_ids: &StringChunked,
-    doc_ids: &StringChunked,
-    hits: &[Vec<(u32, f64)>],
-) -> Result<DataFrame> {
-    let rows: usize = hits.iter().map(Vec::len).sum();
-    let (mut query_rows, mut doc_rows) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
-    let (mut scores, mut ranks) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
-    for (q, list) in hits.iter().enumerate() {
-        for (r, &(row, score)) in list.iter().enumerate() {
-            query_rows.push(q as IdxSize);
-            doc_rows.push(row as IdxSize);
-            scores.push(score);
-            ranks.push(r as u32 + 1);
-        }
-    }
-    // polars gathers from one chunk by copying views; from several it copies every string.
-    let take = |ids: &StringChunked, rows: Vec<IdxSize>| {
-        ids.rechunk().take(&IdxCa::from_vec("".into(), rows))
-    };
-    let (queries, docs) = rayon::join(|| take(query_ids, query_rows), || take(doc_ids, doc_rows));
-    let (queries, docs) = (queries?, docs?);
-    schema::frame(vec![
-        queries.with_name(QUERY_ID.into()).into_column(),
-        docs.with_name(DOC_ID.into()).into_column(),
-        Column::new(SCORE.into(), scores),
-        Column::new(RANK.into(), ranks),
-    ])
 }
 
 /// `Err` unless `k` is at least 1.
