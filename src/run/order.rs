@@ -63,9 +63,62 @@ pub fn score_key(score: f64) -> u64 {
     }
 }
 
-/// Sort `items` in the run order ([`cmp`]) of `(score(item), doc(item))`: by [`score_key`]
-/// (computed once per item), then each run of tied scores by doc id (read only for ties).
+/// Lists longer than this are sorted by whole keys ([`sort_by_whole_keys`]); shorter ones by
+/// packed keys, whose index part then takes at most 16 bits.
+const PACKED_MAX: usize = 1 << 16;
+
+/// Sort `items` in the run order ([`cmp`]) of `(score(item), doc(item))`.
+///
+/// Each item becomes one `u64`: the high bits of its [`score_key`] (all but the `b` bits
+/// needed to count the items) with its index in the low `b` bits. Sorting those plain integers
+/// orders the items by score up to the dropped bits; items whose kept bits agree (equal
+/// scores, or scores within `2^b` units in the last place of each other) lie together, in
+/// index order, and each such run is then sorted with [`cmp`], which compares the whole
+/// scores and, for tied ones, the doc ids. Sorting 8-byte integers is about twice as fast as
+/// sorting the items by key, and the runs are short (pairs of tied scores, mostly).
 pub fn sort_in_run_order<'a, T: Copy>(
+    items: &mut [T],
+    score: impl Fn(&T) -> f64,
+    doc: impl Fn(&T) -> &'a str,
+) {
+    let n = items.len();
+    if n < 2 {
+        return;
+    }
+    if n > PACKED_MAX {
+        return sort_by_whole_keys(items, score, doc);
+    }
+    let index_bits = usize::BITS - (n - 1).leading_zeros();
+    let low = (1u64 << index_bits) - 1;
+    let mut packed: Vec<u64> = items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (!score_key(score(x)) & !low) | i as u64)
+        .collect();
+    packed.sort_unstable();
+    let item = |p: u64| &items[(p & low) as usize];
+    let mut start = 0;
+    while start < n {
+        let high = packed[start] & !low;
+        let mut end = start + 1;
+        while end < n && packed[end] & !low == high {
+            end += 1;
+        }
+        if end - start > 1 {
+            packed[start..end].sort_unstable_by(|&a, &b| {
+                let (a, b) = (item(a), item(b));
+                cmp(score(a), doc(a), score(b), doc(b))
+            });
+        }
+        start = end;
+    }
+    let sorted: Vec<T> = packed.iter().map(|&p| *item(p)).collect();
+    items.copy_from_slice(&sorted);
+}
+
+/// [`sort_in_run_order`] for long lists: by [`score_key`] (computed once per item), then each
+/// run of tied scores by doc id (read only for ties).
+fn sort_by_whole_keys<'a, T: Copy>(
     items: &mut [T],
     score: impl Fn(&T) -> f64,
     doc: impl Fn(&T) -> &'a str,
@@ -197,6 +250,53 @@ mod tests {
         assert_eq!(score_key(0.0), score_key(-0.0));
         assert!(score_key(1.0) > score_key(0.5) && score_key(-0.5) > score_key(-1.0));
         assert!(score_key(f64::INFINITY) > score_key(f64::MAX));
+    }
+
+    /// `rows` sorted by [`sort_in_run_order`] equal `rows` sorted by [`cmp`].
+    fn check_against_cmp(mut rows: Vec<(f64, &str)>, what: &str) {
+        let mut expected = rows.clone();
+        expected.sort_by(|a, b| cmp(a.0, a.1, b.0, b.1));
+        sort_in_run_order(&mut rows, |r| r.0, |r| r.1);
+        let same = |a: &(f64, &str), b: &(f64, &str)| a.0 == b.0 && a.1 == b.1;
+        assert!(
+            rows.iter().zip(&expected).all(|(a, b)| same(a, b)),
+            "{what}"
+        );
+    }
+
+    #[test]
+    fn scores_a_few_units_in_the_last_place_apart_are_ordered() {
+        // Distinct scores that agree in all but their last bits, where the packed keys of a
+        // list of 3,000 items hold the index: they must still be ordered by score, and the
+        // tied ones by doc id.
+        let ids: Vec<String> = (0..3000)
+            .map(|i| format!("d{:04}", (i * 7919) % 3000))
+            .collect();
+        let mut step = 1.0f64;
+        let mut rows: Vec<(f64, &str)> = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            // Runs of neighbouring floats (up and down from 1.0 and 0.25), some repeated.
+            step = if i % 5 == 0 { step.next_up() } else { step };
+            let score = match i % 3 {
+                0 => step,
+                1 => 2.0 - step,
+                _ => 0.25f64.next_down() + (i % 11) as f64 * f64::EPSILON / 8.0,
+            };
+            rows.push((score, id.as_str()));
+        }
+        check_against_cmp(rows, "3,000 near-equal scores");
+    }
+
+    #[test]
+    fn long_lists_are_sorted_by_whole_keys() {
+        let n = PACKED_MAX + 10;
+        let ids: Vec<String> = (0..n).map(|i| format!("d{i}")).collect();
+        let rows = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| ((i % 977) as f64 / 7.0, id.as_str()))
+            .collect();
+        check_against_cmp(rows, "a list longer than PACKED_MAX");
     }
 
     #[test]
