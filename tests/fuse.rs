@@ -197,3 +197,40 @@ fn errors_name_what_is_wrong() {
     assert!("zmuv".parse::<Norm>().unwrap() == Norm::ZScore);
     assert!("wsum".parse::<Method>().unwrap() == Method::CombSum);
 }
+
+#[test]
+fn long_doc_ids_from_runs_of_several_chunks() {
+    // Doc ids longer than 12 bytes live in their chunk's data buffers; each run here has two
+    // chunks (two appended tables), so the fused run's ids come from four buffer lists.
+    let long = |i: usize| format!("a-document-id-longer-than-twelve-bytes-{i:03}");
+    let (ids, q): (Vec<String>, Vec<String>) = ((0..40).map(long).collect(), vec!["q".into(); 10]);
+    let table = |docs: &[String], scores: Vec<f64>| {
+        df!("query_id" => &q[..docs.len()], "doc_id" => docs, "score" => scores).unwrap()
+    };
+    let halves = |docs: &[String], base: f64| {
+        let score = |k: usize| (0..docs.len() / 2).map(|i| base - (i + k) as f64).collect();
+        let (first, second) = docs.split_at(docs.len() / 2);
+        let mut run = table(first, score(0));
+        run.vstack_mut(&table(second, score(first.len()))).unwrap();
+        run
+    };
+    let a = halves(&ids[0..20], 100.0);
+    let b = halves(&ids[10..30], 50.0);
+    assert_eq!(a.column("doc_id").unwrap().n_chunks(), 2);
+    let (mut a1, mut b1) = (a.clone(), b.clone());
+    a1.rechunk_mut();
+    b1.rechunk_mut();
+    assert_eq!(a1.column("doc_id").unwrap().n_chunks(), 1);
+    for method in [Method::Rrf, Method::CombSum] {
+        let chunked = fuse(&[("a", &a), ("b", &b)], &options(method, None), never()).unwrap();
+        let whole = fuse(&[("a", &a1), ("b", &b1)], &options(method, None), never()).unwrap();
+        let (got, want) = (rows(&chunked), rows(&whole));
+        assert_eq!(got, want, "{method:?}");
+        // Every document of either run, once, under its own id.
+        let mut docs: Vec<&str> = got.iter().map(|r| r.1.as_str()).collect();
+        docs.sort_unstable();
+        let mut expected: Vec<&str> = ids[0..30].iter().map(String::as_str).collect();
+        expected.sort_unstable();
+        assert_eq!(docs, expected, "{method:?}");
+    }
+}

@@ -350,11 +350,13 @@ impl<'a> Cursor<'_, 'a, StrArray> {
         (unsafe { arr.value_unchecked(j) }, view)
     }
 
-    /// The chunk holding row `i`, and `i`'s view in it (see [`Cursor::str_view`]).
+    /// Row `i`, the chunk holding it, and its view in that chunk (see [`Cursor::str_view`]).
     #[inline(always)]
-    pub fn chunk_view(&self, i: usize) -> (usize, polars_arrow::array::View) {
+    pub fn chunk_view(&self, i: usize) -> (&'a str, usize, polars_arrow::array::View) {
         let (arr, j) = self.locate(i);
-        (self.current.get().2, arr.views()[j])
+        // SAFETY: `locate` returns an offset below the chunk's length.
+        let text = unsafe { arr.value_unchecked(j) };
+        (text, self.current.get().2, arr.views()[j])
     }
 
     /// Row `i`'s 16-byte view alone (see [`Cursor::str_view`]).

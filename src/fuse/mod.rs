@@ -51,12 +51,14 @@ mod norm;
 pub mod optimize;
 
 use polars::prelude::*;
+use polars_arrow::array::View;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::cancel::Cancel;
 use crate::data::schema::{table, F64Chunks, StrChunks};
 use crate::error::{Error, Result};
+use crate::run::gather::{first_buffers, gather_views, shifted};
 use crate::run::groups::{Groups, Rows};
 use crate::run::keys::{KeyTable, StrKey};
 use crate::run::topk::top_k_in_run_order;
@@ -223,7 +225,7 @@ pub fn fuse(
     cancel.start(queries.len() as u64);
     let names: Vec<&str> = runs.iter().map(|r| r.0).collect();
     // Each query is numbered, ranked and fused in one go, in scratch reused by the thread.
-    let fused: Vec<Vec<(u32, f64)>> = queries
+    let fused: Vec<Vec<(View, f64)>> = queries
         .par_iter()
         .map_init(
             || (QueryScratch::default(), QueryDocs::default(), Vec::new()),
@@ -236,7 +238,7 @@ pub fn fuse(
             },
         )
         .collect::<Result<_>>()?;
-    run::gather(&StringChunked::from_iter(queries), &doc_ids, &fused)
+    gather_views(&StringChunked::from_iter(queries), &doc_ids, &fused)
 }
 
 /// Each run's columns, checked; at least two runs.
@@ -254,8 +256,9 @@ pub fn validate_runs<'a>(runs: &[(&str, &'a DataFrame)]) -> Result<Vec<RunView<'
 #[derive(Default)]
 struct QueryDocs<'a> {
     /// The documents any run retrieved for the query, in first-seen order: the id, and its
-    /// row in the runs' doc id columns laid end to end (where the fused run takes it from).
-    docs: Vec<(&'a str, u32)>,
+    /// view pointing into the runs' doc id buffers laid end to end (what the fused run
+    /// copies).
+    docs: Vec<(&'a str, View)>,
     /// Each run's `(document, score)` in run order, run after run; run `i`'s are
     /// `hits[bounds[i]..bounds[i + 1]]` (none when the run does not answer the query).
     hits: Vec<(u32, f64)>,
@@ -288,8 +291,9 @@ struct GroupedRun<'a> {
     index: FxHashMap<&'a str, u32>,
     docs: StrChunks<'a>,
     scores: F64Chunks<'a>,
-    /// The run's first row in the doc id columns laid end to end.
-    offset: u32,
+    /// Where each chunk of the run's doc ids starts in the runs' doc id buffers laid end to
+    /// end (`run::gather::first_buffers`).
+    first_buffer: Vec<u32>,
 }
 
 impl<'a> Prepared<'a> {
@@ -346,7 +350,7 @@ impl<'a> Prepared<'a> {
                 );
             }
         }
-        run::gather(&StringChunked::from_iter(query_ids), &self.doc_ids, &hits)
+        gather_views(&StringChunked::from_iter(query_ids), &self.doc_ids, &hits)
     }
 
     /// The indices of the queries in `only` (all when `None`), in order.
@@ -368,7 +372,7 @@ impl<'a> Prepared<'a> {
         let weights = options.checked_weights(self.names.len())?;
         let selected = self.selected(only);
         cancel.start(selected.len() as u64);
-        let fused: Vec<Vec<(u32, f64)>> = selected
+        let fused: Vec<Vec<(View, f64)>> = selected
             .par_iter()
             .map_init(Vec::new, |values, &q| {
                 cancel.check()?;
@@ -379,12 +383,12 @@ impl<'a> Prepared<'a> {
             })
             .collect::<Result<_>>()?;
         let query_ids = StringChunked::from_iter(selected.iter().map(|&q| self.queries[q]));
-        run::gather(&query_ids, &self.doc_ids, &fused)
+        gather_views(&query_ids, &self.doc_ids, &fused)
     }
 }
 
 impl<'a> GroupedRun<'a> {
-    fn new(name: &'a str, view: &'a RunView<'a>, offset: u32) -> Result<Self> {
+    fn new(name: &'a str, view: &'a RunView<'a>, first_buffer: Vec<u32>) -> Result<Self> {
         if view.queries.is_empty() {
             return Err(Error::Empty {
                 what: format!("run {name:?}"),
@@ -407,7 +411,7 @@ impl<'a> GroupedRun<'a> {
             index,
             docs: StrChunks::strings(view.docs),
             scores,
-            offset,
+            first_buffer,
         })
     }
 
@@ -466,21 +470,26 @@ fn group_runs<'a>(
     cancel.start(runs.len() as u64);
     let mut grouped = Vec::with_capacity(runs.len());
     let mut doc_ids = views[0].docs.clone();
-    let mut offset = 0;
-    for (&(name, _), view) in runs.iter().zip(views) {
+    let mut buffers = 0;
+    for (i, (&(name, _), view)) in runs.iter().zip(views).enumerate() {
         cancel.check()?;
-        grouped.push(GroupedRun::new(name, view, offset)?);
-        if offset > 0 {
+        let first_buffer = first_buffers(view.docs.downcast_iter(), buffers);
+        buffers += view
+            .docs
+            .downcast_iter()
+            .map(|a| a.data_buffers().len() as u32)
+            .sum::<u32>();
+        grouped.push(GroupedRun::new(name, view, first_buffer)?);
+        if i > 0 {
             doc_ids.append(view.docs)?;
         }
-        offset += view.docs.len() as u32;
         cancel.advance(1);
     }
     Ok((grouped, doc_ids))
 }
 
-/// One query's fused run: its `(row in the doc id columns, score)`, in run order, cut at
-/// `k`. `values` is scratch.
+/// One query's fused run: its `(doc id view, score)`, in run order, cut at `k`. `values` is
+/// scratch.
 fn fuse_one(
     docs: &QueryDocs,
     weights: &[f64],
@@ -489,7 +498,7 @@ fn fuse_one(
     names: &[&str],
     qid: &str,
     values: &mut Vec<f64>,
-) -> Result<Vec<(u32, f64)>> {
+) -> Result<Vec<(View, f64)>> {
     let hits = fuse_query(docs, weights, norm, options, |i| names[i], qid, values)?;
     for &(d, score) in &hits {
         order::check_score(table::RUN, qid, docs.docs[d as usize].0, score)?;
@@ -557,16 +566,17 @@ fn query_docs<'a>(
                 if let Some(&(_, ahead)) = rows.get(j + VIEW_PREFETCH) {
                     docs.prefetch(ahead as usize);
                 }
-                let text = docs.str_view(row as usize);
-                let key = StrKey::new(text);
+                let (text, chunk, view) = docs.chunk_view(row as usize);
+                let key = StrKey::new((text, view.as_u128()));
                 let d = table.number(keys, key) as usize;
                 if d == out.docs.len() {
-                    out.docs.push((text.0, run.offset + row));
+                    out.docs
+                        .push((text, shifted(view, &run.first_buffer, chunk)));
                     last_run.push(0);
                 } else if last_run[d] == i as u32 + 1 {
                     return Err(Error::DuplicateId {
                         kind: "document",
-                        id: text.0.to_owned(),
+                        id: text.to_owned(),
                         location: format!("run {:?}, query {qid:?}", run.name),
                     });
                 }

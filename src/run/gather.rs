@@ -19,38 +19,54 @@ use rayon::prelude::*;
 use crate::data::schema::{self, StrArray, StrChunks, DOC_ID, QUERY_ID, RANK, SCORE};
 use crate::error::Result;
 
+/// Where each chunk of a String column starts in the list of all its chunks' data buffers,
+/// laid end to end: a view of chunk `c` that points into a buffer (a string longer than 12
+/// bytes) points into that list once its buffer index is shifted by `first_buffer[c]`.
+pub(crate) fn first_buffers<'a>(
+    chunks: impl Iterator<Item = &'a StrArray>,
+    start: u32,
+) -> Vec<u32> {
+    let mut next = start;
+    chunks
+        .map(|arr| {
+            let first = next;
+            next += arr.data_buffers().len() as u32;
+            first
+        })
+        .collect()
+}
+
+/// A view of chunk `chunk` made to point into the list of all the chunks' buffers.
+#[inline(always)]
+pub(crate) fn shifted(mut view: View, first_buffer: &[u32], chunk: usize) -> View {
+    if view.length > View::MAX_INLINE_SIZE {
+        view.buffer_idx += first_buffer[chunk];
+    }
+    view
+}
+
 /// The chunks of a String column, whose data buffers are laid end to end in the columns
 /// made from it.
 struct ViewSource<'a> {
     column: &'a StringChunked,
     chunks: StrChunks<'a>,
-    /// The index of each chunk's first data buffer in that list.
     first_buffer: Vec<u32>,
 }
 
 impl<'a> ViewSource<'a> {
     fn new(column: &'a StringChunked) -> Self {
-        let mut first_buffer = Vec::new();
-        let mut buffers = 0;
-        for arr in column.downcast_iter() {
-            first_buffer.push(buffers);
-            buffers += arr.data_buffers().len() as u32;
-        }
         Self {
             column,
             chunks: StrChunks::strings(column),
-            first_buffer,
+            first_buffer: first_buffers(column.downcast_iter(), 0),
         }
     }
 
     /// Row `i`'s view, pointing into the buffer list.
     #[inline(always)]
     fn view(&self, cursor: &schema::Cursor<'_, 'a, StrArray>, i: usize) -> View {
-        let (chunk, mut view) = cursor.chunk_view(i);
-        if view.length > View::MAX_INLINE_SIZE {
-            view.buffer_idx += self.first_buffer[chunk];
-        }
-        view
+        let (_, chunk, view) = cursor.chunk_view(i);
+        shifted(view, &self.first_buffer, chunk)
     }
 
     /// A String column named `name` of `views` (which point into the buffer list).
@@ -92,9 +108,36 @@ pub fn gather(
     doc_ids: &StringChunked,
     hits: &[Vec<(u32, f64)>],
 ) -> Result<DataFrame> {
+    let docs = ViewSource::new(doc_ids);
+    let cursor = || docs.chunks.cursor();
+    gather_with(query_ids, &docs, hits, cursor, |c, &row| {
+        docs.view(c, row as usize)
+    })
+}
+
+/// [`gather`] with each hit's doc id given as its view, already pointing into the list of
+/// `doc_ids`' data buffers ([`first_buffers`], [`shifted`]): no row of `doc_ids` is read.
+pub(crate) fn gather_views(
+    query_ids: &StringChunked,
+    doc_ids: &StringChunked,
+    hits: &[Vec<(View, f64)>],
+) -> Result<DataFrame> {
+    let docs = ViewSource::new(doc_ids);
+    gather_with(query_ids, &docs, hits, || (), |_, &view| view)
+}
+
+/// The run table of `hits`, each hit's doc id made a view by `doc_view` (with per-thread
+/// state made by `state`).
+fn gather_with<H: Sync, S>(
+    query_ids: &StringChunked,
+    docs: &ViewSource,
+    hits: &[Vec<(H, f64)>],
+    state: impl Fn() -> S + Sync + Send,
+    doc_view: impl Fn(&S, &H) -> View + Sync + Send,
+) -> Result<DataFrame> {
     debug_assert_eq!(query_ids.len(), hits.len(), "one query id per query");
     let rows: usize = hits.iter().map(Vec::len).sum();
-    let (queries, docs) = (ViewSource::new(query_ids), ViewSource::new(doc_ids));
+    let queries = ViewSource::new(query_ids);
     let (mut query_views, mut doc_views) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
     let (mut scores, mut ranks) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
     let lengths = || hits.iter().map(Vec::len);
@@ -105,12 +148,12 @@ pub fn gather(
         .zip(split(ranks.spare_capacity_mut(), lengths()))
         .collect::<Vec<_>>();
     parts.into_par_iter().zip(hits).enumerate().for_each_init(
-        || (queries.chunks.cursor(), docs.chunks.cursor()),
-        |(query_cursor, doc_cursor), (q, ((((qv, dv), sv), rv), list))| {
+        || (queries.chunks.cursor(), state()),
+        |(query_cursor, state), (q, ((((qv, dv), sv), rv), list))| {
             qv.fill(MaybeUninit::new(queries.view(query_cursor, q)));
-            for (i, &(row, score)) in list.iter().enumerate() {
-                dv[i].write(docs.view(doc_cursor, row as usize));
-                sv[i].write(score);
+            for (i, (doc, score)) in list.iter().enumerate() {
+                dv[i].write(doc_view(state, doc));
+                sv[i].write(*score);
                 rv[i].write(i as u32 + 1);
             }
         },

@@ -16,7 +16,7 @@
 //! * [`documents`]: the text a retriever sees for a document (title + text).
 
 pub mod documents;
-mod gather;
+pub(crate) mod gather;
 pub(crate) mod groups;
 pub(crate) mod keys;
 pub mod order;
