@@ -234,3 +234,63 @@ fn long_doc_ids_from_runs_of_several_chunks() {
         assert_eq!(docs, expected, "{method:?}");
     }
 }
+
+#[test]
+fn a_run_with_an_empty_chunk_that_holds_buffers() {
+    use polars_arrow::array::Utf8ViewArray;
+    // Run b's doc ids: a chunk, an empty slice of another chunk (rows none, data buffers
+    // kept, as an Arrow import or a slice can leave), and a third chunk.
+    let long = |i: usize| format!("a-document-id-longer-than-twelve-bytes-{i:03}");
+    let ids: Vec<String> = (0..12).map(long).collect();
+    let array = |docs: &[String]| Utf8ViewArray::from_slice_values(docs);
+    let docs = StringChunked::from_chunk_iter(
+        "doc_id".into(),
+        [
+            array(&ids[4..8]),
+            array(&ids[0..4]).sliced(0, 0),
+            array(&ids[8..12]),
+        ],
+    );
+    assert_eq!(docs.chunks().len(), 3);
+    let scores: Vec<f64> = (0..8).map(|i| 8.0 - i as f64).collect();
+    let b = DataFrame::new(
+        8,
+        vec![
+            Column::new("query_id".into(), vec!["q"; 8]),
+            docs.into_column(),
+            Column::new("score".into(), scores),
+        ],
+    )
+    .unwrap();
+    let a = run(&[
+        ("q", &ids[0], 3.0),
+        ("q", &ids[5], 2.0),
+        ("q", &ids[9], 1.0),
+    ]);
+    let fused = fuse(
+        &[("a", &a), ("b", &b)],
+        &options(Method::Rrf, None),
+        never(),
+    )
+    .unwrap();
+    let r = |rank: f64| 1.0 / (60.0 + rank);
+    // b ranks ids[4..8] then ids[8..12]; a ranks ids[0], ids[5], ids[9].
+    let mut want: Vec<(String, f64)> = (0..12)
+        .map(|i| {
+            let in_b = if (4..12).contains(&i) {
+                r((i - 3) as f64)
+            } else {
+                0.0
+            };
+            let in_a = [0, 5, 9]
+                .iter()
+                .position(|&j| j == i)
+                .map_or(0.0, |p| r(p as f64 + 1.0));
+            (ids[i].clone(), in_a + in_b)
+        })
+        .filter(|(_, s)| *s > 0.0)
+        .collect();
+    want.sort_by(|x, y| y.1.total_cmp(&x.1).then_with(|| y.0.cmp(&x.0)));
+    let want: Vec<(&str, f64)> = want.iter().map(|(d, s)| (d.as_str(), *s)).collect();
+    close(&rows(&fused), &want);
+}

@@ -42,7 +42,7 @@
 //! (`run::groups`); a query's documents are numbered across the runs (`run::keys`), checking
 //! that no run lists a document twice, and each run's list is ranked in run order; a fusion
 //! is then arithmetic on arrays indexed by those numbers. Queries run in parallel, and the
-//! fused run's id columns are views copied from the input columns (`run::gather`), never
+//! fused run's doc ids are views copied from the input columns (`run::gather`), never
 //! strings. [`fuse`] does all of it query by query in reused scratch; tuning
 //! ([`optimize_fusion`]) fuses the same runs many times, so [`Prepared`] keeps every
 //! query's numbering and rankings.
@@ -56,7 +56,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::cancel::Cancel;
-use crate::data::schema::{table, F64Chunks, StrChunks};
+use crate::data::schema::{table, F64Chunks, StrArray, StrChunks};
 use crate::error::{Error, Result};
 use crate::run::gather::{first_buffers, gather_views, shifted};
 use crate::run::groups::{Groups, Rows};
@@ -220,7 +220,7 @@ pub fn fuse(
         options.checked_norm()?,
         options.checked_weights(runs.len())?,
     );
-    let (grouped, doc_ids) = group_runs(runs, &views, cancel)?;
+    let (grouped, doc_chunks) = group_runs(runs, &views, cancel)?;
     let queries = query_order(&grouped)?;
     cancel.start(queries.len() as u64);
     let names: Vec<&str> = runs.iter().map(|r| r.0).collect();
@@ -238,7 +238,7 @@ pub fn fuse(
             },
         )
         .collect::<Result<_>>()?;
-    gather_views(&StringChunked::from_iter(queries), &doc_ids, &fused)
+    gather_views(&StringChunked::from_iter(queries), &doc_chunks, &fused)
 }
 
 /// Each run's columns, checked; at least two runs.
@@ -279,8 +279,8 @@ pub struct Prepared<'a> {
     queries: Vec<&'a str>,
     /// What each query has, in the order of `queries`.
     per_query: Vec<QueryDocs<'a>>,
-    /// The runs' doc id columns laid end to end.
-    doc_ids: StringChunked,
+    /// The chunks of the runs' doc id columns, run after run.
+    doc_chunks: Vec<&'a StrArray>,
 }
 
 /// One run's rows grouped by query.
@@ -304,7 +304,7 @@ impl<'a> Prepared<'a> {
         views: &'a [RunView<'a>],
         cancel: &Cancel,
     ) -> Result<Self> {
-        let (grouped, doc_ids) = group_runs(runs, views, cancel)?;
+        let (grouped, doc_chunks) = group_runs(runs, views, cancel)?;
         let queries = query_order(&grouped)?;
         cancel.start(queries.len() as u64);
         let per_query = queries
@@ -321,7 +321,7 @@ impl<'a> Prepared<'a> {
             names: runs.iter().map(|r| r.0).collect(),
             queries,
             per_query,
-            doc_ids,
+            doc_chunks,
         })
     }
 
@@ -350,7 +350,11 @@ impl<'a> Prepared<'a> {
                 );
             }
         }
-        gather_views(&StringChunked::from_iter(query_ids), &self.doc_ids, &hits)
+        gather_views(
+            &StringChunked::from_iter(query_ids),
+            &self.doc_chunks,
+            &hits,
+        )
     }
 
     /// The indices of the queries in `only` (all when `None`), in order.
@@ -383,7 +387,7 @@ impl<'a> Prepared<'a> {
             })
             .collect::<Result<_>>()?;
         let query_ids = StringChunked::from_iter(selected.iter().map(|&q| self.queries[q]));
-        gather_views(&query_ids, &self.doc_ids, &fused)
+        gather_views(&query_ids, &self.doc_chunks, &fused)
     }
 }
 
@@ -453,13 +457,13 @@ fn query_order<'a>(runs: &[GroupedRun<'a>]) -> Result<Vec<&'a str>> {
         .collect())
 }
 
-/// Group each run's rows by query (progress counts runs); with the runs' doc id columns laid
-/// end to end (their chunks, not copied), from which fused runs gather views.
+/// Group each run's rows by query (progress counts runs); with the chunks of the runs' doc id
+/// columns, run after run, whose data buffers the fused runs' doc id views point into.
 fn group_runs<'a>(
     runs: &[(&'a str, &DataFrame)],
     views: &'a [RunView<'a>],
     cancel: &Cancel,
-) -> Result<(Vec<GroupedRun<'a>>, StringChunked)> {
+) -> Result<(Vec<GroupedRun<'a>>, Vec<&'a StrArray>)> {
     let rows: usize = views.iter().map(|v| v.docs.len()).sum();
     if u32::try_from(rows).is_err() {
         return Err(Error::schema(
@@ -469,23 +473,20 @@ fn group_runs<'a>(
     }
     cancel.start(runs.len() as u64);
     let mut grouped = Vec::with_capacity(runs.len());
-    let mut doc_ids = views[0].docs.clone();
-    let mut buffers = 0;
-    for (i, (&(name, _), view)) in runs.iter().zip(views).enumerate() {
+    let mut doc_chunks: Vec<&StrArray> = Vec::new();
+    for (&(name, _), view) in runs.iter().zip(views) {
         cancel.check()?;
-        let first_buffer = first_buffers(view.docs.downcast_iter(), buffers);
-        buffers += view
-            .docs
-            .downcast_iter()
+        // The buffers of the chunks listed so far come first.
+        let buffers = doc_chunks
+            .iter()
             .map(|a| a.data_buffers().len() as u32)
-            .sum::<u32>();
+            .sum();
+        let first_buffer = first_buffers(view.docs.downcast_iter(), buffers);
         grouped.push(GroupedRun::new(name, view, first_buffer)?);
-        if i > 0 {
-            doc_ids.append(view.docs)?;
-        }
+        doc_chunks.extend(view.docs.downcast_iter());
         cancel.advance(1);
     }
-    Ok((grouped, doc_ids))
+    Ok((grouped, doc_chunks))
 }
 
 /// One query's fused run: its `(doc id view, score)`, in run order, cut at `k`. `values` is

@@ -16,8 +16,8 @@ use polars::prelude::*;
 use polars_arrow::array::{Utf8ViewArray, View};
 use rayon::prelude::*;
 
-use crate::data::schema::{self, StrArray, StrChunks, DOC_ID, QUERY_ID, RANK, SCORE};
-use crate::error::Result;
+use crate::data::schema::{self, table, StrArray, StrChunks, DOC_ID, QUERY_ID, RANK, SCORE};
+use crate::error::{Error, Result};
 
 /// Where each chunk of a String column starts in the list of all its chunks' data buffers,
 /// laid end to end: a view of chunk `c` that points into a buffer (a string longer than 12
@@ -45,10 +45,29 @@ pub(crate) fn shifted(mut view: View, first_buffer: &[u32], chunk: usize) -> Vie
     view
 }
 
+/// A String column named `name` of `views`, which point into the data buffers of `chunks`
+/// laid end to end, in order.
+fn view_column(name: &str, chunks: &[&StrArray], views: Vec<View>) -> Column {
+    let total_buffer_len = chunks.iter().map(|a| a.total_buffer_len()).sum();
+    let buffers = chunks.iter().flat_map(|a| a.data_buffers().iter().cloned());
+    // SAFETY: every view was copied from a valid string of one of the chunks, with its buffer
+    // index moved to where that chunk's buffers lie in the list.
+    let array = unsafe {
+        Utf8ViewArray::new_unchecked_unknown_md(
+            ArrowDataType::Utf8View,
+            views.into(),
+            buffers.collect(),
+            None,
+            Some(total_buffer_len),
+        )
+    };
+    StringChunked::with_chunk(name.into(), array).into_column()
+}
+
 /// The chunks of a String column, whose data buffers are laid end to end in the columns
 /// made from it.
 struct ViewSource<'a> {
-    column: &'a StringChunked,
+    parts: Vec<&'a StrArray>,
     chunks: StrChunks<'a>,
     first_buffer: Vec<u32>,
 }
@@ -56,7 +75,7 @@ struct ViewSource<'a> {
 impl<'a> ViewSource<'a> {
     fn new(column: &'a StringChunked) -> Self {
         Self {
-            column,
+            parts: column.downcast_iter().collect(),
             chunks: StrChunks::strings(column),
             first_buffer: first_buffers(column.downcast_iter(), 0),
         }
@@ -67,25 +86,6 @@ impl<'a> ViewSource<'a> {
     fn view(&self, cursor: &schema::Cursor<'_, 'a, StrArray>, i: usize) -> View {
         let (_, chunk, view) = cursor.chunk_view(i);
         shifted(view, &self.first_buffer, chunk)
-    }
-
-    /// A String column named `name` of `views` (which point into the buffer list).
-    fn column(&self, name: &str, views: Vec<View>) -> Column {
-        let chunks = || self.column.downcast_iter();
-        let total_buffer_len = chunks().map(|a| a.total_buffer_len()).sum();
-        let buffers = chunks().flat_map(|a| a.data_buffers().iter().cloned());
-        // SAFETY: every view was copied from a valid string of one of the source chunks, with
-        // its buffer index moved to where that chunk's buffers lie in the list.
-        let array = unsafe {
-            Utf8ViewArray::new_unchecked_unknown_md(
-                ArrowDataType::Utf8View,
-                views.into(),
-                buffers.collect(),
-                None,
-                Some(total_buffer_len),
-            )
-        };
-        StringChunked::with_chunk(name.into(), array).into_column()
     }
 }
 
@@ -110,32 +110,40 @@ pub fn gather(
 ) -> Result<DataFrame> {
     let docs = ViewSource::new(doc_ids);
     let cursor = || docs.chunks.cursor();
-    gather_with(query_ids, &docs, hits, cursor, |c, &row| {
-        docs.view(c, row as usize)
-    })
+    let doc_view = |c: &schema::Cursor<'_, '_, StrArray>, &row: &u32| docs.view(c, row as usize);
+    gather_with(query_ids, &docs.parts, hits, cursor, doc_view)
 }
 
 /// [`gather`] with each hit's doc id given as its view, already pointing into the list of
-/// `doc_ids`' data buffers ([`first_buffers`], [`shifted`]): no row of `doc_ids` is read.
+/// the data buffers of `doc_chunks`, in order ([`first_buffers`], [`shifted`]): no doc id is
+/// read.
 pub(crate) fn gather_views(
     query_ids: &StringChunked,
-    doc_ids: &StringChunked,
+    doc_chunks: &[&StrArray],
     hits: &[Vec<(View, f64)>],
 ) -> Result<DataFrame> {
-    let docs = ViewSource::new(doc_ids);
-    gather_with(query_ids, &docs, hits, || (), |_, &view| view)
+    gather_with(query_ids, doc_chunks, hits, || (), |_, &view| view)
 }
 
-/// The run table of `hits`, each hit's doc id made a view by `doc_view` (with per-thread
-/// state made by `state`).
+/// The run table of `hits`, each hit's doc id made a view into the buffers of `doc_chunks` by
+/// `doc_view` (with per-thread state made by `state`).
 fn gather_with<H: Sync, S>(
     query_ids: &StringChunked,
-    docs: &ViewSource,
+    doc_chunks: &[&StrArray],
     hits: &[Vec<(H, f64)>],
     state: impl Fn() -> S + Sync + Send,
     doc_view: impl Fn(&S, &H) -> View + Sync + Send,
 ) -> Result<DataFrame> {
-    debug_assert_eq!(query_ids.len(), hits.len(), "one query id per query");
+    if query_ids.len() != hits.len() {
+        return Err(Error::schema(
+            table::RUN,
+            format!(
+                "{} query ids for {} queries' hits",
+                query_ids.len(),
+                hits.len()
+            ),
+        ));
+    }
     let rows: usize = hits.iter().map(Vec::len).sum();
     let queries = ViewSource::new(query_ids);
     let (mut query_views, mut doc_views) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
@@ -167,8 +175,8 @@ fn gather_with<H: Sync, S>(
         ranks.set_len(rows);
     }
     schema::frame(vec![
-        queries.column(QUERY_ID, query_views),
-        docs.column(DOC_ID, doc_views),
+        view_column(QUERY_ID, &queries.parts, query_views),
+        view_column(DOC_ID, doc_chunks, doc_views),
         Column::new(SCORE.into(), scores),
         Column::new(RANK.into(), ranks),
     ])
@@ -238,5 +246,8 @@ mod tests {
         let again =
             StringChunked::from_iter_values("".into(), expected.iter().map(|e| e.1.as_str()));
         assert!(d.str().unwrap().equal(&again).all());
+        // One query id per list of hits, or an error (not a panic).
+        let e = gather(&query_ids, &doc_ids, &hits[..3]).unwrap_err();
+        assert_eq!(e.to_string(), "run: 4 query ids for 3 queries' hits");
     }
 }

@@ -72,9 +72,9 @@ const PACKED_MAX: usize = 1 << 16;
 /// Each item becomes one `u64`: the high bits of its [`score_key`] (all but the `b` bits
 /// needed to count the items) with its index in the low `b` bits. Sorting those plain integers
 /// orders the items by score up to the dropped bits; items whose kept bits agree (equal
-/// scores, or scores within `2^b` units in the last place of each other) lie together, in
-/// index order, and each such run is then sorted with [`cmp`], which compares the whole
-/// scores and, for tied ones, the doc ids. Sorting 8-byte integers is about twice as fast as
+/// scores, or scores less than `2^b` units in the last place apart that fall in the same
+/// block of `2^b` keys) lie together, in index order, and each such run is then sorted with
+/// [`cmp`], which compares the whole scores and, for tied ones, the doc ids. Sorting 8-byte integers is about twice as fast as
 /// sorting the items by key, and the runs are short (pairs of tied scores, mostly).
 pub fn sort_in_run_order<'a, T: Copy>(
     items: &mut [T],
