@@ -226,7 +226,7 @@ mod tests {
         let ids: Vec<String> = (0..40).map(|i| format!("d{i}")).collect();
         for round in 0..50 {
             // Few distinct scores, so that ties are common.
-            let mut rows: Vec<(f64, &str)> = (0..200)
+            let rows: Vec<(f64, &str)> = (0..200)
                 .map(|_| {
                     let r = next();
                     let score = match r % 4 {
@@ -237,15 +237,7 @@ mod tests {
                     (score, ids[(r >> 40) as usize % ids.len()].as_str())
                 })
                 .collect();
-            let mut expected = rows.clone();
-            expected.sort_by(|a, b| cmp(a.0, a.1, b.0, b.1));
-            sort_in_run_order(&mut rows, |r| r.0, |r| r.1);
-            // Equal under the order: score equal (as C compares) and the same doc id.
-            let same = |a: &(f64, &str), b: &(f64, &str)| a.0 == b.0 && a.1 == b.1;
-            assert!(
-                rows.iter().zip(&expected).all(|(a, b)| same(a, b)),
-                "round {round}"
-            );
+            check_against_cmp(rows, &format!("round {round}"));
         }
         assert_eq!(score_key(0.0), score_key(-0.0));
         assert!(score_key(1.0) > score_key(0.5) && score_key(-0.5) > score_key(-1.0));
@@ -257,6 +249,7 @@ mod tests {
         let mut expected = rows.clone();
         expected.sort_by(|a, b| cmp(a.0, a.1, b.0, b.1));
         sort_in_run_order(&mut rows, |r| r.0, |r| r.1);
+        // Equal under the order: score equal (as C compares) and the same doc id.
         let same = |a: &(f64, &str), b: &(f64, &str)| a.0 == b.0 && a.1 == b.1;
         assert!(
             rows.iter().zip(&expected).all(|(a, b)| same(a, b)),
