@@ -7,7 +7,7 @@
 //! mrr. The shuffled table is the grouped one permuted by a seeded Fisher-Yates shuffle;
 //! both must give equal results.
 //!
-//! Run: `cargo run --example eval_order [-- QUERIES DOCS REPEATS]`. The dev profile is fine:
+//! Run: `cargo run --example eval_order [-- QUERIES DOCS REPEATS [GRID]]`. The dev profile is fine:
 //! Cargo.toml compiles ragplay itself at opt-level 3 in dev (dependencies at opt-level 1).
 
 mod common;
@@ -29,6 +29,7 @@ const METRICS: [&str; 4] = ["ndcg@10", "map", "recall@100", "mrr"];
 fn workload(
     n_queries: usize,
     n_docs: usize,
+    grid: usize,
     rng: &mut SplitMix64,
 ) -> PolarsResult<(DataFrame, DataFrame)> {
     let rows = n_queries * n_docs;
@@ -47,8 +48,9 @@ fn workload(
         let doc = |j: usize| format!("d{:07}", (start + j * step) % POOL);
         let judged = 1 + rng.below(30);
         for j in 0..n_docs {
-            // Scores on a 1/4096 grid: ties are common, as with quantised scores.
-            let mut score = rng.below(4096) as f64 / 4096.0;
+            // Scores on a 1/GRID grid: with the default 4096, ties are common, as with
+            // quantised scores; with 2^24, as rare as with float32 scores.
+            let mut score = rng.below(grid) as f64 / grid as f64;
             if j < judged {
                 let rel = if j == 0 {
                     1 + rng.below(3)
@@ -77,13 +79,14 @@ fn workload(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [n_queries, n_docs, repeats] = sizes([5_000, 1_000, 7])?;
+    let grid: usize = std::env::args().nth(4).map_or(Ok(4096), |a| a.parse())?;
     let mut rng = SplitMix64::new(42);
     let t0 = Instant::now();
-    let (run, qrels) = workload(n_queries, n_docs, &mut rng)?;
+    let (run, qrels) = workload(n_queries, n_docs, grid, &mut rng)?;
     let shuffled_run = shuffled(&run, &mut rng)?;
     println!(
-        "workload: {n_queries} queries x {n_docs} docs = {} run rows, {} qrels rows \
-         (built in {:.1} s); {} rayon threads; metrics {METRICS:?}",
+        "workload: {n_queries} queries x {n_docs} docs = {} run rows, {} qrels rows, \
+         scores on a 1/{grid} grid (built in {:.1} s); {} rayon threads; metrics {METRICS:?}",
         run.height(),
         qrels.height(),
         t0.elapsed().as_secs_f64(),

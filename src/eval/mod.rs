@@ -10,6 +10,7 @@
 //!
 //! Scores are compared as `f64` (`trec_eval` 9.0.8+ also reads doubles).
 
+mod ahead;
 pub mod churn;
 pub mod compare;
 pub mod metrics;

@@ -4,9 +4,10 @@
 //! `groups`). Metrics only need the ranks of the documents that the qrels judge, so ragplay
 //! never sorts a whole ranking: it sorts the few judged documents of a query by (score desc,
 //! doc id desc), and the rank of each is its place among them plus the number of unjudged
-//! documents ahead of it. That number is counted for each judged document in one
-//! branch-free (vectorised) pass over the query's unjudged scores, counting higher and
-//! equal scores; only when some score is equal are doc ids read to settle the tie. That is
+//! documents ahead of it. That number is counted for each judged document by comparing it
+//! with every unjudged score of the query, counting higher and equal scores, without a
+//! branch and in the widest vectors the CPU has (see [`super::ahead`]); only when some score
+//! is equal are doc ids read to settle the tie. That is
 //! O(n·m) per query for n results and m judged ones (usually m ≤ 30, n ≈ 1,000), with no
 //! sort of the n scores. Queries run in parallel (rayon).
 //!
@@ -26,6 +27,7 @@ use rayon::prelude::*;
 use hashbrown::HashTable;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::ahead::count_ahead;
 use super::metrics::{compute, Metric, QueryJudgements, QueryRanking};
 use super::{EvalOptions, RunValues};
 use crate::cancel::Cancel;
@@ -401,18 +403,21 @@ struct Scratch<'a> {
     judged: Vec<(f64, &'a str, i32)>,
     /// Scores of the documents the qrels do not judge.
     unjudged: Vec<f64>,
+    /// The judged scores and the unjudged ones above and equal to each (see [`ranks`]).
+    counts: (Vec<f64>, Vec<(u32, u32)>),
 }
 
 impl Scratch<'_> {
-    /// Room for a group of `n` rows, with the marks cleared (at most 2^22 bits).
+    /// Room for a group of `n` rows, with the marks cleared (at most 2^22 bits). The
+    /// position lists only grow: [`rank_judged`] writes each slot before it reads it, so
+    /// they are not cleared between groups.
     fn reset(&mut self, n: usize) {
         self.marks.reset(n, 22);
-        self.collided.clear();
-        self.collided.resize(n, 0);
-        self.maybe.clear();
-        self.maybe.resize(n, Row::default());
-        self.unjudged.clear();
-        self.unjudged.resize(n, 0.0);
+        if self.collided.len() < n {
+            self.collided.resize(n, 0);
+            self.maybe.resize(n, Row::default());
+            self.unjudged.resize(n, 0.0);
+        }
         self.judged.clear();
     }
 }
@@ -474,19 +479,23 @@ fn rank_judged<'a>(
             }
         }
     }
-    s.unjudged.truncate(unjudged);
     s.judged
         .sort_unstable_by(|a, b| order::cmp(a.0, a.1, b.0, b.1));
-    let judged = ranks(&s.judged, &s.unjudged, |score, doc| {
-        rows.iter()
-            .filter(|r| {
-                let i = r.row as usize;
-                r.score == score
-                    && order::cmp_doc_ids(docs.str(i), doc).is_lt()
-                    && judgements.get(r.hash, || docs.str(i)).is_none()
-            })
-            .count() as u32
-    });
+    let judged = ranks(
+        &s.judged,
+        &s.unjudged[..unjudged],
+        &mut s.counts,
+        |score, doc| {
+            rows.iter()
+                .filter(|r| {
+                    let i = r.row as usize;
+                    r.score == score
+                        && order::cmp_doc_ids(docs.str(i), doc).is_lt()
+                        && judgements.get(r.hash, || docs.str(i)).is_none()
+                })
+                .count() as u32
+        },
+    );
     Ok(QueryRanking { judged, num_ret })
 }
 
@@ -529,21 +538,27 @@ fn duplicate(rows: &[Row], collided: &[u32], same: impl Fn(usize, usize) -> bool
 
 /// `(rank, judgement)` of the judged documents, sorted best first. The i-th one's rank is
 /// i + 1 plus the number of unjudged documents ahead of it: higher scores, then equal scores
-/// with a larger doc id. Each judged document counts over the whole contiguous slice of
-/// unjudged scores (branch-free, vectorised); only when some score equals its own does
+/// with a larger doc id. The unjudged scores above and equal to each judged one are counted
+/// over the whole contiguous slice of them ([`count_ahead`]; `work` is room for the judged
+/// scores and their counts); only when some score equals its own does
 /// `tied_ahead(score, doc)` read the group's rows to count the tied unjudged ones ahead.
 fn ranks(
     judged: &[(f64, &str, i32)],
     unjudged: &[f64],
+    work: &mut (Vec<f64>, Vec<(u32, u32)>),
     tied_ahead: impl Fn(f64, &str) -> u32,
 ) -> Vec<(u32, i32)> {
+    let (scores, counts) = work;
+    scores.clear();
+    scores.extend(judged.iter().map(|j| j.0));
+    counts.clear();
+    counts.resize(judged.len(), (0, 0));
+    count_ahead(scores, unjudged, counts);
     judged
         .iter()
+        .zip(counts.iter())
         .enumerate()
-        .map(|(idx, &(score, doc, rel))| {
-            let (gt, eq) = unjudged.iter().fold((0u32, 0u32), |(g, e), &x| {
-                (g + u32::from(x > score), e + u32::from(x == score))
-            });
+        .map(|(idx, (&(score, doc, rel), &(gt, eq)))| {
             let ahead = if eq == 0 {
                 gt
             } else {

@@ -1,20 +1,22 @@
 //! Grouping a run table's rows by (run, query) key, whatever the order of the rows.
 //!
 //! Rows are first split into maximal segments of consecutive rows with equal key (a parallel
-//! scan that compares neighbours). The scan gives up as soon as a part of the table has more
-//! than one segment per `MIN_SEGMENT` rows (shuffled rows, where nearly every row is its own
-//! segment): it then costs a few thousand comparisons, and each row is numbered on its own
-//! instead of each segment.
+//! scan that compares neighbours' 16-byte views a chunk at a time, reading bytes only for
+//! long ids that share their length and 4-byte prefix). The scan gives up as soon as a part
+//! of the table has more than one segment per `MIN_SEGMENT` rows (shuffled rows, where
+//! nearly every row is its own segment): it then costs a few thousand comparisons, and each
+//! row is numbered on its own instead of each segment.
 //!
 //! Items (segments, or rows) get group ids in two passes. Blocks of items each number their
 //! own keys in a local [`KeyTable`], in parallel. Without a run column the key is the query
 //! id, tagged by its 16-byte view when it is short enough to lie whole in it (no hashing and
-//! no string comparison); with one, the tag is the FxHash of the query id mixed with that of
-//! the run name (the run's hash is reused while the run name repeats), confirmed by comparing
-//! views or bytes. Keys are made a batch at a time with their slots prefetched. Each local
-//! key counts its rows. The local keys are merged in block order into global ids, reusing
-//! their tags (there are few distinct keys, thousands, against millions of rows). Runs and
-//! groups are numbered in order of first appearance.
+//! no string comparison), and rows are read as slices of views; with one, the tag is the
+//! FxHash of the query id mixed with that of the run name (the run's hash is reused while the
+//! run name repeats), confirmed by comparing views or bytes, and keys are made a batch at a
+//! time with their slots prefetched. Each local key counts its rows. The local keys are
+//! merged in block order into global ids, reusing their tags (there are few distinct keys,
+//! thousands, against millions of rows). Runs and groups are numbered in order of first
+//! appearance.
 //!
 //! When segments were found and there are as many groups as segments (the usual table: each
 //! query's rows together), group `g` is segment `g`, a range of rows, and nothing more is
@@ -34,7 +36,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::keys::{same, KeyTable, TableKey, Tag};
-use crate::data::schema::{hash_str, table, StrChunks};
+use crate::data::schema::{hash_str, table, Cursor, StrArray, StrChunks};
 use crate::error::{Error, Result};
 
 /// Rows per parallel task when scanning for segment boundaries.
@@ -116,7 +118,7 @@ impl<'a, T: Copy + Send + Sync> Groups<'a, T> {
         let (keys, layout) = match segment_starts(runs, queries) {
             Some(starts) => {
                 let span = |s: usize| starts[s]..starts.get(s + 1).copied().unwrap_or(n);
-                let blocks = key_blocks(&keyer, starts.len(), &span);
+                let blocks = key_blocks(&keyer, starts.len(), Items::Segments(&span));
                 let merged = Merged::of(&blocks);
                 if merged.keys.len() == starts.len() {
                     // Every key is one segment, so segments and groups are numbered alike.
@@ -127,8 +129,7 @@ impl<'a, T: Copy + Send + Sync> Groups<'a, T> {
                 }
             }
             None => {
-                let span = |i: usize| i..i + 1;
-                let blocks = key_blocks(&keyer, n, &span);
+                let blocks = key_blocks(&keyer, n, Items::Rows);
                 let merged = Merged::of(&blocks);
                 let layout = scatter(&blocks, &merged, n, Items::Rows, row_values);
                 (merged.keys, layout)
@@ -170,15 +171,18 @@ fn segment_starts(runs: Option<&StrChunks>, queries: &StrChunks) -> Option<Vec<u
             let (q, r) = (queries.cursor(), runs.map(|r| r.cursor()));
             let lo = b * SCAN_BLOCK;
             let hi = (lo + SCAN_BLOCK).min(n);
-            let mut starts = Vec::new();
+            let (mut starts, mut of_runs) = (Vec::new(), Vec::new());
             for part in (lo..hi).step_by(SCAN_CHECK) {
                 if short.load(Ordering::Relaxed) {
                     return None;
                 }
                 let end = (part + SCAN_CHECK).min(hi);
-                starts.extend((part..end).filter(|&i| {
-                    i == 0 || !q.same(i, i - 1) || r.as_ref().is_some_and(|r| !r.same(i, i - 1))
-                }));
+                changes(&q, part..end, &mut starts);
+                if let Some(r) = &r {
+                    of_runs.clear();
+                    changes(r, part..end, &mut of_runs);
+                    merge_new(&mut starts, &of_runs);
+                }
                 if starts.len() * MIN_SEGMENT > end - lo {
                     short.store(true, Ordering::Relaxed);
                     return None;
@@ -188,6 +192,55 @@ fn segment_starts(runs: Option<&StrChunks>, queries: &StrChunks) -> Option<Vec<u
         })
         .collect();
     blocks.map(|b| b.concat())
+}
+
+/// Append to `out` the rows of `rows` whose string differs from the row before's (row 0
+/// always does), ascending. Rows are read a chunk at a time, as slices of views: equal views
+/// in one chunk are equal strings; views that differ are different strings when the first
+/// is at most 12 bytes long (held whole in its view) or their lengths or 4-byte prefixes
+/// differ; only long strings sharing length and prefix are compared byte by byte.
+fn changes(c: &Cursor<'_, '_, StrArray>, rows: Range<usize>, out: &mut Vec<usize>) {
+    let mut i = rows.start;
+    while i < rows.end {
+        if i == 0 || c.chunk_at(i).1 == 0 {
+            // The first row of a chunk: its predecessor, if any, lies in another chunk.
+            if i == 0 || !c.same(i, i - 1) {
+                out.push(i);
+            }
+            i += 1;
+            continue;
+        }
+        let (arr, j, chunk_end) = c.chunk_at(i);
+        let hi = rows.end.min(chunk_end);
+        let views = &arr.views()[j - 1..j + (hi - i)];
+        for (t, pair) in views.windows(2).enumerate() {
+            let (a, b) = (pair[1].as_u128(), pair[0].as_u128());
+            if a != b
+                && ((a as u32) <= 12 || (a as u64) != (b as u64) || {
+                    // SAFETY: both offsets are below the chunk's length (`hi` is at most
+                    // its end).
+                    unsafe { arr.value_unchecked(j + t) != arr.value_unchecked(j + t - 1) }
+                })
+            {
+                out.push(i + t);
+            }
+        }
+        i = hi;
+    }
+}
+
+/// Merge the ascending rows `more` into the ascending `starts`, leaving out rows already in
+/// the part of `starts` they overlap.
+fn merge_new(starts: &mut Vec<usize>, more: &[usize]) {
+    if more.is_empty() {
+        return;
+    }
+    let from = starts.partition_point(|&s| s < more[0]);
+    let mut tail = starts.split_off(from);
+    tail.extend_from_slice(more);
+    tail.sort_unstable();
+    tail.dedup();
+    starts.extend(tail);
 }
 
 /// What a key is read from.
@@ -229,20 +282,64 @@ struct BlockKeys<'a> {
     ids: Vec<u32>,
 }
 
-/// Items `0..items`, item `s` being rows `span(s)`, numbered by blocks in parallel.
-fn key_blocks<'a>(
-    keyer: &Keyer<'_, 'a>,
-    items: usize,
-    span: &(impl Fn(usize) -> Range<usize> + Sync),
-) -> Vec<BlockKeys<'a>> {
-    let per_block = KEY_BLOCK.max(items.div_ceil(4 * rayon::current_num_threads()));
-    (0..items.div_ceil(per_block))
+/// Items `0..count` numbered by blocks in parallel.
+fn key_blocks<'a>(keyer: &Keyer<'_, 'a>, count: usize, items: Items) -> Vec<BlockKeys<'a>> {
+    let per_block = KEY_BLOCK.max(count.div_ceil(4 * rayon::current_num_threads()));
+    (0..count.div_ceil(per_block))
         .into_par_iter()
-        .map(|b| BlockKeys::scan(keyer, b * per_block..((b + 1) * per_block).min(items), span))
+        .map(|b| {
+            let block = b * per_block..((b + 1) * per_block).min(count);
+            match (&items, keyer.runs) {
+                (Items::Rows, None) => BlockKeys::scan_queries(keyer, block),
+                (Items::Rows, Some(_)) => BlockKeys::scan(keyer, block, &|i| i..i + 1),
+                (Items::Segments(span), _) => BlockKeys::scan(keyer, block, span),
+            }
+        })
         .collect()
 }
 
 impl<'a> BlockKeys<'a> {
+    /// Rows `rows` of a table without a run column: query ids read a chunk at a time, as
+    /// slices of views. The table of a few thousand keys stays in cache, so lookups are not
+    /// batched.
+    fn scan_queries(keyer: &Keyer<'_, 'a>, rows: Range<usize>) -> Self {
+        let q = keyer.queries.cursor();
+        let mut out = BlockKeys {
+            items: rows.clone(),
+            keys: Vec::new(),
+            rows: Vec::new(),
+            ids: Vec::with_capacity(rows.len()),
+        };
+        // Megabytes written once, in order: huge pages take one fault where 4 KiB pages
+        // take hundreds.
+        advise_huge_pages(&mut out.ids);
+        let mut table = KeyTable::new();
+        let mut i = rows.start;
+        while i < rows.end {
+            let (arr, j, chunk_end) = q.chunk_at(i);
+            let hi = rows.end.min(chunk_end);
+            for (t, view) in arr.views()[j..j + (hi - i)].iter().enumerate() {
+                let view = view.as_u128();
+                // SAFETY: `j + t` is below the chunk's length (`hi` is at most its end).
+                let text = || unsafe { arr.value_unchecked(j + t) };
+                let tag = Tag::of_view(view, text);
+                let key = || Key {
+                    tag,
+                    run: (keyer.default_run, 0),
+                    query: (text(), view),
+                };
+                let id = table.number_lazy(&mut out.keys, tag, key);
+                if id as usize == out.rows.len() {
+                    out.rows.push(0);
+                }
+                out.rows[id as usize] += 1;
+                out.ids.push(id);
+            }
+            i = hi;
+        }
+        out
+    }
+
     fn scan(
         keyer: &Keyer<'_, 'a>,
         items: Range<usize>,
@@ -396,6 +493,7 @@ fn advise_huge_pages<T>(buffer: &mut Vec<T>) {
 }
 
 /// What the items numbered by [`key_blocks`] are.
+#[derive(Clone, Copy)]
 enum Items<'s> {
     /// Each item is one row.
     Rows,
@@ -480,6 +578,111 @@ mod tests {
             tag: Tag::hashed(5),
             run: (run, views.1),
             query: (query, views.0),
+        }
+    }
+
+    /// A string column of `values` in chunks of the given sizes (appended without
+    /// rechunking), each chunk with its own buffers.
+    fn column(values: &[String], sizes: &[usize]) -> polars::prelude::StringChunked {
+        use polars::prelude::*;
+        let mut at = 0;
+        let mut out: Option<StringChunked> = None;
+        for &size in sizes {
+            let part = StringChunked::new("q".into(), &values[at..at + size]);
+            at += size;
+            match &mut out {
+                None => out = Some(part),
+                Some(ca) => ca.append(&part).unwrap(),
+            }
+        }
+        assert_eq!(at, values.len());
+        out.unwrap()
+    }
+
+    /// Ids of every kind the view comparison tells apart differently: short ones, long ones
+    /// sharing their length and 4-byte prefix (told apart only by their bytes), and equal
+    /// long ones stored twice (different views of the same string); each id repeated 1 to
+    /// `repeats` times.
+    fn ids(n: usize, repeats: usize, seed: u64) -> Vec<String> {
+        let mut rng = crate::rng::SplitMix64::new(seed);
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let id = match rng.below(4) {
+                0 => format!("q{}", rng.below(3)),
+                1 => format!("query-with-a-long-id-{}", rng.below(3)),
+                _ => format!("query-{}-with-a-long-id", rng.below(3)),
+            };
+            for _ in 0..1 + rng.below(repeats) {
+                out.push(id.clone());
+            }
+        }
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn segment_starts_are_the_rows_whose_id_changes() {
+        let values = ids(3000, 9, 11);
+        let expected: Vec<usize> = (0..values.len())
+            .filter(|&i| i == 0 || values[i] != values[i - 1])
+            .collect();
+        for sizes in [vec![3000], vec![1, 999, 1000, 7, 993], vec![1500, 1500]] {
+            let ca = column(&values, &sizes);
+            let chunks = StrChunks::strings(&ca);
+            let cursor = chunks.cursor();
+            // Whole, and from parts starting anywhere (inside chunks and at their edges).
+            for cuts in [vec![0, 3000], vec![0, 1, 999, 1000, 1001, 2000, 3000]] {
+                let mut got = Vec::new();
+                for part in cuts.windows(2) {
+                    changes(&cursor, part[0]..part[1], &mut got);
+                }
+                assert_eq!(got, expected, "chunks {sizes:?}, parts {cuts:?}");
+            }
+        }
+        // With a run column, a row starts a segment when either id changes.
+        let runs = ids(3000, 100, 12);
+        let (q, r) = (column(&values, &[1000, 2000]), column(&runs, &[2999, 1]));
+        let (q, r) = (StrChunks::strings(&q), StrChunks::strings(&r));
+        let both: Vec<usize> = (0..values.len())
+            .filter(|&i| i == 0 || values[i] != values[i - 1] || runs[i] != runs[i - 1])
+            .collect();
+        assert_eq!(segment_starts(Some(&r), &q), Some(both));
+    }
+
+    #[test]
+    fn rows_are_grouped_by_query_id_in_any_order() {
+        use rustc_hash::FxHashMap;
+        let values = ids(5000, 5, 13);
+        let mut shuffled = values.clone();
+        let mut rng = crate::rng::SplitMix64::new(14);
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, rng.below(i + 1));
+        }
+        for (table, sizes) in [(&values, vec![5000]), (&shuffled, vec![2500, 1, 2499])] {
+            let ca = column(table, &sizes);
+            let chunks = StrChunks::strings(&ca);
+            let groups = Groups::build(None, &chunks, "run", || |row: usize| row).unwrap();
+            // Groups in first-appearance order, each listing its rows ascending.
+            let mut expected: Vec<(String, Vec<usize>)> = Vec::new();
+            let mut at: FxHashMap<&str, usize> = FxHashMap::default();
+            for (row, id) in table.iter().enumerate() {
+                let g = *at.entry(id).or_insert_with(|| {
+                    expected.push((id.clone(), Vec::new()));
+                    expected.len() - 1
+                });
+                expected[g].1.push(row);
+            }
+            let got: Vec<(String, Vec<usize>)> = (0..groups.keys.len())
+                .map(|g| {
+                    let rows = match groups.rows(g) {
+                        Rows::Range(rows) => rows.collect(),
+                        Rows::Listed(rows) => rows.to_vec(),
+                    };
+                    (groups.keys[g].1.to_owned(), rows)
+                })
+                .collect();
+            assert_eq!(got, expected, "chunks {sizes:?}");
+            assert_eq!(groups.runs, ["run"]);
         }
     }
 
