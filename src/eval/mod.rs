@@ -76,8 +76,7 @@ pub fn evaluate<S: AsRef<str>>(
             format!("must be at least 1, got {}", options.relevance_threshold),
         ));
     }
-    let index = prepare::QrelsIndex::build(qrels, options.relevance_threshold)?;
-    let runs = prepare::evaluate_runs(run, &index, &metrics, options, cancel)?;
+    let runs = prepare::evaluate_runs(run, qrels, &metrics, options, cancel)?;
     let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
     Ok(Evaluation {
         per_query: per_query_frame(&runs, &names)?,

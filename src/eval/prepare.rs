@@ -262,10 +262,11 @@ impl RowValues<Row> for &RunColumns<'_> {
     }
 }
 
-/// Evaluate every run of the table.
+/// Evaluate every run of the table against the qrels, judgements at least
+/// `options.relevance_threshold` being relevant.
 pub(crate) fn evaluate_runs(
     run: &DataFrame,
-    qrels: &QrelsIndex,
+    qrels: &DataFrame,
     metrics: &[Metric],
     options: &EvalOptions,
     cancel: &Cancel,
@@ -278,21 +279,29 @@ pub(crate) fn evaluate_runs(
     let queries = schema::str_column(run, table::RUN, QUERY_ID)?;
     let docs = schema::str_column(run, table::RUN, DOC_ID)?;
     let scores = schema::f64_column(run, table::RUN, SCORE)?;
-    // Every row, judged query or not, follows the run module's NaN policy.
-    crate::run::check_scores(queries, docs, &scores)?;
     let cols = RunColumns {
         runs: run_names.map(StrChunks::strings),
         queries: StrChunks::strings(queries),
         docs: StrChunks::strings(docs),
         scores: F64Chunks::floats(&scores),
     };
-    // 1. Group rows by (run, query) key, in any row order. When a key's rows are not all
-    //    consecutive, each row's score, doc-id hash and index are laid out in group order.
-    let groups = Groups::build(cols.runs.as_ref(), &cols.queries, &options.name, &cols)?;
+    // 1. Index the qrels and, alongside (the index's first pass is sequential), group rows
+    //    by (run, query) key, in any row order. When a key's rows are not all consecutive,
+    //    each row's score, doc-id hash and index are laid out in group order. An error in
+    //    the qrels is reported first.
+    let (index, groups) = rayon::join(
+        || QrelsIndex::build(qrels, options.relevance_threshold),
+        || {
+            // Every row, judged query or not, follows the run module's NaN policy.
+            crate::run::check_scores(queries, docs, &scores)?;
+            Groups::build(cols.runs.as_ref(), &cols.queries, &options.name, &cols)
+        },
+    );
+    let (index, groups) = (index?, groups?);
     // 2. Rank judged documents and compute metrics per group, in parallel.
-    let computed = compute_groups(&cols, &groups, qrels, metrics, options, cancel)?;
+    let computed = compute_groups(&cols, &groups, &index, metrics, options, cancel)?;
     // 3. Assemble per run.
-    Ok(assemble(&groups, computed, qrels, metrics, options))
+    Ok(assemble(&groups, computed, &index, metrics, options))
 }
 
 /// Each group's metric values, `None` for a query the qrels do not hold.
