@@ -384,18 +384,38 @@ impl Cursor<'_, '_, StrArray> {
     #[inline(always)]
     pub fn same(&self, i: usize, j: usize) -> bool {
         let (a, ai) = self.locate(i);
-        let va = a.views()[ai];
         let (b, bi) = self.locate(j);
-        let vb = b.views()[bi];
-        if va.as_u128() == vb.as_u128() && std::ptr::eq(a, b) {
-            return true;
-        }
-        if va.length != vb.length || (va.length <= 12 && std::ptr::eq(a, b)) {
-            return false;
-        }
-        // SAFETY: `locate` returns offsets below the chunks' lengths.
-        unsafe { a.value_unchecked(ai) == b.value_unchecked(bi) }
+        same_string(
+            a.views()[ai].as_u128(),
+            b.views()[bi].as_u128(),
+            std::ptr::eq(a, b),
+            // SAFETY: `locate` returns offsets below the chunks' lengths.
+            || unsafe { a.value_unchecked(ai) == b.value_unchecked(bi) },
+        )
     }
+}
+
+/// Whether two strings are equal, given their Arrow views, whether they lie in one chunk, and
+/// `bytes_equal()`, which compares their bytes and is called only when the views cannot
+/// tell. A string of at most 12 bytes lies whole in its view, so two such strings are equal
+/// exactly when their views are; a longer one's view holds its length and 4-byte prefix
+/// (different ones mean different strings) and a place in its chunk's buffers (the same
+/// place in one chunk means the same string).
+#[inline(always)]
+pub(crate) fn same_string(
+    va: u128,
+    vb: u128,
+    one_chunk: bool,
+    bytes_equal: impl FnOnce() -> bool,
+) -> bool {
+    let short = (va as u32) <= 12;
+    if va == vb && (short || one_chunk) {
+        return true;
+    }
+    if short || (va as u64) != (vb as u64) {
+        return false;
+    }
+    bytes_equal()
 }
 
 impl Cursor<'_, '_, [f64]> {

@@ -36,7 +36,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::keys::{same, KeyTable, TableKey, Tag};
-use crate::data::schema::{hash_str, table, Cursor, StrArray, StrChunks};
+use crate::data::schema::{hash_str, same_string, table, Cursor, StrArray, StrChunks};
 use crate::error::{Error, Result};
 
 /// Rows per parallel task when scanning for segment boundaries.
@@ -171,17 +171,21 @@ fn segment_starts(runs: Option<&StrChunks>, queries: &StrChunks) -> Option<Vec<u
             let (q, r) = (queries.cursor(), runs.map(|r| r.cursor()));
             let lo = b * SCAN_BLOCK;
             let hi = (lo + SCAN_BLOCK).min(n);
-            let (mut starts, mut of_runs) = (Vec::new(), Vec::new());
+            let mut starts = Vec::new();
             for part in (lo..hi).step_by(SCAN_CHECK) {
                 if short.load(Ordering::Relaxed) {
                     return None;
                 }
                 let end = (part + SCAN_CHECK).min(hi);
+                let from = starts.len();
                 changes(&q, part..end, &mut starts);
                 if let Some(r) = &r {
-                    of_runs.clear();
-                    changes(r, part..end, &mut of_runs);
-                    merge_new(&mut starts, &of_runs);
+                    // The part's starts are those of either column.
+                    changes(r, part..end, &mut starts);
+                    let mut part_starts = starts.split_off(from);
+                    part_starts.sort_unstable();
+                    part_starts.dedup();
+                    starts.extend(part_starts);
                 }
                 if starts.len() * MIN_SEGMENT > end - lo {
                     short.store(true, Ordering::Relaxed);
@@ -195,10 +199,8 @@ fn segment_starts(runs: Option<&StrChunks>, queries: &StrChunks) -> Option<Vec<u
 }
 
 /// Append to `out` the rows of `rows` whose string differs from the row before's (row 0
-/// always does), ascending. Rows are read a chunk at a time, as slices of views: equal views
-/// in one chunk are equal strings; views that differ are different strings when the first
-/// is at most 12 bytes long (held whole in its view) or their lengths or 4-byte prefixes
-/// differ; only long strings sharing length and prefix are compared byte by byte.
+/// always does), ascending. Rows are read a chunk at a time, as slices of views compared by
+/// [`same_string`]: only long strings sharing length and prefix are compared byte by byte.
 fn changes(c: &Cursor<'_, '_, StrArray>, rows: Range<usize>, out: &mut Vec<usize>) {
     let mut i = rows.start;
     while i < rows.end {
@@ -214,33 +216,15 @@ fn changes(c: &Cursor<'_, '_, StrArray>, rows: Range<usize>, out: &mut Vec<usize
         let hi = rows.end.min(chunk_end);
         let views = &arr.views()[j - 1..j + (hi - i)];
         for (t, pair) in views.windows(2).enumerate() {
-            let (a, b) = (pair[1].as_u128(), pair[0].as_u128());
-            if a != b
-                && ((a as u32) <= 12 || (a as u64) != (b as u64) || {
-                    // SAFETY: both offsets are below the chunk's length (`hi` is at most
-                    // its end).
-                    unsafe { arr.value_unchecked(j + t) != arr.value_unchecked(j + t - 1) }
-                })
-            {
+            // SAFETY: both offsets are below the chunk's length (`hi` is at most its end).
+            let bytes_equal =
+                || unsafe { arr.value_unchecked(j + t) == arr.value_unchecked(j + t - 1) };
+            if !same_string(pair[1].as_u128(), pair[0].as_u128(), true, bytes_equal) {
                 out.push(i + t);
             }
         }
         i = hi;
     }
-}
-
-/// Merge the ascending rows `more` into the ascending `starts`, leaving out rows already in
-/// the part of `starts` they overlap.
-fn merge_new(starts: &mut Vec<usize>, more: &[usize]) {
-    if more.is_empty() {
-        return;
-    }
-    let from = starts.partition_point(|&s| s < more[0]);
-    let mut tail = starts.split_off(from);
-    tail.extend_from_slice(more);
-    tail.sort_unstable();
-    tail.dedup();
-    starts.extend(tail);
 }
 
 /// What a key is read from.
@@ -299,20 +283,36 @@ fn key_blocks<'a>(keyer: &Keyer<'_, 'a>, count: usize, items: Items) -> Vec<Bloc
 }
 
 impl<'a> BlockKeys<'a> {
+    /// No keys yet, with room for the ids of `items`.
+    fn new(items: Range<usize>) -> Self {
+        let mut ids = Vec::with_capacity(items.len());
+        // Megabytes written once, in order: huge pages take one fault where 4 KiB pages
+        // take hundreds.
+        advise_huge_pages(&mut ids);
+        BlockKeys {
+            items,
+            keys: Vec::new(),
+            rows: Vec::new(),
+            ids,
+        }
+    }
+
+    /// The next item has local key `id` and `rows` rows.
+    #[inline(always)]
+    fn count(&mut self, id: u32, rows: usize) {
+        if id as usize == self.rows.len() {
+            self.rows.push(0);
+        }
+        self.rows[id as usize] += rows;
+        self.ids.push(id);
+    }
+
     /// Rows `rows` of a table without a run column: query ids read a chunk at a time, as
     /// slices of views. The table of a few thousand keys stays in cache, so lookups are not
     /// batched.
     fn scan_queries(keyer: &Keyer<'_, 'a>, rows: Range<usize>) -> Self {
         let q = keyer.queries.cursor();
-        let mut out = BlockKeys {
-            items: rows.clone(),
-            keys: Vec::new(),
-            rows: Vec::new(),
-            ids: Vec::with_capacity(rows.len()),
-        };
-        // Megabytes written once, in order: huge pages take one fault where 4 KiB pages
-        // take hundreds.
-        advise_huge_pages(&mut out.ids);
+        let mut out = BlockKeys::new(rows.clone());
         let mut table = KeyTable::new();
         let mut i = rows.start;
         while i < rows.end {
@@ -329,11 +329,7 @@ impl<'a> BlockKeys<'a> {
                     query: (text(), view),
                 };
                 let id = table.number_lazy(&mut out.keys, tag, key);
-                if id as usize == out.rows.len() {
-                    out.rows.push(0);
-                }
-                out.rows[id as usize] += 1;
-                out.ids.push(id);
+                out.count(id, 1);
             }
             i = hi;
         }
@@ -346,12 +342,7 @@ impl<'a> BlockKeys<'a> {
         span: &impl Fn(usize) -> Range<usize>,
     ) -> Self {
         let (q, r) = (keyer.queries.cursor(), keyer.runs.map(|r| r.cursor()));
-        let mut out = BlockKeys {
-            items: items.clone(),
-            keys: Vec::new(),
-            rows: Vec::new(),
-            ids: Vec::with_capacity(items.len()),
-        };
+        let mut out = BlockKeys::new(items.clone());
         let mut table = KeyTable::new();
         // Runs are few and usually long: the last run's hash is reused while its name repeats.
         let mut run = ((keyer.default_run, 0u128), 0u64);
@@ -387,11 +378,7 @@ impl<'a> BlockKeys<'a> {
                     query: q.str_view(i),
                 };
                 let id = table.number_lazy(&mut out.keys, tag, key);
-                if id as usize == out.rows.len() {
-                    out.rows.push(0);
-                }
-                out.rows[id as usize] += rows.len();
-                out.ids.push(id);
+                out.count(id, rows.len());
             }
         }
         out
@@ -493,7 +480,6 @@ fn advise_huge_pages<T>(buffer: &mut Vec<T>) {
 }
 
 /// What the items numbered by [`key_blocks`] are.
-#[derive(Clone, Copy)]
 enum Items<'s> {
     /// Each item is one row.
     Rows,
