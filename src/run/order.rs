@@ -76,13 +76,17 @@ const PACKED_MAX: usize = 1 << 16;
 /// block of `2^b` keys) lie together, in index order, and each such run is then sorted with
 /// [`cmp`], which compares the whole scores and, for tied ones, the doc ids. Sorting 8-byte integers is about twice as fast as
 /// sorting the items by key, and the runs are short (pairs of tied scores, mostly).
+///
+/// Lists that are in run order already (a retriever's output, most run files) are left as
+/// they are after one pass, which stops at the first pair out of order.
 pub fn sort_in_run_order<'a, T: Copy>(
     items: &mut [T],
     score: impl Fn(&T) -> f64,
     doc: impl Fn(&T) -> &'a str,
 ) {
     let n = items.len();
-    if n < 2 {
+    let ordered = |a: &T, b: &T| cmp(score(a), doc(a), score(b), doc(b)) != Ordering::Greater;
+    if items.is_sorted_by(ordered) {
         return;
     }
     if n > PACKED_MAX {
@@ -278,6 +282,31 @@ mod tests {
             rows.push((score, id.as_str()));
         }
         check_against_cmp(rows, "3,000 near-equal scores");
+    }
+
+    #[test]
+    fn lists_in_run_order_stay_and_tied_ones_out_of_order_are_sorted() {
+        let ids: Vec<String> = (0..500).map(|i| format!("d{i:03}")).collect();
+        // Scores descending in runs of 3 ties, each run's doc ids descending: in run order.
+        let mut rows: Vec<(f64, &str)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (-((i / 3) as f64), id.as_str()))
+            .collect();
+        for run in rows.chunks_mut(3) {
+            run.reverse();
+        }
+        let before = rows.clone();
+        sort_in_run_order(&mut rows, |r| r.0, |r| r.1);
+        assert_eq!(rows, before);
+        // Two tied doc ids swapped (scores still descending), and a -0.0 tied with a 0.0
+        // out of doc id order: the list is sorted again.
+        rows.swap(3, 4);
+        check_against_cmp(rows.clone(), "tied ids out of order");
+        let zeros = vec![(0.0, "d1"), (-0.0, "d2"), (-1.0, "d3")];
+        check_against_cmp(zeros, "-0.0 and 0.0 tied");
+        check_against_cmp(before[..1].to_vec(), "one item");
+        check_against_cmp(Vec::new(), "no item");
     }
 
     #[test]
