@@ -294,3 +294,86 @@ fn a_run_with_an_empty_chunk_that_holds_buffers() {
     let want: Vec<(&str, f64)> = want.iter().map(|(d, s)| (d.as_str(), *s)).collect();
     close(&rows(&fused), &want);
 }
+
+#[test]
+fn the_order_of_the_rows_never_changes_the_fused_run() {
+    // Three runs over 30 queries, scores on a coarse grid (ties within and across runs),
+    // some doc ids longer than 12 bytes; each run's rows then shuffled across queries.
+    let mut rng = ragplay::rng::SplitMix64::new(5);
+    let doc = |i: usize| match i % 3 {
+        0 => format!("d{i}"),
+        _ => format!("document-with-a-long-id-{i:04}"),
+    };
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let (mut q, mut d, mut s) = (Vec::new(), Vec::new(), Vec::new());
+        for query in 0..30 {
+            let start = rng.below(20);
+            for j in 0..40 {
+                q.push(format!("q{query}"));
+                d.push(doc(start + j));
+                s.push(rng.below(16) as f64 / 8.0 - 0.5);
+            }
+        }
+        runs.push(df!("query_id" => q, "doc_id" => d, "score" => s).unwrap());
+    }
+    let shuffled: Vec<DataFrame> = runs
+        .iter()
+        .map(|df| {
+            let mut order: Vec<IdxSize> = (0..df.height() as IdxSize).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
+            df.take(&IdxCa::from_vec("order".into(), order)).unwrap()
+        })
+        .collect();
+    // Queries come in order of first appearance, which the shuffle changes: compare each
+    // query's ranking (a stable sort by query keeps it).
+    let by_query = |df: &DataFrame| {
+        let mut r = rows(df);
+        r.sort_by(|a, b| a.0.cmp(&b.0));
+        r
+    };
+    let grouped: Vec<(&str, &DataFrame)> = ["a", "b", "c"].into_iter().zip(&runs).collect();
+    let shuffled: Vec<(&str, &DataFrame)> = ["a", "b", "c"].into_iter().zip(&shuffled).collect();
+    // Every document any run holds for a query is fused once.
+    let pairs = runs
+        .iter()
+        .flat_map(|df| rows(df).into_iter().map(|(q, d, _)| (q, d)))
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let norms = [
+        Norm::None,
+        Norm::MinMax,
+        Norm::ZScore,
+        Norm::Sum,
+        Norm::Max,
+        Norm::Rank,
+    ];
+    for method in [
+        Method::Rrf,
+        Method::CombSum,
+        Method::CombMnz,
+        Method::CombMax,
+        Method::Borda,
+    ] {
+        for norm in norms {
+            if method.rank_based() && norm != Norm::None {
+                continue;
+            }
+            let opts = options(method, Some(norm));
+            let fuse_all = |t: &[(&str, &DataFrame)]| fuse(t, &opts, never());
+            match (fuse_all(&grouped), fuse_all(&shuffled)) {
+                (Ok(g), Ok(s)) => {
+                    let (g, s) = (by_query(&g), by_query(&s));
+                    assert_eq!(g.len(), pairs, "{method:?} {norm:?}");
+                    assert_eq!(g, s, "{method:?} {norm:?}");
+                }
+                // `max` is undefined where a run's best score is not positive: both orders
+                // must say so.
+                (Err(g), Err(s)) => assert_eq!(g.to_string(), s.to_string()),
+                (g, s) => panic!("{method:?} {norm:?}: {:?} against {:?}", g.err(), s.err()),
+            }
+        }
+    }
+}

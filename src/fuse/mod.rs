@@ -40,8 +40,11 @@
 //!
 //! The work per query: each run's rows are grouped by query whatever their order
 //! (`run::groups`); a query's documents are numbered across the runs (`run::keys`), checking
-//! that no run lists a document twice, and each run's list is ranked in run order; a fusion
-//! is then arithmetic on arrays indexed by those numbers. Queries run in parallel, and the
+//! that no run lists a document twice, and each run's list is ranked in run order (only when
+//! the fusion reads ranks, or sums whose rounding depends on the order: `rrf`, `borda`, and
+//! the `z-score`, `sum` and `rank` norms; the others give the same result from the lists in
+//! table order, and skip the sorts); a fusion is then arithmetic on arrays indexed by those
+//! numbers. Queries run in parallel, and the
 //! fused run's doc ids are views copied from the input columns (`run::gather`), never
 //! strings. [`fuse`] does all of it query by query in reused scratch; tuning
 //! ([`optimize_fusion`]) fuses the same runs many times, so [`Prepared`] keeps every
@@ -224,6 +227,9 @@ pub fn fuse(
     let queries = query_order(&grouped)?;
     cancel.start(queries.len() as u64);
     let names: Vec<&str> = runs.iter().map(|r| r.0).collect();
+    // A fusion that reads neither ranks nor sums of a run's scores gives the same result
+    // whatever order each run's list is in: the lists are left in table order.
+    let ranked = options.method.rank_based() || !norm.order_free();
     // Each query is numbered, ranked and fused in one go, in scratch reused by the thread.
     let fused: Vec<Vec<(View, f64)>> = queries
         .par_iter()
@@ -231,7 +237,7 @@ pub fn fuse(
             || (QueryScratch::default(), QueryDocs::default(), Vec::new()),
             |(scratch, docs, values), &qid| {
                 cancel.check()?;
-                query_docs(&grouped, qid, scratch, docs)?;
+                query_docs(&grouped, qid, ranked, scratch, docs)?;
                 let fused = fuse_one(docs, &weights, norm, options, &names, qid, values)?;
                 cancel.advance(1);
                 Ok(fused)
@@ -259,8 +265,9 @@ struct QueryDocs<'a> {
     /// view pointing into the runs' doc id buffers laid end to end (what the fused run
     /// copies).
     docs: Vec<(&'a str, View)>,
-    /// Each run's `(document, score)` in run order, run after run; run `i`'s are
-    /// `hits[bounds[i]..bounds[i + 1]]` (none when the run does not answer the query).
+    /// Each run's `(document, score)`, run after run, in run order when ranked (see
+    /// [`query_docs`]); run `i`'s are `hits[bounds[i]..bounds[i + 1]]` (none when the run
+    /// does not answer the query).
     hits: Vec<(u32, f64)>,
     bounds: Vec<usize>,
 }
@@ -312,7 +319,7 @@ impl<'a> Prepared<'a> {
             .map_init(QueryScratch::default, |scratch, &qid| {
                 cancel.check()?;
                 let mut docs = QueryDocs::default();
-                query_docs(&grouped, qid, scratch, &mut docs)?;
+                query_docs(&grouped, qid, true, scratch, &mut docs)?;
                 cancel.advance(1);
                 Ok(docs)
             })
@@ -523,11 +530,13 @@ struct QueryScratch<'a> {
 /// How many rows ahead [`query_docs`] asks for a doc id's view.
 const VIEW_PREFETCH: usize = 16;
 
-/// Query `qid`'s documents numbered across the runs and each run's ranking of them, into
-/// `out` (its old contents dropped); a document listed twice by one run is an error.
+/// Query `qid`'s documents numbered across the runs and each run's list of them, ranked in
+/// run order when `ranked` (in table order otherwise), into `out` (its old contents
+/// dropped); a document listed twice by one run is an error.
 fn query_docs<'a>(
     runs: &[GroupedRun<'a>],
     qid: &str,
+    ranked: bool,
     scratch: &mut QueryScratch<'a>,
     out: &mut QueryDocs<'a>,
 ) -> Result<()> {
@@ -584,8 +593,11 @@ fn query_docs<'a>(
                 last_run[d] = i as u32 + 1;
                 out.hits.push((d as u32, score));
             }
-            let names = &out.docs;
-            order::sort_in_run_order(&mut out.hits[start..], |h| h.1, |h| names[h.0 as usize].0);
+            if ranked {
+                let names = &out.docs;
+                let hits = &mut out.hits[start..];
+                order::sort_in_run_order(hits, |h| h.1, |h| names[h.0 as usize].0);
+            }
         }
         out.bounds.push(out.hits.len());
     }

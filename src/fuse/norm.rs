@@ -36,6 +36,12 @@ impl Norm {
         }
     }
 
+    /// Whether the normalised scores do not depend on the order the run lists them in:
+    /// neither ranks nor sums (whose rounding depends on the order) are read.
+    pub fn order_free(self) -> bool {
+        matches!(self, Norm::None | Norm::MinMax | Norm::Max)
+    }
+
     /// Write the normalised scores of `list` (`(document, score)` in run order) to `out`;
     /// `Err` with the reason when the normalisation is undefined for these scores.
     pub(super) fn apply<D>(
