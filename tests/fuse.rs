@@ -298,7 +298,8 @@ fn a_run_with_an_empty_chunk_that_holds_buffers() {
 #[test]
 fn the_order_of_the_rows_never_changes_the_fused_run() {
     // Three runs over 30 queries, scores on a coarse grid (ties within and across runs),
-    // some doc ids longer than 12 bytes; each run's rows then shuffled across queries.
+    // some doc ids longer than 12 bytes; each run's rows then shuffled across queries, into
+    // a table of two chunks.
     let mut rng = ragplay::rng::SplitMix64::new(5);
     let doc = |i: usize| match i % 3 {
         0 => format!("d{i}"),
@@ -324,7 +325,16 @@ fn the_order_of_the_rows_never_changes_the_fused_run() {
             for i in (1..order.len()).rev() {
                 order.swap(i, rng.below(i + 1));
             }
-            df.take(&IdxCa::from_vec("order".into(), order)).unwrap()
+            // In two chunks.
+            let all = df.take(&IdxCa::from_vec("order".into(), order)).unwrap();
+            let half = all.height() as i64 / 2;
+            let mut two = all.slice(0, half as usize);
+            two.rechunk_mut();
+            let mut rest = all.slice(half, all.height());
+            rest.rechunk_mut();
+            two.vstack_mut(&rest).unwrap();
+            assert_eq!(two.column("doc_id").unwrap().n_chunks(), 2);
+            two
         })
         .collect();
     // Queries come in order of first appearance, which the shuffle changes: compare each

@@ -359,6 +359,36 @@ impl<'a> Cursor<'_, 'a, StrArray> {
         (text, self.current.get().2, arr.views()[j])
     }
 
+    /// Row `i`, given its view (read before, perhaps with its buffer index moved): a string
+    /// of at most 12 bytes is addressed inside the column's view of it, without reading that
+    /// view again, so rows visited in any order cost no access to the column until their
+    /// bytes are read; a longer one is read as [`Cursor::str`] reads it.
+    ///
+    /// # Safety
+    /// `view` has the length of row `i`'s view.
+    #[inline(always)]
+    pub(crate) unsafe fn str_with_view(
+        &self,
+        i: usize,
+        view: polars_arrow::array::View,
+    ) -> &'a str {
+        let (arr, j) = self.locate(i);
+        debug_assert_eq!(arr.views()[j].length, view.length);
+        if view.length <= polars_arrow::array::View::MAX_INLINE_SIZE {
+            // SAFETY: `locate` returns an offset below the chunk's length, and an Arrow view
+            // of a string of at most 12 bytes holds the string in the `length` bytes after its
+            // 4-byte length (the caller's `view` has that length).
+            unsafe {
+                let at = arr.views().as_ptr().add(j).cast::<u8>().add(4);
+                let bytes = std::slice::from_raw_parts(at, view.length as usize);
+                std::str::from_utf8_unchecked(bytes)
+            }
+        } else {
+            // SAFETY: `locate` returns an offset below the chunk's length.
+            unsafe { arr.value_unchecked(j) }
+        }
+    }
+
     /// Row `i`'s 16-byte view alone (see [`Cursor::str_view`]).
     #[inline(always)]
     pub fn view(&self, i: usize) -> u128 {

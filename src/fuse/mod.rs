@@ -290,10 +290,22 @@ pub struct Prepared<'a> {
     doc_chunks: Vec<&'a StrArray>,
 }
 
+/// A run row as a query's numbering reads it: its score, its doc id's view (pointing into
+/// the runs' doc id buffers laid end to end, `run::gather::shifted`) and its row. When rows
+/// are laid out by query (a run whose rows are not grouped), the view travels with the row,
+/// so that the numbering reads each query's rows from one place instead of the table's
+/// views from all over it.
+#[derive(Clone, Copy)]
+struct Hit {
+    score: f64,
+    view: View,
+    row: u32,
+}
+
 /// One run's rows grouped by query.
 struct GroupedRun<'a> {
     name: &'a str,
-    groups: Groups<'a, (f64, u32)>,
+    groups: Groups<'a, Hit>,
     /// Query id -> group.
     index: FxHashMap<&'a str, u32>,
     docs: StrChunks<'a>,
@@ -406,9 +418,10 @@ impl<'a> GroupedRun<'a> {
             });
         }
         let scores = F64Chunks::floats(&view.scores);
+        let docs = StrChunks::strings(view.docs);
         let groups = Groups::build(None, &StrChunks::strings(view.queries), name, || {
-            let scores = scores.cursor();
-            move |row| (scores.f64(row), row as u32)
+            let hit = Self::hit_reader(&scores, &docs, &first_buffer);
+            move |row| hit(row)
         })?;
         let index = groups
             .keys
@@ -420,21 +433,38 @@ impl<'a> GroupedRun<'a> {
             name,
             groups,
             index,
-            docs: StrChunks::strings(view.docs),
+            docs,
             scores,
             first_buffer,
         })
     }
 
-    /// The rows of group `g` as `(score, row)`, in the order the table holds them.
-    fn rows(&self, g: usize, out: &mut Vec<(f64, u32)>) {
+    /// A function reading row `row` as a [`Hit`] (cursors made once per call).
+    fn hit_reader<'s>(
+        scores: &'s F64Chunks<'a>,
+        docs: &'s StrChunks<'a>,
+        first_buffer: &'s [u32],
+    ) -> impl Fn(usize) -> Hit + 's {
+        let (scores, docs) = (scores.cursor(), docs.cursor());
+        move |row| {
+            let (_, chunk, view) = docs.chunk_view(row);
+            Hit {
+                score: scores.f64(row),
+                view: shifted(view, first_buffer, chunk),
+                row: row as u32,
+            }
+        }
+    }
+
+    /// The rows of group `g` as hits, in the order the table holds them.
+    fn rows(&self, g: usize, out: &mut Vec<Hit>) {
         out.clear();
         match self.groups.rows(g) {
             Rows::Range(rows) => {
-                let scores = self.scores.cursor();
-                out.extend(rows.map(|row| (scores.f64(row), row as u32)));
+                let hit = Self::hit_reader(&self.scores, &self.docs, &self.first_buffer);
+                out.extend(rows.map(hit));
             }
-            Rows::Listed(rows) => out.extend_from_slice(rows),
+            Rows::Listed(hits) => out.extend_from_slice(hits),
         }
     }
 }
@@ -512,9 +542,21 @@ fn fuse_one(
         order::check_score(table::RUN, qid, docs.docs[d as usize].0, score)?;
     }
     let k = options.k.unwrap_or(hits.len());
-    let doc = |d: u32| docs.docs[d as usize];
-    let best = top_k_in_run_order(hits, k, |h| h.1, |h| doc(h.0).0);
+    let doc = |d: u32| &docs.docs[d as usize];
+    let best = top_k_in_run_order(hits, k, |h| h.1, |h| doc_id(doc(h.0)));
     Ok(best.into_iter().map(|(d, s)| (doc(d).1, s)).collect())
+}
+
+/// A document's id from its entry in [`QueryDocs::docs`], for comparing tied scores: an id
+/// of at most 12 bytes is read from the entry's own copy of its view, beside the entry in
+/// cache, rather than from the table, where rows laid out by query lie anywhere.
+#[inline(always)]
+fn doc_id<'s>((text, view): &'s (&str, View)) -> &'s str {
+    match view.get_inlined_slice() {
+        // SAFETY: the view is a copy of a view of a valid UTF-8 string.
+        Some(bytes) => unsafe { std::str::from_utf8_unchecked(bytes) },
+        None => text,
+    }
 }
 
 /// What [`query_docs`] reuses from one query to the next.
@@ -522,12 +564,13 @@ fn fuse_one(
 struct QueryScratch<'a> {
     table: KeyTable,
     keys: Vec<StrKey<'a>>,
-    rows: Vec<(f64, u32)>,
+    rows: Vec<Hit>,
     /// The run (index + 1) that last listed each document, to find one listed twice.
     last_run: Vec<u32>,
 }
 
-/// How many rows ahead [`query_docs`] asks for a doc id's view.
+/// How many rows ahead [`query_docs`] asks for the view of a doc id longer than 12 bytes,
+/// whose bytes it reads from the table.
 const VIEW_PREFETCH: usize = 16;
 
 /// Query `qid`'s documents numbered across the runs and each run's list of them, ranked in
@@ -571,17 +614,20 @@ fn query_docs<'a>(
             run.rows(g, rows);
             let docs = run.docs.cursor();
             let start = out.hits.len();
-            for (j, &(score, row)) in rows.iter().enumerate() {
+            for (j, &Hit { score, view, row }) in rows.iter().enumerate() {
                 // Rows gathered by the counting sort lie anywhere in the table.
-                if let Some(&(_, ahead)) = rows.get(j + VIEW_PREFETCH) {
-                    docs.prefetch(ahead as usize);
+                if let Some(ahead) = rows.get(j + VIEW_PREFETCH) {
+                    if ahead.view.length > View::MAX_INLINE_SIZE {
+                        docs.prefetch(ahead.row as usize);
+                    }
                 }
-                let (text, chunk, view) = docs.chunk_view(row as usize);
+                // SAFETY: `view` is row `row`'s view (its buffer index shifted, its length
+                // unchanged).
+                let text = unsafe { docs.str_with_view(row as usize, view) };
                 let key = StrKey::new((text, view.as_u128()));
                 let d = table.number(keys, key) as usize;
                 if d == out.docs.len() {
-                    out.docs
-                        .push((text, shifted(view, &run.first_buffer, chunk)));
+                    out.docs.push((text, view));
                     last_run.push(0);
                 } else if last_run[d] == i as u32 + 1 {
                     return Err(Error::DuplicateId {
@@ -596,7 +642,7 @@ fn query_docs<'a>(
             if ranked {
                 let names = &out.docs;
                 let hits = &mut out.hits[start..];
-                order::sort_in_run_order(hits, |h| h.1, |h| names[h.0 as usize].0);
+                order::sort_in_run_order(hits, |h| h.1, |h| doc_id(&names[h.0 as usize]));
             }
         }
         out.bounds.push(out.hits.len());
