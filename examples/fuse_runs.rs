@@ -5,7 +5,9 @@
 //! documents `0..DOCS` and run `b` documents `DOCS/2..DOCS/2+DOCS`, each with distinct random
 //! scores. Both runs are fused with RRF (k = 60) and with CombSUM over min-max scores,
 //! keeping every document, first with each query's rows together and then with the rows of
-//! both runs shuffled; both orders must give the same fused rows.
+//! both runs shuffled; both orders must give the same fused rows. The last line times the
+//! sorts alone that any exact RRF of this workload makes (each run's scores per query, and
+//! the fused list), a floor under RRF's time on this machine.
 //!
 //! Run: `cargo run --release --example fuse_runs [-- QUERIES DOCS REPEATS]`.
 
@@ -58,6 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t0.elapsed().as_secs_f64(),
         rayon::current_num_threads(),
     );
+    let mut rrf = None;
     for (label, method, norm) in [
         ("RRF (k=60)", Method::Rrf, Norm::None),
         ("CombSUM min-max", Method::CombSum, Norm::MinMax),
@@ -73,6 +76,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let named = [("a", &runs[0]), ("b", &runs[1])];
             let (ms, run) = timed(repeats, || fuse(&named, &options, never()))?;
             println!("{label:<16} {rows:<9} {}", summary(ms));
+            if method == Method::Rrf && rows == "grouped" {
+                rrf = Some(run.clone());
+            }
             fused.push(run);
         }
         // Queries come in order of first appearance, which the shuffle changes.
@@ -82,5 +88,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("{label}: grouped and shuffled rows fuse differently").into());
         }
     }
+    let rrf = rrf.ok_or("no RRF run")?;
+    let ms = sorting_floor(&[&grouped[0], &grouped[1], &rrf], n_queries, repeats)?;
+    println!("RRF's sorts alone         {}", summary(ms));
     Ok(())
+}
+
+/// The sorts that any exact RRF of this workload makes: each run's scores for each query
+/// (the runs list them in random order) and the fused list, each sorted as `u64` keys with
+/// the standard library's `sort_unstable`, queries in parallel: milliseconds per repeat.
+/// The lists are copied out of the tables beforehand, untimed; a query's rows are
+/// contiguous in each table, in equal numbers.
+fn sorting_floor(
+    tables: &[&DataFrame],
+    n_queries: usize,
+    repeats: usize,
+) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+    use ragplay::run::order::score_key;
+    use rayon::prelude::*;
+    let mut lists: Vec<Vec<Vec<u64>>> = vec![Vec::new(); n_queries];
+    for table in tables {
+        let scores: Vec<u64> = table
+            .column("score")?
+            .f64()?
+            .into_no_null_iter()
+            .map(score_key)
+            .collect();
+        for (q, list) in scores.chunks(scores.len() / n_queries).enumerate() {
+            lists[q].push(list.to_vec());
+        }
+    }
+    Ok(timed(repeats, || {
+        lists.par_iter().for_each_init(Vec::new, |buf, query| {
+            for list in query {
+                buf.clear();
+                buf.extend_from_slice(list);
+                buf.sort_unstable();
+            }
+        });
+        Ok(())
+    })?
+    .0)
 }
