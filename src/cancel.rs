@@ -16,9 +16,8 @@ pub struct Cancel {
     flag: AtomicBool,
     done: AtomicU64,
     total: AtomicU64,
-    /// What the work is doing now (a sweep's configuration and stage), and a count of
-    /// changes so a reader can tell a new label from the one it has shown.
-    label: Mutex<(u64, String)>,
+    /// What the work is doing now (a sweep's configuration, the stage's name).
+    label: Mutex<Label>,
 }
 
 impl Cancel {
@@ -48,10 +47,17 @@ impl Cancel {
 }
 
 impl Cancel {
-    /// Announce a new stage of `total` units (resets the count).
-    pub fn start(&self, total: u64) {
+    /// Announce a new stage of `total` units named `stage` (such as `"search"`), resetting
+    /// the count: the label and the counts a reader sees always belong to the same stage.
+    pub fn start(&self, stage: &str, total: u64) {
+        let mut l = self.label.lock().unwrap_or_else(|p| p.into_inner());
         self.done.store(0, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
+        if l.stage != stage {
+            l.stage.clear();
+            l.stage.push_str(stage);
+            l.version += 1;
+        }
     }
 
     /// Count `n` finished units.
@@ -59,16 +65,29 @@ impl Cancel {
         self.done.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Say what the work is doing now (shown beside the progress bar).
+    /// Say what the work as a whole is doing now (a sweep's configuration): shown before the
+    /// stage's name beside the progress bar.
     pub fn set_label(&self, label: &str) {
         let mut l = self.label.lock().unwrap_or_else(|p| p.into_inner());
-        l.0 += 1;
-        l.1 = label.to_owned();
+        l.context.clear();
+        l.context.push_str(label);
+        l.version += 1;
     }
 
-    /// The label and its change count.
-    pub fn label(&self) -> (u64, String) {
-        self.label.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// What a progress bar shows now: the label and counts of one stage, read together.
+    pub fn snapshot(&self) -> Snapshot {
+        let l = self.label.lock().unwrap_or_else(|p| p.into_inner());
+        let label = match (l.context.is_empty(), l.stage.is_empty()) {
+            (_, true) => l.context.clone(),
+            (true, false) => l.stage.clone(),
+            (false, false) => format!("{} · {}", l.context, l.stage),
+        };
+        Snapshot {
+            version: l.version,
+            label,
+            done: self.done.load(Ordering::Relaxed),
+            total: self.total.load(Ordering::Relaxed),
+        }
     }
 
     /// `(done, total)` of the current stage.
@@ -80,13 +99,62 @@ impl Cancel {
     }
 }
 
+/// A progress bar's view of a [`Cancel`] token (see [`Cancel::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Changes whenever the label does, so a reader can tell a new label from the one it shows.
+    pub version: u64,
+    /// The work's label and the stage's name.
+    pub label: String,
+    /// Units of the stage finished.
+    pub done: u64,
+    /// Units of the stage in all.
+    pub total: u64,
+}
+
+/// The label of a token: the work's context and the current stage's name.
+#[derive(Debug, Default)]
+struct Label {
+    version: u64,
+    context: String,
+    stage: String,
+}
+
 /// A token that is never cancelled, for callers that do not need one.
 pub fn never() -> &'static Cancel {
     static NEVER: Cancel = Cancel {
         flag: AtomicBool::new(false),
         done: AtomicU64::new(0),
         total: AtomicU64::new(0),
-        label: Mutex::new((0, String::new())),
+        label: Mutex::new(Label {
+            version: 0,
+            context: String::new(),
+            stage: String::new(),
+        }),
     };
     &NEVER
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_shows_the_counts_of_the_stage_it_names() {
+        let c = Cancel::new();
+        c.set_label("bm25 · fixed/500");
+        c.start("search", 1000);
+        c.advance(10);
+        let s = c.snapshot();
+        assert_eq!(s.label, "bm25 · fixed/500 · search");
+        assert_eq!((s.done, s.total), (10, 1000));
+        c.start("evaluate", 8);
+        let t = c.snapshot();
+        assert_eq!(t.label, "bm25 · fixed/500 · evaluate");
+        assert_eq!((t.done, t.total), (0, 8));
+        assert_ne!(s.version, t.version);
+        // The same stage again keeps the version (the bar's text need not change).
+        c.start("evaluate", 9);
+        assert_eq!(c.snapshot().version, t.version);
+    }
 }

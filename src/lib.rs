@@ -23,6 +23,8 @@ pub mod error;
 pub mod eval;
 pub mod fuse;
 pub mod lab;
+pub mod options;
+pub mod pipeline;
 pub mod plot;
 pub mod rerank;
 pub mod retrieve;

@@ -10,9 +10,10 @@ use ragplay::chunk::{self, chunk_qrels, enrich, Aggregate, ChunkOptions, Strateg
 use ragplay::data::schema::{
     str_values, CHUNK_ID, DOC_ID, END, QUERY_ID, RELEVANCE, START, TEXT, TITLE,
 };
+use ragplay::pipeline::Chunked;
 use ragplay::polars::prelude::*;
-use ragplay::retrieve::pipeline::shared;
-use ragplay::retrieve::{Bm25, Bm25Config, Chunked, Retriever};
+use ragplay::retrieve::shared;
+use ragplay::retrieve::{Bm25, Bm25Config, Retriever};
 use ragplay::Error;
 
 const PIECES: [&str; 8] = [

@@ -43,9 +43,9 @@ fn run_files_round_trip_bit_for_bit() {
     )
     .unwrap();
     let path = dir.path().join("r.trec");
-    data::write_trec_run(&run, &path, "t").unwrap();
-    let back = data::read_trec_run(&path).unwrap();
-    assert!(back.equals(&data::rank_run(&run).unwrap()));
+    ragplay::run::write_trec_run(&run, &path, "t").unwrap();
+    let back = ragplay::run::read_trec_run(&path).unwrap();
+    assert!(back.equals(&ragplay::run::rank(&run).unwrap()));
     assert_eq!(back.schema().as_ref(), &schema::run_schema());
 }
 

@@ -99,7 +99,7 @@ def test_report_files_and_page(reported, store):
     ranked = results.sort("mrr", descending=True)
     assert [r[0] for r in rows] == ranked["label"].to_list()
     for row, (mrr, p, significant, delta) in zip(
-        rows, ranked.select("mrr", "mrr_p_holm", "mrr_significant", "mrr_delta").iter_rows()
+        rows, ranked.select("mrr", "mrr_p_adjusted", "mrr_significant", "mrr_delta").iter_rows()
     ):
         assert row[1].startswith(f"{mrr:.4f}")
         assert ("baseline" in row[1]) == (p is None)

@@ -129,18 +129,18 @@ def test_sweep_runs_equal_hand_built_retrievers_and_metrics_equal_pytrec_eval(
         for metric in metrics:
             expected = np.mean([ref.get(q, {}).get(metric, 0.0) for q in judged])
             assert row[metric] == pytest.approx(expected, abs=1e-9), (row["label"], metric)
-            assert row[f"{metric}_low"] <= row[metric] <= row[f"{metric}_high"]
+            assert row[f"{metric}_ci_low"] <= row[metric] <= row[f"{metric}_ci_high"]
     ranked = res.results["ndcg@10"].to_list()
     assert ranked == sorted(ranked, reverse=True)
-    print(res.results.select("label", "ndcg@10", "ndcg@10_p_holm", "index_s", "p95_ms"))
+    print(res.results.select("label", "ndcg@10", "ndcg@10_p_adjusted", "index_s", "p95_ms"))
 
 
 def test_holm_is_applied_across_the_whole_sweep(scifact, scifact_sweep):
     res = scifact_sweep.results
     others = res.filter(~pl.col("baseline"))
-    p = np.concatenate([others[f"{m}_p"].to_numpy() for m in ["ndcg@10", "recall@100", "mrr@10"]])
+    p = np.concatenate([others[f"{m}_p_value"].to_numpy() for m in ["ndcg@10", "recall@100", "mrr@10"]])
     adjusted = np.concatenate(
-        [others[f"{m}_p_holm"].to_numpy() for m in ["ndcg@10", "recall@100", "mrr@10"]]
+        [others[f"{m}_p_adjusted"].to_numpy() for m in ["ndcg@10", "recall@100", "mrr@10"]]
     )
     order = np.argsort(p, kind="stable")
     m = len(p)
@@ -157,7 +157,7 @@ def test_holm_is_applied_across_the_whole_sweep(scifact, scifact_sweep):
     )
     for row in others.iter_rows(named=True):
         want = cmp.filter(pl.col("run") == row["config_id"])["p_value"][0]
-        assert row["ndcg@10_p"] == pytest.approx(want, abs=1e-12)
+        assert row["ndcg@10_p_value"] == pytest.approx(want, abs=1e-12)
     assert (res.filter(pl.col("baseline"))["ndcg@10_delta"] == 0).all()
 
 

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use ragplay::cancel::never;
 use ragplay::fuse::{fuse, FuseOptions, Method};
+use ragplay::pipeline::Pipeline;
 use ragplay::polars::prelude::*;
-use ragplay::retrieve::pipeline::{self, SharedRetriever};
+use ragplay::retrieve::{self as retrieve, SharedRetriever};
 use ragplay::retrieve::{
-    Bm25, Bm25Config, HnswParams, Pipeline, Retriever, Storage, Variant, VectorOptions, VectorStore,
+    Bm25, Bm25Config, HnswParams, Retriever, Storage, Variant, VectorOptions, VectorStore,
 };
 use ragplay::rng::SplitMix64;
 
@@ -226,7 +227,7 @@ fn bm25(variant: Variant) -> Arc<std::sync::RwLock<Bm25>> {
     let mut config = Bm25Config::default();
     config.params.variant = variant;
     let sample = ragplay::data::sample::sample().unwrap();
-    pipeline::shared(Bm25::build(config, &sample.corpus, never()).unwrap())
+    retrieve::shared(Bm25::build(config, &sample.corpus, never()).unwrap())
 }
 
 #[test]

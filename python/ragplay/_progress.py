@@ -31,9 +31,11 @@ class Bar:
         return f"{self.desc}: {self.label}" if self.label else self.desc
 
     def describe(self, label: str) -> None:
-        """Show what the work is doing now (a sweep's configuration and stage)."""
+        """Show what the work is doing now (a sweep's configuration and stage): a new stage
+        starts its count from zero."""
         self.label = label
         if self._bar is not None:
+            self._bar.reset(total=self._bar.total)
             self._bar.set_description(self._text())
 
     def update(self, done: int, total: int) -> None:

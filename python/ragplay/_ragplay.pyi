@@ -1,4 +1,4 @@
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any, Final, Literal, final
@@ -9,9 +9,9 @@ import polars as pl
 
 from .protocols import Ids as _Ids
 
-_Variant = Literal["lucene", "robertson", "atire", "bm25l", "bm25+", "okapi"]
+_Variant = Literal["lucene", "robertson", "atire", "bm25l", "bm25+", "okapi", "bm25plus"]
 _Pooling = Literal["mean", "cls", "max", "mean_sqrt_len"]
-_Test = Literal["randomization", "t-test"]
+_Test = Literal["randomization", "t-test", "permutation", "fisher", "ttest", "t", "student"]
 _Correction = Literal["holm", "bonferroni", "none"]
 _Language = Literal[
     "arabic",
@@ -33,9 +33,33 @@ _Language = Literal[
     "tamil",
     "turkish",
 ]
-_Method = Literal["rrf", "combsum", "combmnz", "combmax", "borda"]
-_Norm = Literal["none", "min-max", "z-score", "sum", "max", "rank"]
-_Activation = Literal["identity", "sigmoid", "tanh", "softmax"]
+_Method = Literal[
+    "rrf",
+    "combsum",
+    "combmnz",
+    "combmax",
+    "borda",
+    "wsum",
+    "comb_sum",
+    "weighted_sum",
+    "comb_mnz",
+    "comb_max",
+    "bordafuse",
+]
+_Norm = Literal[
+    "none",
+    "min-max",
+    "z-score",
+    "sum",
+    "max",
+    "rank",
+    "min_max",
+    "minmax",
+    "zscore",
+    "z_score",
+    "zmuv",
+]
+_Activation = Literal["identity", "sigmoid", "tanh", "softmax", "none"]
 _Backend = Literal["exact", "hnsw"]
 _Storage = Literal["f32", "f16", "int8"]
 _Strategy = Literal["fixed", "sentence", "recursive", "markdown", "semantic"]
@@ -43,10 +67,12 @@ _Unit = Literal["chars", "tokens"]
 _Aggregate = Literal["maxp", "firstp", "sump"]
 _Errors = Literal["raise", "skip"]
 _Mode = Literal["grid", "one_at_a_time", "staged"]
-_Runs = pl.DataFrame | dict[str, pl.DataFrame]
-_FuseRuns = pl.DataFrame | dict[str, pl.DataFrame] | Sequence[pl.DataFrame]
+_Runs = pl.DataFrame | dict[str, pl.DataFrame] | Sequence[pl.DataFrame]
 __all__ = [
     "Analyzer",
+    "BaseRetriever",
+    "LatencyCheck",
+    "Store",
     "BM25",
     "CacheStats",
     "DenseIndex",
@@ -172,8 +198,22 @@ class Analyzer:
         Returns:
             One list of terms per text."""
 
+class BaseRetriever:
+    def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None: ...
+    def search(
+        self,
+        queries: pl.DataFrame,
+        *,
+        k: int = 100,
+        allow: _Ids | None = None,
+        show_progress: bool | None = None,
+    ) -> pl.DataFrame: ...
+    @property
+    def name(self) -> str: ...
+    def config(self) -> dict[str, Any]: ...
+
 @final
-class BM25:
+class BM25(BaseRetriever):
     """An in-process BM25 index with exact top-k search.
 
     Variants as bm25s and Kamphuis et al. (ECIR 2020) define them: ``"lucene"`` (default),
@@ -206,18 +246,6 @@ class BM25:
         analyzer: Analyzer | None = None,
         fields: dict[str, float] | None = None,
     ) -> BM25: ...
-    def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
-        """Index a corpus table (``doc_id``, ``text`` and optional ``title``, or the configured
-        fields), replacing what the index held. Runs on all cores with the GIL released; an
-        interrupted call (Ctrl-C) leaves the previous index in place.
-
-        Args:
-            corpus: A corpus table.
-            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
-
-        Raises:
-            DataError: An empty corpus, a duplicate or null id, a missing column."""
-
     def add(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
         """Add documents; their ids must be new. Statistics and scores are updated, so results
         equal those of a fresh index of all the documents. An interrupted call adds nothing.
@@ -234,29 +262,6 @@ class BM25:
 
         Raises:
             DataError: An id the index does not hold (nothing is deleted then)."""
-
-    def search(
-        self,
-        queries: pl.DataFrame,
-        *,
-        k: int = 100,
-        allow: _Ids | None = None,
-        show_progress: bool | None = None,
-    ) -> pl.DataFrame:
-        """Search every query of a queries table (``query_id``, ``text``).
-
-        Exact top-k: ties broken by doc id descending (``trec_eval``'s order). A query with no
-        indexed term (empty, only stop words) returns no rows.
-
-        Args:
-            queries: A queries table.
-            k: Documents per query.
-            allow: If given, only these document ids can be returned (a list, a
-                ``polars.Series``, or a frame with a ``doc_id`` column).
-            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
-
-        Returns:
-            A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
 
     def compact(self) -> None:
         """Reclaim the space of deleted documents now: the live documents are renumbered densely
@@ -282,13 +287,6 @@ class BM25:
         Raises:
             DataError: A truncated, corrupted or foreign file, or another format version.
             FileNotFoundError: The folder or a file is missing."""
-
-    @property
-    def name(self) -> str:
-        """The retriever's name in runs and the lab: ``"bm25"``."""
-
-    def config(self) -> dict[str, Any]:
-        """The configuration (variant, parameters, analyzer, fields) as a dict."""
 
     @property
     def num_terms(self) -> int:
@@ -422,7 +420,7 @@ def write_trec_qrels(qrels: pl.DataFrame, path: str | PathLike[str]) -> None:
 def read_beir_qrels(path: str | PathLike[str]) -> pl.DataFrame:
     """Read a BEIR qrels file (``query-id<TAB>corpus-id<TAB>score``, header optional)."""
 
-def stack_runs(runs: dict[str, pl.DataFrame]) -> pl.DataFrame:
+def stack_runs(runs: dict[str, pl.DataFrame] | Sequence[pl.DataFrame]) -> pl.DataFrame:
     """Stack named run tables into one multi-run table with a ``run`` column.
 
     The inputs are not modified. The result (``run``, ``query_id``, ``doc_id``, ``score``) is
@@ -624,12 +622,40 @@ class GateReport:
         ``churn_depth``) and ``rbo`` (extrapolated rank-biased overlap)."""
 
     @property
-    def latency(self) -> tuple[float, float, bool] | None:
+    def latency(self) -> LatencyCheck | None:
         """``(candidate, baseline, regressed)`` when a latency was given, else ``None``."""
 
     def describe(self, *, max_queries: int = 5) -> str:
         """A plain-text account: the verdict, each metric, the latency, the ``max_queries``
         worst queries of each regressed metric, the new zeros and the churn."""
+
+@final
+class LatencyCheck:
+    @property
+    def candidate(self) -> float: ...
+    @property
+    def baseline(self) -> float: ...
+    @property
+    def regressed(self) -> bool: ...
+    def __iter__(self) -> Iterator[float | bool]: ...
+    def __getitem__(self, index: int) -> float | bool: ...
+
+@final
+class Store:
+    def __new__(cls, path: str | PathLike[str]) -> Store: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def manifest(self) -> dict[str, Any]: ...
+    @property
+    def baseline(self) -> str: ...
+    def configurations(self) -> pl.DataFrame: ...
+    def runs(self) -> pl.LazyFrame: ...
+    def run(self, config_id: str) -> pl.DataFrame: ...
+    def baseline_run(self) -> pl.DataFrame: ...
+    def results(self) -> pl.DataFrame: ...
+    def latency(self) -> pl.DataFrame: ...
+    def qrels(self) -> pl.DataFrame: ...
 
 @final
 class CacheStats:
@@ -831,8 +857,8 @@ class Encoder:
         (matrix products only: 2 per multiply-add)."""
 
 def exact_search(
-    queries: npt.NDArray[np.float32],
-    docs: npt.NDArray[np.float32],
+    query_vectors: npt.NDArray[np.float32],
+    doc_vectors: npt.NDArray[np.float32],
     *,
     query_ids: _Ids,
     doc_ids: _Ids,
@@ -859,7 +885,7 @@ def exact_search(
         DataError: No documents, or a duplicate doc id."""
 
 @final
-class DenseIndex:
+class DenseIndex(BaseRetriever):
     """A dense index: documents embedded with an ``Encoder``, kept together with their ids,
     searched by inner product (cosine similarity for unit-length vectors), ties broken by doc
     id descending; exactly (``backend="exact"``, faiss' ``IndexFlatIP``) or through an HNSW
@@ -902,15 +928,6 @@ class DenseIndex:
         ef_search: int = 96,
         seed: int = 42,
     ) -> DenseIndex: ...
-    def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
-        """Embed and index a corpus table (``doc_id``, ``text``, optional ``title``; title and
-        text joined by a space), replacing what the index held. An interrupted call (Ctrl-C)
-        leaves the previous index in place.
-
-        Args:
-            corpus: A corpus table.
-            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals."""
-
     def add(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
         """Embed and add documents; their ids must be new. An interrupted call adds nothing.
 
@@ -926,30 +943,6 @@ class DenseIndex:
 
         Raises:
             DataError: An id the index does not hold (nothing is deleted then)."""
-
-    def search(
-        self,
-        queries: pl.DataFrame,
-        *,
-        k: int = 100,
-        allow: _Ids | None = None,
-        show_progress: bool | None = None,
-    ) -> pl.DataFrame:
-        """Search every query of a queries table (``query_id``, ``text``): queries are embedded
-        with the encoder's query prefix, documents ranked by inner product.
-
-        Args:
-            queries: A queries table.
-            k: Documents per query.
-            allow: If given, only these document ids can be returned (a list, a
-                ``polars.Series``, or a frame with a ``doc_id`` column). The exact backend
-                scans only them; the HNSW backend skips the others while navigating, or scans
-                the allowed ones when there are few, so ``k`` results come back whenever ``k``
-                are allowed.
-            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
-
-        Returns:
-            A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
 
     def search_vectors(
         self,
@@ -1043,17 +1036,10 @@ class DenseIndex:
     def dim(self) -> int:
         """The vector dimension."""
 
-    @property
-    def name(self) -> str:
-        """The retriever's name in runs and the lab: ``"dense"``."""
-
-    def config(self) -> dict[str, Any]:
-        """The configuration (model folder, pooling, normalisation, prefixes) as a dict."""
-
     def __len__(self) -> int: ...
 
 def fuse(
-    runs: _FuseRuns,
+    runs: _Runs,
     *,
     method: _Method = "rrf",
     norm: _Norm | None = None,
@@ -1098,11 +1084,11 @@ class FusionTuning:
     """The result of ``optimize_fusion``."""
 
     @property
-    def method(self) -> str:
+    def method(self) -> _Method:
         """The fusion method."""
 
     @property
-    def norm(self) -> str:
+    def norm(self) -> _Norm:
         """The normalisation in effect."""
 
     @property
@@ -1144,7 +1130,7 @@ class FusionTuning:
         """The tuned fusion over all queries."""
 
 def optimize_fusion(
-    runs: _FuseRuns,
+    runs: _Runs,
     qrels: pl.DataFrame,
     *,
     method: _Method = "rrf",
@@ -1190,10 +1176,10 @@ def optimize_fusion(
 
 def mmr(
     run: pl.DataFrame,
-    index: DenseIndex,
     queries: pl.DataFrame,
+    index: DenseIndex,
     *,
-    lambda_: float = 0.5,
+    mmr_lambda: float = 0.5,
     k: int = 100,
     depth: int | None = None,
     show_progress: bool | None = None,
@@ -1231,7 +1217,7 @@ class CrossEncoder:
         name_or_path: str | PathLike[str],
         *,
         revision: str = "main",
-        max_length: int | None = None,
+        max_seq_length: int | None = None,
         activation: _Activation | None = None,
     ) -> CrossEncoder:
         """Load a ``BertForSequenceClassification`` model from a folder (``config.json``,
@@ -1273,11 +1259,13 @@ class CrossEncoder:
         """Number of labels (scores per pair)."""
 
     @property
+    def max_seq_length(self) -> int: ...
+    @property
     def max_length(self) -> int:
         """Tokens per pair, special tokens included."""
 
     @property
-    def activation(self) -> str:
+    def activation(self) -> _Activation:
         """The activation applied to the logits."""
 
 @final
@@ -1474,7 +1462,7 @@ class VectorIndex:
     def __len__(self) -> int: ...
 
 @final
-class Pipeline:
+class Pipeline(BaseRetriever):
     """A retrieval pipeline that is itself a retriever: each retriever returns its top ``depth``
     documents, several runs are fused, then optionally re-ranked and re-ordered by MMR, and
     ``search`` cuts the result at ``k``. Every stage is the library's own function (``fuse``,
@@ -1500,47 +1488,18 @@ class Pipeline:
 
     def __new__(
         cls,
-        retrievers: Sequence[BM25 | DenseIndex | Pipeline | Chunked],
+        retrievers: Sequence[BaseRetriever],
         *,
         fuse: _Method = "rrf",
         norm: _Norm | None = None,
         weights: Sequence[float] | None = None,
         rrf_k: float = 60.0,
         rerank: CrossEncoder | BiEncoderReranker | CallableReranker | None = None,
-        mmr: float | None = None,
+        mmr_lambda: float | None = None,
         mmr_index: DenseIndex | None = None,
         depth: int | None = None,
         batch_size: int = 32,
     ) -> Pipeline: ...
-    def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
-        """Index a corpus table with every retriever (and the MMR index when it is not one of
-        them); the pipeline keeps the corpus for re-ranking. Each retriever's index is
-        replaced atomically; an interrupted call leaves those not yet reached as they were.
-
-        Args:
-            corpus: A corpus table (``doc_id``, ``text``, optional ``title``).
-            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals."""
-
-    def search(
-        self,
-        queries: pl.DataFrame,
-        *,
-        k: int = 100,
-        allow: _Ids | None = None,
-        show_progress: bool | None = None,
-    ) -> pl.DataFrame:
-        """Search every query of a queries table through all stages.
-
-        Args:
-            queries: A queries table (``query_id``, ``text``).
-            k: Documents per query in the result.
-            allow: If given, only these document ids can be returned (passed to every
-                retriever).
-            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
-
-        Returns:
-            A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
-
     def trace(
         self, queries: pl.DataFrame, *, k: int = 100, show_progress: bool | None = None
     ) -> PipelineTrace:
@@ -1560,13 +1519,6 @@ class Pipeline:
     def stages(self) -> list[str]:
         """The stage names in order: each retriever's, then ``fuse``, ``rerank``, ``mmr`` when
         present (the column prefixes of a trace)."""
-
-    @property
-    def name(self) -> str:
-        """The retriever's name in runs and the lab: ``"pipeline"``."""
-
-    def config(self) -> dict[str, Any]:
-        """The configuration (every retriever's, the fusion, reranker, MMR and depth) as a dict."""
 
 @final
 class PipelineTrace:
@@ -1714,7 +1666,7 @@ def enrich(
         DataError: A chunk whose document is not in ``corpus``."""
 
 @final
-class Chunked:
+class Chunked(BaseRetriever):
     """A retriever that searches chunks and returns documents: ``index`` cuts the corpus into
     chunks (as ``ragplay.chunk``), renders ``template`` over them (as ``ragplay.enrich``)
     and indexes them in ``retriever`` (``doc_id`` = chunk id, ``text`` = the enriched text,
@@ -1756,45 +1708,10 @@ class Chunked:
         aggregate: _Aggregate = "maxp",
         depth: int | None = None,
     ) -> Chunked: ...
-    def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
-        """Chunk a corpus table, enrich the chunks and index them in the inner retriever,
-        replacing what it held.
-
-        Args:
-            corpus: A corpus table (``doc_id``, ``text``, optional ``title``).
-            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals."""
-
-    def search(
-        self,
-        queries: pl.DataFrame,
-        *,
-        k: int = 100,
-        allow: _Ids | None = None,
-        show_progress: bool | None = None,
-    ) -> pl.DataFrame:
-        """Search the chunks and return the best documents.
-
-        Args:
-            queries: A queries table (``query_id``, ``text``).
-            k: Documents per query.
-            allow: If given, only these document ids can be returned (their chunks only are
-                searched).
-            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
-
-        Returns:
-            A run table over documents (``query_id``, ``doc_id``, ``score``, ``rank``)."""
-
     @property
     def chunks(self) -> pl.DataFrame | None:
         """The chunks table of the last ``index`` (``text`` enriched by the template), or
         ``None`` before the first."""
-
-    @property
-    def name(self) -> str:
-        """The retriever's name in runs and the lab: ``"chunked-"`` and the inner retriever's."""
-
-    def config(self) -> dict[str, Any]:
-        """The configuration (chunker, template, aggregation, depth, inner retriever) as a dict."""
 
 @final
 class Experiment:

@@ -88,7 +88,7 @@ def print_results(results: pl.DataFrame, metrics: Sequence[str]) -> None:
     """The ranked configurations: each metric with its Holm-corrected p against the baseline."""
     cols = ["label", "baseline"]
     for m in metrics:
-        cols += [m, f"{m}_p_holm"]
+        cols += [m, f"{m}_p_adjusted"]
     print(report.text(results.select(*cols, "p50_ms", "index_s", "cost_per_1k_queries_usd")))
 
 

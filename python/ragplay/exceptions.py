@@ -2,7 +2,9 @@
 
 Every error ragplay raises on purpose is a ``RagplayError`` (or an ``OSError`` for files that
 cannot be read or written, or ``KeyboardInterrupt`` after Ctrl-C). Bad input is also a
-``ValueError``, so callers that only know the standard hierarchy can still catch it.
+``ValueError``, so callers that only know the standard hierarchy can still catch it; a
+failure inside ragplay itself is an ``InternalError`` (also a ``RuntimeError``). Every
+warning ragplay emits is a ``RagplayWarning``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DownloadError",
+    "InternalError",
     "ModelError",
     "RagplayError",
     "RagplayWarning",
@@ -41,11 +44,16 @@ class ModelError(RagplayError):
     architecture."""
 
 
+class InternalError(RagplayError, RuntimeError):
+    """A failure inside ragplay that no input explains (a bug: please report it with the
+    message), or an index left inconsistent by an earlier such failure."""
+
+
 class RagplayWarning(UserWarning):
     """Something ragplay left out and reports instead of raising, such as a file that
     ``read_documents(..., errors="skip")`` could not read (the message names the path and the
     reason)."""
 
 
-class TruncationWarning(UserWarning):
+class TruncationWarning(RagplayWarning):
     """Texts longer than the model's ``max_seq_length`` were cut to fit it."""

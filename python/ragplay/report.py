@@ -28,7 +28,7 @@ LEADERS = 5
 
 def metric_names(results: pl.DataFrame) -> list[str]:
     """The metrics of a results table, in the sweep's order."""
-    return [c[: -len("_p_holm")] for c in results.columns if c.endswith("_p_holm")]
+    return [c[: -len("_p_adjusted")] for c in results.columns if c.endswith("_p_adjusted")]
 
 
 def text(table: pl.DataFrame) -> str:
@@ -49,7 +49,7 @@ def ranked(results: pl.DataFrame, metrics: list[str]) -> pl.DataFrame:
     against the baseline, latency, index build time and embedded tokens."""
     cols: list[str] = ["label"]
     for m in metrics:
-        cols += [m, f"{m}_p_holm"]
+        cols += [m, f"{m}_p_adjusted"]
     return results.sort(metrics[0], descending=True).select(
         *cols, "p50_ms", "index_s", "embedded_tokens"
     )
@@ -64,7 +64,7 @@ def verdict(results: pl.DataFrame, metrics: list[str]) -> list[str]:
     if best["config_id"] == base["config_id"]:
         return [*lines, "the baseline is the best configuration"]
     for m in metrics:
-        delta, p = best[f"{m}_delta"], best[f"{m}_p_holm"]
+        delta, p = best[f"{m}_delta"], best[f"{m}_p_adjusted"]
         better = delta > 0 and bool(best[f"{m}_significant"])
         lines.append(
             f"{m}: {best[m]:.4f} against {base[m]:.4f} ({delta:+.4f}, p = {p:.4f} with Holm): "
@@ -99,13 +99,13 @@ def charts(store: Store, metrics: list[str]) -> dict[str, plot.Chart]:
 
 
 def _cell(row: dict, m: str) -> str:
-    p = row[f"{m}_p_holm"]
+    p = row[f"{m}_p_adjusted"]
     mark = ""
     if p is not None and row[f"{m}_significant"]:
         mark = " ▲" if row[f"{m}_delta"] > 0 else " ▼"
     p_text = "baseline" if p is None else f"p {p:.4f}"
     return (
-        f"<td>{row[m]:.4f}{mark}<br><small>[{row[f'{m}_low']:.3f}, {row[f'{m}_high']:.3f}]"
+        f"<td>{row[m]:.4f}{mark}<br><small>[{row[f'{m}_ci_low']:.3f}, {row[f'{m}_ci_high']:.3f}]"
         f" · {p_text}</small></td>"
     )
 

@@ -25,38 +25,18 @@ use rustc_hash::FxHashMap;
 
 use crate::data::schema::{self, table, CHUNK_ID, DOC_ID, START};
 use crate::error::{Error, Result};
+use crate::options::option_enum;
 use crate::run::{self, RunBuilder};
 
-/// How the scores of a document's chunks become its score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Aggregate {
-    /// The best chunk's score.
-    MaxP,
-    /// The score of the earliest retrieved chunk.
-    FirstP,
-    /// The sum of the chunks' scores.
-    SumP,
-}
-
-impl Aggregate {
-    /// The names, as [`std::str::FromStr`] reads them.
-    pub const NAMES: [&'static str; 3] = ["maxp", "firstp", "sump"];
-
-    /// The name.
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-}
-
-impl std::str::FromStr for Aggregate {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "maxp" => Ok(Aggregate::MaxP),
-            "firstp" => Ok(Aggregate::FirstP),
-            "sump" => Ok(Aggregate::SumP),
-            _ => Err(Error::not_one_of("aggregate", s, &Self::NAMES)),
-        }
+option_enum! {
+    /// How the scores of a document's chunks become its score.
+    pub enum Aggregate: "aggregate" {
+        /// The best chunk's score.
+        MaxP => "maxp",
+        /// The score of the earliest retrieved chunk.
+        FirstP => "firstp",
+        /// The sum of the chunks' scores.
+        SumP => "sump",
     }
 }
 

@@ -49,78 +49,36 @@ use tokenizers::Tokenizer;
 use crate::cancel::Cancel;
 use crate::data::schema::{self, table, CHUNK_ID, DOC_ID, END, SECTION, START, TEXT};
 use crate::error::{Error, Result};
+use crate::options::option_enum;
 pub use aggregate::{to_documents, Aggregate};
 pub use document::Document;
 pub use enrich::{enrich, Template, DEFAULT_TEMPLATE};
 pub use semantic::{CachedEmbedder, Embedder};
 pub use spans::{chunk_qrels, DEFAULT_MIN_OVERLAP};
 
-/// How a text is cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// Windows of a fixed size.
-    Fixed,
-    /// Sentences packed up to the size.
-    Sentence,
-    /// The coarsest separators that fit, pieces merged up to the size.
-    Recursive,
-    /// Markdown blocks packed within heading sections.
-    Markdown,
-    /// Sentences grouped by embedding similarity, groups packed up to the size.
-    Semantic,
-}
-
-impl Strategy {
-    /// The names, as [`std::str::FromStr`] reads them.
-    pub const NAMES: [&'static str; 5] = ["fixed", "sentence", "recursive", "markdown", "semantic"];
-
-    /// The name.
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
+option_enum! {
+    /// How a text is cut.
+    pub enum Strategy: "strategy" {
+        /// Windows of a fixed size.
+        Fixed => "fixed",
+        /// Sentences packed up to the size.
+        Sentence => "sentence",
+        /// The coarsest separators that fit, pieces merged up to the size.
+        Recursive => "recursive",
+        /// Markdown blocks packed within heading sections.
+        Markdown => "markdown",
+        /// Sentences grouped by embedding similarity, groups packed up to the size.
+        Semantic => "semantic",
     }
 }
 
-impl std::str::FromStr for Strategy {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "fixed" => Ok(Strategy::Fixed),
-            "sentence" => Ok(Strategy::Sentence),
-            "recursive" => Ok(Strategy::Recursive),
-            "markdown" => Ok(Strategy::Markdown),
-            "semantic" => Ok(Strategy::Semantic),
-            _ => Err(Error::not_one_of("strategy", s, &Self::NAMES)),
-        }
-    }
-}
-
-/// What sizes are counted in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    /// Unicode scalar values (Rust `char`s, Python `str` positions).
-    Chars,
-    /// Tokens of a tokenizer (no special tokens).
-    Tokens,
-}
-
-impl Unit {
-    /// The names, as [`std::str::FromStr`] reads them.
-    pub const NAMES: [&'static str; 2] = ["chars", "tokens"];
-
-    /// The name.
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-}
-
-impl std::str::FromStr for Unit {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "chars" => Ok(Unit::Chars),
-            "tokens" => Ok(Unit::Tokens),
-            _ => Err(Error::not_one_of("unit", s, &Self::NAMES)),
-        }
+option_enum! {
+    /// What sizes are counted in.
+    pub enum Unit: "unit" {
+        /// Unicode scalar values (Rust `char`s, Python `str` positions).
+        Chars => "chars",
+        /// Tokens of a tokenizer (no special tokens).
+        Tokens => "tokens",
     }
 }
 
@@ -421,7 +379,7 @@ pub fn chunk_with(
         let rows = semantic::corpus_rows(&texts, options, tokenizer.as_deref(), e, cancel)?;
         return table_of(&ids, &texts, &rows);
     }
-    cancel.start(texts.len() as u64);
+    cancel.start("chunk", texts.len() as u64);
     let rows: Vec<Rows> = texts
         .par_iter()
         .map(|&text| {
@@ -494,10 +452,10 @@ mod tests {
 
     #[test]
     fn names_parse_back() {
-        for name in Strategy::NAMES {
+        for &name in Strategy::NAMES {
             assert_eq!(name.parse::<Strategy>().unwrap().name(), name);
         }
-        for name in Unit::NAMES {
+        for &name in Unit::NAMES {
             assert_eq!(name.parse::<Unit>().unwrap().name(), name);
         }
         let err = "semantik".parse::<Strategy>().unwrap_err().to_string();

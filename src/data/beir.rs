@@ -198,7 +198,7 @@ impl Beir {
     /// [`crate::data::schema`] with their types, and every judgement naming a query of the
     /// queries table and a document of the corpus.
     pub fn new(corpus: DataFrame, queries: DataFrame, qrels: DataFrame) -> Result<Self> {
-        crate::run::DocumentTexts::new(&corpus)?;
+        crate::data::DocumentTexts::new(&corpus)?;
         schema::str_column(&queries, table::QUERIES, TEXT)?;
         let query_ids = schema::str_column(&queries, table::QUERIES, QUERY_ID)?;
         schema::i32_column(&qrels, table::QRELS, RELEVANCE)?;

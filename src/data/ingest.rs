@@ -32,58 +32,34 @@ use super::html::html_to_markdown;
 use super::schema::{self, DOC_ID, FORMAT, TEXT, TITLE};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
+use crate::options::option_enum;
 
 /// The files read by default: Markdown, plain text and HTML, in any subfolder.
 pub const DEFAULT_GLOB: &str = "**/*.{md,markdown,txt,html,htm}";
 
-/// What to do with a file that cannot be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnError {
-    /// Fail with the first such file's error.
-    #[default]
-    Raise,
-    /// Leave it out and report it in [`Documents::skipped`].
-    Skip,
-}
-
-impl OnError {
-    /// The option values, in declaration order.
-    pub const NAMES: [&'static str; 2] = ["raise", "skip"];
-
-    /// The name.
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
+option_enum! {
+    /// What to do with a file that cannot be read.
+    #[derive(Default)]
+    pub enum OnError: "errors" {
+        /// Fail with the first such file's error.
+        #[default]
+        Raise => "raise",
+        /// Leave it out and report it in [`Documents::skipped`].
+        Skip => "skip",
     }
 }
 
-impl std::str::FromStr for OnError {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "raise" => Ok(OnError::Raise),
-            "skip" => Ok(OnError::Skip),
-            _ => Err(Error::not_one_of("errors", s, &Self::NAMES)),
-        }
+option_enum! {
+    /// The source format of a document, from its extension; its name is written in the
+    /// `format` column.
+    pub enum Format: "format" {
+        Markdown => "markdown",
+        Text => "text",
+        Html => "html",
     }
-}
-
-/// The source format of a document, from its extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Markdown,
-    Text,
-    Html,
 }
 
 impl Format {
-    /// The values of the `format` column, in declaration order.
-    pub const NAMES: [&'static str; 3] = ["markdown", "text", "html"];
-
-    /// The name written in the `format` column.
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-
     /// The format of a file with this extension (ASCII case-insensitive).
     pub fn from_extension(ext: &str) -> Option<Self> {
         match ext.to_ascii_lowercase().as_str() {
@@ -166,7 +142,7 @@ pub fn read_documents(root: &Path, options: &ReadOptions, cancel: &Cancel) -> Re
         ));
     }
     found.sort_by(|a, b| a.rel.cmp(&b.rel));
-    cancel.start(found.len() as u64);
+    cancel.start("read", found.len() as u64);
     let read: Vec<Result<Document>> = found
         .par_iter_mut()
         .map(|f| {

@@ -52,6 +52,13 @@ impl TextFile {
             })
     }
 
+    /// [`TextFile::lines`] without comment lines: those whose first non-blank character is
+    /// `#` (as `trec_eval` skips them in qrels and run files).
+    pub fn records(&self) -> impl Iterator<Item = Result<(usize, &str)>> + '_ {
+        self.lines()
+            .filter(|line| !matches!(line, Ok((_, text)) if text.trim_start().starts_with('#')))
+    }
+
     /// A parse error at `line` of this file.
     pub fn error(&self, line: usize, message: impl Into<String>) -> Error {
         Error::Parse {

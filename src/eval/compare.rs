@@ -12,56 +12,26 @@ use rustc_hash::FxHashMap;
 use super::stats;
 use super::{evaluate, EvalOptions};
 use crate::cancel::Cancel;
-use crate::data::schema::{self, QUERY_ID, RUN};
+use crate::data::schema::{self, stat, QUERY_ID, RUN};
 use crate::error::{Error, Result};
+use crate::options::option_enum;
 
-/// The significance test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Test {
-    /// Paired Student t-test.
-    TTest,
-    /// Paired randomization (sign-flip permutation) test.
-    Randomization,
-}
-
-impl Test {
-    /// The canonical names (aliases: `ttest`, `t`, `student`; `permutation`, `fisher`).
-    pub const NAMES: [&'static str; 2] = ["randomization", "t-test"];
-}
-
-impl std::str::FromStr for Test {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "t-test" | "ttest" | "t" | "student" => Ok(Test::TTest),
-            "randomization" | "permutation" | "fisher" => Ok(Test::Randomization),
-            _ => Err(Error::not_one_of("test", s, &Self::NAMES)),
-        }
+option_enum! {
+    /// The significance test.
+    pub enum Test: "test" {
+        /// Paired randomization (sign-flip permutation) test.
+        Randomization => "randomization" | "permutation" | "fisher",
+        /// Paired Student t-test.
+        TTest => "t-test" | "ttest" | "t" | "student",
     }
 }
 
-/// The multiple-comparison correction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Correction {
-    None,
-    Bonferroni,
-    Holm,
-}
-
-impl Correction {
-    /// The names users write.
-    pub const NAMES: [&'static str; 3] = ["holm", "bonferroni", "none"];
-}
-
-impl std::str::FromStr for Correction {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "none" => Ok(Correction::None),
-            "bonferroni" => Ok(Correction::Bonferroni),
-            "holm" => Ok(Correction::Holm),
-            _ => Err(Error::not_one_of("correction", s, &Self::NAMES)),
-        }
+option_enum! {
+    /// The multiple-comparison correction.
+    pub enum Correction: "correction" {
+        Holm => "holm",
+        Bonferroni => "bonferroni",
+        None => "none",
     }
 }
 
@@ -162,7 +132,7 @@ pub fn compare_per_query<S: AsRef<str>>(
     let nq = query_idx.len();
 
     let mut rows = Rows::default();
-    cancel.start((metrics.len() * (run_names.len() - 1)) as u64);
+    cancel.start("compare", (metrics.len() * (run_names.len() - 1)) as u64);
     for metric in metrics {
         let metric = metric.as_ref();
         let values = schema::f64_column(per_query, TABLE, metric)?;
@@ -269,16 +239,16 @@ impl Rows {
             Column::new(RUN.into(), &self.run),
             Column::new("baseline".into(), &self.baseline),
             Column::new("n".into(), u(|c| c.n)),
-            Column::new("mean".into(), f(|c| c.mean)),
-            Column::new("baseline_mean".into(), f(|c| c.baseline_mean)),
-            Column::new("delta".into(), f(|c| c.mean - c.baseline_mean)),
-            Column::new("p_value".into(), f(|c| c.p_value)),
-            Column::new("p_adjusted".into(), self.adjusted.clone()),
-            Column::new("ci_low".into(), f(|c| c.ci.0)),
-            Column::new("ci_high".into(), f(|c| c.ci.1)),
-            Column::new("wins".into(), u(|c| c.wins)),
-            Column::new("ties".into(), u(|c| c.ties)),
-            Column::new("losses".into(), u(|c| c.losses)),
+            Column::new(stat::MEAN.into(), f(|c| c.mean)),
+            Column::new(stat::BASELINE_MEAN.into(), f(|c| c.baseline_mean)),
+            Column::new(stat::DELTA.into(), f(|c| c.mean - c.baseline_mean)),
+            Column::new(stat::P_VALUE.into(), f(|c| c.p_value)),
+            Column::new(stat::P_ADJUSTED.into(), self.adjusted.clone()),
+            Column::new(stat::CI_LOW.into(), f(|c| c.ci.0)),
+            Column::new(stat::CI_HIGH.into(), f(|c| c.ci.1)),
+            Column::new(stat::WINS.into(), u(|c| c.wins)),
+            Column::new(stat::TIES.into(), u(|c| c.ties)),
+            Column::new(stat::LOSSES.into(), u(|c| c.losses)),
         ])
     }
 }

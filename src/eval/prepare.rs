@@ -31,13 +31,11 @@ use super::ahead::count_ahead;
 use super::metrics::{compute, Metric, QueryJudgements, QueryRanking};
 use super::{EvalOptions, RunValues};
 use crate::cancel::Cancel;
-use crate::data::schema::{
-    self, table, F64Chunks, StrChunks, DOC_ID, QUERY_ID, RELEVANCE, RUN, SCORE,
-};
+use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RELEVANCE, RUN, SCORE};
 use crate::error::{Error, Result};
 use crate::run::groups::{Groups, RowValues, Rows};
-use crate::run::keys::Tag;
 use crate::run::order;
+use crate::run::views::{F64Chunks, StrChunks, Tag};
 
 /// The 32-bit doc-id hash that run rows and judgements are matched by: the high half of the
 /// id's mixed key tag, which for an id of at most 12 bytes is computed from its Arrow view
@@ -314,7 +312,7 @@ fn compute_groups(
     cancel: &Cancel,
 ) -> Result<Vec<Option<Vec<f64>>>> {
     let level = options.relevance_threshold;
-    cancel.start(groups.keys.len() as u64);
+    cancel.start("evaluate", groups.keys.len() as u64);
     (0..groups.keys.len())
         .into_par_iter()
         .map_init(

@@ -59,46 +59,35 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::cancel::Cancel;
-use crate::data::schema::{table, F64Chunks, StrArray, StrChunks};
+use crate::data::schema::table;
 use crate::error::{Error, Result};
-use crate::run::gather::{first_buffers, gather_views, shifted};
+use crate::options::option_enum;
+use crate::run::gather::gather_views;
 use crate::run::groups::{Groups, Rows};
 use crate::run::keys::{KeyTable, StrKey};
 use crate::run::topk::top_k_in_run_order;
+use crate::run::views::{first_buffers, shifted, F64Chunks, StrArray, StrChunks, INLINE};
 use crate::run::{self, order, RunView};
 pub use norm::Norm;
 pub use optimize::{optimize_fusion, OptimizeOptions, Tuning};
 
-/// How normalised scores are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// Reciprocal rank fusion.
-    Rrf,
-    /// Weighted sum of normalised scores (CombSUM; `wsum`).
-    CombSum,
-    /// CombSUM times the number of runs that retrieved the document.
-    CombMnz,
-    /// The largest weighted normalised score.
-    CombMax,
-    /// Borda count.
-    Borda,
+option_enum! {
+    /// How normalised scores are combined.
+    pub enum Method: "method" {
+        /// Reciprocal rank fusion.
+        Rrf => "rrf",
+        /// Weighted sum of normalised scores (CombSUM; `wsum`).
+        CombSum => "combsum" | "wsum" | "comb_sum" | "weighted_sum",
+        /// CombSUM times the number of runs that retrieved the document.
+        CombMnz => "combmnz" | "comb_mnz",
+        /// The largest weighted normalised score.
+        CombMax => "combmax" | "comb_max",
+        /// Borda count.
+        Borda => "borda" | "bordafuse",
+    }
 }
 
 impl Method {
-    /// The canonical names (aliases: `wsum`, `weighted_sum` for `combsum`).
-    pub const NAMES: [&'static str; 5] = ["rrf", "combsum", "combmnz", "combmax", "borda"];
-
-    /// The canonical name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Rrf => "rrf",
-            Method::CombSum => "combsum",
-            Method::CombMnz => "combmnz",
-            Method::CombMax => "combmax",
-            Method::Borda => "borda",
-        }
-    }
-
     /// Whether the method reads ranks only (no normalisation applies).
     pub fn rank_based(self) -> bool {
         matches!(self, Method::Rrf | Method::Borda)
@@ -111,20 +100,6 @@ impl Method {
             Norm::None
         } else {
             Norm::MinMax
-        }
-    }
-}
-
-impl std::str::FromStr for Method {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "rrf" => Ok(Method::Rrf),
-            "combsum" | "comb_sum" | "wsum" | "weighted_sum" => Ok(Method::CombSum),
-            "combmnz" | "comb_mnz" => Ok(Method::CombMnz),
-            "combmax" | "comb_max" => Ok(Method::CombMax),
-            "borda" | "bordafuse" => Ok(Method::Borda),
-            _ => Err(Error::not_one_of("method", s, &Self::NAMES)),
         }
     }
 }
@@ -225,7 +200,7 @@ pub fn fuse(
     );
     let (grouped, doc_chunks) = group_runs(runs, &views, cancel)?;
     let queries = query_order(&grouped)?;
-    cancel.start(queries.len() as u64);
+    cancel.start("fuse", queries.len() as u64);
     let names: Vec<&str> = runs.iter().map(|r| r.0).collect();
     // A fusion that reads neither ranks nor sums of a run's scores gives the same result
     // whatever order each run's list is in: the lists are left in table order.
@@ -325,7 +300,7 @@ impl<'a> Prepared<'a> {
     ) -> Result<Self> {
         let (grouped, doc_chunks) = group_runs(runs, views, cancel)?;
         let queries = query_order(&grouped)?;
-        cancel.start(queries.len() as u64);
+        cancel.start("fuse", queries.len() as u64);
         let per_query = queries
             .par_iter()
             .map_init(QueryScratch::default, |scratch, &qid| {
@@ -394,7 +369,7 @@ impl<'a> Prepared<'a> {
         let norm = options.checked_norm()?;
         let weights = options.checked_weights(self.names.len())?;
         let selected = self.selected(only);
-        cancel.start(selected.len() as u64);
+        cancel.start("fuse", selected.len() as u64);
         let fused: Vec<Vec<(View, f64)>> = selected
             .par_iter()
             .map_init(Vec::new, |values, &q| {
@@ -508,7 +483,7 @@ fn group_runs<'a>(
             format!("{rows} rows in all; fusion supports at most {}", u32::MAX),
         ));
     }
-    cancel.start(runs.len() as u64);
+    cancel.start("group runs", runs.len() as u64);
     let mut grouped = Vec::with_capacity(runs.len());
     let mut doc_chunks: Vec<&StrArray> = Vec::new();
     for (&(name, _), view) in runs.iter().zip(views) {
@@ -617,7 +592,7 @@ fn query_docs<'a>(
             for (j, &Hit { score, view, row }) in rows.iter().enumerate() {
                 // Rows gathered by the counting sort lie anywhere in the table.
                 if let Some(ahead) = rows.get(j + VIEW_PREFETCH) {
-                    if ahead.view.length > View::MAX_INLINE_SIZE {
+                    if ahead.view.length as usize > INLINE {
                         docs.prefetch(ahead.row as usize);
                     }
                 }

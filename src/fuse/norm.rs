@@ -1,41 +1,27 @@
 //! Per-query score normalisations applied to each run before fusion (the formulas of ranx's
 //! `normalization` module, Bassani, ECIR 2022; the table is in the parent module's docs).
 
-use crate::error::{Error, Result};
+use crate::options::option_enum;
 
-/// How one run's scores for one query are rescaled before fusion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Norm {
-    /// Scores as they are.
-    None,
-    /// (x − min) / (max − min).
-    MinMax,
-    /// (x − mean) / population standard deviation (ranx: `zmuv`).
-    ZScore,
-    /// (x − min) / Σ (x − min).
-    Sum,
-    /// x / max.
-    Max,
-    /// 1 − (rank − 1) / n.
-    Rank,
+option_enum! {
+    /// How one run's scores for one query are rescaled before fusion.
+    pub enum Norm: "norm" {
+        /// Scores as they are.
+        None => "none",
+        /// (x − min) / (max − min).
+        MinMax => "min-max" | "min_max" | "minmax",
+        /// (x − mean) / population standard deviation (ranx: `zmuv`).
+        ZScore => "z-score" | "zscore" | "z_score" | "zmuv",
+        /// (x − min) / Σ (x − min).
+        Sum => "sum",
+        /// x / max.
+        Max => "max",
+        /// 1 − (rank − 1) / n.
+        Rank => "rank",
+    }
 }
 
 impl Norm {
-    /// The canonical names (aliases: `min_max`, `minmax`; `zscore`, `zmuv`).
-    pub const NAMES: [&'static str; 6] = ["none", "min-max", "z-score", "sum", "max", "rank"];
-
-    /// The canonical name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Norm::None => "none",
-            Norm::MinMax => "min-max",
-            Norm::ZScore => "z-score",
-            Norm::Sum => "sum",
-            Norm::Max => "max",
-            Norm::Rank => "rank",
-        }
-    }
-
     /// Whether the normalised scores do not depend on the order the run lists them in:
     /// neither ranks nor sums (whose rounding depends on the order) are read.
     pub fn order_free(self) -> bool {
@@ -87,20 +73,5 @@ impl Norm {
             return Err("a score is infinite");
         }
         Ok(())
-    }
-}
-
-impl std::str::FromStr for Norm {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "none" => Ok(Norm::None),
-            "min-max" | "min_max" | "minmax" => Ok(Norm::MinMax),
-            "z-score" | "zscore" | "z_score" | "zmuv" => Ok(Norm::ZScore),
-            "sum" => Ok(Norm::Sum),
-            "max" => Ok(Norm::Max),
-            "rank" => Ok(Norm::Rank),
-            _ => Err(Error::not_one_of("norm", s, &Self::NAMES)),
-        }
     }
 }

@@ -356,7 +356,7 @@ fn held_out(
         runs.push(((*name).to_owned(), prepared.single(i, Some(test))?));
     }
     let refs: Vec<(&str, &DataFrame)> = runs.iter().map(|(n, f)| (n.as_str(), f)).collect();
-    let stacked = crate::data::stack_runs(&refs)?;
+    let stacked = crate::run::stack_runs(&refs)?;
     let eval = EvalOptions {
         relevance_threshold: options.relevance_threshold,
         include_missing: true,
@@ -401,9 +401,9 @@ fn held_out(
     let table = schema::frame(vec![
         Column::new(RUN.into(), names),
         Column::new(NUM_QUERIES.into(), n),
-        Column::new("mean".into(), mean),
-        Column::new("ci_low".into(), lo),
-        Column::new("ci_high".into(), hi),
+        Column::new(schema::stat::MEAN.into(), mean),
+        Column::new(schema::stat::CI_LOW.into(), lo),
+        Column::new(schema::stat::CI_HIGH.into(), hi),
     ])?;
     Ok((table, per_query))
 }

@@ -19,12 +19,12 @@ use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::cancel::Cancel;
-use crate::data::schema::{self, QUERY_ID, RUN};
-use crate::data::stack_runs;
+use crate::data::schema::{self, stat, QUERY_ID, RUN};
 use crate::error::{Error, Result};
 use crate::eval::churn::{check_churn_options, churn, DEFAULT_DEPTH, DEFAULT_PERSISTENCE};
 use crate::eval::stats::holm;
 use crate::eval::{compare_per_query, evaluate, CompareOptions, Correction, EvalOptions, Test};
+use crate::run::stack_runs;
 
 const CANDIDATE: &str = "candidate";
 const BASELINE: &str = "baseline";
@@ -117,17 +117,17 @@ impl GateReport {
                 .and_then(|c| c.bool().ok()?.get(i));
             out += &format!(
                 "  {metric}: {:.4} -> {:.4} (delta {:+.4}, {:.0}% CI [{:+.4}, {:+.4}]), p {:.4}, adjusted {:.4}; {} losses, {} ties, {} wins{}\n",
-                f("baseline_mean", i).unwrap_or(f64::NAN),
-                f("mean", i).unwrap_or(f64::NAN),
-                f("delta", i).unwrap_or(f64::NAN),
+                f(stat::BASELINE_MEAN, i).unwrap_or(f64::NAN),
+                f(stat::MEAN, i).unwrap_or(f64::NAN),
+                f(stat::DELTA, i).unwrap_or(f64::NAN),
                 o.compare.confidence * 100.0,
-                f("ci_low", i).unwrap_or(f64::NAN),
-                f("ci_high", i).unwrap_or(f64::NAN),
-                f("p_value", i).unwrap_or(f64::NAN),
-                f("p_adjusted", i).unwrap_or(f64::NAN),
-                u("losses", i).unwrap_or(0),
-                u("ties", i).unwrap_or(0),
-                u("wins", i).unwrap_or(0),
+                f(stat::CI_LOW, i).unwrap_or(f64::NAN),
+                f(stat::CI_HIGH, i).unwrap_or(f64::NAN),
+                f(stat::P_VALUE, i).unwrap_or(f64::NAN),
+                f(stat::P_ADJUSTED, i).unwrap_or(f64::NAN),
+                u(stat::LOSSES, i).unwrap_or(0),
+                u(stat::TIES, i).unwrap_or(0),
+                u(stat::WINS, i).unwrap_or(0),
                 if bad == Some(true) { ": REGRESSION" } else { "" },
             );
             if bad == Some(true) {
@@ -272,8 +272,8 @@ pub fn check(
 
 /// The gate's summary from `compare`'s table: one-sided p-values, Holm over the metrics.
 fn summary(table: &DataFrame, alpha: f64) -> Result<DataFrame> {
-    let delta: Vec<f64> = table.column("delta")?.f64()?.into_no_null_iter().collect();
-    let two_sided = table.column("p_value")?.f64()?;
+    let delta: Vec<f64> = table.column(stat::DELTA)?.f64()?.into_no_null_iter().collect();
+    let two_sided = table.column(stat::P_VALUE)?.f64()?;
     let one_sided: Vec<f64> = two_sided
         .into_no_null_iter()
         .zip(&delta)
@@ -289,16 +289,16 @@ fn summary(table: &DataFrame, alpha: f64) -> Result<DataFrame> {
     schema::frame(vec![
         pick("metric")?,
         pick("n")?,
-        pick("mean")?,
-        pick("baseline_mean")?,
-        pick("delta")?,
-        pick("ci_low")?,
-        pick("ci_high")?,
-        Column::new("p_value".into(), one_sided),
-        Column::new("p_adjusted".into(), adjusted),
-        pick("wins")?,
-        pick("ties")?,
-        pick("losses")?,
+        pick(stat::MEAN)?,
+        pick(stat::BASELINE_MEAN)?,
+        pick(stat::DELTA)?,
+        pick(stat::CI_LOW)?,
+        pick(stat::CI_HIGH)?,
+        Column::new(stat::P_VALUE.into(), one_sided),
+        Column::new(stat::P_ADJUSTED.into(), adjusted),
+        pick(stat::WINS)?,
+        pick(stat::TIES)?,
+        pick(stat::LOSSES)?,
         Column::new("regression".into(), regression),
     ])
 }
@@ -375,7 +375,7 @@ impl Movers {
                 .map(|(c, b)| c - b)
                 .collect();
             columns.push(Column::new(CANDIDATE.into(), self.candidate));
-            columns.push(Column::new("delta".into(), delta));
+            columns.push(Column::new(stat::DELTA.into(), delta));
         }
         schema::frame(columns)
     }

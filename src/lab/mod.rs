@@ -19,8 +19,9 @@ use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
 use crate::data::schema::{self, table, QUERY_ID, TEXT};
+use crate::data::DocumentTexts;
 use crate::error::{Error, Result};
-use crate::run::{check_k, DocumentTexts, RunBuilder};
+use crate::run::{check_k, RunBuilder};
 pub use gate::{check, GateOptions, GateReport, Latency};
 pub use results::SweepResult;
 pub use spec::{Experiment, Mode};

@@ -15,8 +15,11 @@ use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::spec::Experiment;
-use super::sweep::Done;
+use super::store::Done;
 use crate::cancel::Cancel;
+use crate::data::schema::stat::{
+    self, CI_HIGH, CI_LOW, DELTA, P_ADJUSTED, P_VALUE, SIGNIFICANT,
+};
 use crate::data::schema::{self, RUN};
 use crate::error::Result;
 use crate::eval::compare::{compare_per_query, CompareOptions, Correction, Test};
@@ -32,7 +35,7 @@ pub struct SweepResult {
     /// One row per configuration (see the module documentation).
     pub results: DataFrame,
     /// Every configuration's run, stacked: `run` is the configuration id (no `rank`
-    /// column, as [`crate::data::trec::stack_runs`] writes it).
+    /// column, as [`crate::run::stack_runs`] writes it).
     pub runs: DataFrame,
     /// Each configuration's run as its pipeline returned it, by id.
     pub by_id: FxHashMap<String, DataFrame>,
@@ -81,7 +84,7 @@ pub(crate) fn assemble(
         .iter()
         .map(|d| (d.record.id.as_str(), &d.run))
         .collect();
-    let runs = crate::data::trec::stack_runs(&named)?;
+    let runs = crate::run::stack_runs(&named)?;
     let cells = cells(e, done, baseline, &runs, qrels, cancel)?;
     let mut results = table(e, done, baseline, &cells)?;
     let first = e.metrics[0].trim().to_owned();
@@ -159,8 +162,8 @@ fn cells(
     let table = compare_per_query(&per_query, &metrics, &compare, cancel)?;
     let t_metric = schema::str_column(&table, "comparison", "metric")?;
     let t_run = schema::str_column(&table, "comparison", RUN)?;
-    let delta = schema::f64_column(&table, "comparison", "delta")?;
-    let p = schema::f64_column(&table, "comparison", "p_value")?;
+    let delta = schema::f64_column(&table, "comparison", DELTA)?;
+    let p = schema::f64_column(&table, "comparison", P_VALUE)?;
     let ps: Vec<f64> = (0..p.len()).map(|i| p.get(i).unwrap_or(f64::NAN)).collect();
     let holm = stats::holm(&ps);
     for (row, (metric, run)) in schema::str_values(t_metric)
@@ -232,32 +235,18 @@ fn table(e: &Experiment, done: &[&Done], baseline: &str, cells: &[Vec<Cell>]) ->
         let get = |f: fn(&Cell) -> Option<f64>| -> Vec<Option<f64>> {
             cells.iter().map(|row| f(&row[m])).collect()
         };
+        let name = |column: &str| stat::of(metric, column).into();
         cols.push(Column::new(metric.into(), get(|c| Some(c.mean))));
-        cols.push(Column::new(
-            format!("{metric}_low").into(),
-            get(|c| Some(c.low)),
-        ));
-        cols.push(Column::new(
-            format!("{metric}_high").into(),
-            get(|c| Some(c.high)),
-        ));
-        cols.push(Column::new(
-            format!("{metric}_delta").into(),
-            get(|c| c.delta),
-        ));
-        cols.push(Column::new(format!("{metric}_p").into(), get(|c| c.p)));
-        cols.push(Column::new(
-            format!("{metric}_p_holm").into(),
-            get(|c| c.p_holm),
-        ));
+        cols.push(Column::new(name(CI_LOW), get(|c| Some(c.low))));
+        cols.push(Column::new(name(CI_HIGH), get(|c| Some(c.high))));
+        cols.push(Column::new(name(DELTA), get(|c| c.delta)));
+        cols.push(Column::new(name(P_VALUE), get(|c| c.p)));
+        cols.push(Column::new(name(P_ADJUSTED), get(|c| c.p_holm)));
         let significant: Vec<Option<bool>> = cells
             .iter()
             .map(|row| row[m].p_holm.map(|p| p < ALPHA))
             .collect();
-        cols.push(Column::new(
-            format!("{metric}_significant").into(),
-            significant,
-        ));
+        cols.push(Column::new(name(SIGNIFICANT), significant));
     }
     cols.extend([
         Column::new(

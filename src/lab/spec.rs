@@ -22,35 +22,17 @@ use sha2::{Digest, Sha256};
 
 pub use super::chunking::ChunkSpec;
 use crate::error::{Error, Result};
+use crate::options::option_enum;
 
-/// How the configurations of a sweep are chosen.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    #[default]
-    Grid,
-    OneAtATime,
-    Staged,
-}
-
-impl Mode {
-    /// The names users write.
-    pub const NAMES: [&'static str; 3] = ["grid", "one_at_a_time", "staged"];
-
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-}
-
-impl std::str::FromStr for Mode {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "grid" => Ok(Mode::Grid),
-            "one_at_a_time" => Ok(Mode::OneAtATime),
-            "staged" => Ok(Mode::Staged),
-            _ => Err(Error::not_one_of("mode", s, &Self::NAMES)),
-        }
+option_enum! {
+    /// How the configurations of a sweep are chosen.
+    #[derive(Default, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Mode: "mode" {
+        #[default]
+        Grid => "grid",
+        OneAtATime => "one_at_a_time",
+        Staged => "staged",
     }
 }
 
@@ -212,7 +194,7 @@ fn default_off<T>() -> Vec<Switch<T>> {
     vec![Switch::Off]
 }
 fn default_depth() -> Vec<usize> {
-    vec![crate::retrieve::pipeline::DEFAULT_DEPTH]
+    vec![crate::pipeline::DEFAULT_DEPTH]
 }
 
 /// The axes of the grid, each a list of values; the first value of each is the baseline's.

@@ -47,6 +47,12 @@ pub struct StageLatency {
     pub p99_ms: f64,
 }
 
+/// A finished configuration as a sweep holds it: its record and its run.
+pub struct Done {
+    pub record: Record,
+    pub run: DataFrame,
+}
+
 /// A finished configuration: what it was and what it cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
@@ -171,6 +177,25 @@ impl Store {
         Ok(Self { dir })
     }
 
+    /// The store in `dir`, which a sweep has written: a missing manifest is a
+    /// file-not-found error, a manifest of another format or a later version a
+    /// [`Error::Document`].
+    pub fn existing(dir: impl AsRef<Path>) -> Result<Self> {
+        let store = Self {
+            dir: dir.as_ref().to_path_buf(),
+        };
+        if store.manifest()?.is_none() {
+            return Err(Error::io(
+                store.manifest_path(),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no ragplay store here (run a sweep into it first)",
+                ),
+            ));
+        }
+        Ok(store)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -264,17 +289,25 @@ impl Store {
         })
     }
 
-    /// A finished configuration's record and run, `None` when it is not finished.
-    pub fn finished(&self, id: &str) -> Result<Option<(Record, DataFrame)>> {
+    /// A finished configuration's record, `None` when it is not finished.
+    pub fn record(&self, id: &str) -> Result<Option<Record>> {
         let path = self.record_path(id);
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(&path, e)),
         };
-        let record: Record = serde_json::from_str(&text)
-            .map_err(|e| Error::document(&path, format!("not a configuration record: {e}")))?;
-        Ok(Some((record, self.run(id)?)))
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::document(&path, format!("not a configuration record: {e}")))
+    }
+
+    /// A finished configuration's record and run, `None` when it is not finished.
+    pub fn finished(&self, id: &str) -> Result<Option<(Record, DataFrame)>> {
+        match self.record(id)? {
+            Some(record) => Ok(Some((record, self.run(id)?))),
+            None => Ok(None),
+        }
     }
 
     /// A configuration's run (`query_id`, `doc_id`, `score`, `rank`).
@@ -293,9 +326,68 @@ impl Store {
         };
         m.configs
             .iter()
-            .filter_map(|id| self.finished(id).transpose())
-            .map(|r| r.map(|(record, _)| record))
+            .filter_map(|id| self.record(id).transpose())
             .collect()
+    }
+
+    /// The run files of the finished configurations, in the manifest's order (one Arrow IPC
+    /// dataset with a `config_id` column).
+    pub fn run_files(&self) -> Result<Vec<PathBuf>> {
+        Ok(self
+            .records()?
+            .iter()
+            .map(|r| self.run_path(&r.id))
+            .filter(|p| p.is_file())
+            .collect())
+    }
+
+    /// One row per finished configuration: `config_id`, `label`, its measurements, and its
+    /// settings as JSON (`config`).
+    pub fn configurations(&self) -> Result<DataFrame> {
+        let records = self.records()?;
+        let f64s = |pick: fn(&Record) -> f64| records.iter().map(pick).collect::<Vec<f64>>();
+        let columns = vec![
+            Column::new(
+                CONFIG_ID.into(),
+                records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "label".into(),
+                records.iter().map(|r| r.label.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new("index_s".into(), f64s(|r| r.index_s)),
+            Column::new(
+                "embedded_tokens".into(),
+                records
+                    .iter()
+                    .map(|r| r.embedded_tokens)
+                    .collect::<Vec<u64>>(),
+            ),
+            Column::new("search_s".into(), f64s(|r| r.search_s)),
+            Column::new(
+                "peak_rss_mb".into(),
+                records
+                    .iter()
+                    .map(|r| r.peak_rss_mb)
+                    .collect::<Vec<Option<f64>>>(),
+            ),
+            Column::new("query_tokens".into(), f64s(|r| r.query_tokens)),
+            Column::new("reranked_tokens".into(), f64s(|r| r.reranked_tokens)),
+            Column::new("context_tokens".into(), f64s(|r| r.context_tokens)),
+            Column::new("index_cost_usd".into(), f64s(|r| r.index_cost_usd)),
+            Column::new(
+                "cost_per_1k_queries_usd".into(),
+                f64s(|r| r.cost_per_1k_queries_usd),
+            ),
+            Column::new(
+                "config".into(),
+                records
+                    .iter()
+                    .map(|r| serde_json::to_string(&r.config).unwrap_or_default())
+                    .collect::<Vec<_>>(),
+            ),
+        ];
+        Ok(DataFrame::new(records.len(), columns)?)
     }
 
     /// Write `<name>.arrow` at the top of the store.

@@ -26,21 +26,19 @@ use rustc_hash::FxHashMap;
 
 use super::results::{self, SweepResult};
 use super::spec::{ChunkSpec, Config, Experiment, FusionSpec, Mode, Point, RetrieverSpec, AXES};
-use super::store::{self, Record, StageLatency, Store};
+use super::store::{self, Done, Record, StageLatency, Store};
 use crate::cancel::Cancel;
 use crate::chunk::{Aggregate, CachedEmbedder, ChunkOptions, Template};
 use crate::data::schema::{self, table, DOC_ID, QUERY_ID, TEXT};
-use crate::data::Beir;
+use crate::data::{Beir, DocumentTexts};
 use crate::embed::{EmbeddingCache, EncodeOptions, Encoder, EncoderOptions};
 use crate::error::{Error, Result};
 use crate::fuse::FuseOptions;
+use crate::pipeline::{Chunked, MmrStage, Pipeline, RerankStage};
 use crate::rerank::{CrossEncoder, CrossEncoderOptions, PairScorer};
-use crate::retrieve::pipeline::{MmrStage, RerankStage};
 use crate::retrieve::{
-    Bm25, Bm25Config, Chunked, DenseIndex, Pipeline, Retriever, SharedRetriever, Storage,
-    VectorOptions,
+    Bm25, Bm25Config, DenseIndex, Retriever, SharedRetriever, Storage, VectorOptions,
 };
-use crate::run::DocumentTexts;
 use crate::text::{AnalyzerConfig, StopWords};
 
 /// Characters per token of the token estimates (context and re-ranking).
@@ -71,12 +69,6 @@ struct Stages {
     mmr: Option<MmrStage>,
     index_s: f64,
     embedded_tokens: u64,
-}
-
-/// A finished configuration: its record and run.
-pub struct Done {
-    pub record: Record,
-    pub run: DataFrame,
 }
 
 /// The state of a running sweep.
@@ -397,7 +389,7 @@ impl Lab<'_> {
                 };
                 let vectors = VectorOptions {
                     storage: match storage {
-                        Some(s) => Storage::parse(&s)?,
+                        Some(s) => s.parse::<Storage>()?,
                         None => Storage::F32,
                     },
                     ..Default::default()
@@ -563,7 +555,7 @@ impl Lab<'_> {
         let mut pipeline = Pipeline::new(retrievers, fuse, rerank, mmr, config.depth)?;
         pipeline.set_corpus(&self.c.corpus);
         let (_, q0) = self.embedded();
-        cancel.set_label(&format!("search {}", config.label()));
+        cancel.set_label(&config.label());
         let started = Instant::now();
         let trace = pipeline.trace(&self.c.queries, self.e.k, cancel)?;
         let search_s = started.elapsed().as_secs_f64();

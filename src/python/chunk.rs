@@ -4,8 +4,9 @@
 
 use pyo3::prelude::*;
 
+use super::args::Frame;
+use super::detach::{detach, detach_with_progress, progress};
 use super::embed::PyEncoder;
-use super::errors::{detach, detach_with_progress, frame_arg, progress, to_py};
 use super::frame::PyDataFrame;
 use crate::chunk::{Aggregate, ChunkOptions, Embedder, Strategy, Unit};
 
@@ -47,7 +48,7 @@ use crate::chunk::{Aggregate, ChunkOptions, Embedder, Strategy, Unit};
 #[allow(clippy::too_many_arguments)]
 pub fn chunk(
     py: Python<'_>,
-    corpus: &Bound<'_, PyAny>,
+    corpus: Frame,
     strategy: &str,
     size: usize,
     overlap: usize,
@@ -57,12 +58,12 @@ pub fn chunk(
     percentile: f64,
     show_progress: Option<bool>,
 ) -> PyResult<PyDataFrame> {
-    let corpus = frame_arg(corpus, "corpus")?;
+    let corpus = corpus.0;
     let options = ChunkOptions {
-        strategy: strategy.parse::<Strategy>().map_err(to_py)?,
+        strategy: strategy.parse::<Strategy>()?,
         size,
         overlap,
-        unit: unit.parse::<Unit>().map_err(to_py)?,
+        unit: unit.parse::<Unit>()?,
         percentile,
     };
     let counter = tokenizer.map(|e| std::sync::Arc::clone(&e.inner));
@@ -100,14 +101,14 @@ pub fn chunk(
 )]
 pub fn to_documents(
     py: Python<'_>,
-    run: &Bound<'_, PyAny>,
-    chunks: &Bound<'_, PyAny>,
+    run: Frame,
+    chunks: Frame,
     aggregate: &str,
     k: Option<usize>,
 ) -> PyResult<PyDataFrame> {
-    let run = frame_arg(run, "run")?;
-    let chunks = frame_arg(chunks, "chunks")?;
-    let method = aggregate.parse::<Aggregate>().map_err(to_py)?;
+    let run = run.0;
+    let chunks = chunks.0;
+    let method = aggregate.parse::<Aggregate>()?;
     detach(py, move |_| {
         crate::chunk::to_documents(&run, &chunks, method, k)
     })
@@ -149,14 +150,14 @@ pub fn to_documents(
 )]
 pub fn chunk_qrels(
     py: Python<'_>,
-    span_qrels: &Bound<'_, PyAny>,
-    chunks: &Bound<'_, PyAny>,
-    corpus: &Bound<'_, PyAny>,
+    span_qrels: Frame,
+    chunks: Frame,
+    corpus: Frame,
     min_overlap: f64,
 ) -> PyResult<PyDataFrame> {
-    let span_qrels = frame_arg(span_qrels, "span_qrels")?;
-    let chunks = frame_arg(chunks, "chunks")?;
-    let corpus = frame_arg(corpus, "corpus")?;
+    let span_qrels = span_qrels.0;
+    let chunks = chunks.0;
+    let corpus = corpus.0;
     detach(py, move |_| {
         crate::chunk::chunk_qrels(&span_qrels, &chunks, &corpus, min_overlap)
     })
@@ -193,13 +194,13 @@ pub fn chunk_qrels(
 )]
 pub fn enrich(
     py: Python<'_>,
-    chunks: &Bound<'_, PyAny>,
-    corpus: &Bound<'_, PyAny>,
+    chunks: Frame,
+    corpus: Frame,
     template: &str,
 ) -> PyResult<PyDataFrame> {
-    let chunks = frame_arg(chunks, "chunks")?;
-    let corpus = frame_arg(corpus, "corpus")?;
-    let template = template.parse::<crate::chunk::Template>().map_err(to_py)?;
+    let chunks = chunks.0;
+    let corpus = corpus.0;
+    let template = template.parse::<crate::chunk::Template>()?;
     detach(py, move |_| {
         crate::chunk::enrich(&chunks, &corpus, &template)
     })

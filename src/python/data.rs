@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 
-use super::errors::{detach, detach_with_progress, frame_arg, progress, to_py};
+use super::args::{Frame, Runs};
+use super::detach::{detach, detach_with_progress, progress};
+use super::errors::warn;
 use super::frame::PyDataFrame;
 use crate::data;
 use crate::data::ingest::{OnError, ReadOptions};
@@ -22,17 +24,8 @@ impl PyCollection {
     /// A collection from a corpus, a queries and a qrels table; every judgement must name
     /// a query and a document of the other two.
     #[new]
-    fn new(
-        corpus: &Bound<'_, PyAny>,
-        queries: &Bound<'_, PyAny>,
-        qrels: &Bound<'_, PyAny>,
-    ) -> PyResult<Self> {
-        let inner = data::Beir::new(
-            frame_arg(corpus, "corpus")?,
-            frame_arg(queries, "queries")?,
-            frame_arg(qrels, "qrels")?,
-        )
-        .map_err(to_py)?;
+    fn new(corpus: Frame, queries: Frame, qrels: Frame) -> PyResult<Self> {
+        let inner = data::Beir::new(corpus.0, queries.0, qrels.0)?;
         Ok(Self { inner })
     }
 
@@ -92,7 +85,7 @@ pub fn load_beir(py: Python<'_>, path: PathBuf, split: &str) -> PyResult<PyColle
 #[pyfunction]
 pub fn sample_collection() -> PyResult<PyCollection> {
     Ok(PyCollection {
-        inner: data::sample::sample().map_err(to_py)?,
+        inner: data::sample::sample()?,
     })
 }
 
@@ -110,7 +103,7 @@ pub fn sample_collection() -> PyResult<PyCollection> {
 #[pyfunction]
 pub fn demo_collection() -> PyResult<PyCollection> {
     Ok(PyCollection {
-        inner: data::demo::collection().map_err(to_py)?,
+        inner: data::demo::collection()?,
     })
 }
 
@@ -123,7 +116,7 @@ pub fn demo_collection() -> PyResult<PyCollection> {
 ///     into chunk qrels for any chunker with ``chunk_qrels``.
 #[pyfunction]
 pub fn demo_span_qrels() -> PyResult<PyDataFrame> {
-    data::demo::span_qrels().map(PyDataFrame).map_err(to_py)
+    Ok(PyDataFrame(data::demo::span_qrels()?))
 }
 
 /// Read a folder of documents into a corpus table.
@@ -177,22 +170,21 @@ pub fn read_documents(
 ) -> PyResult<PyDataFrame> {
     let options = ReadOptions {
         glob: glob.to_owned(),
-        errors: errors.parse::<OnError>().map_err(to_py)?,
+        errors: errors.parse::<OnError>()?,
     };
     let desc = progress(py, show_progress, "read")?;
     let docs = detach_with_progress(py, desc, move |cancel| {
         data::read_documents(&path, &options, cancel)
     })?;
-    let category = py.import("ragplay.exceptions")?.getattr("RagplayWarning")?;
     for skipped in &docs.skipped {
-        let message = format!("skipped {}", skipped.error).replace('\0', "");
-        let message = std::ffi::CString::new(message).unwrap_or_default();
-        PyErr::warn(py, &category, &message, 1)?;
+        warn(py, "RagplayWarning", &format!("skipped {}", skipped.error))?;
     }
     Ok(PyDataFrame(docs.corpus))
 }
 
-/// Read a TREC run file (``query_id Q0 doc_id rank score tag``).
+/// Read a TREC run file (``query_id Q0 doc_id rank score tag``), as ``trec_eval`` reads it:
+/// lines whose first non-blank character is ``#`` are comments, and fields after the sixth
+/// are ignored.
 ///
 /// Returns:
 ///     A run table: ``query_id``, ``doc_id`` (String), ``score`` (Float64), ``rank`` (UInt32,
@@ -202,7 +194,7 @@ pub fn read_documents(
 ///     DataError: A malformed line (with file and line), or a NaN score.
 #[pyfunction]
 pub fn read_trec_run(py: Python<'_>, path: PathBuf) -> PyResult<PyDataFrame> {
-    detach(py, move |_| data::read_trec_run(&path)).map(PyDataFrame)
+    detach(py, move |_| crate::run::read_trec_run(&path)).map(PyDataFrame)
 }
 
 /// Write a run table as a TREC run file, atomically.
@@ -216,18 +208,13 @@ pub fn read_trec_run(py: Python<'_>, path: PathBuf) -> PyResult<PyDataFrame> {
 ///     tag: The run tag written in the last column.
 #[pyfunction]
 #[pyo3(signature = (run, path, *, tag = "ragplay"))]
-pub fn write_trec_run(
-    py: Python<'_>,
-    run: &Bound<'_, PyAny>,
-    path: PathBuf,
-    tag: &str,
-) -> PyResult<()> {
-    let run = frame_arg(run, "run")?;
+pub fn write_trec_run(py: Python<'_>, run: Frame, path: PathBuf, tag: &str) -> PyResult<()> {
     let tag = tag.to_owned();
-    detach(py, move |_| data::write_trec_run(&run, &path, &tag))
+    detach(py, move |_| crate::run::write_trec_run(&run.0, &path, &tag))
 }
 
-/// Read a TREC qrels file (``query_id iteration doc_id relevance``).
+/// Read a TREC qrels file (``query_id iteration doc_id relevance``), as ``trec_eval`` reads
+/// it: lines whose first non-blank character is ``#`` are comments.
 #[pyfunction]
 pub fn read_trec_qrels(py: Python<'_>, path: PathBuf) -> PyResult<PyDataFrame> {
     detach(py, move |_| data::read_trec_qrels(&path)).map(PyDataFrame)
@@ -235,17 +222,15 @@ pub fn read_trec_qrels(py: Python<'_>, path: PathBuf) -> PyResult<PyDataFrame> {
 
 /// Write a qrels table as a TREC qrels file, atomically.
 #[pyfunction]
-pub fn write_trec_qrels(py: Python<'_>, qrels: &Bound<'_, PyAny>, path: PathBuf) -> PyResult<()> {
-    let qrels = frame_arg(qrels, "qrels")?;
-    detach(py, move |_| data::write_trec_qrels(&qrels, &path))
+pub fn write_trec_qrels(py: Python<'_>, qrels: Frame, path: PathBuf) -> PyResult<()> {
+    detach(py, move |_| data::write_trec_qrels(&qrels.0, &path))
 }
 
 /// Rank a run as ``trec_eval`` does: per query by score descending, ties by doc id
 /// descending, with ``rank`` recomputed from 1.
 #[pyfunction]
-pub fn rank_run(py: Python<'_>, run: &Bound<'_, PyAny>) -> PyResult<PyDataFrame> {
-    let run = frame_arg(run, "run")?;
-    detach(py, move |_| data::rank_run(&run)).map(PyDataFrame)
+pub fn rank_run(py: Python<'_>, run: Frame) -> PyResult<PyDataFrame> {
+    detach(py, move |_| crate::run::rank(&run.0)).map(PyDataFrame)
 }
 
 /// Read a BEIR qrels file (``query-id<TAB>corpus-id<TAB>score``, header optional).
@@ -260,40 +245,14 @@ pub fn read_beir_qrels(py: Python<'_>, path: PathBuf) -> PyResult<PyDataFrame> {
 /// what ``evaluate`` and ``compare`` take to handle several runs at once.
 ///
 /// Args:
-///     runs: Run name to run table, in the order the runs should appear.
+///     runs: Run name to run table, in the order the runs should appear, or a list of run
+///         tables (named ``run1``, ``run2``, ...).
 #[pyfunction]
-pub fn stack_runs(py: Python<'_>, runs: &Bound<'_, pyo3::types::PyDict>) -> PyResult<PyDataFrame> {
-    stack(py, runs).map(PyDataFrame)
-}
-
-fn stack(
-    py: Python<'_>,
-    runs: &Bound<'_, pyo3::types::PyDict>,
-) -> PyResult<polars::prelude::DataFrame> {
-    let mut frames: Vec<(String, polars::prelude::DataFrame)> = Vec::with_capacity(runs.len());
-    for (name, frame) in runs.iter() {
-        let name: String = name.extract()?;
-        let frame = frame_arg(&frame, &format!("run {name:?}"))?;
-        frames.push((name, frame));
+pub fn stack_runs(py: Python<'_>, runs: Runs) -> PyResult<PyDataFrame> {
+    if let Runs::Table(_) = runs {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "argument 'runs': must be a dict of run name to DataFrame or a list of DataFrames",
+        ));
     }
-    detach(py, move |_| {
-        let refs: Vec<(&str, &polars::prelude::DataFrame)> =
-            frames.iter().map(|(n, f)| (n.as_str(), f)).collect();
-        data::stack_runs(&refs)
-    })
-}
-
-/// A runs argument: a run table (stacked or single) or a dict of run name to run table.
-pub fn runs_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<polars::prelude::DataFrame> {
-    if let Ok(dict) = obj.cast::<pyo3::types::PyDict>() {
-        return stack(obj.py(), dict);
-    }
-    let frame = obj.py().import("polars")?.getattr("DataFrame")?;
-    if !obj.is_instance(&frame)? {
-        let got = obj.get_type().name()?;
-        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-            "{name} must be a polars.DataFrame or a dict of run name to DataFrame, got {got}"
-        )));
-    }
-    frame_arg(obj, name)
+    detach(py, move |_| runs.into_table()).map(PyDataFrame)
 }

@@ -1,22 +1,23 @@
-//! Bindings for dense retrieval: the `DenseIndex` (vectors and ids kept together) and the
-//! low-level `exact_search` over numpy arrays.
+//! Bindings for dense retrieval: the `DenseIndex` (vectors and ids kept together; `index`,
+//! `search`, `name` and `config` from the retriever base class) and the low-level
+//! `exact_search` over numpy arrays.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-use super::embed::{cache_arg, PyEncoder};
-use super::errors::{
-    detach, detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py, Shared,
-};
+use super::args::{renamed, DocIds, Frame, Matrix, QueryIds};
+use super::detach::{detach, detach_with_progress, progress};
+use super::embed::{cache, Cache, PyEncoder};
 use super::frame::PyDataFrame;
-use super::vectors::vector_options;
-use crate::data::schema::{DOC_ID, QUERY_ID};
+use super::retriever::{PyRetriever, Shared};
+use super::vectors::{vector_options, Backend};
 use crate::embed::EncodeOptions;
-use crate::retrieve::{DenseIndex, Retriever};
+use crate::retrieve::{DenseIndex, Storage};
 
 /// A dense index: documents embedded with an ``Encoder``, kept together with their ids,
 /// searched by inner product (cosine similarity for unit-length vectors), ties broken by doc
@@ -44,7 +45,7 @@ use crate::retrieve::{DenseIndex, Retriever};
 ///     ef_construction: HNSW candidate list size while building.
 ///     ef_search: HNSW candidate list size while searching (at least ``k`` is used).
 ///     seed: Seed of the HNSW level draws.
-#[pyclass(name = "DenseIndex", module = "ragplay._ragplay", frozen)]
+#[pyclass(name = "DenseIndex", module = "ragplay._ragplay", extends = PyRetriever, frozen)]
 pub struct PyDenseIndex {
     pub(super) inner: Shared<DenseIndex>,
 }
@@ -57,6 +58,13 @@ fn encode_options(batch_size: usize, normalize: Option<bool>) -> EncodeOptions {
     }
 }
 
+impl PyDenseIndex {
+    fn wrap(index: DenseIndex) -> PyClassInitializer<Self> {
+        let inner = Shared::new(index);
+        PyClassInitializer::from(PyRetriever::of_dense(&inner)).add_subclass(Self { inner })
+    }
+}
+
 #[pymethods]
 impl PyDenseIndex {
     #[new]
@@ -64,7 +72,7 @@ impl PyDenseIndex {
     #[allow(clippy::too_many_arguments)]
     fn new(
         encoder: PyRef<'_, PyEncoder>,
-        cache: Option<&Bound<'_, PyAny>>,
+        cache: Option<Cache>,
         batch_size: usize,
         normalize: Option<bool>,
         backend: &str,
@@ -74,10 +82,10 @@ impl PyDenseIndex {
         ef_construction: usize,
         ef_search: usize,
         seed: u64,
-    ) -> PyResult<Self> {
+    ) -> PyResult<PyClassInitializer<Self>> {
         let vectors = vector_options(
-            backend,
-            storage,
+            backend.parse::<Backend>()?,
+            storage.parse::<Storage>()?,
             rescore,
             m,
             ef_construction,
@@ -86,40 +94,11 @@ impl PyDenseIndex {
         )?;
         let index = DenseIndex::new(
             Arc::clone(&encoder.inner),
-            cache_arg(cache)?,
+            self::cache(cache),
             encode_options(batch_size, normalize),
             vectors,
-        )
-        .map_err(to_py)?;
-        Ok(Self {
-            inner: Shared::new(index),
-        })
-    }
-
-    /// Embed and index a corpus table (``doc_id``, ``text``, optional ``title``; title and
-    /// text joined by a space), replacing what the index held. An interrupted call (Ctrl-C)
-    /// leaves the previous index in place.
-    ///
-    /// Args:
-    ///     corpus: A corpus table.
-    ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
-    #[pyo3(signature = (corpus, *, show_progress = None))]
-    fn index(
-        &self,
-        py: Python<'_>,
-        corpus: &Bound<'_, PyAny>,
-        show_progress: Option<bool>,
-    ) -> PyResult<()> {
-        let corpus = frame_arg(corpus, "corpus")?;
-        let desc = progress(py, show_progress, "dense index")?;
-        // Built beside the current index, swapped in only when complete.
-        let mut fresh = self.inner.read()?.empty_like();
-        let built = detach_with_progress(py, desc, move |cancel| {
-            Retriever::index(&mut fresh, &corpus, cancel)?;
-            Ok(fresh)
-        })?;
-        *self.inner.write() = built;
-        Ok(())
+        )?;
+        Ok(Self::wrap(index))
     }
 
     /// Embed and add documents; their ids must be new. An interrupted call adds nothing.
@@ -128,16 +107,10 @@ impl PyDenseIndex {
     ///     corpus: A corpus table.
     ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
     #[pyo3(signature = (corpus, *, show_progress = None))]
-    fn add(
-        &self,
-        py: Python<'_>,
-        corpus: &Bound<'_, PyAny>,
-        show_progress: Option<bool>,
-    ) -> PyResult<()> {
-        let corpus = frame_arg(corpus, "corpus")?;
+    fn add(&self, py: Python<'_>, corpus: Frame, show_progress: Option<bool>) -> PyResult<()> {
         let desc = progress(py, show_progress, "dense add")?;
         self.inner.check()?;
-        detach_with_progress(py, desc, |cancel| self.inner.write().add(&corpus, cancel))
+        detach_with_progress(py, desc, |cancel| self.inner.write().add(&corpus.0, cancel))
     }
 
     /// Delete documents by id.
@@ -147,50 +120,9 @@ impl PyDenseIndex {
     ///
     /// Raises:
     ///     DataError: An id the index does not hold (nothing is deleted then).
-    fn delete(&self, py: Python<'_>, doc_ids: &Bound<'_, PyAny>) -> PyResult<()> {
-        let doc_ids = ids_arg(doc_ids, "doc_ids", DOC_ID)?;
+    fn delete(&self, py: Python<'_>, doc_ids: DocIds) -> PyResult<()> {
         self.inner.check()?;
-        detach(py, |_| self.inner.write().delete(&doc_ids))
-    }
-
-    /// Search every query of a queries table (``query_id``, ``text``): queries are embedded
-    /// with the encoder's query prefix, documents ranked by inner product.
-    ///
-    /// Args:
-    ///     queries: A queries table.
-    ///     k: Documents per query.
-    ///     allow: If given, only these document ids can be returned (a list, a
-    ///         ``polars.Series``, or a frame with a ``doc_id`` column). The exact backend
-    ///         scans only them; the HNSW backend skips the others while navigating, or scans
-    ///         the allowed ones when there are few, so ``k`` results come back whenever ``k``
-    ///         are allowed.
-    ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
-    ///
-    /// Returns:
-    ///     A run table (``query_id``, ``doc_id``, ``score``, ``rank``).
-    #[pyo3(signature = (queries, *, k = 100, allow = None, show_progress = None))]
-    fn search(
-        &self,
-        py: Python<'_>,
-        queries: &Bound<'_, PyAny>,
-        k: usize,
-        allow: Option<&Bound<'_, PyAny>>,
-        show_progress: Option<bool>,
-    ) -> PyResult<PyDataFrame> {
-        let queries = frame_arg(queries, "queries")?;
-        let allow = allow.map(|a| ids_arg(a, "allow", DOC_ID)).transpose()?;
-        let desc = progress(py, show_progress, "dense search")?;
-        self.inner.check()?;
-        detach_with_progress(py, desc, |cancel| {
-            Retriever::search(
-                &*self.inner.read_checked(),
-                &queries,
-                k,
-                allow.as_deref(),
-                cancel,
-            )
-        })
-        .map(PyDataFrame)
+        detach(py, |_| self.inner.write().delete(&doc_ids.ids))
     }
 
     /// Search with query vectors computed elsewhere.
@@ -208,21 +140,22 @@ impl PyDenseIndex {
     fn search_vectors(
         &self,
         py: Python<'_>,
-        query_vectors: &Bound<'_, PyAny>,
-        query_ids: &Bound<'_, PyAny>,
+        query_vectors: Matrix<'_>,
+        query_ids: QueryIds,
         k: usize,
-        allow: Option<&Bound<'_, PyAny>>,
+        allow: Option<DocIds>,
     ) -> PyResult<PyDataFrame> {
-        let q = matrix_arg(query_vectors, "query_vectors")?;
-        let query_ids = ids_arg(query_ids, "query_ids", QUERY_ID)?;
-        let allow = allow.map(|a| ids_arg(a, "allow", DOC_ID)).transpose()?;
-        let dim = self.inner.read()?.dim();
-        check_dim(q.shape()[1], dim, "query_vectors")?;
-        let qs = q.as_slice()?;
+        let allow = allow.map(DocIds::into_vec);
+        query_vectors.check_dim(self.inner.read()?.dim(), "query_vectors")?;
+        let qs = query_vectors.values()?;
         detach(py, |cancel| {
-            self.inner
-                .read_checked()
-                .search_vectors(qs, &query_ids, k, allow.as_deref(), cancel)
+            self.inner.read_checked().search_vectors(
+                qs,
+                &query_ids.ids,
+                k,
+                allow.as_deref(),
+                cancel,
+            )
         })
         .map(PyDataFrame)
     }
@@ -252,19 +185,17 @@ impl PyDenseIndex {
         py: Python<'_>,
         path: PathBuf,
         encoder: PyRef<'_, PyEncoder>,
-        cache: Option<&Bound<'_, PyAny>>,
+        cache: Option<Cache>,
         batch_size: usize,
         normalize: Option<bool>,
-    ) -> PyResult<Self> {
+    ) -> PyResult<Py<Self>> {
         let encoder = Arc::clone(&encoder.inner);
-        let cache = cache_arg(cache)?;
+        let cache = self::cache(cache);
         let options = encode_options(batch_size, normalize);
         let index = detach(py, move |_| {
             DenseIndex::load(&path, encoder, cache, options)
         })?;
-        Ok(Self {
-            inner: Shared::new(index),
-        })
+        Py::new(py, Self::wrap(index))
     }
 
     /// Drop deleted documents for good. With the HNSW backend a deletion only marks the
@@ -295,15 +226,16 @@ impl PyDenseIndex {
     fn recall_report(
         &self,
         py: Python<'_>,
-        queries: &Bound<'_, PyAny>,
+        queries: Frame,
         k: usize,
         show_progress: Option<bool>,
     ) -> PyResult<PyDataFrame> {
-        let queries = frame_arg(queries, "queries")?;
         let desc = progress(py, show_progress, "recall report")?;
         self.inner.check()?;
         detach_with_progress(py, desc, |cancel| {
-            self.inner.read_checked().recall_report(&queries, k, cancel)
+            self.inner
+                .read_checked()
+                .recall_report(&queries.0, k, cancel)
         })
         .map(PyDataFrame)
     }
@@ -324,7 +256,7 @@ impl PyDenseIndex {
     #[setter]
     fn set_ef_search(&self, ef_search: usize) -> PyResult<()> {
         self.inner.check()?;
-        self.inner.write().set_ef_search(ef_search).map_err(to_py)
+        Ok(self.inner.write().set_ef_search(ef_search)?)
     }
 
     /// The document ids, in row order.
@@ -353,17 +285,6 @@ impl PyDenseIndex {
         Ok(self.inner.read()?.dim())
     }
 
-    /// The retriever's name in runs and the lab: ``"dense"``.
-    #[getter]
-    fn name(&self) -> PyResult<String> {
-        Ok(Retriever::name(&*self.inner.read()?))
-    }
-
-    /// The configuration (model folder, pooling, normalisation, prefixes) as a dict.
-    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &Retriever::config(&*self.inner.read()?))
-    }
-
     fn __len__(&self) -> PyResult<usize> {
         Ok(self.inner.read()?.len())
     }
@@ -376,41 +297,10 @@ impl PyDenseIndex {
             index.encoder().files().dir,
             index.dim(),
             index.len(),
-            v.backend(),
+            v.backend().name(),
             v.storage.name()
         ))
     }
-}
-
-/// A float32 matrix argument, borrowed from numpy.
-pub(super) fn matrix_arg<'py>(
-    obj: &Bound<'py, PyAny>,
-    name: &str,
-) -> PyResult<numpy::PyReadonlyArray2<'py, f32>> {
-    let arr = obj
-        .cast::<PyArray2<f32>>()
-        .map_err(|_| {
-            PyTypeError::new_err(format!(
-                "{name} must be a 2-D numpy float32 array (np.asarray(x, dtype=np.float32))"
-            ))
-        })?
-        .readonly();
-    if !arr.is_c_contiguous() {
-        return Err(PyTypeError::new_err(format!(
-            "{name} must be C-contiguous (np.ascontiguousarray)"
-        )));
-    }
-    Ok(arr)
-}
-
-pub(super) fn check_dim(got: usize, want: usize, name: &'static str) -> PyResult<()> {
-    if got != want {
-        return Err(to_py(crate::Error::config(
-            name,
-            format!("vectors have {got} values, the index {want}"),
-        )));
-    }
-    Ok(())
 }
 
 /// Exact dense retrieval: the top ``k`` documents of each query by inner product (cosine
@@ -419,8 +309,10 @@ pub(super) fn check_dim(got: usize, want: usize, name: &'static str) -> PyResult
 /// them side by side.
 ///
 /// Args:
-///     queries: Query vectors, float32 of shape ``(n_queries, dim)``.
-///     docs: Document vectors, float32 of shape ``(n_docs, dim)``.
+///     query_vectors: Query vectors, float32 of shape ``(n_queries, dim)`` (``queries=``
+///         before this release).
+///     doc_vectors: Document vectors, float32 of shape ``(n_docs, dim)`` (``docs=`` before
+///         this release).
 ///     query_ids: The id of each query row (a list, a ``polars.Series``, a numpy array, or a
 ///         frame with a ``query_id`` column).
 ///     doc_ids: The id of each document row, unique (likewise, ``doc_id`` for a frame).
@@ -433,33 +325,54 @@ pub(super) fn check_dim(got: usize, want: usize, name: &'static str) -> PyResult
 ///     ConfigError: Shapes and ids disagree, ``k`` is 0, or a vector holds NaN or infinity.
 ///     DataError: No documents, or a duplicate doc id.
 #[pyfunction]
-#[pyo3(signature = (queries, docs, *, query_ids, doc_ids, k = 100))]
-pub fn exact_search(
-    py: Python<'_>,
-    queries: &Bound<'_, PyAny>,
-    docs: &Bound<'_, PyAny>,
-    query_ids: &Bound<'_, PyAny>,
-    doc_ids: &Bound<'_, PyAny>,
+#[pyo3(
+    signature = (query_vectors = None, doc_vectors = None, *, query_ids, doc_ids, k = 100, **deprecated),
+    text_signature = "(query_vectors, doc_vectors, *, query_ids, doc_ids, k=100)"
+)]
+pub fn exact_search<'py>(
+    py: Python<'py>,
+    query_vectors: Option<Bound<'py, PyAny>>,
+    doc_vectors: Option<Bound<'py, PyAny>>,
+    query_ids: QueryIds,
+    doc_ids: DocIds,
     k: usize,
+    deprecated: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<PyDataFrame> {
-    let q = matrix_arg(queries, "queries")?;
-    let d = matrix_arg(docs, "docs")?;
-    let query_ids = ids_arg(query_ids, "query_ids", QUERY_ID)?;
-    let doc_ids = ids_arg(doc_ids, "doc_ids", DOC_ID)?;
-    let dim = q.shape()[1];
-    if d.shape()[1] != dim {
-        return Err(to_py(crate::Error::config(
-            "docs",
+    let (mut queries, mut docs) = (query_vectors, doc_vectors);
+    for (new, value) in renamed(py, deprecated, &[("queries", "query_vectors"), ("docs", "doc_vectors")])? {
+        match new {
+            "query_vectors" => queries = Some(value),
+            _ => docs = Some(value),
+        }
+    }
+    let missing = |name: &str| PyTypeError::new_err(format!("exact_search() missing required argument: {name:?}"));
+    let queries = queries.ok_or_else(|| missing("query_vectors"))?;
+    let docs = docs.ok_or_else(|| missing("doc_vectors"))?;
+    let queries: Matrix<'py> = queries.extract().map_err(|e| named(py, "query_vectors", e))?;
+    let docs: Matrix<'py> = docs.extract().map_err(|e| named(py, "doc_vectors", e))?;
+    let dim = queries.dim();
+    if docs.dim() != dim {
+        return Err(crate::Error::config(
+            "doc_vectors",
             format!(
                 "document vectors have {} values, query vectors {dim}",
-                d.shape()[1]
+                docs.dim()
             ),
-        )));
+        )
+        .into());
     }
-    let qs = q.as_slice()?;
-    let ds = d.as_slice()?;
+    let (qs, ds) = (queries.values()?, docs.values()?);
     detach(py, |cancel| {
-        crate::retrieve::exact_search(qs, &query_ids, ds, &doc_ids, dim, k, cancel)
+        crate::retrieve::exact_search(qs, &query_ids.ids, ds, &doc_ids.ids, dim, k, cancel)
     })
     .map(PyDataFrame)
+}
+
+/// A `TypeError` from reading an argument by hand, prefixed with its name as pyo3 does.
+fn named(py: Python<'_>, name: &str, e: PyErr) -> PyErr {
+    if e.is_instance_of::<PyTypeError>(py) {
+        PyTypeError::new_err(format!("argument '{name}': {}", e.value(py)))
+    } else {
+        e
+    }
 }

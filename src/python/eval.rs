@@ -2,8 +2,8 @@
 
 use pyo3::prelude::*;
 
-use super::data::runs_arg;
-use super::errors::{detach_with_progress, frame_arg, progress, to_py};
+use super::args::{Frame, Runs};
+use super::detach::{detach_with_progress, progress};
 use super::frame::PyDataFrame;
 use crate::eval::{self, CompareOptions, Correction, EvalOptions, Test};
 
@@ -44,7 +44,8 @@ impl PyEvaluation {
 ///
 /// Args:
 ///     run: A run table (``query_id``, ``doc_id``, ``score``); with a ``run`` column it holds
-///         several runs, evaluated one by one. A dict of name to run table is stacked first.
+///         several runs, evaluated one by one. A dict of name to run table, or a list of run
+///         tables (named ``run1``, ``run2``, ...), is stacked first.
 ///     qrels: A qrels table (``query_id``, ``doc_id``, ``relevance``).
 ///     metrics: Metric names, such as ``["ndcg@10", "recall@100", "mrr"]``.
 ///     relevance_threshold: A judgement at least this value is relevant (``trec_eval -l``).
@@ -63,16 +64,16 @@ impl PyEvaluation {
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     py: Python<'_>,
-    run: &Bound<'_, PyAny>,
-    qrels: &Bound<'_, PyAny>,
+    run: Runs,
+    qrels: Frame,
     metrics: Vec<String>,
     relevance_threshold: i32,
     include_missing: bool,
     name: &str,
     show_progress: Option<bool>,
 ) -> PyResult<PyEvaluation> {
-    let run = runs_arg(run, "run")?;
-    let qrels = frame_arg(qrels, "qrels")?;
+    let run = run.into_table()?;
+    let qrels = qrels.0;
     let options = EvalOptions {
         relevance_threshold,
         include_missing,
@@ -96,11 +97,11 @@ pub(crate) fn compare_options(
 ) -> PyResult<CompareOptions> {
     Ok(CompareOptions {
         baseline,
-        test: test.parse::<Test>().map_err(to_py)?,
+        test: test.parse::<Test>()?,
         n_resamples,
         confidence,
         seed,
-        correction: correction.parse::<Correction>().map_err(to_py)?,
+        correction: correction.parse::<Correction>()?,
     })
 }
 
@@ -114,8 +115,8 @@ pub(crate) fn compare_options(
 /// ``losses``.
 ///
 /// Args:
-///     runs: A dict of run name to run table, or a stacked table with a ``run`` column (see
-///         ``stack_runs``).
+///     runs: A dict of run name to run table, a list of run tables (named ``run1``,
+///         ``run2``, ...), or a stacked table with a ``run`` column (see ``stack_runs``).
 ///     qrels: A qrels table.
 ///     metrics: Metric names, as for ``evaluate``.
 ///     baseline: The run the others are compared with; the first run if omitted.
@@ -135,8 +136,8 @@ pub(crate) fn compare_options(
 #[allow(clippy::too_many_arguments)]
 pub fn compare(
     py: Python<'_>,
-    runs: &Bound<'_, PyAny>,
-    qrels: &Bound<'_, PyAny>,
+    runs: Runs,
+    qrels: Frame,
     metrics: Vec<String>,
     baseline: Option<String>,
     test: &str,
@@ -147,8 +148,8 @@ pub fn compare(
     relevance_threshold: i32,
     show_progress: Option<bool>,
 ) -> PyResult<PyDataFrame> {
-    let run = runs_arg(runs, "runs")?;
-    let qrels = frame_arg(qrels, "qrels")?;
+    let run = runs.into_table()?;
+    let qrels = qrels.0;
     let options = compare_options(baseline, test, n_resamples, confidence, seed, correction)?;
     let eval_options = EvalOptions {
         relevance_threshold,
@@ -169,7 +170,7 @@ pub fn compare(
 #[allow(clippy::too_many_arguments)]
 pub fn compare_per_query(
     py: Python<'_>,
-    per_query: &Bound<'_, PyAny>,
+    per_query: Frame,
     metrics: Vec<String>,
     baseline: Option<String>,
     test: &str,
@@ -179,7 +180,7 @@ pub fn compare_per_query(
     correction: &str,
     show_progress: Option<bool>,
 ) -> PyResult<PyDataFrame> {
-    let per_query = frame_arg(per_query, "per_query")?;
+    let per_query = per_query.0;
     let options = compare_options(baseline, test, n_resamples, confidence, seed, correction)?;
     let desc = progress(py, show_progress, "compare")?;
     detach_with_progress(py, desc, move |cancel| {
@@ -193,5 +194,5 @@ pub fn compare_per_query(
 /// ``"none"``), ``description`` and ``reference``.
 #[pyfunction]
 pub fn metrics() -> PyResult<PyDataFrame> {
-    eval::metrics_table().map(PyDataFrame).map_err(to_py)
+    Ok(PyDataFrame(eval::metrics_table()?))
 }

@@ -1,102 +1,28 @@
 //! Bindings for the functions from runs to runs: fusion, its tuning, and MMR re-ranking.
 
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::PyDict;
 
+use super::args::{deprecated, renamed, type_name, Frame, Opt, Runs, Weights};
 use super::dense::PyDenseIndex;
-use super::errors::{detach_with_progress, frame_arg, progress, to_py};
+use super::detach::{detach_with_progress, progress};
 use super::frame::PyDataFrame;
-use crate::data::schema::RUN;
-use crate::error::Error;
 use crate::fuse::{self as core, FuseOptions, Method, Norm, OptimizeOptions};
 use crate::rerank::{self, MmrOptions};
 
-/// Named runs from a dict of name to run table, a list or tuple of run tables (named
-/// ``run1``, ``run2``, ...), or a stacked table with a ``run`` column.
-fn named_runs(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, polars::prelude::DataFrame)>> {
-    if let Ok(dict) = obj.cast::<PyDict>() {
-        return dict
-            .iter()
-            .map(|(name, frame)| {
-                let name: String = name.extract()?;
-                let frame = frame_arg(&frame, &format!("run {name:?}"))?;
-                Ok((name, frame))
-            })
-            .collect();
-    }
-    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
-        return obj
-            .try_iter()?
-            .enumerate()
-            .map(|(i, frame)| {
-                Ok((
-                    format!("run{}", i + 1),
-                    frame_arg(&frame?, &format!("runs[{i}]"))?,
-                ))
-            })
-            .collect();
-    }
-    let frame = obj.py().import("polars")?.getattr("DataFrame")?;
-    if obj.is_instance(&frame)? {
-        let stacked = frame_arg(obj, "runs")?;
-        if !crate::data::schema::has_column(&stacked, RUN) {
-            return Err(to_py(Error::config(
-                "runs",
-                "a single run table has nothing to fuse; give a dict or list of runs, or a \
-                 stacked table with a \"run\" column",
-            )));
-        }
-        return crate::data::split_runs(&stacked).map_err(to_py);
-    }
-    let got = obj.get_type().name()?;
-    Err(PyTypeError::new_err(format!(
-        "runs must be a dict of run name to DataFrame, a list of DataFrames or a stacked \
-         DataFrame, got {got}"
-    )))
-}
-
-/// Weights given as a list (in the order of the runs) or a dict of run name to weight.
-fn weights_arg(obj: Option<&Bound<'_, PyAny>>, names: &[String]) -> PyResult<Option<Vec<f64>>> {
-    let Some(obj) = obj else { return Ok(None) };
-    if let Ok(dict) = obj.cast::<PyDict>() {
-        let mut out = Vec::with_capacity(names.len());
-        for name in names {
-            let Some(w) = dict.get_item(name)? else {
-                return Err(to_py(Error::config(
-                    "weights",
-                    format!("no weight for run {name:?}"),
-                )));
-            };
-            out.push(w.extract::<f64>()?);
-        }
-        for key in dict.keys() {
-            let key: String = key.extract()?;
-            if !names.contains(&key) {
-                return Err(to_py(Error::config(
-                    "weights",
-                    format!("{key:?} is not one of the runs {names:?}"),
-                )));
-            }
-        }
-        return Ok(Some(out));
-    }
-    Ok(Some(obj.extract::<Vec<f64>>()?))
-}
-
 fn fuse_options(
-    method: &str,
-    norm: Option<&str>,
+    method: Method,
+    norm: Option<Opt<Norm>>,
     rrf_k: f64,
     k: Option<usize>,
-) -> PyResult<FuseOptions> {
-    Ok(FuseOptions {
-        method: method.parse::<Method>().map_err(to_py)?,
-        norm: norm.map(str::parse::<Norm>).transpose().map_err(to_py)?,
+) -> FuseOptions {
+    FuseOptions {
+        method,
+        norm: norm.map(|n| n.0),
         weights: None,
         rrf_k,
         k,
-    })
+    }
 }
 
 /// Fuse several runs into one.
@@ -138,18 +64,18 @@ fn fuse_options(
 #[allow(clippy::too_many_arguments)]
 pub fn fuse(
     py: Python<'_>,
-    runs: &Bound<'_, PyAny>,
+    runs: Runs,
     method: &str,
-    norm: Option<&str>,
-    weights: Option<&Bound<'_, PyAny>>,
+    norm: Option<Opt<Norm>>,
+    weights: Option<Weights>,
     rrf_k: f64,
     k: Option<usize>,
     show_progress: Option<bool>,
 ) -> PyResult<PyDataFrame> {
-    let runs = named_runs(runs)?;
+    let runs = runs.into_named()?;
     let names: Vec<String> = runs.iter().map(|(n, _)| n.clone()).collect();
-    let mut options = fuse_options(method, norm, rrf_k, k)?;
-    options.weights = weights_arg(weights, &names)?;
+    let mut options = fuse_options(method.parse()?, norm, rrf_k, k);
+    options.weights = weights.map(|w| w.resolve(&names)).transpose()?;
     let desc = progress(py, show_progress, "fuse")?;
     detach_with_progress(py, desc, move |cancel| {
         let refs: Vec<(&str, &polars::prelude::DataFrame)> =
@@ -276,10 +202,10 @@ impl PyFusionTuning {
 #[allow(clippy::too_many_arguments)]
 pub fn optimize_fusion(
     py: Python<'_>,
-    runs: &Bound<'_, PyAny>,
-    qrels: &Bound<'_, PyAny>,
+    runs: Runs,
+    qrels: Frame,
     method: &str,
-    norm: Option<&str>,
+    norm: Option<Opt<Norm>>,
     metric: &str,
     train_fraction: f64,
     step: f64,
@@ -291,9 +217,9 @@ pub fn optimize_fusion(
     relevance_threshold: i32,
     show_progress: Option<bool>,
 ) -> PyResult<PyFusionTuning> {
-    let runs = named_runs(runs)?;
-    let qrels = frame_arg(qrels, "qrels")?;
-    let base = fuse_options(method, norm, 60.0, k)?;
+    let runs = runs.into_named()?;
+    let qrels = qrels.0;
+    let base = fuse_options(method.parse()?, norm, 60.0, k);
     let defaults = OptimizeOptions::default();
     let options = OptimizeOptions {
         method: base.method,
@@ -319,16 +245,18 @@ pub fn optimize_fusion(
 
 /// Re-rank each query's top documents by maximal marginal relevance.
 ///
-/// Documents are picked one at a time, each maximising ``lambda_ * sim(query, doc) -
-/// (1 - lambda_) * max sim(doc, picked)``, with cosine similarities of the index's vectors
+/// Documents are picked one at a time, each maximising ``mmr_lambda * sim(query, doc) -
+/// (1 - mmr_lambda) * max sim(doc, picked)``, with cosine similarities of the index's vectors
 /// (the query embedded by the index's encoder); ties go to the document ranked higher in
 /// ``run``. The i-th of n picks gets score n - i.
 ///
 /// Args:
 ///     run: A run table; its documents must be in ``index``.
-///     index: The ``DenseIndex`` holding the documents' vectors.
 ///     queries: A queries table holding every query of ``run``.
-///     lambda_: Weight of relevance against novelty, in [0, 1].
+///     index: The ``DenseIndex`` holding the documents' vectors.
+///     mmr_lambda: Weight of relevance against novelty, in [0, 1] (``lambda_=`` before this
+///         release, and the order ``(run, index, queries)``; both still work, with a
+///         ``DeprecationWarning``).
 ///     k: Documents returned per query.
 ///     depth: Candidates per query, from the top of ``run``; all if omitted.
 ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
@@ -336,30 +264,52 @@ pub fn optimize_fusion(
 /// Returns:
 ///     The re-ranked run table.
 #[pyfunction]
-#[pyo3(signature = (run, index, queries, *, lambda_ = 0.5, k = 100, depth = None, show_progress = None))]
+#[pyo3(
+    signature = (run, queries, index, *, mmr_lambda = 0.5, k = 100, depth = None, show_progress = None, **deprecated),
+    text_signature = "(run, queries, index, *, mmr_lambda=0.5, k=100, depth=None, show_progress=None)"
+)]
 #[allow(clippy::too_many_arguments)]
 pub fn mmr(
     py: Python<'_>,
-    run: &Bound<'_, PyAny>,
-    index: PyRef<'_, PyDenseIndex>,
+    run: Frame,
     queries: &Bound<'_, PyAny>,
-    lambda_: f64,
+    index: &Bound<'_, PyAny>,
+    mut mmr_lambda: f64,
     k: usize,
     depth: Option<usize>,
     show_progress: Option<bool>,
+    deprecated: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<PyDataFrame> {
-    let run = frame_arg(run, "run")?;
-    let queries = frame_arg(queries, "queries")?;
+    for (_, value) in renamed(py, deprecated, &[("lambda_", "mmr_lambda")])? {
+        mmr_lambda = value.extract()?;
+    }
+    // The order before this release was (run, index, queries).
+    let (queries, index) = if queries.cast::<PyDenseIndex>().is_ok() {
+        self::deprecated(
+            py,
+            "mmr(run, index, queries) is deprecated; use mmr(run, queries, index)",
+        )?;
+        (index, queries)
+    } else {
+        (queries, index)
+    };
+    let queries = Frame::named(queries, "queries")?;
+    let index = index.cast::<PyDenseIndex>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "index must be a DenseIndex, got {}",
+            type_name(index)
+        ))
+    })?;
     let options = MmrOptions {
-        lambda: lambda_,
+        lambda: mmr_lambda,
         k,
         depth,
     };
     let desc = progress(py, show_progress, "mmr")?;
-    index.inner.check()?;
-    let inner = &index.inner;
+    let inner = &index.get().inner;
+    inner.check()?;
     detach_with_progress(py, desc, |cancel| {
-        rerank::mmr(&run, &inner.read_checked(), &queries, &options, cancel)
+        rerank::mmr(&run.0, &queries, &*inner.read_checked(), &options, cancel)
     })
     .map(PyDataFrame)
 }

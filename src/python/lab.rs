@@ -3,7 +3,8 @@
 
 use pyo3::prelude::*;
 
-use super::errors::{detach, detach_with_progress, frame_arg, progress};
+use super::args::{deprecated, Frame};
+use super::detach::{detach, detach_with_progress, progress};
 use super::eval::compare_options;
 use super::frame::PyDataFrame;
 use crate::eval::EvalOptions;
@@ -23,13 +24,11 @@ use crate::lab::{self, GateOptions, GateReport, Latency};
 #[pyo3(signature = (corpus, queries, *, k = 100))]
 pub fn overlap_run(
     py: Python<'_>,
-    corpus: &Bound<'_, PyAny>,
-    queries: &Bound<'_, PyAny>,
+    corpus: Frame,
+    queries: Frame,
     k: usize,
 ) -> PyResult<PyDataFrame> {
-    let corpus = frame_arg(corpus, "corpus")?;
-    let queries = frame_arg(queries, "queries")?;
-    detach(py, move |_| lab::overlap_run(&corpus, &queries, k)).map(PyDataFrame)
+    detach(py, move |_| lab::overlap_run(&corpus.0, &queries.0, k)).map(PyDataFrame)
 }
 
 /// The regression gate: is ``candidate`` significantly worse than ``baseline``?
@@ -66,9 +65,9 @@ pub fn overlap_run(
 #[allow(clippy::too_many_arguments)]
 pub fn check(
     py: Python<'_>,
-    candidate: &Bound<'_, PyAny>,
-    baseline: &Bound<'_, PyAny>,
-    qrels: &Bound<'_, PyAny>,
+    candidate: Frame,
+    baseline: Frame,
+    qrels: Frame,
     metrics: Vec<String>,
     alpha: f64,
     test: &str,
@@ -82,9 +81,7 @@ pub fn check(
     latency_tolerance: f64,
     show_progress: Option<bool>,
 ) -> PyResult<PyGateReport> {
-    let candidate = frame_arg(candidate, "candidate")?;
-    let baseline = frame_arg(baseline, "baseline")?;
-    let qrels = frame_arg(qrels, "qrels")?;
+    let (candidate, baseline, qrels) = (candidate.0, baseline.0, qrels.0);
     let options = GateOptions {
         metrics,
         alpha,
@@ -151,12 +148,14 @@ impl PyGateReport {
         PyDataFrame(self.inner.churn.clone())
     }
 
-    /// ``(candidate, baseline, regressed)`` when a latency was given, else ``None``.
+    /// The latency check when a latency was given (a ``LatencyCheck``), else ``None``.
     #[getter]
-    fn latency(&self) -> Option<(f64, f64, bool)> {
-        self.inner
-            .latency
-            .map(|(l, slower)| (l.candidate, l.baseline, slower))
+    fn latency(&self) -> Option<PyLatencyCheck> {
+        self.inner.latency.map(|(l, regressed)| PyLatencyCheck {
+            candidate: l.candidate,
+            baseline: l.baseline,
+            regressed,
+        })
     }
 
     /// A plain-text account: the verdict, each metric, the latency, the ``max_queries``
@@ -179,6 +178,79 @@ impl PyGateReport {
             if self.inner.passed { "True" } else { "False" },
             self.inner.summary.height(),
             self.inner.losers.height()
+        )
+    }
+}
+
+/// The latency part of a ``GateReport``: both latencies, in the unit they were given, and
+/// whether the candidate is slower than the tolerance allows. Before this release it was a
+/// ``(candidate, baseline, regressed)`` tuple; unpacking and indexing it still work, with a
+/// ``DeprecationWarning``.
+#[pyclass(name = "LatencyCheck", module = "ragplay._ragplay", frozen)]
+pub struct PyLatencyCheck {
+    candidate: f64,
+    baseline: f64,
+    regressed: bool,
+}
+
+impl PyLatencyCheck {
+    fn items<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        deprecated(
+            py,
+            "GateReport.latency is a LatencyCheck; read .candidate, .baseline and .regressed",
+        )?;
+        Ok(vec![
+            self.candidate.into_pyobject(py)?.into_any(),
+            self.baseline.into_pyobject(py)?.into_any(),
+            pyo3::types::PyBool::new(py, self.regressed)
+                .to_owned()
+                .into_any(),
+        ])
+    }
+}
+
+#[pymethods]
+impl PyLatencyCheck {
+    /// The candidate's latency.
+    #[getter]
+    fn candidate(&self) -> f64 {
+        self.candidate
+    }
+
+    /// The baseline's latency.
+    #[getter]
+    fn baseline(&self) -> f64 {
+        self.baseline
+    }
+
+    /// Whether the candidate is slower than the baseline by more than the tolerance.
+    #[getter]
+    fn regressed(&self) -> bool {
+        self.regressed
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let items = pyo3::types::PyTuple::new(py, self.items(py)?)?;
+        items.try_iter().map(|i| i.into_any())
+    }
+
+    fn __getitem__<'py>(&self, py: Python<'py>, index: isize) -> PyResult<Bound<'py, PyAny>> {
+        let items = self.items(py)?;
+        let at = if index < 0 { index + 3 } else { index };
+        usize::try_from(at)
+            .ok()
+            .and_then(|i| items.get(i).cloned())
+            .ok_or_else(|| {
+                pyo3::exceptions::PyIndexError::new_err("LatencyCheck index out of range")
+            })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "LatencyCheck(candidate={}, baseline={}, regressed={})",
+            self.candidate,
+            self.baseline,
+            if self.regressed { "True" } else { "False" }
         )
     }
 }

@@ -1,10 +1,18 @@
 //! The `ragplay._ragplay` extension module: thin pyo3 wrappers over the core, one file per
 //! Python class family. Built by maturin with the `python` feature.
+//!
+//! The plumbing every class file uses: `args` (the argument layer: one `FromPyObject` type per
+//! kind of input), `errors` (the one map from core errors to exceptions), `detach` (core work
+//! with the GIL released, progress and Ctrl-C), `frame` (DataFrames across the boundary) and
+//! `retriever` (the retriever base class and the shared index lock).
 
+mod args;
+mod bm25;
 mod chunk;
 mod chunked;
 mod data;
 mod dense;
+mod detach;
 mod embed;
 mod errors;
 mod eval;
@@ -14,7 +22,8 @@ mod lab;
 mod pipeline;
 mod plot;
 mod rerank;
-mod retrieve;
+mod retriever;
+mod store;
 mod sweep;
 mod text;
 mod vectors;
@@ -30,7 +39,8 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<data::PyCollection>()?;
     m.add_class::<eval::PyEvaluation>()?;
     m.add_class::<text::PyAnalyzer>()?;
-    m.add_class::<retrieve::PyBm25>()?;
+    m.add_class::<retriever::PyRetriever>()?;
+    m.add_class::<bm25::PyBm25>()?;
     m.add_class::<embed::PyEncoder>()?;
     m.add_class::<embed::PyEmbeddingCache>()?;
     m.add_class::<embed::PyCacheStats>()?;
@@ -44,6 +54,8 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rerank::PyCallableReranker>()?;
     m.add_class::<chunked::PyChunked>()?;
     m.add_class::<lab::PyGateReport>()?;
+    m.add_class::<lab::PyLatencyCheck>()?;
+    m.add_class::<store::PyStore>()?;
     m.add_class::<plot::PyChart>()?;
     m.add_function(wrap_pyfunction!(plot::pareto, m)?)?;
     m.add_function(wrap_pyfunction!(plot::wins, m)?)?;
@@ -99,21 +111,26 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The option vocabularies, from the core; the stubs' `Literal` types are checked against
     // them by the tests.
     let options = pyo3::types::PyDict::new(m.py());
-    options.set_item("variant", crate::retrieve::Variant::names())?;
-    options.set_item("pooling", crate::embed::Pooling::names())?;
-    options.set_item("test", crate::eval::Test::NAMES.to_vec())?;
-    options.set_item("correction", crate::eval::Correction::NAMES.to_vec())?;
-    options.set_item("method", crate::fuse::Method::NAMES.to_vec())?;
-    options.set_item("norm", crate::fuse::Norm::NAMES.to_vec())?;
-    options.set_item("activation", crate::rerank::Activation::NAMES.to_vec())?;
-    options.set_item("backend", crate::retrieve::VectorOptions::BACKENDS.to_vec())?;
-    options.set_item("storage", crate::retrieve::Storage::NAMES.to_vec())?;
-    options.set_item("strategy", crate::chunk::Strategy::NAMES.to_vec())?;
-    options.set_item("unit", crate::chunk::Unit::NAMES.to_vec())?;
-    options.set_item("aggregate", crate::chunk::Aggregate::NAMES.to_vec())?;
-    options.set_item("errors", crate::data::ingest::OnError::NAMES.to_vec())?;
-    options.set_item("stemmer", crate::text::analyzer::STEMMER_LANGUAGES.to_vec())?;
-    options.set_item("mode", crate::lab::Mode::NAMES.to_vec())?;
+    let vocabularies: [(&str, &[&str]); 15] = [
+        ("variant", crate::retrieve::Variant::ACCEPTED),
+        ("pooling", crate::embed::Pooling::ACCEPTED),
+        ("test", crate::eval::Test::ACCEPTED),
+        ("correction", crate::eval::Correction::ACCEPTED),
+        ("method", crate::fuse::Method::ACCEPTED),
+        ("norm", crate::fuse::Norm::ACCEPTED),
+        ("activation", crate::rerank::Activation::ACCEPTED),
+        ("backend", crate::retrieve::Backend::ACCEPTED),
+        ("storage", crate::retrieve::Storage::ACCEPTED),
+        ("strategy", crate::chunk::Strategy::ACCEPTED),
+        ("unit", crate::chunk::Unit::ACCEPTED),
+        ("aggregate", crate::chunk::Aggregate::ACCEPTED),
+        ("errors", crate::data::ingest::OnError::ACCEPTED),
+        ("stemmer", crate::text::analyzer::STEMMER_LANGUAGES),
+        ("mode", crate::lab::Mode::ACCEPTED),
+    ];
+    for (name, values) in vocabularies {
+        options.set_item(name, values.to_vec())?;
+    }
     m.add("OPTIONS", options)?;
     Ok(())
 }

@@ -7,8 +7,8 @@ use polars::prelude::*;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::data::runs_arg;
-use super::errors::{detach, frame_arg, to_py};
+use super::args::{Frame, Runs};
+use super::detach::detach;
 use super::frame::PyDataFrame;
 use crate::plot::{self, Chart, Marks};
 
@@ -34,7 +34,7 @@ impl PyChart {
 
     /// The same chart at another size (each side 200 to 4000 pixels).
     fn resize(&self, width: u32, height: u32) -> PyResult<PyChart> {
-        let inner = self.inner.clone().with_size(width, height).map_err(to_py)?;
+        let inner = self.inner.clone().with_size(width, height)?;
         Ok(PyChart { inner })
     }
 
@@ -82,7 +82,7 @@ impl PyChart {
     fn data(&self) -> PyResult<PyDataFrame> {
         marks_frame(&self.inner.marks)
             .map(PyDataFrame)
-            .map_err(to_py)
+            .map_err(PyErr::from)
     }
 
     fn _repr_svg_(&self, py: Python<'_>) -> PyResult<String> {
@@ -205,14 +205,9 @@ fn points_columns(points: &[plot::Point], at: &[(i32, i32)]) -> Vec<Column> {
 ///     A ``Chart``; ``Chart.points()`` says where each point is drawn.
 #[pyfunction]
 #[pyo3(signature = (results, quality, *, cost = "p50_ms", label = "label"))]
-pub fn pareto(
-    results: &Bound<'_, PyAny>,
-    quality: &str,
-    cost: &str,
-    label: &str,
-) -> PyResult<PyChart> {
-    let results = frame_arg(results, "results")?;
-    let inner = plot::pareto(&results, quality, cost, label).map_err(to_py)?;
+pub fn pareto(results: Frame, quality: &str, cost: &str, label: &str) -> PyResult<PyChart> {
+    let results = results.0;
+    let inner = plot::pareto(&results, quality, cost, label)?;
     Ok(PyChart { inner })
 }
 
@@ -230,15 +225,15 @@ pub fn pareto(
 #[pyo3(signature = (candidate, baseline, qrels, metric, *, names = ("candidate".to_owned(), "baseline".to_owned())))]
 pub fn wins(
     py: Python<'_>,
-    candidate: &Bound<'_, PyAny>,
-    baseline: &Bound<'_, PyAny>,
-    qrels: &Bound<'_, PyAny>,
+    candidate: Frame,
+    baseline: Frame,
+    qrels: Frame,
     metric: String,
     names: (String, String),
 ) -> PyResult<PyChart> {
-    let candidate = frame_arg(candidate, "candidate")?;
-    let baseline = frame_arg(baseline, "baseline")?;
-    let qrels = frame_arg(qrels, "qrels")?;
+    let candidate = candidate.0;
+    let baseline = baseline.0;
+    let qrels = qrels.0;
     let inner = detach(py, move |cancel| {
         plot::wins(
             &candidate,
@@ -263,13 +258,13 @@ pub fn wins(
 #[pyo3(signature = (runs, qrels, metric, *, ks = vec![1, 3, 5, 10, 20, 50, 100]))]
 pub fn metric_at_k(
     py: Python<'_>,
-    runs: &Bound<'_, PyAny>,
-    qrels: &Bound<'_, PyAny>,
+    runs: Runs,
+    qrels: Frame,
     metric: String,
     ks: Vec<usize>,
 ) -> PyResult<PyChart> {
-    let runs = runs_arg(runs, "runs")?;
-    let qrels = frame_arg(qrels, "qrels")?;
+    let runs = runs.into_table()?;
+    let qrels = qrels.0;
     let inner = detach(py, move |cancel| {
         plot::metric_at_k(&runs, &qrels, &metric, &ks, cancel)
     })?;
@@ -286,9 +281,9 @@ pub fn metric_at_k(
 ///     value: The metric column.
 #[pyfunction]
 #[pyo3(signature = (results, x, y, value))]
-pub fn heatmap(results: &Bound<'_, PyAny>, x: &str, y: &str, value: &str) -> PyResult<PyChart> {
-    let results = frame_arg(results, "results")?;
-    let inner = plot::heatmap(&results, x, y, value).map_err(to_py)?;
+pub fn heatmap(results: Frame, x: &str, y: &str, value: &str) -> PyResult<PyChart> {
+    let results = results.0;
+    let inner = plot::heatmap(&results, x, y, value)?;
     Ok(PyChart { inner })
 }
 
@@ -301,13 +296,9 @@ pub fn heatmap(results: &Bound<'_, PyAny>, x: &str, y: &str, value: &str) -> PyR
 ///     bins: The number of equal-width bins.
 #[pyfunction]
 #[pyo3(signature = (run, qrels, *, bins = 30))]
-pub fn score_histogram(
-    run: &Bound<'_, PyAny>,
-    qrels: &Bound<'_, PyAny>,
-    bins: usize,
-) -> PyResult<PyChart> {
-    let run = frame_arg(run, "run")?;
-    let qrels = frame_arg(qrels, "qrels")?;
-    let inner = plot::score_histogram(&run, &qrels, bins).map_err(to_py)?;
+pub fn score_histogram(run: Frame, qrels: Frame, bins: usize) -> PyResult<PyChart> {
+    let run = run.0;
+    let qrels = qrels.0;
+    let inner = plot::score_histogram(&run, &qrels, bins)?;
     Ok(PyChart { inner })
 }

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
+use super::args::{deprecated, renamed, type_name, Frame, Opt, Pairs};
+use super::detach::{detach, detach_with_progress, progress};
 use super::embed::PyEncoder;
-use super::errors::{detach, detach_with_progress, frame_arg, progress, str_items, to_py};
 use super::frame::PyDataFrame;
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
@@ -21,12 +23,12 @@ use crate::rerank::{
 /// A cross-encoder (a BERT sequence classifier, as sentence-transformers' ``CrossEncoder``
 /// runs the ``cross-encoder/ms-marco-*`` models) run in-process with candle.
 ///
-/// A pair is read as ``[CLS] query [SEP] document [SEP]`` and cut to ``max_length`` tokens,
+/// A pair is read as ``[CLS] query [SEP] document [SEP]`` and cut to ``max_seq_length`` tokens,
 /// longest part first; its score is the classifier's logits through the model's activation
 /// (sigmoid for one label unless the config names another).
 #[pyclass(name = "CrossEncoder", module = "ragplay._ragplay", frozen)]
 pub struct PyCrossEncoder {
-    inner: Arc<CrossEncoder>,
+    pub(super) inner: Arc<CrossEncoder>,
 }
 
 #[pymethods]
@@ -38,8 +40,9 @@ impl PyCrossEncoder {
     /// Args:
     ///     name_or_path: A folder, or a repo id such as ``"cross-encoder/ms-marco-MiniLM-L6-v2"``.
     ///     revision: Branch, tag or commit in the hub cache.
-    ///     max_length: Tokens per pair (special tokens included); the tokenizer's
-    ///         ``model_max_length`` (at most the model's positions) if omitted.
+    ///     max_seq_length: Tokens per pair (special tokens included); the tokenizer's
+    ///         ``model_max_length`` (at most the model's positions) if omitted
+    ///         (``max_length=`` before this release).
     ///     activation: ``"sigmoid"``, ``"identity"``, ``"tanh"`` or ``"softmax"``; the model's
     ///         if omitted.
     ///
@@ -48,21 +51,25 @@ impl PyCrossEncoder {
     ///         BERT sequence classifier.
     ///     ConfigError: An invalid option.
     #[staticmethod]
-    #[pyo3(signature = (name_or_path, *, revision = "main", max_length = None, activation = None))]
+    #[pyo3(
+        signature = (name_or_path, *, revision = "main", max_seq_length = None, activation = None, **deprecated),
+        text_signature = "(name_or_path, *, revision='main', max_seq_length=None, activation=None)"
+    )]
     fn from_pretrained(
         py: Python<'_>,
         name_or_path: PathBuf,
         revision: &str,
-        max_length: Option<usize>,
-        activation: Option<&str>,
+        mut max_seq_length: Option<usize>,
+        activation: Option<Opt<Activation>>,
+        deprecated: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
+        for (_, value) in renamed(py, deprecated, &[("max_length", "max_seq_length")])? {
+            max_seq_length = value.extract()?;
+        }
         let options = CrossEncoderOptions {
             revision: revision.to_owned(),
-            max_length,
-            activation: activation
-                .map(str::parse::<Activation>)
-                .transpose()
-                .map_err(to_py)?,
+            max_length: max_seq_length,
+            activation: activation.map(|a| a.0),
         };
         let name = name_or_path.to_string_lossy().into_owned();
         let inner = detach(py, move |_| CrossEncoder::from_pretrained(&name, &options))?;
@@ -84,11 +91,11 @@ impl PyCrossEncoder {
     fn predict<'py>(
         &self,
         py: Python<'py>,
-        pairs: &Bound<'py, PyAny>,
+        pairs: Pairs,
         batch_size: usize,
         show_progress: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let pairs = pairs_arg(pairs)?;
+        let pairs = pairs.0;
         let model = Arc::clone(&self.inner);
         let desc = progress(
             py,
@@ -119,8 +126,18 @@ impl PyCrossEncoder {
 
     /// Tokens per pair, special tokens included.
     #[getter]
-    fn max_length(&self) -> usize {
+    fn max_seq_length(&self) -> usize {
         self.inner.max_length()
+    }
+
+    /// Deprecated name of ``max_seq_length``.
+    #[getter]
+    fn max_length(&self, py: Python<'_>) -> PyResult<usize> {
+        deprecated(
+            py,
+            "CrossEncoder.max_length is deprecated; use max_seq_length",
+        )?;
+        Ok(self.inner.max_length())
     }
 
     /// The activation applied to the logits.
@@ -134,30 +151,13 @@ impl PyCrossEncoder {
     }
 }
 
-fn pairs_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
-    obj.try_iter()?
-        .enumerate()
-        .map(|(i, item)| {
-            let item = item?;
-            let parts = str_items(&format!("pairs[{i}]"), item.try_iter()?)?;
-            match <[String; 2]>::try_from(parts) {
-                Ok([q, d]) => Ok((q, d)),
-                Err(parts) => Err(PyTypeError::new_err(format!(
-                    "pairs[{i}] must be a (query, document) pair, got {} items",
-                    parts.len()
-                ))),
-            }
-        })
-        .collect()
-}
-
 /// Re-ranks with the cosine similarity of an ``Encoder``'s query and document vectors.
 ///
 /// Args:
 ///     encoder: The ``Encoder``; its query and document prefixes apply.
 #[pyclass(name = "BiEncoderReranker", module = "ragplay._ragplay", frozen)]
 pub struct PyBiEncoderReranker {
-    inner: Arc<BiEncoder>,
+    pub(super) inner: Arc<BiEncoder>,
 }
 
 #[pymethods]
@@ -178,7 +178,7 @@ impl PyBiEncoderReranker {
 ///     fn: The scoring function.
 #[pyclass(name = "CallableReranker", module = "ragplay._ragplay", frozen)]
 pub struct PyCallableReranker {
-    inner: Arc<CallableScorer>,
+    pub(super) inner: Arc<CallableScorer>,
 }
 
 #[pymethods]
@@ -208,7 +208,7 @@ impl PairScorer for CallableScorer {
         batch_size: usize,
         cancel: &Cancel,
     ) -> Result<Vec<f64>> {
-        cancel.start(pairs.len() as u64);
+        cancel.start("rerank", pairs.len() as u64);
         let mut out = Vec::with_capacity(pairs.len());
         for batch in pairs.chunks(batch_size) {
             cancel.check()?;
@@ -241,19 +241,26 @@ impl PairScorer for CallableScorer {
     }
 }
 
-/// The scorer of a reranker argument.
-pub(super) fn scorer_arg(reranker: &Bound<'_, PyAny>) -> PyResult<Arc<dyn PairScorer>> {
-    if let Ok(c) = reranker.cast::<PyCrossEncoder>() {
-        Ok(c.get().inner.clone())
-    } else if let Ok(b) = reranker.cast::<PyBiEncoderReranker>() {
-        Ok(b.get().inner.clone())
-    } else if let Ok(f) = reranker.cast::<PyCallableReranker>() {
-        Ok(f.get().inner.clone())
-    } else {
-        let got = reranker.get_type().name()?;
-        Err(PyTypeError::new_err(format!(
-            "reranker must be a CrossEncoder, BiEncoderReranker or CallableReranker, got {got}"
-        )))
+/// A reranker argument: a `CrossEncoder`, `BiEncoderReranker` or `CallableReranker`.
+pub struct Reranker(pub Arc<dyn PairScorer>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Reranker {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(c) = obj.cast::<PyCrossEncoder>() {
+            Ok(Reranker(c.get().inner.clone()))
+        } else if let Ok(b) = obj.cast::<PyBiEncoderReranker>() {
+            Ok(Reranker(b.get().inner.clone()))
+        } else if let Ok(f) = obj.cast::<PyCallableReranker>() {
+            Ok(Reranker(f.get().inner.clone()))
+        } else {
+            Err(PyTypeError::new_err(format!(
+                "must be a reranker (CrossEncoder, BiEncoderReranker or CallableReranker), \
+                 got {}",
+                type_name(&obj)
+            )))
+        }
     }
 }
 
@@ -279,19 +286,17 @@ pub(super) fn scorer_arg(reranker: &Bound<'_, PyAny>) -> PyResult<Arc<dyn PairSc
 #[allow(clippy::too_many_arguments)]
 pub fn rerank(
     py: Python<'_>,
-    run: &Bound<'_, PyAny>,
-    queries: &Bound<'_, PyAny>,
-    corpus: &Bound<'_, PyAny>,
-    reranker: &Bound<'_, PyAny>,
+    run: Frame,
+    queries: Frame,
+    corpus: Frame,
+    reranker: Reranker,
     depth: Option<usize>,
     k: usize,
     batch_size: usize,
     show_progress: Option<bool>,
 ) -> PyResult<PyDataFrame> {
-    let scorer = scorer_arg(reranker)?;
-    let run = frame_arg(run, "run")?;
-    let queries = frame_arg(queries, "queries")?;
-    let corpus = frame_arg(corpus, "corpus")?;
+    let scorer = reranker.0;
+    let (run, queries, corpus) = (run.0, queries.0, corpus.0);
     let options = RerankOptions {
         depth,
         k,

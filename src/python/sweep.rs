@@ -3,12 +3,14 @@
 
 use std::path::PathBuf;
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::args::{type_name, Opt};
 use super::data::PyCollection;
-use super::embed::{cache_arg, packaged_model_paths};
-use super::errors::{detach_with_progress, progress, to_py};
+use super::detach::{detach_with_progress, progress};
+use super::embed::{cache, packaged_model_paths, Cache};
 use super::frame::PyDataFrame;
 use crate::lab::spec::{Experiment, Mode};
 use crate::lab::store::Store;
@@ -41,18 +43,26 @@ fn json_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     py.import("json")
 }
 
-#[pymethods]
 impl PyExperiment {
-    #[new]
-    fn new(py: Python<'_>, description: &Bound<'_, PyDict>) -> PyResult<Self> {
+    /// An experiment from its dict description.
+    pub(super) fn from_dict(description: &Bound<'_, PyDict>) -> PyResult<Experiment> {
+        let py = description.py();
         // Paths (a model folder) are written as strings.
         let kwargs = PyDict::new(py);
         kwargs.set_item("default", py.import("os")?.getattr("fspath")?)?;
         let text: String = json_module(py)?
             .call_method("dumps", (description,), Some(&kwargs))?
             .extract()?;
+        Ok(Experiment::from_json(&text)?)
+    }
+}
+
+#[pymethods]
+impl PyExperiment {
+    #[new]
+    fn new(description: &Bound<'_, PyDict>) -> PyResult<Self> {
         Ok(Self {
-            inner: Experiment::from_json(&text).map_err(to_py)?,
+            inner: Self::from_dict(description)?,
         })
     }
 
@@ -60,20 +70,20 @@ impl PyExperiment {
     #[staticmethod]
     fn from_toml(text: &str) -> PyResult<Self> {
         Ok(Self {
-            inner: Experiment::from_toml(text).map_err(to_py)?,
+            inner: Experiment::from_toml(text)?,
         })
     }
 
     /// Read an experiment TOML file.
     #[staticmethod]
     fn read(path: PathBuf) -> PyResult<Self> {
-        let text = std::fs::read_to_string(&path).map_err(|e| to_py(crate::Error::io(&path, e)))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| crate::Error::io(&path, e))?;
         Self::from_toml(&text)
     }
 
     /// The description as TOML text (``Experiment.from_toml`` reads it back equal).
     fn to_toml(&self) -> PyResult<String> {
-        self.inner.to_toml().map_err(to_py)
+        Ok(self.inner.to_toml()?)
     }
 
     /// The description as a dict, every default filled in.
@@ -99,7 +109,7 @@ impl PyExperiment {
             polars::prelude::Column::new("config_id".into(), ids),
             polars::prelude::Column::new("label".into(), labels),
         ])
-        .map_err(|e| to_py(e.into()))?;
+        .map_err(crate::Error::from)?;
         Ok(PyDataFrame(frame))
     }
 
@@ -149,32 +159,21 @@ impl PyExperiment {
 pub fn sweep(
     py: Python<'_>,
     collection: &Bound<'_, PyCollection>,
-    experiment: &Bound<'_, PyAny>,
+    experiment: ExperimentArg,
     store: Option<PathBuf>,
-    cache: Option<&Bound<'_, PyAny>>,
+    cache: Option<Cache>,
     metrics: Option<Vec<String>>,
-    mode: Option<&str>,
+    mode: Option<Opt<Mode>>,
     baseline: Option<String>,
     budget_s: Option<f64>,
     show_progress: Option<bool>,
 ) -> PyResult<PySweepResult> {
-    let mut e = match experiment.cast::<PyExperiment>() {
-        Ok(x) => x.get().inner.clone(),
-        Err(_) => match experiment.cast::<PyDict>() {
-            Ok(d) => PyExperiment::new(py, d)?.inner,
-            Err(_) => {
-                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-                    "experiment must be an Experiment or a dict, got {}",
-                    experiment.get_type().name()?
-                )))
-            }
-        },
-    };
+    let mut e = experiment.0;
     if let Some(m) = metrics {
         e.metrics = m;
     }
     if let Some(m) = mode {
-        e.mode = m.parse::<Mode>().map_err(to_py)?;
+        e.mode = m.0;
     }
     if baseline.is_some() {
         e.baseline = baseline;
@@ -182,10 +181,10 @@ pub fn sweep(
     if budget_s.is_some() {
         e.budget_s = budget_s;
     }
-    e.validate().map_err(to_py)?;
+    e.validate()?;
     let options = crate::lab::SweepOptions {
-        store: store.map(Store::open).transpose().map_err(to_py)?,
-        cache: cache_arg(cache)?,
+        store: store.map(Store::open).transpose()?,
+        cache: self::cache(cache),
         search_paths: packaged_model_paths(py)?,
     };
     let beir = collection.get().inner.clone();
@@ -194,6 +193,26 @@ pub fn sweep(
         crate::lab::sweep(&beir, &e, &options, cancel)
     })
     .map(|inner| PySweepResult { inner })
+}
+
+/// An experiment argument: an `Experiment`, or its dict description.
+pub struct ExperimentArg(pub Experiment);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for ExperimentArg {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(x) = obj.cast::<PyExperiment>() {
+            return Ok(ExperimentArg(x.get().inner.clone()));
+        }
+        if let Ok(d) = obj.cast::<PyDict>() {
+            return Ok(ExperimentArg(PyExperiment::from_dict(&d)?));
+        }
+        Err(PyTypeError::new_err(format!(
+            "must be an Experiment or a dict, got {}",
+            type_name(&obj)
+        )))
+    }
 }
 
 /// What ``sweep`` returns.
@@ -268,11 +287,12 @@ impl PySweepResult {
     fn run(&self, config_id: &str) -> PyResult<PyDataFrame> {
         match self.inner.run(config_id) {
             Some(run) => Ok(PyDataFrame(run.clone())),
-            None => Err(to_py(crate::Error::UnknownId {
+            None => Err(crate::Error::UnknownId {
                 kind: "configuration",
                 id: config_id.to_owned(),
                 location: "this sweep".into(),
-            })),
+            }
+            .into()),
         }
     }
 

@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
 use rayon::prelude::*;
 
-use super::errors::{detach, to_py};
-use crate::text::{Analyzer, AnalyzerConfig, StopWords};
+use super::args::StopWordsArg;
+use super::detach::detach;
+use crate::text::{Analyzer, AnalyzerConfig};
 
 /// Turns text into index terms: Unicode word segmentation, lower-casing, optional ASCII
 /// folding, stop-word removal, Snowball stemming and optional word n-grams, in that order.
@@ -34,31 +33,6 @@ pub struct PyAnalyzer {
     pub inner: Arc<Analyzer>,
 }
 
-/// The `stopwords` argument: `None`, a built-in list name, or a list of words.
-pub struct StopWordsArg(pub StopWords);
-
-impl<'a, 'py> FromPyObject<'a, 'py> for StopWordsArg {
-    type Error = PyErr;
-
-    fn extract(o: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        if o.is_none() {
-            Ok(StopWordsArg(StopWords::None))
-        } else if o.is_instance_of::<PyString>() {
-            Ok(StopWordsArg(StopWords::Builtin(o.extract()?)))
-        } else {
-            o.extract::<Vec<String>>().map(|w| StopWordsArg(StopWords::Custom(w))).map_err(|_| {
-                PyTypeError::new_err("stopwords must be None, a list name such as \"english\", or a list of words")
-            })
-        }
-    }
-}
-
-impl Default for StopWordsArg {
-    fn default() -> Self {
-        StopWordsArg(StopWords::Builtin("english".into()))
-    }
-}
-
 #[pymethods]
 impl PyAnalyzer {
     #[new]
@@ -81,7 +55,7 @@ impl PyAnalyzer {
             ngram_range,
         };
         Ok(Self {
-            inner: Arc::new(Analyzer::new(config).map_err(to_py)?),
+            inner: Arc::new(Analyzer::new(config)?),
         })
     }
 

@@ -1,22 +1,22 @@
 //! Bindings for the vector store: `VectorIndex`, ids and vectors given directly (no encoder),
-//! exact or HNSW; and the option parsing `DenseIndex` shares.
+//! exact or HNSW; and the store options `DenseIndex` shares.
 
 use std::path::PathBuf;
 
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use pyo3::prelude::*;
 
-use super::dense::{check_dim, matrix_arg};
-use super::errors::{detach, detach_with_progress, ids_arg, progress, to_py, Shared};
+use super::args::{DocIds, Matrix, QueryIds};
+use super::detach::{detach, detach_with_progress, progress};
 use super::frame::PyDataFrame;
-use crate::data::schema::{DOC_ID, QUERY_ID};
-use crate::error::Error;
+use super::retriever::Shared;
+pub use crate::retrieve::Backend;
 use crate::retrieve::{HnswParams, Storage, VectorOptions, VectorStore};
 
 /// The store options of a `DenseIndex` or `VectorIndex` constructor.
 pub(super) fn vector_options(
-    backend: &str,
-    storage: &str,
+    backend: Backend,
+    storage: Storage,
     rescore: usize,
     m: usize,
     ef_construction: usize,
@@ -30,21 +30,14 @@ pub(super) fn vector_options(
         seed,
     };
     let options = VectorOptions {
-        storage: Storage::parse(storage).map_err(to_py)?,
+        storage,
         rescore,
         hnsw: match backend {
-            "exact" => None,
-            "hnsw" => Some(hnsw),
-            other => {
-                return Err(to_py(Error::not_one_of(
-                    "backend",
-                    other,
-                    VectorOptions::BACKENDS,
-                )))
-            }
+            Backend::Exact => None,
+            Backend::Hnsw => Some(hnsw),
         },
     };
-    options.validate().map_err(to_py)?;
+    options.validate()?;
     Ok(options)
 }
 
@@ -88,8 +81,8 @@ impl PyVectorIndex {
         seed: u64,
     ) -> PyResult<Self> {
         let options = vector_options(
-            backend,
-            storage,
+            backend.parse::<Backend>()?,
+            storage.parse::<Storage>()?,
             rescore,
             m,
             ef_construction,
@@ -97,7 +90,7 @@ impl PyVectorIndex {
             seed,
         )?;
         Ok(Self {
-            inner: Shared::new(VectorStore::new(dim, options).map_err(to_py)?),
+            inner: Shared::new(VectorStore::new(dim, options)?),
         })
     }
 
@@ -113,14 +106,13 @@ impl PyVectorIndex {
     fn add(
         &self,
         py: Python<'_>,
-        doc_ids: &Bound<'_, PyAny>,
-        vectors: &Bound<'_, PyAny>,
+        doc_ids: DocIds,
+        vectors: Matrix<'_>,
         show_progress: Option<bool>,
     ) -> PyResult<()> {
-        let ids = ids_arg(doc_ids, "doc_ids", DOC_ID)?;
-        let v = matrix_arg(vectors, "vectors")?;
-        check_dim(v.shape()[1], self.inner.read()?.dim(), "vectors")?;
-        let values = v.as_slice()?;
+        let ids = doc_ids.into_vec();
+        vectors.check_dim(self.inner.read()?.dim(), "vectors")?;
+        let values = vectors.values()?;
         let desc = progress(py, show_progress, "vector add")?;
         self.inner.check()?;
         detach_with_progress(py, desc, |cancel| {
@@ -139,10 +131,9 @@ impl PyVectorIndex {
     ///
     /// Raises:
     ///     DataError: An id the index does not hold (nothing is deleted then).
-    fn delete(&self, py: Python<'_>, doc_ids: &Bound<'_, PyAny>) -> PyResult<()> {
-        let doc_ids = ids_arg(doc_ids, "doc_ids", DOC_ID)?;
+    fn delete(&self, py: Python<'_>, doc_ids: DocIds) -> PyResult<()> {
         self.inner.check()?;
-        detach(py, |_| self.inner.write().delete(&doc_ids))
+        detach(py, |_| self.inner.write().delete(&doc_ids.ids))
     }
 
     /// Drop deleted vectors for good; with the HNSW backend, rebuild the graph over the live
@@ -175,22 +166,20 @@ impl PyVectorIndex {
     fn search(
         &self,
         py: Python<'_>,
-        query_vectors: &Bound<'_, PyAny>,
-        query_ids: &Bound<'_, PyAny>,
+        query_vectors: Matrix<'_>,
+        query_ids: QueryIds,
         k: usize,
-        allow: Option<&Bound<'_, PyAny>>,
+        allow: Option<DocIds>,
         show_progress: Option<bool>,
     ) -> PyResult<PyDataFrame> {
-        let q = matrix_arg(query_vectors, "query_vectors")?;
-        let query_ids = ids_arg(query_ids, "query_ids", QUERY_ID)?;
-        let allow = allow.map(|a| ids_arg(a, "allow", DOC_ID)).transpose()?;
-        check_dim(q.shape()[1], self.inner.read()?.dim(), "query_vectors")?;
-        let qs = q.as_slice()?;
+        let allow = allow.map(DocIds::into_vec);
+        query_vectors.check_dim(self.inner.read()?.dim(), "query_vectors")?;
+        let qs = query_vectors.values()?;
         let desc = progress(py, show_progress, "vector search")?;
         detach_with_progress(py, desc, |cancel| {
             self.inner
                 .read_checked()
-                .search_run(qs, &query_ids, k, allow.as_deref(), cancel)
+                .search_run(qs, &query_ids.ids, k, allow.as_deref(), cancel)
         })
         .map(PyDataFrame)
     }
@@ -210,13 +199,12 @@ impl PyVectorIndex {
     fn recall_report(
         &self,
         py: Python<'_>,
-        query_vectors: &Bound<'_, PyAny>,
+        query_vectors: Matrix<'_>,
         k: usize,
         show_progress: Option<bool>,
     ) -> PyResult<PyDataFrame> {
-        let q = matrix_arg(query_vectors, "query_vectors")?;
-        check_dim(q.shape()[1], self.inner.read()?.dim(), "query_vectors")?;
-        let qs = q.as_slice()?;
+        query_vectors.check_dim(self.inner.read()?.dim(), "query_vectors")?;
+        let qs = query_vectors.values()?;
         let desc = progress(py, show_progress, "recall report")?;
         detach_with_progress(py, desc, |cancel| {
             self.inner.read_checked().recall_frame(qs, k, cancel)
@@ -253,7 +241,7 @@ impl PyVectorIndex {
     #[setter]
     fn set_ef_search(&self, ef_search: usize) -> PyResult<()> {
         self.inner.check()?;
-        self.inner.write().set_ef_search(ef_search).map_err(to_py)
+        Ok(self.inner.write().set_ef_search(ef_search)?)
     }
 
     /// The document ids, in row order.
@@ -293,7 +281,7 @@ impl PyVectorIndex {
             "VectorIndex(dim={}, documents={}, backend={:?}, storage={:?})",
             store.dim(),
             store.len(),
-            o.backend(),
+            o.backend().name(),
             o.storage.name()
         ))
     }

@@ -25,28 +25,19 @@ use crate::cancel::Cancel;
 use crate::embed::bert::{Bert, Classifier};
 use crate::embed::model::{self, ModelFiles};
 use crate::error::{Error, Result};
+use crate::options::option_enum;
 
-/// The function applied to the logits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    Identity,
-    Sigmoid,
-    Tanh,
-    Softmax,
+option_enum! {
+    /// The function applied to the logits.
+    pub enum Activation: "activation" {
+        Identity => "identity" | "none",
+        Sigmoid => "sigmoid",
+        Tanh => "tanh",
+        Softmax => "softmax",
+    }
 }
 
 impl Activation {
-    pub const NAMES: [&'static str; 4] = ["identity", "sigmoid", "tanh", "softmax"];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Identity => "identity",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Tanh => "tanh",
-            Activation::Softmax => "softmax",
-        }
-    }
-
     /// From a PyTorch module path as sentence-transformers stores it
     /// (`torch.nn.modules.activation.Sigmoid`) or a plain name.
     fn from_config(path: &Path, value: &str) -> Result<Self> {
@@ -72,19 +63,6 @@ impl Activation {
                 let sum: f32 = logits.iter().sum();
                 logits.iter_mut().for_each(|x| *x /= sum);
             }
-        }
-    }
-}
-
-impl std::str::FromStr for Activation {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "identity" | "none" => Ok(Activation::Identity),
-            "sigmoid" => Ok(Activation::Sigmoid),
-            "tanh" => Ok(Activation::Tanh),
-            "softmax" => Ok(Activation::Softmax),
-            _ => Err(Error::not_one_of("activation", s, &Self::NAMES)),
         }
     }
 }
@@ -273,7 +251,7 @@ impl CrossEncoder {
         if batch_size == 0 {
             return Err(Error::config("batch_size", "must be at least 1"));
         }
-        cancel.start(pairs.len() as u64);
+        cancel.start("cross-encoder", pairs.len() as u64);
         let inputs: Vec<EncodeInput> = pairs
             .iter()
             .map(|&(q, d)| (q.to_owned(), d.to_owned()).into())

@@ -20,8 +20,26 @@ use rustc_hash::FxHashMap;
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::retrieve::DenseIndex;
 use crate::run::{self, RunBuilder};
+
+/// What MMR reads from a vector index: the queries' vectors and each candidate document's.
+/// [`crate::retrieve::DenseIndex`] implements it (the queries embedded by its encoder), so MMR
+/// needs nothing else of the retrieval layer.
+pub trait VectorLookup: Sync {
+    /// Values per vector.
+    fn dim(&self) -> usize;
+
+    /// The query ids of a queries table (`query_id`, `text`) and their vectors, row-major in
+    /// the same order.
+    fn query_vectors(
+        &self,
+        queries: &DataFrame,
+        cancel: &Cancel,
+    ) -> Result<(Vec<String>, Vec<f32>)>;
+
+    /// A document's vector, or `None` when the index does not hold it.
+    fn vector(&self, doc_id: &str) -> Option<&[f32]>;
+}
 
 /// Options of [`mmr`].
 #[derive(Debug, Clone)]
@@ -48,14 +66,14 @@ impl Default for MmrOptions {
 /// (`query_id`, `text`) must hold every query of the run; every candidate must be in `index`.
 pub fn mmr(
     run: &DataFrame,
-    index: &DenseIndex,
     queries: &DataFrame,
+    index: &dyn VectorLookup,
     options: &MmrOptions,
     cancel: &Cancel,
 ) -> Result<DataFrame> {
     if !(0.0..=1.0).contains(&options.lambda) {
         return Err(Error::config(
-            "lambda_",
+            "mmr_lambda",
             format!("must lie in [0, 1], got {}", options.lambda),
         ));
     }
@@ -77,7 +95,7 @@ pub fn mmr(
         .enumerate()
         .map(|(i, q)| (q.as_str(), i))
         .collect();
-    cancel.start(groups.len() as u64);
+    cancel.start("mmr", groups.len() as u64);
     let picked: Vec<Vec<(&str, f64)>> = groups
         .par_iter()
         .map(|(qid, hits)| {
@@ -100,7 +118,7 @@ pub fn mmr(
                         .ok_or_else(|| Error::UnknownId {
                             kind: "document",
                             id: doc.to_owned(),
-                            location: format!("the dense index (query {qid:?})"),
+                            location: format!("the vector index (query {qid:?})"),
                         })
                 })
                 .collect::<Result<Vec<_>>>()?;

@@ -1,7 +1,7 @@
 //! Re-ranking: functions from a run to a run that reorder each query's top documents.
 //!
-//! - [`mmr`]: maximal marginal relevance, trading relevance for diversity with the vectors a
-//!   [`crate::retrieve::DenseIndex`] holds;
+//! - [`mmr`]: maximal marginal relevance, trading relevance for diversity with the vectors of
+//!   a [`VectorLookup`] (a dense index);
 //! - [`rerank`]: scores from a [`PairScorer`] that reads the query and the document together:
 //!   the [`CrossEncoder`], a bi-encoder ([`BiEncoder`]), or any other implementation.
 //!
@@ -13,5 +13,5 @@ pub mod mmr;
 pub mod pairs;
 
 pub use cross_encoder::{Activation, CrossEncoder, CrossEncoderOptions, PairScores};
-pub use mmr::{mmr, MmrOptions};
+pub use mmr::{mmr, MmrOptions, VectorLookup};
 pub use pairs::{rerank, BiEncoder, PairScorer, RerankOptions};

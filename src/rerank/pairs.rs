@@ -19,9 +19,10 @@ use rustc_hash::FxHashMap;
 use super::cross_encoder::CrossEncoder;
 use crate::cancel::Cancel;
 use crate::data::schema::{self, table, QUERY_ID, TEXT};
+use crate::data::DocumentTexts;
 use crate::embed::{EncodeOptions, Encoder};
 use crate::error::{Error, Result};
-use crate::run::{self, DocumentTexts, RunBuilder};
+use crate::run::{self, RunBuilder};
 
 /// Scores `(query, document)` pairs; a higher score means more relevant.
 pub trait PairScorer: Send + Sync {

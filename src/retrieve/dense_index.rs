@@ -24,9 +24,9 @@ use super::Retriever;
 use crate::cancel::Cancel;
 use crate::data::io::{fnv1a64, write_atomic};
 use crate::data::schema::{self, table};
+use crate::data::DocumentTexts;
 use crate::embed::{EmbeddingCache, EncodeOptions, Encoder};
 use crate::error::{Error, Result};
-use crate::run::DocumentTexts;
 
 const FORMAT: &str = "ragplay-dense";
 const FORMAT_VERSION: u32 = 2;
@@ -221,7 +221,7 @@ impl Retriever for DenseIndex {
             "max_seq_length": e.max_seq_length(),
             "query_prefix": e.query_prefix(),
             "document_prefix": e.document_prefix(),
-            "backend": v.backend(),
+            "backend": v.backend().name(),
             "storage": v.storage.name(),
             "rescore": v.rescore,
             "hnsw": v.hnsw,
@@ -325,7 +325,10 @@ impl DenseIndex {
         options.normalize = Some(stored_normalize);
         let path = dir.join("meta.json");
         let vectors = VectorOptions {
-            storage: Storage::parse(&meta.storage).map_err(|e| corrupt(&path, e.to_string()))?,
+            storage: meta
+                .storage
+                .parse::<Storage>()
+                .map_err(|e| corrupt(&path, e.to_string()))?,
             rescore: meta.rescore,
             hnsw: meta.hnsw,
         };
@@ -386,4 +389,22 @@ fn read_data(dir: &Path, meta: &Meta, options: VectorOptions) -> Result<VectorSt
         return Err(corrupt(&path, "corrupt index file: document count differs"));
     }
     Ok(store)
+}
+
+impl crate::rerank::VectorLookup for DenseIndex {
+    fn dim(&self) -> usize {
+        DenseIndex::dim(self)
+    }
+
+    fn query_vectors(
+        &self,
+        queries: &DataFrame,
+        cancel: &Cancel,
+    ) -> Result<(Vec<String>, Vec<f32>)> {
+        DenseIndex::query_vectors(self, queries, cancel)
+    }
+
+    fn vector(&self, doc_id: &str) -> Option<&[f32]> {
+        DenseIndex::vector(self, doc_id)
+    }
 }

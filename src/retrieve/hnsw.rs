@@ -34,9 +34,9 @@ use rayon::prelude::*;
 
 use super::kernels;
 use crate::cancel::Cancel;
-use crate::data::schema::prefetch;
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
+use crate::run::views::prefetch;
 
 /// What the graph navigates: rows scored against a prepared query; higher score = closer.
 pub trait Space: Sync {
@@ -614,7 +614,7 @@ impl Hnsw {
                 format!("{n} rows; at most 2^32 - 1 fit"),
             ));
         }
-        cancel.start((n - old) as u64);
+        cancel.start("build graph", (n - old) as u64);
         if n == old {
             return Ok(());
         }

@@ -1,18 +1,22 @@
 //! Retrievers: given queries, produce runs (`query_id`, `doc_id`, `score`, `rank`).
 //!
+//! This layer holds the leaf retrievers (BM25, vector indexes, the dense index) and the
+//! contract they share; the layer that combines retrievers (pipelines, chunked retrieval) is
+//! [`crate::pipeline`], above this one.
+//!
 //! Every retriever fulfils one contract, [`Retriever`]: index a corpus table, search a queries
 //! table with `k` and an optional allow-list of document ids, and describe its configuration
 //! for the lab. Top-k is exact and ranked in run order ([`crate::run::order`]), so the cut at
 //! k is reproducible and the written ranks agree with an evaluation's.
 
 pub mod bm25;
-pub mod chunked;
 pub mod dense;
 pub mod dense_index;
 pub mod hnsw;
 pub mod kernels;
-pub mod pipeline;
 pub mod vectors;
+
+use std::sync::{Arc, RwLock};
 
 use polars::prelude::{DataFrame, StringChunked};
 use rustc_hash::FxHashMap;
@@ -21,12 +25,18 @@ use crate::cancel::Cancel;
 use crate::data::schema;
 use crate::error::{Error, Result};
 pub use bm25::{Bm25, Bm25Config, Fields, Params, Variant};
-pub use chunked::Chunked;
 pub use dense::exact_search;
 pub use dense_index::DenseIndex;
 pub use hnsw::HnswParams;
-pub use pipeline::{Pipeline, SharedRetriever, Trace};
-pub use vectors::{RecallReport, Storage, VectorOptions, VectorStore};
+pub use vectors::{Backend, RecallReport, Storage, VectorOptions, VectorStore};
+
+/// A retriever shared between pipelines, bindings and its other users.
+pub type SharedRetriever = Arc<RwLock<dyn Retriever>>;
+
+/// Share a retriever.
+pub fn shared<R: Retriever + 'static>(retriever: R) -> Arc<RwLock<R>> {
+    Arc::new(RwLock::new(retriever))
+}
 
 /// The contract every retriever fulfils.
 pub trait Retriever: Send + Sync {

@@ -13,56 +13,12 @@
 use std::mem::MaybeUninit;
 
 use polars::prelude::*;
-use polars_arrow::array::{Utf8ViewArray, View};
+use polars_arrow::array::View;
 use rayon::prelude::*;
 
-use crate::data::schema::{self, table, StrArray, StrChunks, DOC_ID, QUERY_ID, RANK, SCORE};
+use super::views::{self, first_buffers, shifted, view_column, StrArray, StrChunks};
+use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RANK, SCORE};
 use crate::error::{Error, Result};
-
-/// Where each chunk of a String column starts in the list of all its chunks' data buffers,
-/// laid end to end: a view of chunk `c` that points into a buffer (a string longer than 12
-/// bytes) points into that list once its buffer index is shifted by `first_buffer[c]`.
-pub(crate) fn first_buffers<'a>(
-    chunks: impl Iterator<Item = &'a StrArray>,
-    start: u32,
-) -> Vec<u32> {
-    let mut next = start;
-    chunks
-        .map(|arr| {
-            let first = next;
-            next += arr.data_buffers().len() as u32;
-            first
-        })
-        .collect()
-}
-
-/// A view of chunk `chunk` made to point into the list of all the chunks' buffers.
-#[inline(always)]
-pub(crate) fn shifted(mut view: View, first_buffer: &[u32], chunk: usize) -> View {
-    if view.length > View::MAX_INLINE_SIZE {
-        view.buffer_idx += first_buffer[chunk];
-    }
-    view
-}
-
-/// A String column named `name` of `views`, which point into the data buffers of `chunks`
-/// laid end to end, in order.
-fn view_column(name: &str, chunks: &[&StrArray], views: Vec<View>) -> Column {
-    let total_buffer_len = chunks.iter().map(|a| a.total_buffer_len()).sum();
-    let buffers = chunks.iter().flat_map(|a| a.data_buffers().iter().cloned());
-    // SAFETY: every view was copied from a valid string of one of the chunks, with its buffer
-    // index moved to where that chunk's buffers lie in the list.
-    let array = unsafe {
-        Utf8ViewArray::new_unchecked_unknown_md(
-            ArrowDataType::Utf8View,
-            views.into(),
-            buffers.collect(),
-            None,
-            Some(total_buffer_len),
-        )
-    };
-    StringChunked::with_chunk(name.into(), array).into_column()
-}
 
 /// The chunks of a String column, whose data buffers are laid end to end in the columns
 /// made from it.
@@ -83,7 +39,7 @@ impl<'a> ViewSource<'a> {
 
     /// Row `i`'s view, pointing into the buffer list.
     #[inline(always)]
-    fn view(&self, cursor: &schema::Cursor<'_, 'a, StrArray>, i: usize) -> View {
+    fn view(&self, cursor: &views::Cursor<'_, 'a, StrArray>, i: usize) -> View {
         let (_, chunk, view) = cursor.chunk_view(i);
         shifted(view, &self.first_buffer, chunk)
     }
@@ -110,7 +66,7 @@ pub fn gather(
 ) -> Result<DataFrame> {
     let docs = ViewSource::new(doc_ids);
     let cursor = || docs.chunks.cursor();
-    let doc_view = |c: &schema::Cursor<'_, '_, StrArray>, &row: &u32| docs.view(c, row as usize);
+    let doc_view = |c: &views::Cursor<'_, '_, StrArray>, &row: &u32| docs.view(c, row as usize);
     gather_with(query_ids, &docs.parts, hits, cursor, doc_view)
 }
 

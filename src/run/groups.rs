@@ -35,8 +35,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::keys::{same, KeyTable, TableKey, Tag};
-use crate::data::schema::{hash_str, same_string, table, Cursor, StrArray, StrChunks};
+use super::keys::{KeyTable, TableKey};
+use super::views::{hash_str, same_pair, same_string, Cursor, StrArray, StrChunks, Tag};
+use crate::data::schema::table;
 use crate::error::{Error, Result};
 
 /// Rows per parallel task when scanning for segment boundaries.
@@ -250,7 +251,7 @@ impl TableKey for Key<'_> {
 
     #[inline(always)]
     fn same(&self, other: &Self) -> bool {
-        same(self.query, other.query) && same(self.run, other.run)
+        same_pair(self.query, other.query) && same_pair(self.run, other.run)
     }
 }
 
@@ -359,7 +360,7 @@ impl<'a> BlockKeys<'a> {
                     None => Tag::of_view(q.view(i), || q.str(i)),
                     Some(r) => {
                         let name = r.str_view(i);
-                        if !same(name, run.0) {
+                        if !same_pair(name, run.0) {
                             run = (name, hash_str(name.0));
                         }
                         let mixed = run.1.rotate_left(32).wrapping_mul(0x9E37_79B9_7F4A_7C15);

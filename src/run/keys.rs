@@ -13,86 +13,13 @@
 //! comparison through a function pointer).
 //! Evaluation numbers (run, query) keys with it; fusion numbers each query's documents.
 
-use crate::data::schema::{hash_str, prefetch};
-
-/// What a slot holds to recognise a key (see the module docs). The low 32 bits of a view
-/// are the string's length; a hashed tag puts `u32::MAX` there, which no view of a string
-/// of at most 12 bytes has, so the two kinds never meet.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Tag(u128);
-
-impl Tag {
-    const HASHED: u64 = u32::MAX as u64;
-
-    /// The tag of a string with its Arrow view.
-    #[inline(always)]
-    pub fn of((text, view): (&str, u128)) -> Tag {
-        if text.len() <= 12 {
-            Tag(view)
-        } else {
-            Tag::hashed(hash_str(text))
-        }
-    }
-
-    /// The tag of a string from its Arrow view, `text()` being read only when the string is
-    /// too long to lie in the view.
-    #[inline(always)]
-    pub fn of_view<'s>(view: u128, text: impl FnOnce() -> &'s str) -> Tag {
-        if (view as u32) <= 12 {
-            Tag(view)
-        } else {
-            Tag::hashed(hash_str(text()))
-        }
-    }
-
-    /// The tag of a string without its Arrow view at hand: the view is built the way Arrow
-    /// builds it (length, then the bytes) when the string is short enough to lie in it.
-    pub fn of_str(text: &str) -> Tag {
-        if text.len() <= 12 {
-            let mut bytes = [0u8; 16];
-            bytes[..4].copy_from_slice(&(text.len() as u32).to_le_bytes());
-            bytes[4..4 + text.len()].copy_from_slice(text.as_bytes());
-            Tag(u128::from_le_bytes(bytes))
-        } else {
-            Tag::hashed(hash_str(text))
-        }
-    }
-
-    /// A tag from a hash: equal tags are confirmed by comparing the keys.
-    #[inline(always)]
-    pub fn hashed(hash: u64) -> Tag {
-        Tag(((hash as u128) << 64) | Self::HASHED as u128)
-    }
-
-    /// Whether equal tags alone mean equal keys.
-    #[inline(always)]
-    fn complete(self) -> bool {
-        (self.0 as u32) <= 12
-    }
-
-    /// 64 well-mixed bits: the 128-bit product of the two halves (offset by constants),
-    /// folded.
-    #[inline(always)]
-    pub fn mixed(self) -> u64 {
-        let lo = (self.0 as u64) ^ 0x243F_6A88_85A3_08D3;
-        let hi = ((self.0 >> 64) as u64) ^ 0x1319_8A2E_0370_7344;
-        let product = u128::from(lo) * u128::from(hi);
-        (product as u64) ^ ((product >> 64) as u64)
-    }
-}
+use super::views::{prefetch, Tag};
 
 /// A key a [`KeyTable`] can number: its tag, computed once, and equality (asked only when
 /// the tags are equal and not complete).
 pub(crate) trait TableKey {
     fn tag(&self) -> Tag;
     fn same(&self, other: &Self) -> bool;
-}
-
-/// Whether two `(string, view)` pairs hold the same string: equal views of strings of at
-/// most 12 bytes (held whole in the view) decide without reading the bytes.
-#[inline(always)]
-pub(crate) fn same((a, va): (&str, u128), (b, vb): (&str, u128)) -> bool {
-    (va == vb && a.len() <= 12) || a == b
 }
 
 /// A string with its tag, as a [`TableKey`].
@@ -257,12 +184,9 @@ mod tests {
         }
     }
 
-    /// The Arrow view of a string of at most 12 bytes: its length, then its bytes.
+    /// The Arrow view of an inline string.
     fn view(text: &str) -> u128 {
-        let mut bytes = [0u8; 16];
-        bytes[..4].copy_from_slice(&(text.len() as u32).to_le_bytes());
-        bytes[4..4 + text.len()].copy_from_slice(text.as_bytes());
-        u128::from_le_bytes(bytes)
+        crate::run::views::inline_view(text).unwrap()
     }
 
     #[test]
@@ -307,25 +231,5 @@ mod tests {
         table.reset(100);
         assert_eq!(table.slots.len(), 256);
         assert_eq!(table.number(&mut keys, short("a", view("a"))), 0);
-    }
-
-    #[test]
-    fn short_strings_are_tagged_by_their_arrow_view() {
-        use polars::prelude::*;
-        let texts = ["", "a", "q00001", "twelve bytes", "thirteen byte"];
-        let ca = StringChunked::new("t".into(), texts);
-        let array = ca.downcast_iter().next().unwrap();
-        for (i, text) in texts.iter().enumerate() {
-            let arrow = array.views()[i].as_u128();
-            assert_eq!(Tag::of_str(text), Tag::of((text, arrow)), "{text:?}");
-            if text.len() <= 12 {
-                assert_eq!(arrow, view(text), "{text:?}");
-                assert_eq!(Tag::of((text, arrow)), Tag(arrow));
-                assert!(Tag::of((text, arrow)).complete());
-            } else {
-                assert_eq!(Tag::of((text, arrow)), Tag::hashed(hash_str(text)));
-                assert!(!Tag::of((text, arrow)).complete());
-            }
-        }
     }
 }

@@ -13,22 +13,26 @@
 //! * [`validate`] and [`ranked_groups`]: reading a run table back, checked;
 //! * `groups` and `keys`: a run table's rows grouped by (run, query) whatever their order,
 //!   and the string-key numbering under it (for `evaluate` and fusion);
-//! * [`documents`]: the text a retriever sees for a document (title + text).
+//! * [`stack`]: several runs in one table with a `run` column, and back;
+//! * [`trec`]: TREC run files.
 
-pub mod documents;
 pub(crate) mod gather;
 pub(crate) mod groups;
 pub(crate) mod keys;
 pub mod order;
+pub mod stack;
 pub mod topk;
+pub mod trec;
+pub mod views;
 
 use polars::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RANK, SCORE};
 use crate::error::{Error, Result};
-pub use documents::DocumentTexts;
 pub use gather::gather;
+pub use stack::{split_runs, stack_runs};
+pub use trec::{read_trec_run, write_trec_run};
 
 /// The checked columns of a run table.
 pub struct RunView<'a> {

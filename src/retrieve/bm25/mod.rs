@@ -35,8 +35,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
 use crate::data::schema::{self, table, DOC_ID};
+use crate::data::DocumentTexts;
 use crate::error::{Error, Result};
-use crate::run::DocumentTexts;
 use crate::text::{Analyzer, AnalyzerConfig};
 pub use compact::AUTO_COMPACT_DEAD_SHARE;
 use postings::TermList;
@@ -114,7 +114,7 @@ const BATCH: usize = 1_024;
 
 /// Where a field's text comes from.
 enum Source<'a> {
-    /// Title and text joined ([`crate::run::documents`]).
+    /// Title and text joined ([`crate::data::documents`]).
     Joined(DocumentTexts<'a>),
     Column(Vec<&'a str>),
 }
@@ -311,7 +311,7 @@ impl Bm25 {
         let fields = self.field_sources(corpus)?;
         super::check_new_ids(ids, |id| self.slots.contains_key(id))?;
         let n = corpus.height();
-        cancel.start(n as u64 * fields.len() as u64);
+        cancel.start("index", n as u64 * fields.len() as u64);
         let first_slot = self.doc_ids.len() as u32;
         let known_terms = self.terms.len();
         if let Err(e) = self.append_postings(&fields, n, first_slot, cancel) {

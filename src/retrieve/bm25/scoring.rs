@@ -20,62 +20,18 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::options::option_enum;
 
-/// A BM25 variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Variant {
-    Lucene,
-    Robertson,
-    Atire,
-    Bm25L,
-    Bm25Plus,
-    Okapi,
-}
-
-impl Variant {
-    /// The variant's name as bm25s spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Variant::Lucene => "lucene",
-            Variant::Robertson => "robertson",
-            Variant::Atire => "atire",
-            Variant::Bm25L => "bm25l",
-            Variant::Bm25Plus => "bm25+",
-            Variant::Okapi => "okapi",
-        }
-    }
-}
-
-impl Variant {
-    /// Every variant, in the order the docs list them.
-    pub const ALL: [Variant; 6] = [
-        Variant::Lucene,
-        Variant::Robertson,
-        Variant::Atire,
-        Variant::Bm25L,
-        Variant::Bm25Plus,
-        Variant::Okapi,
-    ];
-
-    /// The names users write.
-    pub fn names() -> Vec<&'static str> {
-        Self::ALL.iter().map(|v| v.name()).collect()
-    }
-}
-
-impl std::str::FromStr for Variant {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let lower = s.to_ascii_lowercase();
-        let lower = if lower == "bm25plus" {
-            "bm25+".into()
-        } else {
-            lower
-        };
-        Self::ALL
-            .into_iter()
-            .find(|v| v.name() == lower)
-            .ok_or_else(|| Error::not_one_of("variant", s, &Self::names()))
+option_enum! {
+    /// A BM25 variant, named as bm25s names it.
+    #[derive(Serialize, Deserialize)]
+    pub enum Variant: "variant" {
+        Lucene => "lucene",
+        Robertson => "robertson",
+        Atire => "atire",
+        Bm25L => "bm25l",
+        Bm25Plus => "bm25+" | "bm25plus",
+        Okapi => "okapi",
     }
 }
 

@@ -468,7 +468,7 @@ impl Bm25 {
         let pairs: Vec<(&str, &str)> = schema::str_values(qids)
             .zip(schema::str_values(texts))
             .collect();
-        cancel.start(pairs.len() as u64);
+        cancel.start("search", pairs.len() as u64);
         let results: Vec<Vec<(u32, f32)>> = pairs
             .par_iter()
             .map_init(

@@ -14,46 +14,27 @@
 
 use half::f16;
 
-use crate::data::schema::prefetch;
-use crate::error::{Error, Result};
+
+use crate::options::option_enum;
 use crate::retrieve::hnsw::{F32Space, Space};
 use crate::retrieve::kernels;
+use crate::run::views::prefetch;
 
-/// The element type of the scanned copy of a store's vectors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Storage {
-    /// Full precision: the scan is exact and needs no rescoring.
-    #[default]
-    F32,
-    /// Half precision, rescored exactly.
-    F16,
-    /// Per-vector scalar quantisation to 8 bits, rescored exactly.
-    Int8,
+option_enum! {
+    /// The element type of the scanned copy of a store's vectors.
+    #[derive(Default)]
+    pub enum Storage: "storage" {
+        /// Full precision: the scan is exact and needs no rescoring.
+        #[default]
+        F32 => "f32",
+        /// Half precision, rescored exactly.
+        F16 => "f16",
+        /// Per-vector scalar quantisation to 8 bits, rescored exactly.
+        Int8 => "int8",
+    }
 }
 
 impl Storage {
-    /// The accepted names, in the order errors and docs list them.
-    pub const NAMES: &'static [&'static str] = &["f32", "f16", "int8"];
-
-    /// The name used in configurations (`"f32"`, `"f16"`, `"int8"`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Storage::F32 => "f32",
-            Storage::F16 => "f16",
-            Storage::Int8 => "int8",
-        }
-    }
-
-    /// Parse a name from [`Storage::NAMES`].
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "f32" => Ok(Storage::F32),
-            "f16" => Ok(Storage::F16),
-            "int8" => Ok(Storage::Int8),
-            other => Err(Error::not_one_of("storage", other, Self::NAMES)),
-        }
-    }
-
     /// Bytes the scanned copy takes per vector of `dim` values.
     pub fn row_bytes(self, dim: usize) -> usize {
         match self {
@@ -344,9 +325,9 @@ mod tests {
     #[test]
     fn names_round_trip_and_unknown_names_fail() {
         for &name in Storage::NAMES {
-            assert_eq!(Storage::parse(name).unwrap().name(), name);
+            assert_eq!(name.parse::<Storage>().unwrap().name(), name);
         }
-        let err = Storage::parse("bf16").unwrap_err().to_string();
+        let err = "bf16".parse::<Storage>().unwrap_err().to_string();
         assert!(err.contains("storage") && err.contains("int8"), "{err}");
     }
 }

@@ -85,7 +85,7 @@ pub(crate) fn search(
         .next_multiple_of(DOC_BLOCK)
         .max(DOC_BLOCK);
     let chunks = candidates.len().div_ceil(per_chunk).max(1);
-    cancel.start(nq as u64);
+    cancel.start("search", nq as u64);
     let parts: Vec<Vec<Vec<u64>>> = (0..q_blocks * chunks)
         .into_par_iter()
         .map(|task| {

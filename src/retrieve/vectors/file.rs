@@ -81,7 +81,10 @@ impl VectorStore {
             ));
         }
         let options = VectorOptions {
-            storage: Storage::parse(&meta.storage).map_err(|e| corrupt(&path, e.to_string()))?,
+            storage: meta
+                .storage
+                .parse::<Storage>()
+                .map_err(|e| corrupt(&path, e.to_string()))?,
             rescore: meta.rescore,
             hnsw: meta.hnsw,
         };

@@ -31,10 +31,23 @@ use super::hnsw::{Hnsw, HnswParams, Space};
 use crate::cancel::Cancel;
 use crate::data::schema::{self, DOC_ID};
 use crate::error::{Error, Result};
+use crate::options::option_enum;
 use crate::run::order::{key, key_id_rank, key_score};
 pub use codes::Storage;
 use codes::{Codes, CodesSpace};
 use exact::{Candidates, Table};
+
+option_enum! {
+    /// How a vector store is searched.
+    #[derive(Default)]
+    pub enum Backend: "backend" {
+        /// Every vector scanned.
+        #[default]
+        Exact => "exact",
+        /// A navigable small-world graph (Malkov & Yashunin 2018).
+        Hnsw => "hnsw",
+    }
+}
 
 /// How a store keeps and searches its vectors.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,8 +72,6 @@ impl Default for VectorOptions {
 
 impl VectorOptions {
     /// The backend names: the exact scan or an HNSW graph.
-    pub const BACKENDS: &'static [&'static str] = &["exact", "hnsw"];
-
     /// Check the options.
     pub fn validate(&self) -> Result<()> {
         if self.rescore == 0 {
@@ -70,11 +81,11 @@ impl VectorOptions {
     }
 
     /// The backend's name: `"exact"` or `"hnsw"`.
-    pub fn backend(&self) -> &'static str {
+    pub fn backend(&self) -> Backend {
         if self.hnsw.is_some() {
-            "hnsw"
+            Backend::Hnsw
         } else {
-            "exact"
+            Backend::Exact
         }
     }
 }
@@ -399,7 +410,7 @@ impl VectorStore {
         });
         let keep = mask.as_ref().map(|m| move |row: u32| m[row as usize]);
         let keep_ref = keep.as_ref().map(|f| f as &(dyn Fn(u32) -> bool + Sync));
-        cancel.start((queries.len() / self.dim) as u64);
+        cancel.start("search", (queries.len() / self.dim) as u64);
         queries
             .par_chunks(self.dim)
             .map(|q| {
@@ -559,7 +570,7 @@ impl VectorStore {
         let r = self.recall_report(queries, k, cancel)?;
         let o = &self.options;
         schema::frame(vec![
-            Column::new("backend".into(), [o.backend()]),
+            Column::new("backend".into(), [o.backend().name()]),
             Column::new("storage".into(), [o.storage.name()]),
             Column::new("ef_search".into(), [o.hnsw.map(|p| p.ef_search as u32)]),
             Column::new("k".into(), [r.k as u32]),

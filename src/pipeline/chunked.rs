@@ -17,11 +17,11 @@ use polars::prelude::*;
 use rustc_hash::FxHashMap;
 use tokenizers::Tokenizer;
 
-use super::{Retriever, SharedRetriever};
 use crate::cancel::Cancel;
 use crate::chunk::{self, Aggregate, ChunkOptions, Embedder, Strategy, Template};
 use crate::data::schema::{self, table, CHUNK_ID, DOC_ID, TEXT};
 use crate::error::{Error, Result};
+use crate::retrieve::{Retriever, SharedRetriever};
 
 /// Chunks searched per document asked for when `depth` is not set.
 pub const DEPTH_PER_K: usize = 10;

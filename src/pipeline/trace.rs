@@ -125,7 +125,7 @@ pub(crate) fn trace(
     let mut finals = Vec::with_capacity(queries.height());
     // The stages report progress on their own token; the caller's counts queries.
     let inner = Cancel::new();
-    cancel.start(queries.height() as u64);
+    cancel.start("trace queries", queries.height() as u64);
     for (i, qid) in schema::str_values(ids).enumerate() {
         cancel.check()?;
         let one = queries.slice(i as i64, 1);

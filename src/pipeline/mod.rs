@@ -1,4 +1,9 @@
-//! Pipelines: retrievers, then fusion, then re-ranking, then MMR, as one [`Retriever`].
+//! Pipelines: the layer that combines retrievers into one. [`Pipeline`] runs retrievers, then
+//! fusion, then re-ranking, then MMR, as one [`Retriever`]; [`Chunked`] searches chunks with
+//! another retriever and returns documents. Both sit above the leaf retrievers
+//! ([`crate::retrieve`]) and the run functions they call ([`crate::fuse`], [`crate::rerank`],
+//! [`crate::chunk`]), and below the lab ([`crate::lab`]).
+//!
 //!
 //! Each retriever returns its top `depth` documents per query; with more than one retriever
 //! the runs are fused ([`crate::fuse`]); a [`PairScorer`] re-scores the top `depth`
@@ -16,6 +21,7 @@
 //! it is not one of them); each replacement is atomic, the pipeline's is not: an interrupted
 //! `index` leaves the retrievers not yet reached as they were.
 
+pub mod chunked;
 pub mod trace;
 
 use std::sync::{Arc, RwLock};
@@ -23,24 +29,17 @@ use std::time::Instant;
 
 use polars::prelude::*;
 
-use super::{DenseIndex, Retriever};
 use crate::cancel::Cancel;
 use crate::data::schema::RANK;
 use crate::error::{Error, Result};
 use crate::fuse::{self, FuseOptions};
 use crate::rerank::{self, MmrOptions, PairScorer, RerankOptions};
+use crate::retrieve::{DenseIndex, Retriever, SharedRetriever};
+pub use chunked::Chunked;
 pub use trace::Trace;
 
 /// Candidates per query at every stage when a caller does not say.
 pub const DEFAULT_DEPTH: usize = 100;
-
-/// A retriever shared between pipelines and its other users.
-pub type SharedRetriever = Arc<RwLock<dyn Retriever>>;
-
-/// Share a retriever.
-pub fn shared<R: Retriever + 'static>(retriever: R) -> Arc<RwLock<R>> {
-    Arc::new(RwLock::new(retriever))
-}
 
 /// The re-ranking stage.
 #[derive(Clone)]
@@ -102,8 +101,8 @@ impl Pipeline {
         if let Some(m) = &mmr {
             if !(0.0..=1.0).contains(&m.lambda) {
                 return Err(Error::config(
-                    "mmr",
-                    format!("lambda must lie in [0, 1], got {}", m.lambda),
+                    "mmr_lambda",
+                    format!("must lie in [0, 1], got {}", m.lambda),
                 ));
             }
         }
@@ -242,7 +241,7 @@ impl Pipeline {
             };
             if run.height() > 0 {
                 let index = m.index.read().map_err(|_| poisoned())?;
-                run = rerank::mmr(&run, &index, queries, &options, cancel)?;
+                run = rerank::mmr(&run, queries, &*index, &options, cancel)?;
             }
             record(stage(&run, t));
         }
@@ -304,7 +303,7 @@ impl Retriever for Pipeline {
     }
 
     fn index(&mut self, corpus: &DataFrame, cancel: &Cancel) -> Result<()> {
-        crate::run::DocumentTexts::new(corpus)?;
+        crate::data::DocumentTexts::new(corpus)?;
         for (_, r) in &self.retrievers {
             r.write().map_err(|_| poisoned())?.index(corpus, cancel)?;
         }

@@ -1,17 +1,17 @@
-//! Bindings for the BM25 retriever (the dense index is in `dense.rs`).
+//! Bindings for the BM25 retriever (the dense index is in `dense.rs`); `index`, `search`,
+//! `name` and `config` come from the retriever base class (`retriever.rs`).
 
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::errors::{
-    detach, detach_with_progress, frame_arg, ids_arg, json_to_py, progress, to_py, Shared,
-};
+use super::args::{DocIds, Frame};
+use super::detach::{detach, detach_with_progress, progress};
 use super::frame::PyDataFrame;
+use super::retriever::{PyRetriever, Shared};
 use super::text::PyAnalyzer;
-use crate::data::schema::DOC_ID;
-use crate::retrieve::{Bm25, Bm25Config, Fields, Params, Retriever, Variant};
+use crate::retrieve::{Bm25, Bm25Config, Fields, Params, Variant};
 use crate::text::AnalyzerConfig;
 
 /// An in-process BM25 index with exact top-k search.
@@ -34,9 +34,16 @@ use crate::text::AnalyzerConfig;
 ///
 /// Raises:
 ///     ConfigError: A parameter out of range or an unknown variant.
-#[pyclass(name = "BM25", module = "ragplay._ragplay", frozen)]
+#[pyclass(name = "BM25", module = "ragplay._ragplay", extends = PyRetriever, frozen)]
 pub struct PyBm25 {
-    pub(super) inner: Shared<Bm25>,
+    inner: Shared<Bm25>,
+}
+
+impl PyBm25 {
+    fn wrap(index: Bm25) -> PyClassInitializer<Self> {
+        let inner = Shared::new(index);
+        PyClassInitializer::from(PyRetriever::of(&inner)).add_subclass(Self { inner })
+    }
 }
 
 #[pymethods]
@@ -52,8 +59,8 @@ impl PyBm25 {
         epsilon: f64,
         analyzer: Option<PyRef<'_, PyAnalyzer>>,
         fields: Option<Bound<'_, PyDict>>,
-    ) -> PyResult<Self> {
-        let variant: Variant = variant.parse().map_err(to_py)?;
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let variant = variant.parse::<Variant>()?;
         let fields: Option<Vec<(String, f64)>> = fields
             .map(|d| {
                 d.iter()
@@ -72,35 +79,7 @@ impl PyBm25 {
             analyzer: analyzer.map_or_else(AnalyzerConfig::default, |a| a.inner.config().clone()),
             fields: fields.map_or(Fields::Joined, Fields::Separate),
         };
-        Ok(Self {
-            inner: Shared::new(Bm25::new(config).map_err(to_py)?),
-        })
-    }
-
-    /// Index a corpus table (``doc_id``, ``text`` and optional ``title``, or the configured
-    /// fields), replacing what the index held. Runs on all cores with the GIL released; an
-    /// interrupted call (Ctrl-C) leaves the previous index in place.
-    ///
-    /// Args:
-    ///     corpus: A corpus table.
-    ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
-    ///
-    /// Raises:
-    ///     DataError: An empty corpus, a duplicate or null id, a missing column.
-    #[pyo3(signature = (corpus, *, show_progress = None))]
-    fn index(
-        &self,
-        py: Python<'_>,
-        corpus: &Bound<'_, PyAny>,
-        show_progress: Option<bool>,
-    ) -> PyResult<()> {
-        let corpus = frame_arg(corpus, "corpus")?;
-        let config = self.inner.read()?.config().clone();
-        let desc = progress(py, show_progress, "BM25 index")?;
-        let built =
-            detach_with_progress(py, desc, move |cancel| Bm25::build(config, &corpus, cancel))?;
-        *self.inner.write() = built;
-        Ok(())
+        Ok(Self::wrap(Bm25::new(config)?))
     }
 
     /// Add documents; their ids must be new. Statistics and scores are updated, so results
@@ -110,16 +89,10 @@ impl PyBm25 {
     ///     corpus: A corpus table.
     ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
     #[pyo3(signature = (corpus, *, show_progress = None))]
-    fn add(
-        &self,
-        py: Python<'_>,
-        corpus: &Bound<'_, PyAny>,
-        show_progress: Option<bool>,
-    ) -> PyResult<()> {
-        let corpus = frame_arg(corpus, "corpus")?;
-        let desc = progress(py, show_progress, "BM25 add")?;
+    fn add(&self, py: Python<'_>, corpus: Frame, show_progress: Option<bool>) -> PyResult<()> {
+        let desc = progress(py, show_progress, "bm25 add")?;
         self.inner.check()?;
-        detach_with_progress(py, desc, |cancel| self.inner.write().add(&corpus, cancel))
+        detach_with_progress(py, desc, |cancel| self.inner.write().add(&corpus.0, cancel))
     }
 
     /// Delete documents by id.
@@ -129,10 +102,9 @@ impl PyBm25 {
     ///
     /// Raises:
     ///     DataError: An id the index does not hold (nothing is deleted then).
-    fn delete(&self, py: Python<'_>, doc_ids: &Bound<'_, PyAny>) -> PyResult<()> {
-        let doc_ids = ids_arg(doc_ids, "doc_ids", DOC_ID)?;
+    fn delete(&self, py: Python<'_>, doc_ids: DocIds) -> PyResult<()> {
         self.inner.check()?;
-        detach(py, |_| self.inner.write().delete(&doc_ids))
+        detach(py, |_| self.inner.write().delete(&doc_ids.ids))
     }
 
     /// Reclaim the space of deleted documents now: the live documents are renumbered densely
@@ -151,41 +123,6 @@ impl PyBm25 {
     #[getter]
     fn num_slots(&self) -> PyResult<usize> {
         Ok(self.inner.read()?.num_slots())
-    }
-
-    /// Search every query of a queries table (``query_id``, ``text``).
-    ///
-    /// Exact top-k: ties broken by doc id descending (``trec_eval``'s order). A query with no
-    /// indexed term (empty, only stop words) returns no rows.
-    ///
-    /// Args:
-    ///     queries: A queries table.
-    ///     k: Documents per query.
-    ///     allow: If given, only these document ids can be returned (a list, a
-    ///         ``polars.Series``, or a frame with a ``doc_id`` column).
-    ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
-    ///
-    /// Returns:
-    ///     A run table (``query_id``, ``doc_id``, ``score``, ``rank``).
-    #[pyo3(signature = (queries, *, k = 100, allow = None, show_progress = None))]
-    fn search(
-        &self,
-        py: Python<'_>,
-        queries: &Bound<'_, PyAny>,
-        k: usize,
-        allow: Option<&Bound<'_, PyAny>>,
-        show_progress: Option<bool>,
-    ) -> PyResult<PyDataFrame> {
-        let queries = frame_arg(queries, "queries")?;
-        let allow = allow.map(|a| ids_arg(a, "allow", DOC_ID)).transpose()?;
-        let desc = progress(py, show_progress, "BM25 search")?;
-        self.inner.check()?;
-        detach_with_progress(py, desc, |cancel| {
-            self.inner
-                .read_checked()
-                .search(&queries, k, allow.as_deref(), cancel)
-        })
-        .map(PyDataFrame)
     }
 
     /// Each query term's contribution to a document's score: ``field``, ``term``, ``tf``,
@@ -207,22 +144,9 @@ impl PyBm25 {
     ///     DataError: A truncated, corrupted or foreign file, or another format version.
     ///     FileNotFoundError: The folder or a file is missing.
     #[staticmethod]
-    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Py<Self>> {
         let index = detach(py, move |_| Bm25::load(&path))?;
-        Ok(Self {
-            inner: Shared::new(index),
-        })
-    }
-
-    /// The retriever's name in runs and the lab: ``"bm25"``.
-    #[getter]
-    fn name(&self) -> PyResult<String> {
-        Ok(Retriever::name(&*self.inner.read()?))
-    }
-
-    /// The configuration (variant, parameters, analyzer, fields) as a dict.
-    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &Retriever::config(&*self.inner.read()?))
+        Py::new(py, Self::wrap(index))
     }
 
     /// Number of distinct terms in the vocabulary (since the last compaction, terms of deleted
@@ -237,7 +161,7 @@ impl PyBm25 {
     fn analyzer(&self) -> PyResult<PyAnalyzer> {
         let config = self.inner.read()?.analyzer().config().clone();
         Ok(PyAnalyzer {
-            inner: std::sync::Arc::new(crate::text::Analyzer::new(config).map_err(to_py)?),
+            inner: std::sync::Arc::new(crate::text::Analyzer::new(config)?),
         })
     }
 
