@@ -322,9 +322,7 @@ fn the_order_of_the_rows_never_changes_the_fused_run() {
         .iter()
         .map(|df| {
             let mut order: Vec<IdxSize> = (0..df.height() as IdxSize).collect();
-            for i in (1..order.len()).rev() {
-                order.swap(i, rng.below(i + 1));
-            }
+            rng.shuffle(&mut order);
             // In two chunks.
             let all = df.take(&IdxCa::from_vec("order".into(), order)).unwrap();
             let half = all.height() as i64 / 2;

@@ -10,9 +10,7 @@ use ragplay::rng::SplitMix64;
 #[allow(dead_code)] // not every example shuffles
 pub fn shuffled(df: &DataFrame, rng: &mut SplitMix64) -> PolarsResult<DataFrame> {
     let mut order: Vec<IdxSize> = (0..df.height() as IdxSize).collect();
-    for i in (1..order.len()).rev() {
-        order.swap(i, rng.below(i + 1));
-    }
+    rng.shuffle(&mut order);
     df.take(&IdxCa::from_vec("order".into(), order))
 }
 

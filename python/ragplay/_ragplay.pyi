@@ -6,6 +6,7 @@ from typing import Any, Final, Literal, final
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+from typing_extensions import disjoint_base
 
 from .protocols import Ids as _Ids
 
@@ -198,8 +199,24 @@ class Analyzer:
         Returns:
             One list of terms per text."""
 
+@disjoint_base
 class BaseRetriever:
-    def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None: ...
+    """What every retriever does: index a corpus, search queries, describe itself. Not
+    constructed directly; ``BM25``, ``DenseIndex``, ``Pipeline`` and ``Chunked`` are
+    retrievers, and so is any object with the same members (``ragplay.Retriever``)."""
+
+    def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
+        """Index a corpus table (``doc_id``, ``text`` and optional ``title``), replacing what
+        the index held. Runs on all cores with the GIL released; an interrupted call (Ctrl-C)
+        or a failed one leaves the previous index in place.
+
+        Args:
+            corpus: A corpus table.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+        Raises:
+            DataError: An empty corpus, a duplicate or null id, a missing column."""
+
     def search(
         self,
         queries: pl.DataFrame,
@@ -207,10 +224,31 @@ class BaseRetriever:
         k: int = 100,
         allow: _Ids | None = None,
         show_progress: bool | None = None,
-    ) -> pl.DataFrame: ...
+    ) -> pl.DataFrame:
+        """Search every query of a queries table (``query_id``, ``text``).
+
+        Exact top-k for ``BM25`` and exact ``DenseIndex`` backends, ranked in run order
+        (score descending, ties by doc id descending); a query that matches nothing returns
+        no rows.
+
+        Args:
+            queries: A queries table.
+            k: Documents per query.
+            allow: If given, only these document ids can be returned (a list, a
+                ``polars.Series``, or a frame with a ``doc_id`` column); ``k`` results come
+                back whenever ``k`` are allowed.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+        Returns:
+            A run table (``query_id``, ``doc_id``, ``score``, ``rank``)."""
+
     @property
-    def name(self) -> str: ...
-    def config(self) -> dict[str, Any]: ...
+    def name(self) -> str:
+        """The retriever's name in runs and the lab (``"bm25"``, ``"dense"``, ``"pipeline"``,
+        ``"chunked-"`` and the inner retriever's)."""
+
+    def config(self) -> dict[str, Any]:
+        """The configuration that defines the retriever besides its documents, as a dict."""
 
 @final
 class BM25(BaseRetriever):
@@ -391,7 +429,9 @@ def read_documents(
         ConfigError: A malformed ``glob`` or an unknown ``errors`` value."""
 
 def read_trec_run(path: str | PathLike[str]) -> pl.DataFrame:
-    """Read a TREC run file (``query_id Q0 doc_id rank score tag``).
+    """Read a TREC run file (``query_id Q0 doc_id rank score tag``), as ``trec_eval`` reads it:
+    lines whose first non-blank character is ``#`` are comments, and fields after the sixth
+    are ignored.
 
     Returns:
         A run table: ``query_id``, ``doc_id`` (String), ``score`` (Float64), ``rank`` (UInt32,
@@ -412,7 +452,8 @@ def write_trec_run(run: pl.DataFrame, path: str | PathLike[str], *, tag: str = "
         tag: The run tag written in the last column."""
 
 def read_trec_qrels(path: str | PathLike[str]) -> pl.DataFrame:
-    """Read a TREC qrels file (``query_id iteration doc_id relevance``)."""
+    """Read a TREC qrels file (``query_id iteration doc_id relevance``), as ``trec_eval`` reads
+    it: lines whose first non-blank character is ``#`` are comments."""
 
 def write_trec_qrels(qrels: pl.DataFrame, path: str | PathLike[str]) -> None:
     """Write a qrels table as a TREC qrels file, atomically."""
@@ -427,7 +468,8 @@ def stack_runs(runs: dict[str, pl.DataFrame] | Sequence[pl.DataFrame]) -> pl.Dat
     what ``evaluate`` and ``compare`` take to handle several runs at once.
 
     Args:
-        runs: Run name to run table, in the order the runs should appear."""
+        runs: Run name to run table, in the order the runs should appear, or a list of run
+            tables (named ``run1``, ``run2``, ...)."""
 
 def rank_run(run: pl.DataFrame) -> pl.DataFrame:
     """Rank a run as ``trec_eval`` does: per query by score descending, ties by doc id
@@ -455,7 +497,8 @@ def evaluate(
 
     Args:
         run: A run table (``query_id``, ``doc_id``, ``score``); with a ``run`` column it holds
-            several runs, evaluated one by one. A dict of name to run table is stacked first.
+            several runs, evaluated one by one. A dict of name to run table, or a list of run
+            tables (named ``run1``, ``run2``, ...), is stacked first.
         qrels: A qrels table (``query_id``, ``doc_id``, ``relevance``).
         metrics: Metric names, such as ``["ndcg@10", "recall@100", "mrr"]``.
         relevance_threshold: A judgement at least this value is relevant (``trec_eval -l``).
@@ -494,8 +537,8 @@ def compare(
     ``losses``.
 
     Args:
-        runs: A dict of run name to run table, or a stacked table with a ``run`` column (see
-            ``stack_runs``).
+        runs: A dict of run name to run table, a list of run tables (named ``run1``,
+            ``run2``, ...), or a stacked table with a ``run`` column (see ``stack_runs``).
         qrels: A qrels table.
         metrics: Metric names, as for ``evaluate``.
         baseline: The run the others are compared with; the first run if omitted.
@@ -623,7 +666,7 @@ class GateReport:
 
     @property
     def latency(self) -> LatencyCheck | None:
-        """``(candidate, baseline, regressed)`` when a latency was given, else ``None``."""
+        """The latency check when a latency was given (a ``LatencyCheck``), else ``None``."""
 
     def describe(self, *, max_queries: int = 5) -> str:
         """A plain-text account: the verdict, each metric, the latency, the ``max_queries``
@@ -631,31 +674,81 @@ class GateReport:
 
 @final
 class LatencyCheck:
+    """The latency part of a ``GateReport``: both latencies, in the unit they were given, and
+    whether the candidate is slower than the tolerance allows. Before this release it was a
+    ``(candidate, baseline, regressed)`` tuple; unpacking and indexing it still work, with a
+    ``DeprecationWarning``."""
+
     @property
-    def candidate(self) -> float: ...
+    def candidate(self) -> float:
+        """The candidate's latency."""
+
     @property
-    def baseline(self) -> float: ...
+    def baseline(self) -> float:
+        """The baseline's latency."""
+
     @property
-    def regressed(self) -> bool: ...
+    def regressed(self) -> bool:
+        """Whether the candidate is slower than the baseline by more than the tolerance."""
+
     def __iter__(self) -> Iterator[float | bool]: ...
-    def __getitem__(self, index: int) -> float | bool: ...
+    def __getitem__(self, key: int, /) -> float | bool: ...
 
 @final
 class Store:
+    """An experiment store on disk: every finished configuration of the sweeps run into it
+    (``configs/<id>.json``, ``runs/<id>.arrow``), the judgements, the last results table and
+    a manifest.
+
+    Args:
+        path: The store folder, as given to ``ragplay.sweep(store=...)``.
+
+    Raises:
+        FileNotFoundError: No store manifest in ``path``.
+        DataError: A manifest of another format, or of a later version than this ragplay reads."""
+
     def __new__(cls, path: str | PathLike[str]) -> Store: ...
     @property
-    def path(self) -> Path: ...
+    def path(self) -> Path:
+        """The store folder."""
+
     @property
-    def manifest(self) -> dict[str, Any]: ...
+    def manifest(self) -> dict[str, Any]:
+        """The manifest: format, ragplay version, machine, collection fingerprint, the last
+        experiment, the baseline id and the finished configuration ids in order."""
+
     @property
-    def baseline(self) -> str: ...
-    def configurations(self) -> pl.DataFrame: ...
-    def runs(self) -> pl.LazyFrame: ...
-    def run(self, config_id: str) -> pl.DataFrame: ...
-    def baseline_run(self) -> pl.DataFrame: ...
-    def results(self) -> pl.DataFrame: ...
-    def latency(self) -> pl.DataFrame: ...
-    def qrels(self) -> pl.DataFrame: ...
+    def baseline(self) -> str:
+        """The last sweep's baseline configuration id.
+
+        Raises:
+            FileNotFoundError: The sweep into this store did not finish."""
+
+    def configurations(self) -> pl.DataFrame:
+        """One row per finished configuration: ``config_id``, ``label``, its measurements, and
+        its settings as JSON (``config``)."""
+
+    def runs(self) -> pl.LazyFrame:
+        """Every finished configuration's run, lazily (``polars.scan_ipc`` over the run files):
+        ``config_id``, ``query_id``, ``doc_id``, ``score``, ``rank``."""
+
+    def run(self, config_id: str) -> pl.DataFrame:
+        """One configuration's run (``query_id``, ``doc_id``, ``score``, ``rank``).
+
+        Raises:
+            KeyError: No finished configuration has that id."""
+
+    def baseline_run(self) -> pl.DataFrame:
+        """The baseline configuration's run."""
+
+    def results(self) -> pl.DataFrame:
+        """The last sweep's results table (as ``SweepResult.results``)."""
+
+    def latency(self) -> pl.DataFrame:
+        """Per configuration and stage latency (as ``SweepResult.latency``)."""
+
+    def qrels(self) -> pl.DataFrame:
+        """The judgements the runs were evaluated against."""
 
 @final
 class CacheStats:
@@ -870,8 +963,10 @@ def exact_search(
     them side by side.
 
     Args:
-        queries: Query vectors, float32 of shape ``(n_queries, dim)``.
-        docs: Document vectors, float32 of shape ``(n_docs, dim)``.
+        query_vectors: Query vectors, float32 of shape ``(n_queries, dim)`` (``queries=``
+            before this release).
+        doc_vectors: Document vectors, float32 of shape ``(n_docs, dim)`` (``docs=`` before
+            this release).
         query_ids: The id of each query row (a list, a ``polars.Series``, a numpy array, or a
             frame with a ``query_id`` column).
         doc_ids: The id of each document row, unique (likewise, ``doc_id`` for a frame).
@@ -1186,16 +1281,18 @@ def mmr(
 ) -> pl.DataFrame:
     """Re-rank each query's top documents by maximal marginal relevance.
 
-    Documents are picked one at a time, each maximising ``lambda_ * sim(query, doc) -
-    (1 - lambda_) * max sim(doc, picked)``, with cosine similarities of the index's vectors
+    Documents are picked one at a time, each maximising ``mmr_lambda * sim(query, doc) -
+    (1 - mmr_lambda) * max sim(doc, picked)``, with cosine similarities of the index's vectors
     (the query embedded by the index's encoder); ties go to the document ranked higher in
     ``run``. The i-th of n picks gets score n - i.
 
     Args:
         run: A run table; its documents must be in ``index``.
-        index: The ``DenseIndex`` holding the documents' vectors.
         queries: A queries table holding every query of ``run``.
-        lambda_: Weight of relevance against novelty, in [0, 1].
+        index: The ``DenseIndex`` holding the documents' vectors.
+        mmr_lambda: Weight of relevance against novelty, in [0, 1] (``lambda_=`` before this
+            release, and the order ``(run, index, queries)``; both still work, with a
+            ``DeprecationWarning``).
         k: Documents returned per query.
         depth: Candidates per query, from the top of ``run``; all if omitted.
         show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
@@ -1208,7 +1305,7 @@ class CrossEncoder:
     """A cross-encoder (a BERT sequence classifier, as sentence-transformers' ``CrossEncoder``
     runs the ``cross-encoder/ms-marco-*`` models) run in-process with candle.
 
-    A pair is read as ``[CLS] query [SEP] document [SEP]`` and cut to ``max_length`` tokens,
+    A pair is read as ``[CLS] query [SEP] document [SEP]`` and cut to ``max_seq_length`` tokens,
     longest part first; its score is the classifier's logits through the model's activation
     (sigmoid for one label unless the config names another)."""
 
@@ -1227,8 +1324,9 @@ class CrossEncoder:
         Args:
             name_or_path: A folder, or a repo id such as ``"cross-encoder/ms-marco-MiniLM-L6-v2"``.
             revision: Branch, tag or commit in the hub cache.
-            max_length: Tokens per pair (special tokens included); the tokenizer's
-                ``model_max_length`` (at most the model's positions) if omitted.
+            max_seq_length: Tokens per pair (special tokens included); the tokenizer's
+                ``model_max_length`` (at most the model's positions) if omitted
+                (``max_length=`` before this release).
             activation: ``"sigmoid"``, ``"identity"``, ``"tanh"`` or ``"softmax"``; the model's
                 if omitted.
 
@@ -1259,10 +1357,12 @@ class CrossEncoder:
         """Number of labels (scores per pair)."""
 
     @property
-    def max_seq_length(self) -> int: ...
+    def max_seq_length(self) -> int:
+        """Tokens per pair, special tokens included."""
+
     @property
     def max_length(self) -> int:
-        """Tokens per pair, special tokens included."""
+        """Deprecated name of ``max_seq_length``."""
 
     @property
     def activation(self) -> _Activation:
@@ -1469,7 +1569,7 @@ class Pipeline(BaseRetriever):
     ``rerank``, ``mmr``), so the pipeline ranks exactly as those calls made by hand.
 
     Retrievers are shared, not copied: an index used in a pipeline can still be used alone,
-    and ``index`` on the pipeline indexes each of them.
+    and ``index`` on the pipeline indexes each of them (and keeps the corpus for re-ranking).
 
     Args:
         retrievers: ``BM25``, ``DenseIndex``, ``Pipeline`` or ``Chunked`` objects (at least
@@ -1480,7 +1580,8 @@ class Pipeline(BaseRetriever):
         rrf_k: RRF's rank offset.
         rerank: A ``CrossEncoder``, ``BiEncoderReranker`` or ``CallableReranker`` that
             re-scores the top ``depth`` candidates.
-        mmr: MMR's ``lambda_`` (relevance against novelty, in [0, 1]); no MMR if omitted.
+        mmr_lambda: MMR's weight of relevance against novelty, in [0, 1]; no MMR if
+            omitted (``mmr=`` before this release).
         mmr_index: The ``DenseIndex`` whose vectors MMR compares; the first ``DenseIndex``
             among ``retrievers`` if omitted.
         depth: Candidates per query at every stage; 100 if omitted.
@@ -1513,7 +1614,7 @@ class Pipeline(BaseRetriever):
 
         Returns:
             A ``PipelineTrace``: ``candidates`` (every candidate's score and rank at every
-            stage), ``latency`` (per-stage p50/p95/p99 in milliseconds) and ``run``."""
+            stage), ``latency`` (per-stage latency percentiles in milliseconds) and ``run``."""
 
     @property
     def stages(self) -> list[str]:

@@ -60,6 +60,7 @@ def run(
     result = _rs.sweep(collection, experiment, store=store)
     took = time.perf_counter() - start
     out(report.text(report.ranked(result.results, metrics)))
+    out(report.LATENCY_NOTE)
     for line in report.verdict(result.results, metrics):
         out(line)
     out(

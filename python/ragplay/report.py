@@ -44,14 +44,26 @@ def text(table: pl.DataFrame) -> str:
         return str(table)
 
 
+#: How the sweep measured latency, for a reader of its table.
+LATENCY_NOTE = (
+    "latency: each query alone through every stage, measured after every index was built; "
+    "each configuration warmed up with 5 queries, each query's time the median of up to 3 "
+    "rounds (configurations under 1 s a round are repeated), the rounds visiting the "
+    "configurations in a shuffled order; p50_ms is the median over the queries and iqr_ms "
+    "its interquartile range (p75 - p25)"
+)
+
+
 def ranked(results: pl.DataFrame, metrics: list[str]) -> pl.DataFrame:
     """The configurations ranked by the first metric: each metric with its Holm-corrected p
-    against the baseline, latency, index build time and embedded tokens."""
+    against the baseline, the median latency with its interquartile range, index build time
+    and embedded tokens."""
     cols: list[str] = ["label"]
     for m in metrics:
         cols += [m, f"{m}_p_adjusted"]
+    iqr = (pl.col("p75_ms") - pl.col("p25_ms")).alias("iqr_ms")
     return results.sort(metrics[0], descending=True).select(
-        *cols, "p50_ms", "index_s", "embedded_tokens"
+        *cols, "p50_ms", iqr, "index_s", "embedded_tokens"
     )
 
 

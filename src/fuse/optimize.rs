@@ -184,10 +184,7 @@ fn split<'a>(
         .filter(|q| judged.contains(q))
         .collect();
     queries.sort_unstable();
-    let mut rng = SplitMix64::new(options.seed);
-    for i in (1..queries.len()).rev() {
-        queries.swap(i, rng.below(i + 1));
-    }
+    SplitMix64::new(options.seed).shuffle(&mut queries);
     let n_train = (queries.len() as f64 * options.train_fraction).round() as usize;
     if n_train == 0 || n_train == queries.len() {
         return Err(Error::config(

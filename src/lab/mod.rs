@@ -13,6 +13,7 @@ pub mod results;
 pub mod spec;
 pub mod store;
 pub mod sweep;
+mod timing;
 
 use polars::prelude::*;
 use rayon::prelude::*;

@@ -15,7 +15,7 @@ use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::spec::Experiment;
-use super::store::Done;
+use super::store::{Done, StageLatency};
 use crate::cancel::Cancel;
 use crate::data::schema::stat::{
     self, CI_HIGH, CI_LOW, DELTA, P_ADJUSTED, P_VALUE, SIGNIFICANT,
@@ -39,8 +39,8 @@ pub struct SweepResult {
     pub runs: DataFrame,
     /// Each configuration's run as its pipeline returned it, by id.
     pub by_id: FxHashMap<String, DataFrame>,
-    /// Per configuration and stage: `config_id`, `stage`, `mean_ms`, `p50_ms`, `p95_ms`,
-    /// `p99_ms`.
+    /// Per configuration and stage: `config_id`, `stage`, `repeats`, `mean_ms`, `p25_ms`,
+    /// `p50_ms`, `p75_ms`, `p95_ms`, `p99_ms` ([`crate::pipeline::latency`]).
     pub latency: DataFrame,
     /// One row per index built: `retriever`, `chunking`, `enrich`, `build_s`,
     /// `texts_embedded`, `tokens_embedded`.
@@ -190,12 +190,15 @@ fn table(e: &Experiment, done: &[&Done], baseline: &str, cells: &[Vec<Cell>]) ->
     let num = |f: &dyn Fn(&super::store::Record) -> f64| -> Vec<f64> {
         done.iter().map(|d| f(&d.record)).collect()
     };
-    let total = |d: &Done, pick: fn(&super::store::StageLatency) -> f64| {
-        d.record
-            .latency
-            .iter()
-            .find(|l| l.stage == "total")
-            .map_or(f64::NAN, pick)
+    let latency_column = |name: &str, pick: fn(&StageLatency) -> f64| {
+        let total = |d: &&Done| {
+            d.record
+                .latency
+                .iter()
+                .find(|l| l.stage == "total")
+                .map_or(f64::NAN, pick)
+        };
+        Column::new(name.into(), done.iter().map(total).collect::<Vec<f64>>())
     };
     let mut cols = vec![
         Column::new("config_id".into(), rec(&|r| Some(r.id.clone()))),
@@ -249,24 +252,11 @@ fn table(e: &Experiment, done: &[&Done], baseline: &str, cells: &[Vec<Cell>]) ->
         cols.push(Column::new(name(SIGNIFICANT), significant));
     }
     cols.extend([
-        Column::new(
-            "p50_ms".into(),
-            done.iter()
-                .map(|d| total(d, |l| l.p50_ms))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "p95_ms".into(),
-            done.iter()
-                .map(|d| total(d, |l| l.p95_ms))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "p99_ms".into(),
-            done.iter()
-                .map(|d| total(d, |l| l.p99_ms))
-                .collect::<Vec<_>>(),
-        ),
+        latency_column("p25_ms", |l| l.p25_ms),
+        latency_column("p50_ms", |l| l.p50_ms),
+        latency_column("p75_ms", |l| l.p75_ms),
+        latency_column("p95_ms", |l| l.p95_ms),
+        latency_column("p99_ms", |l| l.p99_ms),
         Column::new("index_s".into(), num(&|r| r.index_s)),
         Column::new("search_s".into(), num(&|r| r.search_s)),
         Column::new(
@@ -294,7 +284,7 @@ fn table(e: &Experiment, done: &[&Done], baseline: &str, cells: &[Vec<Cell>]) ->
 }
 
 fn latency_table(done: &[&Done]) -> Result<DataFrame> {
-    let rows: Vec<(&str, &super::store::StageLatency)> = done
+    let rows: Vec<(&str, &StageLatency)> = done
         .iter()
         .flat_map(|d| {
             d.record
@@ -303,7 +293,7 @@ fn latency_table(done: &[&Done]) -> Result<DataFrame> {
                 .map(move |l| (d.record.id.as_str(), l))
         })
         .collect();
-    let f = |pick: fn(&super::store::StageLatency) -> f64| -> Vec<f64> {
+    let f = |pick: fn(&StageLatency) -> f64| -> Vec<f64> {
         rows.iter().map(|(_, l)| pick(l)).collect()
     };
     Ok(DataFrame::new_infer_height(vec![
@@ -317,8 +307,14 @@ fn latency_table(done: &[&Done]) -> Result<DataFrame> {
                 .map(|(_, l)| l.stage.as_str())
                 .collect::<Vec<_>>(),
         ),
+        Column::new(
+            "repeats".into(),
+            rows.iter().map(|(_, l)| l.repeats as u32).collect::<Vec<_>>(),
+        ),
         Column::new("mean_ms".into(), f(|l| l.mean_ms)),
+        Column::new("p25_ms".into(), f(|l| l.p25_ms)),
         Column::new("p50_ms".into(), f(|l| l.p50_ms)),
+        Column::new("p75_ms".into(), f(|l| l.p75_ms)),
         Column::new("p95_ms".into(), f(|l| l.p95_ms)),
         Column::new("p99_ms".into(), f(|l| l.p99_ms)),
     ])?)

@@ -37,15 +37,7 @@ const VERSION: u32 = 1;
 /// The column that names a run's configuration in the store's run files.
 pub const CONFIG_ID: &str = "config_id";
 
-/// One stage's latency over the queries, in milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageLatency {
-    pub stage: String,
-    pub mean_ms: f64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-}
+pub use crate::pipeline::StageLatency;
 
 /// A finished configuration as a sweep holds it: its record and its run.
 pub struct Done {
@@ -63,9 +55,9 @@ pub struct Record {
     pub index_s: f64,
     /// Corpus tokens embedded by those indexes (0 for lexical ones and cache hits).
     pub embedded_tokens: u64,
-    /// Wall time of searching every query one at a time.
+    /// Wall time of searching all queries at once.
     pub search_s: f64,
-    /// Per stage, then `total`.
+    /// Per stage, then `total`, measured in the sweep's latency phase (empty until then).
     pub latency: Vec<StageLatency>,
     /// The process' peak resident memory while the configuration ran (Linux only).
     pub peak_rss_mb: Option<f64>,
@@ -282,6 +274,15 @@ impl Store {
         let ids = Column::new(CONFIG_ID.into(), vec![record.id.as_str(); run.height()]);
         with_id.insert_column(0, ids)?;
         write_ipc(&self.run_path(&record.id), &with_id)?;
+        let text = serde_json::to_string_pretty(record)
+            .map_err(|e| Error::config("store", e.to_string()))?;
+        write_atomic(&self.record_path(&record.id), |w| {
+            w.write_all(text.as_bytes())
+        })
+    }
+
+    /// Write a configuration's record again (after its latency was measured).
+    pub fn save_record(&self, record: &Record) -> Result<()> {
         let text = serde_json::to_string_pretty(record)
             .map_err(|e| Error::config("store", e.to_string()))?;
         write_atomic(&self.record_path(&record.id), |w| {

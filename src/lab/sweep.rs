@@ -7,13 +7,17 @@
 //! chunking and enrichment is chunked and embedded once per retriever. Dense indexes embed
 //! through an [`EmbeddingCache`] in the store, so texts embedded before a kill are read back
 //! after it. Encoders and re-rankers are loaded once per name. Each configuration is a
-//! [`Pipeline`] over the shared indexes, searched with [`Pipeline::trace`] (queries one at a
-//! time, per-stage latency), whose run is the configuration's run. Queries are embedded anew in
-//! every configuration (never read from the cache), so each configuration's latency includes
-//! embedding its queries, as when it serves them.
+//! [`Pipeline`] over the shared indexes, which searches all queries at once for the
+//! configuration's run. Latency is measured afterwards, for every configuration this call
+//! computed, under the same conditions ([`super::timing`]: warm-up, queries one at a time,
+//! rounds in a shuffled order, repeats where cheap, the median and interquartile range).
+//! Queries are embedded anew in every search (never read from the cache), so a
+//! configuration's latency includes embedding its queries, as when it serves them.
 //!
-//! Resumption: a configuration whose record is in the store is read back, not recomputed; the rest
-//! run in the experiment's order. With `budget_s`, no configuration after the first starts once
+//! Resumption: a configuration whose record is in the store with its latency is read back, not
+//! recomputed; the rest run in the experiment's order. A record is saved as soon as its run is
+//! done and saved again with its latency, so a kill during the latency phase leaves records
+//! without latency, which the next call computes again. With `budget_s`, no configuration after the first starts once
 //! that many seconds have passed (the skipped ones are listed). Ctrl-C stops within one query or
 //! batch and keeps every finished configuration.
 
@@ -26,7 +30,7 @@ use rustc_hash::FxHashMap;
 
 use super::results::{self, SweepResult};
 use super::spec::{ChunkSpec, Config, Experiment, FusionSpec, Mode, Point, RetrieverSpec, AXES};
-use super::store::{self, Done, Record, StageLatency, Store};
+use super::store::{self, Done, Record, Store};
 use crate::cancel::Cancel;
 use crate::chunk::{Aggregate, CachedEmbedder, ChunkOptions, Template};
 use crate::data::schema::{self, table, DOC_ID, QUERY_ID, TEXT};
@@ -34,7 +38,8 @@ use crate::data::{Beir, DocumentTexts};
 use crate::embed::{EmbeddingCache, EncodeOptions, Encoder, EncoderOptions};
 use crate::error::{Error, Result};
 use crate::fuse::FuseOptions;
-use crate::pipeline::{Chunked, MmrStage, Pipeline, RerankStage};
+use super::timing::{time_configs, Timed};
+use crate::pipeline::{cut, Chunked, LatencyOptions, MmrStage, Pipeline, RerankStage};
 use crate::rerank::{CrossEncoder, CrossEncoderOptions, PairScorer};
 use crate::retrieve::{
     Bm25, Bm25Config, DenseIndex, Retriever, SharedRetriever, Storage, VectorOptions,
@@ -92,6 +97,8 @@ struct Lab<'a> {
     reused: Vec<String>,
     skipped: Vec<String>,
     started: Instant,
+    /// The pipelines of the configurations this call computed, timed at the end.
+    timed: Vec<Timed>,
     /// Text lengths (characters) per document, for the token estimates.
     doc_chars: FxHashMap<String, usize>,
     query_chars: FxHashMap<String, usize>,
@@ -148,6 +155,7 @@ pub fn sweep(
         reused: Vec::new(),
         skipped: Vec::new(),
         started: Instant::now(),
+        timed: Vec::new(),
         doc_chars: doc_lengths(&collection.corpus)?,
         query_chars: query_lengths(&collection.queries)?,
     };
@@ -160,6 +168,7 @@ pub fn sweep(
         }
         Mode::Staged => lab.staged(manifest.as_mut(), cancel)?,
     }
+    lab.time_latency(cancel)?;
     let baseline = lab.baseline_id(&baseline_point)?;
     let finished: Vec<&Done> = lab.order.iter().filter_map(|id| lab.done.get(id)).collect();
     let result = results::assemble(
@@ -223,7 +232,8 @@ impl Lab<'_> {
             return Ok(None);
         }
         self.order.push(id.clone());
-        if let Some((record, run)) = self.store.map(|s| s.finished(&id)).transpose()?.flatten() {
+        let stored = self.store.map(|s| s.finished(&id)).transpose()?.flatten();
+        if let Some((record, run)) = stored.filter(|(r, _)| !r.latency.is_empty()) {
             // A sweep killed between saving a configuration and listing it leaves it out of
             // the manifest: list it now.
             if let (Some(s), Some(m)) = (self.store, manifest) {
@@ -556,20 +566,27 @@ impl Lab<'_> {
         pipeline.set_corpus(&self.c.corpus);
         let (_, q0) = self.embedded();
         cancel.set_label(&config.label());
+        let rerank_at = pipeline.stages().iter().position(|s| s == "rerank");
+        let mut reranked: Option<DataFrame> = None;
+        let mut stage = 0;
         let started = Instant::now();
-        let trace = pipeline.trace(&self.c.queries, self.e.k, cancel)?;
+        let last = pipeline.run_stages(&self.c.queries, None, cancel, &mut |s| {
+            if Some(stage) == rerank_at {
+                reranked = Some(s.run);
+            }
+            stage += 1;
+        })?;
+        let run = cut(&last, self.e.k)?;
         let search_s = started.elapsed().as_secs_f64();
         let (_, q1) = self.embedded();
         let queries = self.c.queries.height().max(1) as f64;
-        let latency = stage_latency(&trace.latency)?;
-        let context_tokens = self.context_tokens(&trace.run, &config.chunking)? / queries;
-        let reranked_tokens = if config.rerank.is_some() {
-            self.reranked_tokens(
-                &trace.candidates,
-                config.rerank.as_ref().and_then(|r| r.max_length),
-            )? / queries
-        } else {
-            0.0
+        let context_tokens = self.context_tokens(&run, &config.chunking)? / queries;
+        let reranked_tokens = match &reranked {
+            Some(pairs) => {
+                let cap = config.rerank.as_ref().and_then(|r| r.max_length);
+                self.reranked_tokens(pairs, cap)? / queries
+            }
+            None => 0.0,
         };
         let query_tokens = (q1 - q0) as f64 / queries;
         let p = &self.e.prices;
@@ -582,7 +599,7 @@ impl Lab<'_> {
             index_s,
             embedded_tokens,
             search_s,
-            latency,
+            latency: Vec::new(),
             peak_rss_mb: store::peak_rss_mb(),
             query_tokens,
             reranked_tokens,
@@ -590,10 +607,32 @@ impl Lab<'_> {
             index_cost_usd: embedded_tokens as f64 * p.embed / 1e6,
             cost_per_1k_queries_usd: per_query * 1000.0 / 1e6,
         };
-        Ok(Done {
-            record,
-            run: trace.run,
-        })
+        self.timed.push(Timed {
+            id: id.to_owned(),
+            label: config.label(),
+            pipeline,
+        });
+        Ok(Done { record, run })
+    }
+
+    /// Time every configuration this call computed ([`super::timing`]) and save each record
+    /// again with its latency.
+    fn time_latency(&mut self, cancel: &Cancel) -> Result<()> {
+        if self.timed.is_empty() {
+            return Ok(());
+        }
+        let options = LatencyOptions::default();
+        let stats = time_configs(&self.timed, &self.c.queries, &options, self.e.seed, cancel)?;
+        for (t, latency) in self.timed.iter().zip(stats) {
+            let Some(done) = self.done.get_mut(&t.id) else {
+                continue;
+            };
+            done.record.latency = latency;
+            if let Some(s) = self.store {
+                s.save_record(&done.record)?;
+            }
+        }
+        Ok(())
     }
 
     /// Estimated tokens of the top `context_k` results of every query: a document's text, or
@@ -618,18 +657,15 @@ impl Lab<'_> {
         Ok(chars as f64 / CHARS_PER_TOKEN)
     }
 
-    /// Estimated tokens of the pairs the re-ranker scored (rows of the trace with a
-    /// `rerank_score`), each capped at `max_length` when set.
-    fn reranked_tokens(&self, candidates: &DataFrame, max_length: Option<usize>) -> Result<f64> {
-        let scored = candidates.column("rerank_score")?.f64()?;
-        let qids = schema::str_column(candidates, "trace", QUERY_ID)?;
-        let docs = schema::str_column(candidates, "trace", DOC_ID)?;
+    /// Estimated tokens of the pairs the re-ranker scored (the rows of its stage's run), each
+    /// capped at `max_length` when set.
+    fn reranked_tokens(&self, pairs: &DataFrame, max_length: Option<usize>) -> Result<f64> {
+        let qids = schema::str_column(pairs, table::RUN, QUERY_ID)?;
+        let docs = schema::str_column(pairs, table::RUN, DOC_ID)?;
         let cap = max_length.map_or(f64::INFINITY, |m| m as f64);
-        Ok((0..scored.len())
-            .map(|i| scored.get(i))
-            .zip(schema::str_values(qids).zip(schema::str_values(docs)))
-            .filter(|(s, _)| s.is_some())
-            .map(|(_, (q, d))| {
+        Ok(schema::str_values(qids)
+            .zip(schema::str_values(docs))
+            .map(|(q, d)| {
                 let chars = self.query_chars.get(q).copied().unwrap_or(0)
                     + self.doc_chars.get(d).copied().unwrap_or(0);
                 (chars as f64 / CHARS_PER_TOKEN).min(cap)
@@ -677,29 +713,4 @@ fn fuse_options(spec: Option<&FusionSpec>) -> Result<FuseOptions> {
         o.weights = f.weights.clone();
     }
     Ok(o)
-}
-
-/// The trace's latency table as records.
-fn stage_latency(table: &DataFrame) -> Result<Vec<StageLatency>> {
-    let stages = schema::str_column(table, "latency", "stage")?;
-    let col = |name: &str| -> Result<Vec<f64>> {
-        let c = table.column(name)?.f64()?.clone();
-        Ok((0..c.len()).map(|i| c.get(i).unwrap_or(f64::NAN)).collect())
-    };
-    let (mean, p50, p95, p99) = (
-        col("mean_ms")?,
-        col("p50_ms")?,
-        col("p95_ms")?,
-        col("p99_ms")?,
-    );
-    Ok(schema::str_values(stages)
-        .enumerate()
-        .map(|(i, s)| StageLatency {
-            stage: s.to_owned(),
-            mean_ms: mean[i],
-            p50_ms: p50[i],
-            p95_ms: p95[i],
-            p99_ms: p99[i],
-        })
-        .collect())
 }

@@ -22,6 +22,7 @@
 //! `index` leaves the retrievers not yet reached as they were.
 
 pub mod chunked;
+pub mod latency;
 pub mod trace;
 
 use std::sync::{Arc, RwLock};
@@ -36,6 +37,7 @@ use crate::fuse::{self, FuseOptions};
 use crate::rerank::{self, MmrOptions, PairScorer, RerankOptions};
 use crate::retrieve::{DenseIndex, Retriever, SharedRetriever};
 pub use chunked::Chunked;
+pub use latency::{LatencyOptions, StageLatency};
 pub use trace::Trace;
 
 /// Candidates per query at every stage when a caller does not say.
@@ -264,7 +266,7 @@ fn stage(run: &DataFrame, t: Instant) -> StageRun {
 }
 
 /// The rows of a run ranked at most `k` (the run's ranks are 1-based per query).
-pub(crate) fn cut(run: &DataFrame, k: usize) -> Result<DataFrame> {
+pub fn cut(run: &DataFrame, k: usize) -> Result<DataFrame> {
     let ranks = run.column(RANK)?.u32()?;
     let mask = ranks.lt_eq(k as u32);
     Ok(run.filter(&mask)?)

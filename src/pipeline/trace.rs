@@ -1,13 +1,14 @@
 //! A pipeline's trace: every candidate's score and rank at every stage, and the latency of
 //! each stage over the queries.
 //!
-//! Queries run one at a time (a service answers one query per request), so each stage's wall
-//! time is a per-query latency; percentiles are linearly interpolated between order
-//! statistics (Hyndman & Fan 1996, definition 7, numpy's default).
+//! Queries run one at a time (a service answers one query per request), after a short
+//! untimed warm-up, so each stage's wall time is a per-query latency; the statistics are
+//! those of [`super::latency`] over one round.
 
 use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
+use super::latency::{self, LatencyOptions, StageLatency};
 use super::{cut, Pipeline, StageRun};
 use crate::cancel::Cancel;
 use crate::data::schema::{self, table, DOC_ID, QUERY_ID, RANK, SCORE};
@@ -20,9 +21,11 @@ pub struct Trace {
     /// every stage (null where the stage did not return the document). Rows by query, then
     /// final rank, then the best rank at any stage.
     pub candidates: DataFrame,
-    /// One row per stage and one for `total`: `stage`, `queries`, `mean_ms`, `p50_ms`,
-    /// `p95_ms`, `p99_ms`.
+    /// One row per stage and one for `total` ([`latency::latency_frame`]): `stage`,
+    /// `queries`, `repeats`, `mean_ms`, `p25_ms`, `p50_ms`, `p75_ms`, `p95_ms`, `p99_ms`.
     pub latency: DataFrame,
+    /// The same figures as records.
+    pub stats: Vec<StageLatency>,
     /// The final run (the pipeline's search result).
     pub run: DataFrame,
 }
@@ -39,14 +42,6 @@ fn ranked(run: &DataFrame) -> Result<Ranked<'_>> {
         .zip(ranks.into_no_null_iter())
         .map(|((d, s), r)| (d, (s, r)))
         .collect())
-}
-
-/// The `q`-th percentile (0–100) of sorted values, linearly interpolated.
-pub fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    crate::eval::stats::quantile_sorted(sorted, q / 100.0)
 }
 
 /// The columns of the candidates table, filled query by query.
@@ -99,7 +94,8 @@ impl Columns {
     }
 }
 
-/// Run `pipeline` on each query of `queries` alone, recording every stage.
+/// Run `pipeline` on each query of `queries` alone, recording every stage (after a warm-up
+/// of a few untimed queries, as [`super::latency`] measures).
 pub(crate) fn trace(
     pipeline: &Pipeline,
     queries: &DataFrame,
@@ -121,25 +117,17 @@ pub(crate) fn trace(
         ranks: vec![Vec::new(); stages.len()],
         stages: stages.clone(),
     };
-    let mut seconds: Vec<Vec<f64>> = vec![Vec::new(); stages.len() + 1];
     let mut finals = Vec::with_capacity(queries.height());
-    // The stages report progress on their own token; the caller's counts queries.
-    let inner = Cancel::new();
+    let qids: Vec<&str> = schema::str_values(ids).collect();
+    latency::warm_up(pipeline, queries, LatencyOptions::default().warmup, cancel)?;
     cancel.start("trace queries", queries.height() as u64);
-    for (i, qid) in schema::str_values(ids).enumerate() {
-        cancel.check()?;
-        let one = queries.slice(i as i64, 1);
-        let mut runs: Vec<StageRun> = Vec::with_capacity(stages.len());
-        let last = pipeline.run_stages(&one, None, &inner, &mut |s| runs.push(s))?;
-        let last = cut(&last, k)?;
-        for (s, run) in runs.iter().enumerate() {
-            seconds[s].push(run.seconds);
-        }
-        seconds[stages.len()].push(runs.iter().map(|r| r.seconds).sum());
-        columns.push_query(qid, &runs, &last)?;
+    let round = latency::time_round(pipeline, queries, cancel, &mut |i, runs| {
+        let last = runs.last().map(|r| &r.run).expect("a pipeline has a stage");
+        let last = cut(last, k)?;
+        columns.push_query(qids[i], runs, &last)?;
         finals.push(last);
-        cancel.advance(1);
-    }
+        Ok(())
+    })?;
     // Queries in the order of the queries table, as a search returns them.
     let mut finals = finals.into_iter();
     let mut run = finals.next().expect("at least one query");
@@ -147,54 +135,11 @@ pub(crate) fn trace(
         run.vstack_mut(&f)?;
     }
     run.rechunk_mut();
+    let stats = latency::summarize(&stages, &[round]);
     Ok(Trace {
         candidates: columns.finish()?,
-        latency: latency_frame(&stages, seconds)?,
+        latency: latency::latency_frame(&stats, queries.height())?,
+        stats,
         run,
     })
-}
-
-fn latency_frame(stages: &[String], seconds: Vec<Vec<f64>>) -> Result<DataFrame> {
-    let names: Vec<&str> = stages.iter().map(String::as_str).chain(["total"]).collect();
-    let mut cols: [Vec<f64>; 4] = Default::default();
-    let mut counts = Vec::new();
-    for mut s in seconds {
-        s.iter_mut().for_each(|x| *x *= 1e3);
-        s.sort_by(f64::total_cmp);
-        counts.push(s.len() as u32);
-        cols[0].push(s.iter().sum::<f64>() / s.len().max(1) as f64);
-        for (c, q) in cols[1..].iter_mut().zip([50.0, 95.0, 99.0]) {
-            c.push(percentile(&s, q));
-        }
-    }
-    let [mean, p50, p95, p99] = cols;
-    schema::frame(vec![
-        Column::new("stage".into(), names),
-        Column::new("queries".into(), counts),
-        Column::new("mean_ms".into(), mean),
-        Column::new("p50_ms".into(), p50),
-        Column::new("p95_ms".into(), p95),
-        Column::new("p99_ms".into(), p99),
-    ])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile;
-
-    #[test]
-    fn percentiles_interpolate_like_numpy() {
-        // numpy.percentile([1, 2, 3, 4], [50, 95, 99]) = 2.5, 3.85, 3.97
-        let v = [1.0, 2.0, 3.0, 4.0];
-        for (q, want) in [
-            (50.0, 2.5),
-            (95.0, 3.85),
-            (99.0, 3.97),
-            (0.0, 1.0),
-            (100.0, 4.0),
-        ] {
-            assert!((percentile(&v, q) - want).abs() < 1e-12, "{q}");
-        }
-        assert_eq!(percentile(&[7.0], 99.0), 7.0);
-    }
 }

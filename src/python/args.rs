@@ -16,8 +16,8 @@
 //! that this module depends on none of them: `RetrieverArg` (`retriever.rs`), `Reranker`
 //! (`rerank.rs`), `Cache` (`embed.rs`), `ExperimentArg` (`sweep.rs`).
 //!
-//! A `TypeError` raised here is prefixed by pyo3 with the argument's name
-//! (`argument 'corpus': must be a polars.DataFrame, got dict`).
+//! Messages say what was expected and what came; pyo3 adds the argument's name as a note of
+//! the exception (`expected a polars.DataFrame, got dict` / `while processing 'corpus'`).
 
 use std::marker::PhantomData;
 
@@ -50,7 +50,7 @@ fn is_instance(obj: &Bound<'_, PyAny>, module: &str, class: &str) -> PyResult<bo
 pub struct Frame(pub DataFrame);
 
 impl Frame {
-    /// The frame of `obj`, with a `TypeError` that names `what` otherwise.
+    /// The frame of `obj`, read by hand, with a `TypeError` that names `what` otherwise.
     pub fn named(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<DataFrame> {
         if !is_instance(obj, "polars", "DataFrame")? {
             return Err(PyTypeError::new_err(format!(
@@ -68,7 +68,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Frame {
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
         if !is_instance(&obj, "polars", "DataFrame")? {
             return Err(PyTypeError::new_err(format!(
-                "must be a polars.DataFrame, got {}",
+                "expected a polars.DataFrame, got {}",
                 type_name(&obj)
             )));
         }
@@ -114,13 +114,13 @@ impl<'a, 'py, C: IdColumn> FromPyObject<'a, 'py> for Ids<C> {
         let column = C::COLUMN;
         let values = if obj.is_instance_of::<PyString>() {
             return Err(PyTypeError::new_err(
-                "must be a sequence of ids, not a single str",
+                "expected a sequence of ids, got a single str",
             ));
         } else if is_instance(&obj, "polars", "DataFrame")? {
             let columns: Vec<String> = obj.getattr("columns")?.extract()?;
             if !columns.iter().any(|c| c == column) {
                 return Err(DataError::new_err(format!(
-                    "a DataFrame of ids needs a {column:?} column (columns: {columns:?})"
+                    "expected a DataFrame of ids with a {column:?} column, got columns {columns:?}"
                 )));
             }
             obj.get_item(column)?.call_method0("to_list")?
@@ -132,7 +132,7 @@ impl<'a, 'py, C: IdColumn> FromPyObject<'a, 'py> for Ids<C> {
             obj.to_owned()
         } else {
             return Err(PyTypeError::new_err(format!(
-                "must be a list of str, a polars Series, a numpy array or a DataFrame with a \
+                "expected a list of str, a polars Series, a numpy array or a DataFrame with a \
                  {column:?} column, got {}",
                 type_name(&obj)
             )));
@@ -162,10 +162,10 @@ pub fn str_items<'py>(
         .map(|(i, item)| {
             let item = item?;
             let s = item.cast::<PyString>().map_err(|_| {
-                PyTypeError::new_err(format!("{name}[{i}] must be str, got {}", type_name(&item)))
+                PyTypeError::new_err(format!("{name}[{i}]: expected str, got {}", type_name(&item)))
             })?;
             let text = s.to_cow().map_err(|e| {
-                DataError::new_err(format!("{name}[{i}] is not valid UTF-8 text: {e}"))
+                DataError::new_err(format!("{name}[{i}]: not valid UTF-8 text: {e}"))
             })?;
             Ok(text.into_owned())
         })
@@ -181,7 +181,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Texts {
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
         if obj.is_instance_of::<PyString>() {
             return Err(PyTypeError::new_err(
-                "must be a sequence of str, not a single str",
+                "expected a sequence of str, got a single str",
             ));
         }
         Ok(Texts(str_items("", obj.try_iter()?)?))
@@ -203,7 +203,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Pairs {
                 match <[String; 2]>::try_from(parts) {
                     Ok([q, d]) => Ok((q, d)),
                     Err(parts) => Err(PyTypeError::new_err(format!(
-                        "[{i}] must be a (query, document) pair, got {} items",
+                        "[{i}]: expected a (query, document) pair, got {} items",
                         parts.len()
                     ))),
                 }
@@ -251,7 +251,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Runs {
             return Ok(Runs::Table(import_frame(&obj)?));
         }
         Err(PyTypeError::new_err(format!(
-            "must be a polars.DataFrame, a dict of run name to DataFrame or a list of \
+            "expected a polars.DataFrame, a dict of run name to DataFrame or a list of \
              DataFrames, got {}",
             type_name(&obj)
         )))
@@ -298,13 +298,13 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Matrix<'py> {
             .cast::<PyArray2<f32>>()
             .map_err(|_| {
                 PyTypeError::new_err(
-                    "must be a 2-D numpy float32 array (np.asarray(x, dtype=np.float32))",
+                    "expected a 2-D numpy float32 array (np.asarray(x, dtype=np.float32))",
                 )
             })?
             .readonly();
         if !arr.is_c_contiguous() {
             return Err(PyTypeError::new_err(
-                "must be C-contiguous (np.ascontiguousarray)",
+                "expected a C-contiguous array (np.ascontiguousarray)",
             ));
         }
         Ok(Matrix(arr))
@@ -349,7 +349,7 @@ where
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
         let text = obj
             .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err(format!("must be str, got {}", type_name(&obj))))?;
+            .map_err(|_| PyTypeError::new_err(format!("expected str, got {}", type_name(&obj))))?;
         Ok(Opt(text.to_cow()?.parse::<T>()?))
     }
 }
@@ -370,8 +370,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for StopWordsArg {
                 .map(|w| StopWordsArg(StopWords::Custom(w)))
                 .map_err(|_| {
                     PyTypeError::new_err(
-                        "stopwords must be None, a list name such as \"english\", or a list of \
-                         words",
+                        "expected None, a list name such as \"english\", or a list of words",
                     )
                 })
         }

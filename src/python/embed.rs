@@ -95,7 +95,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Cache {
         }
         let path: PathBuf = obj.extract().map_err(|_| {
             PyTypeError::new_err(format!(
-                "must be an EmbeddingCache or a folder path, got {}",
+                "expected an EmbeddingCache or a folder path, got {}",
                 type_name(&obj)
             ))
         })?;

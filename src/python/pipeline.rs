@@ -161,8 +161,9 @@ impl PyPipelineTrace {
         PyDataFrame(self.inner.candidates.clone())
     }
 
-    /// One row per stage and one for ``total``: ``stage``, ``queries``, ``mean_ms``,
-    /// ``p50_ms``, ``p95_ms``, ``p99_ms`` (each query run alone).
+    /// One row per stage and one for ``total``: ``stage``, ``queries``, ``repeats`` (1),
+    /// ``mean_ms``, ``p25_ms``, ``p50_ms``, ``p75_ms``, ``p95_ms``, ``p99_ms`` (each query run
+    /// alone, after a few untimed queries of warm-up).
     #[getter]
     fn latency(&self) -> PyDataFrame {
         PyDataFrame(self.inner.latency.clone())

@@ -256,7 +256,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Reranker {
             Ok(Reranker(f.get().inner.clone()))
         } else {
             Err(PyTypeError::new_err(format!(
-                "must be a reranker (CrossEncoder, BiEncoderReranker or CallableReranker), \
+                "expected a reranker (CrossEncoder, BiEncoderReranker or CallableReranker), \
                  got {}",
                 type_name(&obj)
             )))

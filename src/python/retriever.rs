@@ -186,7 +186,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for RetrieverArg {
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
         let base = obj.cast::<PyRetriever>().map_err(|_| {
             PyTypeError::new_err(format!(
-                "must be a retriever (BM25, DenseIndex, Pipeline or Chunked), got {}",
+                "expected a retriever (BM25, DenseIndex, Pipeline or Chunked), got {}",
                 type_name(&obj)
             ))
         })?;

@@ -641,10 +641,7 @@ mod tests {
         use rustc_hash::FxHashMap;
         let values = ids(5000, 5, 13);
         let mut shuffled = values.clone();
-        let mut rng = crate::rng::SplitMix64::new(14);
-        for i in (1..shuffled.len()).rev() {
-            shuffled.swap(i, rng.below(i + 1));
-        }
+        crate::rng::SplitMix64::new(14).shuffle(&mut shuffled);
         for (table, sizes) in [(&values, vec![5000]), (&shuffled, vec![2500, 1, 2499])] {
             let ca = column(table, &sizes);
             let chunks = StrChunks::strings(&ca);
