@@ -76,7 +76,7 @@ def main() -> None:
     pairs = pairs_of(args.pairs)
     with tempfile.TemporaryDirectory() as tmp:
         make_model(Path(tmp))
-        ours = ragplay.CrossEncoder.from_pretrained(tmp, max_length=512)
+        ours = ragplay.CrossEncoder.from_pretrained(tmp, max_seq_length=512)
         theirs = CrossEncoder(tmp, max_length=512, device="cpu")
         ours.predict(pairs[:64], show_progress=False)
         theirs.predict(pairs[:64], show_progress_bar=False)

@@ -143,7 +143,7 @@ def test_scifact_fusion_table(runs, scifact, scifact_index):
     table["tuned combsum z-score"] = tuning.run
     for name, run in list(table.items()):
         table[f"{name} + mmr"] = ragplay.mmr(
-            run, scifact_index, scifact.queries, lambda_=0.7, k=10, depth=30, show_progress=False
+            run, scifact.queries, scifact_index, mmr_lambda=0.7, k=10, depth=30, show_progress=False
         )
     summary = ragplay.evaluate(table, qrels, ["ndcg@10", "recall@100"]).summary
     print(summary)
@@ -177,7 +177,7 @@ def test_mmr_equals_numpy(runs, scifact, scifact_index, encoder, lam):
     run = ragplay.rank_run(runs["bm25"]).filter(
         pl.col("query_id").is_in(queries["query_id"].implode())
     )
-    ours = ragplay.mmr(run, scifact_index, queries, lambda_=lam, k=10, depth=25)
+    ours = ragplay.mmr(run, queries, scifact_index, mmr_lambda=lam, k=10, depth=25)
     qv = encoder.encode_queries(queries)
     slot = {d: i for i, d in enumerate(scifact_index.doc_ids)}
     vectors = scifact_index.vectors.astype(np.float64)
@@ -246,18 +246,18 @@ def test_bad_input(runs, scifact, scifact_index):
     queries = scifact.queries
     for lam in (-0.1, 1.5, float("nan")):
         with pytest.raises(ragplay.ConfigError) as bad:
-            ragplay.mmr(dense, scifact_index, queries, lambda_=lam)
-        assert bad.value.parameter == "lambda_"
+            ragplay.mmr(dense, queries, scifact_index, mmr_lambda=lam)
+        assert bad.value.parameter == "mmr_lambda"
     with pytest.raises(ragplay.DataError) as bad:
-        ragplay.mmr(dense.head(0), scifact_index, queries)
+        ragplay.mmr(dense.head(0), queries, scifact_index)
     assert str(bad.value) == "run table is empty"
     with pytest.raises(ragplay.DataError) as bad:
-        ragplay.mmr(dense, scifact_index, queries.head(3))
+        ragplay.mmr(dense, queries.head(3), scifact_index)
     assert bad.value.kind == "query"
     stranger = dense.head(1).with_columns(pl.lit("not-a-doc").alias("doc_id"))
     with pytest.raises(ragplay.DataError) as bad:
-        ragplay.mmr(stranger, scifact_index, queries)
+        ragplay.mmr(stranger, queries, scifact_index)
     assert (bad.value.kind, bad.value.id) == ("document", "not-a-doc")
     with pytest.raises(ragplay.ConfigError) as bad:
-        ragplay.mmr(dense, scifact_index, queries, k=0)
+        ragplay.mmr(dense, queries, scifact_index, k=0)
     assert bad.value.parameter == "k"

@@ -63,7 +63,7 @@ def sample_stack(encoder):
 
     reranker = ragplay.CallableReranker(overlap)
     pipeline = ragplay.Pipeline(
-        [bm25, dense], fuse="rrf", rrf_k=10, rerank=reranker, mmr=0.7, depth=8
+        [bm25, dense], fuse="rrf", rrf_k=10, rerank=reranker, mmr_lambda=0.7, depth=8
     )
     pipeline.index(sample.corpus, show_progress=False)
     return sample, bm25, dense, reranker, pipeline
@@ -80,7 +80,7 @@ def test_pipeline_with_rerank_and_mmr_equals_the_chain_by_hand(sample_stack):
     }
     fused = ragplay.fuse(runs, method="rrf", rrf_k=10, k=8)
     reranked = ragplay.rerank(fused, q, sample.corpus, reranker, depth=8, k=8, show_progress=False)
-    diverse = ragplay.mmr(reranked, dense, q, lambda_=0.7, k=8, depth=8, show_progress=False)
+    diverse = ragplay.mmr(reranked, q, dense, mmr_lambda=0.7, k=8, depth=8, show_progress=False)
     same(pipeline.search(q, k=3, show_progress=False), cut(diverse, 3))
 
     trace = pipeline.trace(q, k=3, show_progress=False)
@@ -152,9 +152,9 @@ def test_pipeline_bad_input(sample_stack, encoder):
     with pytest.raises(ragplay.ConfigError, match="weights"):
         ragplay.Pipeline([bm25, dense], weights=[1.0, -1.0])
     with pytest.raises(ragplay.ConfigError, match="lambda.*1.5"):
-        ragplay.Pipeline([bm25, dense], mmr=1.5)
+        ragplay.Pipeline([bm25, dense], mmr_lambda=1.5)
     with pytest.raises(ragplay.ConfigError, match="mmr_index"):
-        ragplay.Pipeline([bm25], mmr=0.5)
+        ragplay.Pipeline([bm25], mmr_lambda=0.5)
     with pytest.raises(ragplay.ConfigError, match='method: "nope"'):
         ragplay.Pipeline([bm25, dense], fuse="nope")
     with pytest.raises(ragplay.ConfigError, match="depth"):

@@ -96,7 +96,7 @@ def test_logits_equal_pytorch(one_label, three_labels, max_length):
     for path, model in (one_label, three_labels):
         reference = torch_logits(path, model, max_length)
         ce = ragplay.CrossEncoder.from_pretrained(
-            path, max_length=max_length, activation="identity"
+            path, max_seq_length=max_length, activation="identity"
         )
         ours = ce.predict(list(zip(QUERIES, DOCS)), batch_size=3)
         assert ours.dtype == np.float32
@@ -110,7 +110,7 @@ def test_activation_from_the_config_and_sentence_transformers(one_label, three_l
 
     pairs = list(zip(QUERIES, DOCS))
     for path, _ in (one_label, three_labels):
-        ours = ragplay.CrossEncoder.from_pretrained(path, max_length=64)
+        ours = ragplay.CrossEncoder.from_pretrained(path, max_seq_length=64)
         theirs = CrossEncoder(str(path), max_length=64, device="cpu")
         expected = theirs.predict(pairs, batch_size=2)
         got = ours.predict(pairs)
@@ -217,7 +217,7 @@ def test_bad_input(one_label, three_labels, tmp_path):
         ragplay.CrossEncoder.from_pretrained(gt.get_model_path())
     assert "not a sequence-classification model" in str(bad.value)
     with pytest.raises(ragplay.ConfigError) as bad:
-        ragplay.CrossEncoder.from_pretrained(one_label[0], max_length=1000)
+        ragplay.CrossEncoder.from_pretrained(one_label[0], max_seq_length=1000)
     assert str(bad.value) == "invalid max_length: 1000 exceeds the model's 128 positions"
     with pytest.raises(ragplay.ConfigError):
         ragplay.CrossEncoder.from_pretrained(one_label[0], activation="relu")

@@ -6,6 +6,7 @@
 
 pub mod arrow_ipc;
 pub mod beir;
+pub mod bytes;
 pub mod demo;
 pub mod documents;
 pub mod glob;

@@ -59,10 +59,11 @@ macro_rules! multiversion {
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2($($arg: $ty),*) { imp($($arg),*) }
             match level() {
-                // SAFETY: the level was detected on this CPU.
                 #[cfg(target_arch = "x86_64")]
+                // SAFETY: the level was detected on this CPU.
                 Level::Avx512 => unsafe { avx512($($arg),*) },
                 #[cfg(target_arch = "x86_64")]
+                // SAFETY: the level was detected on this CPU.
                 Level::Avx2 => unsafe { avx2($($arg),*) },
                 _ => imp($($arg),*),
             }

@@ -272,7 +272,11 @@ pub fn check(
 
 /// The gate's summary from `compare`'s table: one-sided p-values, Holm over the metrics.
 fn summary(table: &DataFrame, alpha: f64) -> Result<DataFrame> {
-    let delta: Vec<f64> = table.column(stat::DELTA)?.f64()?.into_no_null_iter().collect();
+    let delta: Vec<f64> = table
+        .column(stat::DELTA)?
+        .f64()?
+        .into_no_null_iter()
+        .collect();
     let two_sided = table.column(stat::P_VALUE)?.f64()?;
     let one_sided: Vec<f64> = two_sided
         .into_no_null_iter()

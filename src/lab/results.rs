@@ -17,9 +17,7 @@ use rustc_hash::FxHashMap;
 use super::spec::Experiment;
 use super::store::{Done, StageLatency};
 use crate::cancel::Cancel;
-use crate::data::schema::stat::{
-    self, CI_HIGH, CI_LOW, DELTA, P_ADJUSTED, P_VALUE, SIGNIFICANT,
-};
+use crate::data::schema::stat::{self, CI_HIGH, CI_LOW, DELTA, P_ADJUSTED, P_VALUE, SIGNIFICANT};
 use crate::data::schema::{self, RUN};
 use crate::error::Result;
 use crate::eval::compare::{compare_per_query, CompareOptions, Correction, Test};
@@ -309,7 +307,9 @@ fn latency_table(done: &[&Done]) -> Result<DataFrame> {
         ),
         Column::new(
             "repeats".into(),
-            rows.iter().map(|(_, l)| l.repeats as u32).collect::<Vec<_>>(),
+            rows.iter()
+                .map(|(_, l)| l.repeats as u32)
+                .collect::<Vec<_>>(),
         ),
         Column::new("mean_ms".into(), f(|l| l.mean_ms)),
         Column::new("p25_ms".into(), f(|l| l.p25_ms)),

@@ -31,6 +31,7 @@ use rustc_hash::FxHashMap;
 use super::results::{self, SweepResult};
 use super::spec::{ChunkSpec, Config, Experiment, FusionSpec, Mode, Point, RetrieverSpec, AXES};
 use super::store::{self, Done, Record, Store};
+use super::timing::{time_configs, Timed};
 use crate::cancel::Cancel;
 use crate::chunk::{Aggregate, CachedEmbedder, ChunkOptions, Template};
 use crate::data::schema::{self, table, DOC_ID, QUERY_ID, TEXT};
@@ -38,7 +39,6 @@ use crate::data::{Beir, DocumentTexts};
 use crate::embed::{EmbeddingCache, EncodeOptions, Encoder, EncoderOptions};
 use crate::error::{Error, Result};
 use crate::fuse::FuseOptions;
-use super::timing::{time_configs, Timed};
 use crate::pipeline::{cut, Chunked, LatencyOptions, MmrStage, Pipeline, RerankStage};
 use crate::rerank::{CrossEncoder, CrossEncoderOptions, PairScorer};
 use crate::retrieve::{

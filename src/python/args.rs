@@ -162,7 +162,10 @@ pub fn str_items<'py>(
         .map(|(i, item)| {
             let item = item?;
             let s = item.cast::<PyString>().map_err(|_| {
-                PyTypeError::new_err(format!("{name}[{i}]: expected str, got {}", type_name(&item)))
+                PyTypeError::new_err(format!(
+                    "{name}[{i}]: expected str, got {}",
+                    type_name(&item)
+                ))
             })?;
             let text = s.to_cow().map_err(|e| {
                 DataError::new_err(format!("{name}[{i}]: not valid UTF-8 text: {e}"))

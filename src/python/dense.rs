@@ -339,16 +339,26 @@ pub fn exact_search<'py>(
     deprecated: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<PyDataFrame> {
     let (mut queries, mut docs) = (query_vectors, doc_vectors);
-    for (new, value) in renamed(py, deprecated, &[("queries", "query_vectors"), ("docs", "doc_vectors")])? {
+    for (new, value) in renamed(
+        py,
+        deprecated,
+        &[("queries", "query_vectors"), ("docs", "doc_vectors")],
+    )? {
         match new {
             "query_vectors" => queries = Some(value),
             _ => docs = Some(value),
         }
     }
-    let missing = |name: &str| PyTypeError::new_err(format!("exact_search() missing required argument: {name:?}"));
+    let missing = |name: &str| {
+        PyTypeError::new_err(format!(
+            "exact_search() missing required argument: {name:?}"
+        ))
+    };
     let queries = queries.ok_or_else(|| missing("query_vectors"))?;
     let docs = docs.ok_or_else(|| missing("doc_vectors"))?;
-    let queries: Matrix<'py> = queries.extract().map_err(|e| named(py, "query_vectors", e))?;
+    let queries: Matrix<'py> = queries
+        .extract()
+        .map_err(|e| named(py, "query_vectors", e))?;
     let docs: Matrix<'py> = docs.extract().map_err(|e| named(py, "doc_vectors", e))?;
     let dim = queries.dim();
     if docs.dim() != dim {

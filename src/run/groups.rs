@@ -442,6 +442,7 @@ struct Shared<T>(*mut T);
 // SAFETY: tasks write through the pointer only at indices no other task writes (see
 // `scatter`), and the buffer outlives them.
 unsafe impl<T: Send> Send for Shared<T> {}
+// SAFETY: as for `Send`: no two tasks touch the same index, so sharing the pointer is sound.
 unsafe impl<T: Send> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
@@ -525,9 +526,8 @@ fn scatter<T: Copy + Send + Sync>(
     let mut values: Vec<T> = Vec::with_capacity(n);
     advise_huge_pages(&mut values);
     let out = Shared(values.as_mut_ptr());
-    // SAFETY (both writes): the slots `offsets[g]..offsets[g + 1]` of group `g` are split
-    // between blocks by their row counts of `g`, so each slot below `n` is written by one
-    // block, once.
+    // The slots `offsets[g]..offsets[g + 1]` of group `g` are split between blocks by their
+    // row counts of `g`, so each slot below `n` is written by one block, once.
     blocks
         .par_iter()
         .zip(cursors)
@@ -536,6 +536,8 @@ fn scatter<T: Copy + Send + Sync>(
                 let first = b.items.start;
                 row_values.each(b.items.clone(), |row, value| {
                     let at = &mut cursor[b.ids[row - first] as usize];
+                    // SAFETY: this block's slot for the row's group, below `n` and written
+                    // by no other block (see above).
                     unsafe { out.write(*at, value) };
                     *at += 1;
                 });
@@ -544,6 +546,8 @@ fn scatter<T: Copy + Send + Sync>(
                 for (s, &id) in b.items.clone().zip(&b.ids) {
                     let at = &mut cursor[id as usize];
                     row_values.each(span(s), |_, value| {
+                        // SAFETY: this block's slot for the segment's group, below `n` and
+                        // written by no other block (see above).
                         unsafe { out.write(*at, value) };
                         *at += 1;
                     });

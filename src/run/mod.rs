@@ -19,6 +19,8 @@
 pub(crate) mod gather;
 pub(crate) mod groups;
 pub(crate) mod keys;
+#[cfg(test)]
+mod oracle;
 pub mod order;
 pub mod stack;
 pub mod topk;

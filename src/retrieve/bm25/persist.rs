@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compact::Renumber;
 use super::{Bm25, Bm25Config, FieldIndex, TermList};
+use crate::data::bytes::{ensure, ByteReader, Corrupt, Decoded};
 use crate::data::io::{fnv1a64, write_atomic};
 use crate::error::{Error, Result};
 
@@ -35,54 +36,6 @@ struct Meta {
     terms: u64,
     data_bytes: u64,
     data_fnv1a64: String,
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    path: &'a Path,
-}
-
-impl<'a> Reader<'a> {
-    fn corrupt(&self, what: &str) -> Error {
-        Error::Parse {
-            path: self.path.to_path_buf(),
-            line: 0,
-            message: format!("corrupt index file: {what}"),
-        }
-    }
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| self.corrupt("truncated"))?;
-        let out = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(out)
-    }
-    fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
-    }
-    fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
-    }
-    fn count(&mut self, limit: usize) -> Result<usize> {
-        let n = self.u64()? as usize;
-        if n > limit {
-            return Err(self.corrupt("a count exceeds the file size"));
-        }
-        Ok(n)
-    }
-    fn string(&mut self) -> Result<String> {
-        let n = self.u32()? as usize;
-        let raw = self.take(n)?;
-        String::from_utf8(raw.to_vec()).map_err(|_| self.corrupt("invalid UTF-8 in a string"))
-    }
 }
 
 impl Bm25 {
@@ -178,81 +131,8 @@ impl Bm25 {
             message: format!("invalid index metadata: {e}"),
         })?;
         let bytes = std::fs::read(&data_path).map_err(|e| Error::io(&data_path, e))?;
-        let reader_err = |m: &str| Error::Parse {
-            path: data_path.clone(),
-            line: 0,
-            message: format!("corrupt index file: {m}"),
-        };
-        if bytes.len() as u64 != meta.data_bytes {
-            return Err(reader_err(&format!(
-                "{} bytes, expected {} (truncated?)",
-                bytes.len(),
-                meta.data_bytes
-            )));
-        }
-        if format!("{:016x}", fnv1a64(&bytes)) != meta.data_fnv1a64 {
-            return Err(reader_err("checksum mismatch"));
-        }
-        let mut r = Reader {
-            bytes: &bytes,
-            pos: 0,
-            path: &data_path,
-        };
-        if r.take(8)? != MAGIC {
-            return Err(reader_err("bad magic bytes"));
-        }
-        let mut index = Bm25::new(meta.config)?;
-        let limit = bytes.len();
-        let n_terms = r.count(limit)?;
-        for i in 0..n_terms {
-            let t = r.string()?;
-            index.vocab.insert(t.clone(), i as u32);
-            index.terms.push(t);
-        }
-        let n_slots = r.count(limit)?;
-        for i in 0..n_slots {
-            let alive = r.take(1)?[0] == 1;
-            let id = r.string()?;
-            if alive && index.slots.insert(id.clone(), i as u32).is_some() {
-                return Err(reader_err("a document id appears twice"));
-            }
-            index.doc_ids.push(id);
-            index.alive.push(alive);
-        }
-        let n_fields = r.count(limit)?;
-        if n_fields != index.fields.len() {
-            return Err(reader_err("field count differs from the configuration"));
-        }
-        for field in index.fields.iter_mut() {
-            let mut f = FieldIndex {
-                weight: field.weight,
-                ..Default::default()
-            };
-            f.doc_len = (0..n_slots).map(|_| r.u32()).collect::<Result<_>>()?;
-            for _ in 0..n_terms {
-                let n = r.count(limit)?;
-                let mut list = TermList::default();
-                for _ in 0..n {
-                    let slot = r.u32()?;
-                    let tf = r.u32()?;
-                    if slot as usize >= n_slots {
-                        return Err(reader_err("posting names a document out of range"));
-                    }
-                    if !index.alive[slot as usize] {
-                        return Err(reader_err("posting names a deleted document"));
-                    }
-                    if list.docs.last().is_some_and(|&last| last >= slot) {
-                        return Err(reader_err("postings out of order"));
-                    }
-                    list.push(slot, tf);
-                }
-                f.lists.push(list);
-            }
-            *field = f;
-        }
-        if r.pos != bytes.len() {
-            return Err(reader_err("trailing bytes"));
-        }
+        let mut index = Bm25::new(meta.config.clone())?;
+        index.decode(&bytes, &meta).map_err(|c| c.at(&data_path))?;
         // A file of an earlier build may hold dead slots: drop them now.
         if index.has_dead_slots() {
             index.renumber();
@@ -260,6 +140,77 @@ impl Bm25 {
         index.refresh();
         Ok(index)
     }
+
+    /// Fill an empty index from the bytes of `index.bin`, checked against `meta`.
+    fn decode(&mut self, bytes: &[u8], meta: &Meta) -> Decoded<()> {
+        if bytes.len() as u64 != meta.data_bytes {
+            return Err(Corrupt("size differs from the metadata (truncated?)"));
+        }
+        ensure(
+            format!("{:016x}", fnv1a64(bytes)) == meta.data_fnv1a64,
+            "checksum mismatch",
+        )?;
+        let mut r = ByteReader::new(bytes);
+        r.magic(MAGIC)?;
+        let n_terms = r.count(4)?;
+        for i in 0..n_terms {
+            let t = r.string()?;
+            self.vocab.insert(t.clone(), i as u32);
+            self.terms.push(t);
+        }
+        let n_slots = r.count(5)?;
+        for i in 0..n_slots {
+            let alive = r.u8()? == 1;
+            let id = r.string()?;
+            let fresh = !alive || self.slots.insert(id.clone(), i as u32).is_none();
+            ensure(fresh, "a document id appears twice")?;
+            self.doc_ids.push(id);
+            self.alive.push(alive);
+        }
+        let n_fields = r.count(0)?;
+        ensure(
+            n_fields == self.fields.len(),
+            "field count differs from the configuration",
+        )?;
+        let alive = std::mem::take(&mut self.alive);
+        for field in self.fields.iter_mut() {
+            *field = decode_field(&mut r, field.weight, n_slots, n_terms, &alive)?;
+        }
+        self.alive = alive;
+        r.finish()
+    }
+}
+
+/// One field's document lengths and posting lists.
+fn decode_field(
+    r: &mut ByteReader<'_>,
+    weight: f64,
+    n_slots: usize,
+    n_terms: usize,
+    alive: &[bool],
+) -> Decoded<FieldIndex> {
+    let mut f = FieldIndex {
+        weight,
+        ..Default::default()
+    };
+    f.doc_len = r.u32s(n_slots)?.collect();
+    for _ in 0..n_terms {
+        let n = r.count(8)?;
+        let mut list = TermList::default();
+        for _ in 0..n {
+            let (slot, tf) = (r.u32()?, r.u32()?);
+            ensure(
+                (slot as usize) < n_slots,
+                "posting names a document out of range",
+            )?;
+            ensure(alive[slot as usize], "posting names a deleted document")?;
+            let ordered = list.docs.last().is_none_or(|&last| last < slot);
+            ensure(ordered, "postings out of order")?;
+            list.push(slot, tf);
+        }
+        f.lists.push(list);
+    }
+    Ok(f)
 }
 
 #[cfg(test)]

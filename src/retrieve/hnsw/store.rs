@@ -2,48 +2,13 @@
 //! list, level and id has been checked, so a truncated or corrupted file is refused rather
 //! than searched.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
 use super::{atomics, Entry, Hnsw, HnswParams, Links, MAX_LEVEL};
+use crate::data::bytes::{ensure, ByteReader, Corrupt, Decoded};
 
 /// The first bytes of a stored graph: a name and the format version.
 const MAGIC: &[u8; 8] = b"RPHNSW\x00\x01";
-
-/// A cursor over stored bytes; every read is `None` past the end.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.0.len() {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-
-    fn usize(&mut self) -> Option<usize> {
-        usize::try_from(self.u64()?).ok()
-    }
-
-    /// `n` little-endian `u32`s, checked against the bytes left before allocating.
-    fn atomics(&mut self, n: usize) -> Option<Vec<AtomicU32>> {
-        let bytes = self.take(n.checked_mul(4)?)?;
-        Some(atomics(
-            bytes
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-        ))
-    }
-}
 
 impl Hnsw {
     /// Append the graph to `out`, little-endian: magic and version, the parameters, the row
@@ -78,43 +43,47 @@ impl Hnsw {
     /// the bytes are exactly one well-formed graph of `rows` rows: valid parameters, levels
     /// and flags, an entry point on the top level, list lengths within capacity and every
     /// neighbour a row that exists on that layer.
-    pub fn read_from(bytes: &[u8], rows: usize) -> Option<Self> {
-        let mut r = Reader(bytes);
-        if r.take(MAGIC.len())? != MAGIC {
-            return None;
-        }
+    pub fn read_from(bytes: &[u8], rows: usize) -> Decoded<Self> {
+        let mut r = ByteReader::new(bytes);
+        r.magic(MAGIC)?;
         let params = HnswParams {
             m: r.usize()?,
             ef_construction: r.usize()?,
             ef_search: r.usize()?,
             seed: r.u64()?,
         };
-        params.validate().ok()?;
+        params
+            .validate()
+            .map_err(|_| Corrupt("invalid graph parameters"))?;
         let n = r.usize()?;
-        if n != rows || n > u32::MAX as usize {
-            return None;
-        }
+        ensure(
+            n == rows && n <= u32::MAX as usize,
+            "the graph's row count differs",
+        )?;
         let (node, level) = (r.u32()?, r.u32()? as usize);
         let levels = r.take(n)?.to_vec();
-        let deleted = r
-            .take(n)?
-            .iter()
-            .map(|&b| (b <= 1).then_some(b == 1))
-            .collect::<Option<Vec<bool>>>()?;
+        let flags = r.take(n)?;
+        ensure(
+            flags.iter().all(|&b| b <= 1),
+            "a deleted flag is neither 0 nor 1",
+        )?;
+        let deleted: Vec<bool> = flags.iter().map(|&b| b == 1).collect();
         let m = params.m;
-        if levels.iter().any(|&l| l as usize > MAX_LEVEL) {
-            return None;
-        }
+        ensure(
+            levels.iter().all(|&l| l as usize <= MAX_LEVEL),
+            "a level is out of range",
+        )?;
         let mut up_start = Vec::with_capacity(n);
         let mut end = 0usize;
         for &l in &levels {
             up_start.push(end);
             end += l as usize * (m + 1);
         }
+        let base_len = n.checked_mul(2 * m + 1).ok_or(Corrupt("truncated"))?;
         let links = Links {
             m,
-            base: r.atomics(n.checked_mul(2 * m + 1)?)?,
-            up: r.atomics(end)?,
+            base: atomics(r.u32s(base_len)?),
+            up: atomics(r.u32s(end)?),
             levels,
             up_start,
         };
@@ -128,11 +97,11 @@ impl Hnsw {
                     && level == top
             }
         };
-        if !r.0.is_empty() || !entry_ok || !links.well_formed() {
-            return None;
-        }
+        r.finish()?;
+        ensure(entry_ok, "the entry point is not on the top level")?;
+        ensure(links.well_formed(), "a neighbour list is malformed")?;
         let deleted_count = deleted.iter().filter(|&&d| d).count();
-        Some(Self {
+        Ok(Self {
             params,
             links,
             entry,

@@ -284,7 +284,7 @@ fn write_and_read_round_trip() {
     Hnsw::new(HnswParams::default())
         .unwrap()
         .write_to(&mut empty);
-    assert!(Hnsw::read_from(&empty, 0).is_some_and(|g| g.is_empty()));
+    assert!(Hnsw::read_from(&empty, 0).is_ok_and(|g| g.is_empty()));
 }
 
 #[test]
@@ -292,23 +292,20 @@ fn malformed_bytes_are_refused_without_panicking() {
     let (_, _, graph) = small(300);
     let mut bytes = Vec::new();
     graph.write_to(&mut bytes);
-    assert!(Hnsw::read_from(&bytes, 299).is_none());
-    assert!(Hnsw::read_from(&[], 300).is_none());
+    assert!(Hnsw::read_from(&bytes, 299).is_err());
+    assert!(Hnsw::read_from(&[], 300).is_err());
     for cut in (0..bytes.len()).step_by(7) {
-        assert!(
-            Hnsw::read_from(&bytes[..cut], 300).is_none(),
-            "cut at {cut}"
-        );
+        assert!(Hnsw::read_from(&bytes[..cut], 300).is_err(), "cut at {cut}");
     }
     let mut longer = bytes.clone();
     longer.push(0);
-    assert!(Hnsw::read_from(&longer, 300).is_none());
+    assert!(Hnsw::read_from(&longer, 300).is_err());
     // A neighbour id past the rows, a count past the capacity, a bad magic.
     let base = bytes.len() - 4 * graph.links.up.len() - 4 * graph.links.base.len();
     for (at, value) in [(base + 4, 300u32), (base, 33), (0, 0)] {
         let mut bad = bytes.clone();
         bad[at..at + 4].copy_from_slice(&value.to_le_bytes());
-        assert!(Hnsw::read_from(&bad, 300).is_none(), "byte {at} = {value}");
+        assert!(Hnsw::read_from(&bad, 300).is_err(), "byte {at} = {value}");
     }
     // Random corruption: any answer but a panic.
     let mut rng = Rng(SplitMix64::new(5));
@@ -318,7 +315,7 @@ fn malformed_bytes_are_refused_without_panicking() {
             let at = rng.below(bad.len());
             bad[at] = rng.next() as u8;
         }
-        if let Some(g) = Hnsw::read_from(&bad, 300) {
+        if let Ok(g) = Hnsw::read_from(&bad, 300) {
             let space = F32Space {
                 vectors: &[0.5; 300 * 64],
                 dim: 64,

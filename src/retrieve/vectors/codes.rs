@@ -14,7 +14,6 @@
 
 use half::f16;
 
-
 use crate::options::option_enum;
 use crate::retrieve::hnsw::{F32Space, Space};
 use crate::retrieve::kernels;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codes::{Codes, Storage};
 use super::{VectorOptions, VectorStore};
+use crate::data::bytes::{ensure, ByteReader, Corrupt, Decoded};
 use crate::data::io::{fnv1a64, write_atomic};
 use crate::error::{Error, Result};
 use crate::retrieve::hnsw::{Hnsw, HnswParams};
@@ -130,61 +131,60 @@ impl VectorStore {
         out
     }
 
-    /// A store from [`VectorStore::to_bytes`], or `None` if the bytes are malformed or do not
-    /// fit `dim` and `options`.
-    pub(crate) fn from_bytes(bytes: &[u8], dim: usize, options: VectorOptions) -> Option<Self> {
-        let mut r = Reader(bytes.strip_prefix(MAGIC)?);
-        let n = usize::try_from(r.u64()?).ok()?;
-        let mut ids = Vec::with_capacity(n.min(r.0.len() / 4));
-        for _ in 0..n {
-            let len = r.u32()? as usize;
-            ids.push(String::from_utf8(r.take(len)?.to_vec()).ok()?);
-        }
+    /// A store from [`VectorStore::to_bytes`]; bytes that are malformed or do not fit `dim`
+    /// and `options` are [`Corrupt`], with the reason.
+    pub(crate) fn from_bytes(bytes: &[u8], dim: usize, options: VectorOptions) -> Decoded<Self> {
+        let mut r = ByteReader::new(bytes);
+        r.magic(MAGIC)?;
+        let n = r.count(4)?;
+        let ids = (0..n)
+            .map(|_| r.string())
+            .collect::<Decoded<Vec<String>>>()?;
         let flags = r.take(n)?;
-        if flags.iter().any(|&f| f > 1) {
-            return None;
-        }
-        let values = n.checked_mul(dim)?;
-        let vectors = f32s(r.take(values.checked_mul(4)?)?);
+        ensure(
+            flags.iter().all(|&f| f <= 1),
+            "a deleted flag is neither 0 nor 1",
+        )?;
+        let values = n.checked_mul(dim).ok_or(Corrupt("truncated"))?;
+        let vectors = r.f32s(values)?;
         let codes = match options.storage {
             Storage::F32 => Codes::F32,
-            Storage::F16 => Codes::F16(
-                r.take(values.checked_mul(2)?)?
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                    .collect(),
-            ),
+            Storage::F16 => Codes::F16(r.u16s(values)?),
             Storage::Int8 => Codes::Int8 {
                 codes: r.take(values)?.iter().map(|&b| b as i8).collect(),
-                scales: f32s(r.take(n.checked_mul(4)?)?),
+                scales: r.f32s(n)?,
             },
         };
-        let graph_len = usize::try_from(r.u64()?).ok()?;
+        let graph_len = r.count(1)?;
         let graph_bytes = r.take(graph_len)?;
-        if !r.0.is_empty() || options.hnsw.is_some() != (graph_len > 0) {
-            return None;
-        }
+        r.finish()?;
+        ensure(
+            options.hnsw.is_some() == (graph_len > 0),
+            "the graph does not match the backend",
+        )?;
         let graph = match options.hnsw {
             Some(params) => {
                 let g = Hnsw::read_from(graph_bytes, n)?;
-                Some((*g.params() == params).then_some(g)?)
+                ensure(*g.params() == params, "the graph's parameters differ")?;
+                Some(g)
             }
             None => None,
         };
         let deleted: Vec<bool> = flags.iter().map(|&f| f == 1).collect();
-        if graph.is_none() && deleted.iter().any(|&d| d) {
-            return None;
-        }
+        ensure(
+            graph.is_some() || !deleted.iter().any(|&d| d),
+            "deleted rows without a graph",
+        )?;
         let mut slots = FxHashMap::default();
         for (row, id) in ids.iter().enumerate() {
-            if !deleted[row] && slots.insert(id.clone(), row as u32).is_some() {
-                return None;
-            }
+            let fresh = deleted[row] || slots.insert(id.clone(), row as u32).is_none();
+            ensure(fresh, "a document id appears twice")?;
         }
-        if vectors.iter().any(|v| !v.is_finite()) {
-            return None;
-        }
-        let mut store = VectorStore::new(dim, options).ok()?;
+        ensure(
+            vectors.iter().all(|v| v.is_finite()),
+            "a vector value is not finite",
+        )?;
+        let mut store = VectorStore::new(dim, options).map_err(|_| Corrupt("invalid options"))?;
         store.deleted = if deleted.iter().any(|&d| d) {
             deleted
         } else {
@@ -196,7 +196,7 @@ impl VectorStore {
         store.codes = codes;
         store.graph = graph;
         store.rank_ids();
-        Some(store)
+        Ok(store)
     }
 }
 
@@ -216,36 +216,5 @@ pub(crate) fn read_store(
             "corrupt index file: size or checksum differs (truncated?)",
         ));
     }
-    VectorStore::from_bytes(&bytes, dim, options).ok_or_else(|| {
-        corrupt(
-            path,
-            "corrupt index file: malformed content, duplicate id or non-finite value",
-        )
-    })
-}
-
-fn f32s(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
-/// A cursor over bytes whose reads fail (`None`) past the end.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, tail) = (self.0.get(..n)?, self.0.get(n..)?);
-        self.0 = tail;
-        Some(head)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
+    VectorStore::from_bytes(&bytes, dim, options).map_err(|c| c.at(path))
 }
