@@ -676,15 +676,19 @@ mod tests {
 
     #[test]
     fn keys_differ_by_their_run_too() {
-        // Long run names are compared by their bytes.
+        // Long run names are compared by their bytes: the same name stored at two places
+        // has two views.
+        use polars_arrow::array::View;
+        let view = |s: &str, at: u32| View::new_from_bytes(s.as_bytes(), 0, at).as_u128();
         let long = "a run name longer than twelve bytes";
+        let (q, r1, r2) = (view("q", 0), view("r1", 0), view("r2", 0));
         let mut keys = Vec::new();
         let mut table = KeyTable::new();
-        assert_eq!(table.number(&mut keys, run_key("q", "r1", (1, 10))), 0);
-        assert_eq!(table.number(&mut keys, run_key("q", "r2", (1, 20))), 1);
-        assert_eq!(table.number(&mut keys, run_key("q", "r1", (1, 10))), 0);
-        assert_eq!(table.number(&mut keys, run_key("q", long, (1, 30))), 2);
-        assert_eq!(table.number(&mut keys, run_key("q", long, (1, 31))), 2);
-        assert_eq!(table.number(&mut keys, run_key("q", "r2", (1, 20))), 1);
+        assert_eq!(table.number(&mut keys, run_key("q", "r1", (q, r1))), 0);
+        assert_eq!(table.number(&mut keys, run_key("q", "r2", (q, r2))), 1);
+        assert_eq!(table.number(&mut keys, run_key("q", "r1", (q, r1))), 0);
+        assert_eq!(table.number(&mut keys, run_key("q", long, (q, view(long, 0)))), 2);
+        assert_eq!(table.number(&mut keys, run_key("q", long, (q, view(long, 40)))), 2);
+        assert_eq!(table.number(&mut keys, run_key("q", "r2", (q, r2))), 1);
     }
 }
