@@ -83,7 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..HnswParams::default()
     };
     let stored = file.as_ref().and_then(|f| std::fs::read(f).ok());
-    let mut graph = match stored.and_then(|b| Hnsw::read_from(&b, n_docs)) {
+    let mut graph = match stored.and_then(|b| Hnsw::read_from(&b, n_docs).ok()) {
         Some(g) => {
             println!("graph read from {}", file.as_deref().unwrap_or(""));
             g

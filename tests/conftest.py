@@ -57,6 +57,12 @@ def scifact_index(encoder, scifact) -> ragplay.DenseIndex:
     return index
 
 
+@pytest.fixture(scope="session")
+def scifact_run(scifact_index, scifact) -> pl.DataFrame:
+    """SciFact's queries searched in ``scifact_index``, top 100 (all-MiniLM-L6-v2)."""
+    return scifact_index.search(scifact.queries, k=100, show_progress=False)
+
+
 # --- the pytrec_eval reference ------------------------------------------------------------
 
 _FAMILY = {

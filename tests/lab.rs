@@ -88,7 +88,7 @@ fn a_store_resumes_without_recomputing_and_refuses_another_collection() {
     assert!(again.computed.is_empty());
     assert_eq!(again.reused.len(), 9);
     assert_eq!(again.work.height(), 0);
-    let cols = ["config_id", "ndcg@10", "ndcg@10_p"];
+    let cols = ["config_id", "ndcg@10", "ndcg@10_p_value"];
     assert!(first
         .results
         .select(cols)

@@ -98,7 +98,9 @@ def public_signatures() -> dict[str, inspect.Signature]:
         elif inspect.isclass(obj) and obj.__module__ == "ragplay._ragplay":
             if obj.__text_signature__:
                 out[name] = inspect.signature(obj)
-            for attr, member in vars(obj).items():
+            # Methods of the class and of its base (BaseRetriever's index and search).
+            members = {k: v for base in reversed(obj.__mro__) for k, v in vars(base).items()}
+            for attr, member in members.items():
                 if attr.startswith("_") or not callable(member):
                     continue
                 try:
@@ -164,6 +166,10 @@ def test_the_same_parameter_has_the_same_name_and_default_everywhere():
             names.add(p.name)
             if p.default is not p.empty:
                 defaults.setdefault(p.name, {}).setdefault(repr(p.default), []).append(name)
+    # Where a pipeline stage is a parameter of the Pipeline, None leaves the stage out; the
+    # function of the same stage takes the stage's own default.
+    for stage_off in ("mmr_lambda",):
+        defaults[stage_off].pop("None")
     differing = {n: d for n, d in defaults.items() if len(d) > 1}
     assert not differing, f"parameters with different defaults: {differing}"
     # One word per concept: none of these synonyms of a canonical parameter name appears.
@@ -183,6 +189,11 @@ def test_the_same_parameter_has_the_same_name_and_default_everywhere():
         "filter": "allow",
         "allowed": "allow",
         "num_resamples": "n_resamples",
+        # Renamed in this release (the old names still work, with a DeprecationWarning).
+        "lambda_": "mmr_lambda",
+        "mmr": "mmr_lambda",
+        "max_length": "max_seq_length",
+        "docs": "doc_vectors",
     }
     used = {s: c for s, c in synonyms.items() if s in names}
     assert not used, f"use the canonical names: {used}"
@@ -258,3 +269,40 @@ def test_sample_collection_is_consistent():
     assert set(qrels["doc_id"]) <= set(corpus["doc_id"])
     assert corpus["doc_id"].is_unique().all()
     assert qrels.schema["relevance"] == pl.Int32
+
+
+def test_one_name_per_concept_in_getters_and_tables():
+    """The same concept has one name in getters, options and tables across the API."""
+    # Token limits are max_seq_length on every model.
+    for cls in (ragplay.Encoder, ragplay.CrossEncoder):
+        assert "max_seq_length" in dir(cls), cls
+    # Statistics tables share one column scheme: compare, check, fusion tuning and the sweep.
+    sample = ragplay.sample_collection()
+    run = ragplay.overlap_run(sample.corpus, sample.queries, k=10)
+    other = run.with_columns(pl.col("score") * -1.0)
+    compared = ragplay.compare({"a": run, "b": other}, sample.qrels, ["ndcg@10"])
+    gate = ragplay.check(other, run, sample.qrels, ["ndcg@10"], show_progress=False).summary
+    stats = ["delta", "p_value", "p_adjusted", "ci_low", "ci_high", "wins", "ties", "losses"]
+    for table in (compared, gate):
+        assert set(stats) <= set(table.columns), table.columns
+    # Every option's Literal type accepts its advertised aliases (fusion's "wsum").
+    assert "wsum" in native.OPTIONS["method"]
+    assert ragplay.fuse({"a": run, "b": other}, method="wsum").equals(
+        ragplay.fuse({"a": run, "b": other}, method="combsum")
+    )
+
+
+def test_renamed_names_still_work_with_a_deprecation_warning():
+    sample = ragplay.sample_collection()
+    bm25 = ragplay.BM25()
+    bm25.index(sample.corpus, show_progress=False)
+    # The old keyword sets MMR's lambda: without a dense index that is the MMR error.
+    with pytest.warns(DeprecationWarning, match="mmr= is deprecated; use mmr_lambda="):
+        with pytest.raises(ragplay.ConfigError, match="MMR needs a DenseIndex"):
+            ragplay.Pipeline([bm25], mmr=0.5)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nonsense'"):
+        ragplay.Pipeline([bm25], nonsense=1)  # type: ignore[call-arg]
+    # Warnings are RagplayWarnings, errors RagplayErrors.
+    assert issubclass(ragplay.TruncationWarning, ragplay.RagplayWarning)
+    assert issubclass(ragplay.InternalError, ragplay.RagplayError)
+    assert issubclass(ragplay.InternalError, RuntimeError)

@@ -281,3 +281,21 @@ def test_analyzer_options():
         ragplay.Analyzer(stemmer="klingon")
     with pytest.raises(TypeError):
         ragplay.Analyzer(stopwords=3)  # type: ignore[arg-type]
+
+
+def test_bm25_compaction_after_deleting_half(scifact):
+    corpus, queries = scifact.corpus, scifact.queries
+    index = ragplay.BM25()
+    index.index(corpus, show_progress=False)
+    size = index.num_slots
+    gone = corpus["doc_id"].gather_every(2)
+    index.delete(gone.head(100))  # below the automatic threshold: slots stay
+    assert index.num_slots == size and len(index) == size - 100
+    index.compact()
+    assert index.num_slots == len(index) == size - 100
+    index.delete(pl.DataFrame({"doc_id": gone.tail(len(gone) - 100)}))
+    assert index.num_slots == len(index) == size - len(gone)
+    fresh = ragplay.BM25()
+    fresh.index(corpus.filter(~pl.col("doc_id").is_in(gone.implode())), show_progress=False)
+    assert index.search(queries, k=100).equals(fresh.search(queries, k=100))
+    assert index.num_terms == fresh.num_terms

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
 import ragplay
+from conftest import pytrec_reference
 
 MARKDOWN = "# Intro\n\nFirst part of the text.\n\n## Setup\n\nSecond part here.\n\nThird one."
 # Unicode's White_Space, which ragplay trims (Python's strip also strips U+001C..U+001F).
@@ -111,7 +113,11 @@ def test_chunked_equals_the_calls_by_hand(scifact):
 
     ndcg = ragplay.evaluate(run, scifact.qrels, ["ndcg@10"]).summary["ndcg@10"][0]
     print(f"BM25 nDCG@10 on SciFact, Chunked recursive 1000 chars maxp + title: {ndcg:.4f}")
-    assert ndcg == pytest.approx(0.68, abs=0.02)
+    reference = pytrec_reference(run, scifact.qrels, ["ndcg@10"])
+    assert ndcg == pytest.approx(np.mean([v["ndcg@10"] for v in reference.values()]), abs=1e-12)
+    # Most SciFact abstracts fit one 1000-character chunk, so MaxP over titled chunks stays
+    # near BM25 over whole documents: Anserini's published 0.6789 (shared/data/README.md).
+    assert ndcg == pytest.approx(0.6789, abs=0.02)
 
     # In a pipeline, and with an allow list (only the allowed documents' chunks searched).
     pipeline = ragplay.Pipeline([chunked])

@@ -98,8 +98,9 @@ def test_frames_cross_into_rust_and_back_unchanged():
     )
     with pytest.raises(ragplay.DataError, match='column "title" holds 1 null'):
         ragplay.Collection(holed, queries, qrels)
-    with pytest.raises(TypeError, match="corpus must be a polars.DataFrame, got dict"):
+    with pytest.raises(TypeError, match="^expected a polars.DataFrame, got dict") as wrong:
         ragplay.Collection(corpus.to_dict(), queries, qrels)  # type: ignore[arg-type]
+    assert "'corpus'" in " ".join(wrong.value.__notes__)
 
 
 def test_small_beir_folder_and_int_ids(tmp_path):
@@ -252,13 +253,19 @@ def test_bad_tables_and_options():
         ragplay.evaluate(run_of(), QRELS, ["map"], relevance_threshold=0)
     assert str(threshold.value) == "invalid relevance_threshold: must be at least 1, got 0"
     assert threshold.value.parameter == "relevance_threshold"
-    with pytest.raises(TypeError, match=r'^run "a" must be a polars.DataFrame, got dict$'):
+    with pytest.raises(TypeError, match=r'^run "a" must be a polars.DataFrame, got dict'):
         ragplay.evaluate({"a": {"d1": 1.0}}, QRELS, ["map"])  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match=r"^runs\[0\] must be a polars.DataFrame, got dict"):
+        ragplay.evaluate([{"d1": 1.0}], QRELS, ["map"])  # type: ignore[list-item]
     with pytest.raises(
         TypeError,
-        match="^run must be a polars.DataFrame or a dict of run name to DataFrame, got list$",
+        match="^expected a polars.DataFrame, a dict of run name to DataFrame or a list of "
+        "DataFrames, got str",
     ):
-        ragplay.evaluate([run_of()], QRELS, ["map"])  # type: ignore[arg-type]
+        ragplay.evaluate("run.trec", QRELS, ["map"])  # type: ignore[arg-type]
+    # A list of runs is stacked as run1, run2, ... (as fuse names them).
+    listed = ragplay.evaluate([run_of(), run_of()], QRELS, ["map"])
+    assert listed.summary["run"].to_list() == ["run1", "run2"]
     with pytest.raises(TypeError):
         ragplay.evaluate(run_of(), QRELS, ["map"], 2)  # type: ignore[misc]  # keyword-only
     with pytest.raises(ragplay.ConfigError, match="no metric"):

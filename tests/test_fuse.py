@@ -14,13 +14,10 @@ from conftest import run_dict
 
 
 @pytest.fixture(scope="module")
-def runs(scifact, scifact_index) -> dict[str, pl.DataFrame]:
+def runs(scifact, scifact_run) -> dict[str, pl.DataFrame]:
     bm25 = ragplay.BM25()
     bm25.index(scifact.corpus, show_progress=False)
-    return {
-        "bm25": bm25.search(scifact.queries, k=100, show_progress=False),
-        "dense": scifact_index.search(scifact.queries, k=100, show_progress=False),
-    }
+    return {"bm25": bm25.search(scifact.queries, k=100, show_progress=False), "dense": scifact_run}
 
 
 def ranx_run(run: pl.DataFrame, name: str) -> ranx.Run:
@@ -94,6 +91,14 @@ def ndcg(run: pl.DataFrame, qrels: pl.DataFrame) -> float:
     return ragplay.evaluate(run, qrels, ["ndcg@10"]).summary["ndcg@10"][0]
 
 
+def ranx_qrels(qrels: pl.DataFrame) -> ranx.Qrels:
+    """Qrels as ranx takes them."""
+    out: dict[str, dict[str, int]] = {}
+    for q, d, r in qrels.select("query_id", "doc_id", "relevance").iter_rows():
+        out.setdefault(q, {})[d] = int(r)
+    return ranx.Qrels(out)
+
+
 def test_scifact_fusion_table(runs, scifact, scifact_index):
     qrels = scifact.qrels
     pair = [ranx_run(r, n) for n, r in runs.items()]
@@ -115,12 +120,18 @@ def test_scifact_fusion_table(runs, scifact, scifact_index):
             orient="row",
         )
         ours, theirs = ndcg(run, qrels), ndcg(ranx_run_table, qrels)
-        print(f"{name}: ragplay nDCG@10 {ours:.4f}, ranx's fused run {theirs:.4f}")
+        as_ranx = ranx.evaluate(ranx_qrels(qrels), ranx_fused[name], "ndcg@10")
+        print(
+            f"{name}: ragplay nDCG@10 {ours:.4f}, ranx's fused run {theirs:.4f} "
+            f"(ranx evaluates it {as_ranx:.4f})"
+        )
         # Equal but for documents tied within a run, which ranx orders by an unstable sort.
         assert abs(ours - theirs) <= 1e-3, name
-    assert ndcg(runs["bm25"], qrels) == pytest.approx(0.682, abs=5e-4)
-    assert ndcg(runs["dense"], qrels) == pytest.approx(0.645, abs=5e-4)
-    assert ndcg(fused["combsum z-score"], qrels) == pytest.approx(0.7283, abs=5e-4)
+        assert abs(ours - as_ranx) <= 5e-3, name
+    # The lexical input matches the published figure (shared/data/README.md): Anserini's BM25
+    # with title and text joined, 0.6789 (ragplay's analyzer is Lucene's English one, not its
+    # exact tokenizer, hence 5e-3); test_dense_index checks the dense one against MTEB.
+    assert ndcg(runs["bm25"], qrels) == pytest.approx(0.6789, abs=5e-3)
 
     tuning = ragplay.optimize_fusion(
         runs, qrels, method="combsum", norm="z-score", show_progress=False

@@ -210,9 +210,17 @@ def test_latency_tolerance(scifact, scifact_runs):
     run = scifact_runs["bm25"]
     check = ragplay.check
     slower = check(run, run, scifact.qrels, ["ndcg@10"], latency=(13.0, 10.0), show_progress=False)
-    assert not slower.passed and slower.latency == (13.0, 10.0, True)
+    assert not slower.passed and slower.latency is not None
+    assert (slower.latency.candidate, slower.latency.baseline) == (13.0, 10.0)
+    assert slower.latency.regressed
     within = check(run, run, scifact.qrels, ["ndcg@10"], latency=(11.0, 10.0), show_progress=False)
-    assert within.passed and within.latency == (11.0, 10.0, False)
+    assert within.passed and within.latency is not None and not within.latency.regressed
+    # The tuple it was before this release still unpacks, with a DeprecationWarning.
+    with pytest.warns(DeprecationWarning, match="LatencyCheck"):
+        candidate, baseline, regressed = within.latency
+    assert (candidate, baseline, regressed) == (11.0, 10.0, False)
+    with pytest.warns(DeprecationWarning):
+        assert within.latency[-1] is False
 
 
 @pytest.mark.parametrize(

@@ -100,7 +100,7 @@ def test_chart_files_and_sizes(tmp_path):
 def test_pareto_bad_input():
     with pytest.raises(ragplay.DataError, match='"nope"'):
         ragplay.plot.pareto(results_table(0, 3), "nope")
-    with pytest.raises(TypeError, match="results must be a polars.DataFrame"):
+    with pytest.raises(TypeError, match="expected a polars.DataFrame"):
         ragplay.plot.pareto({"mrr": [1.0]}, "mrr")
     nan = results_table(0, 3).with_columns(pl.Series("mrr", [0.1, float("nan"), 0.3]))
     with pytest.raises(ragplay.DataError, match="row 1"):

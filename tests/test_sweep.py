@@ -403,3 +403,41 @@ def test_ragplay_run_sweeps_an_experiment_file_into_a_store(tmp_path):
     assert manifest["collection"]["queries"] == 225
     assert manifest["ragplay_version"] == ragplay.__version__
     assert Path(tmp_path / "s" / "runs").is_dir()
+
+
+def test_latency_does_not_depend_on_the_order_of_the_configurations(tmp_path):
+    """The same configurations swept in two orders: each p50 lies inside the other sweep's
+    interquartile range. The sweep times every configuration after all are built, warmed up,
+    in shuffled rounds, so the order of the experiment must not show; if the per-query
+    latencies of both sweeps come from one distribution, the median of 200 queries lies far
+    inside the other's middle half (its standard error is about 0.1 standard deviations, the
+    half-width of the interquartile range 0.67), so a failure means a real difference."""
+    demo = ragplay.demo_collection()
+    fixed = {"strategy": "fixed", "size": 500, "unit": "chars"}
+    markdown = {"strategy": "markdown", "size": 1000}
+
+    def experiment(retrievers: list, chunking: list) -> dict:
+        dense = {"kind": "dense", "model": "sentence-transformers/all-MiniLM-L6-v2"}
+        return {
+            "metrics": ["mrr"],
+            "retrievers": {"bm25": {"kind": "bm25"}, "minilm": dense},
+            "grid": {"retrievers": retrievers, "chunking": chunking},
+        }
+
+    cache = ragplay.EmbeddingCache(tmp_path / "cache")  # the second sweep embeds nothing
+    first = ragplay.sweep(
+        demo, experiment(["minilm", "bm25", ["bm25", "minilm"]], [fixed, markdown]), cache=cache
+    )
+    second = ragplay.sweep(
+        demo, experiment(["bm25", ["bm25", "minilm"], "minilm"], [markdown, fixed]), cache=cache
+    )
+    cols = ["config_id", "label", "p25_ms", "p50_ms", "p75_ms"]
+    both = first.results.select(cols).join(second.results.select(cols), on="config_id")
+    assert both.height == 6
+    for row in both.iter_rows(named=True):
+        print(
+            f"{row['label']}: p50 {row['p50_ms']:.4f} [{row['p25_ms']:.4f}, {row['p75_ms']:.4f}] "
+            f"and {row['p50_ms_right']:.4f} [{row['p25_ms_right']:.4f}, {row['p75_ms_right']:.4f}]"
+        )
+        assert row["p25_ms_right"] <= row["p50_ms"] <= row["p75_ms_right"], row
+        assert row["p25_ms"] <= row["p50_ms_right"] <= row["p75_ms"], row

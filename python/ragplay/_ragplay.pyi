@@ -1633,8 +1633,9 @@ class PipelineTrace:
 
     @property
     def latency(self) -> pl.DataFrame:
-        """One row per stage and one for ``total``: ``stage``, ``queries``, ``mean_ms``,
-        ``p50_ms``, ``p95_ms``, ``p99_ms`` (each query run alone)."""
+        """One row per stage and one for ``total``: ``stage``, ``queries``, ``repeats`` (1),
+        ``mean_ms``, ``p25_ms``, ``p50_ms``, ``p75_ms``, ``p95_ms``, ``p99_ms`` (each query run
+        alone, after a few untimed queries of warm-up)."""
 
     @property
     def run(self) -> pl.DataFrame:
@@ -1872,11 +1873,14 @@ def sweep(
 
     Each distinct index (retriever × chunking × template) is built once and reused by every
     configuration that searches it; dense indexes embed through the store's embedding cache.
-    Every configuration runs as a ``Pipeline`` traced query by query (per-stage latency). With
-    ``store``, each finished configuration is written at once (its run as an Arrow IPC file, its record
-    as JSON), and a later call with the same store reads finished configurations back
-    instead of recomputing them: a sweep killed at any moment resumes where it stopped.
-    Ctrl-C stops within a query or batch and keeps what finished.
+    Every configuration runs as a ``Pipeline``, all queries at once for its run; then every
+    configuration computed by the call is timed under the same conditions (queries one at a
+    time, after a warm-up, in rounds that visit the configurations in a shuffled order; see
+    ``SweepResult.results``). With ``store``, each finished configuration is written at once
+    (its run as an Arrow IPC file, its record as JSON) and again with its latency, and a later
+    call with the same store reads finished configurations back instead of recomputing them:
+    a sweep killed at any moment resumes where it stopped. Ctrl-C stops within a query or
+    batch and keeps what finished.
 
     Args:
         collection: The ``Collection`` to run on.
@@ -1905,14 +1909,18 @@ class SweepResult:
     def results(self) -> pl.DataFrame:
         """One row per configuration, best first by the first metric: ``config_id``, ``label``,
         ``baseline``, the settings (``retrievers``, ``chunking``, ``enrich``, ``fusion``,
-        ``mmr``, ``rerank``, ``depth``); per metric its mean, ``_low`` / ``_high`` (95%
-        bootstrap interval), ``_delta`` against the baseline, ``_p`` (paired randomization
-        test), ``_p_holm`` (Holm over every configuration and metric) and ``_significant``
-        (``_p_holm`` < 0.05); then ``p50_ms``, ``p95_ms``, ``p99_ms`` (per query, all
-        stages), ``index_s``, ``search_s``, ``peak_rss_mb``, ``embedded_tokens``,
-        ``query_tokens``, ``reranked_tokens``, ``context_tokens`` (per query; re-ranked and
-        context tokens estimated at 4 characters a token), ``index_cost_usd`` and
-        ``cost_per_1k_queries_usd``."""
+        ``mmr``, ``rerank``, ``depth``); per metric its mean and, after the metric's name and
+        ``_``, ``ci_low`` / ``ci_high`` (95% bootstrap interval), ``delta`` against the
+        baseline, ``p_value`` (paired randomization test), ``p_adjusted`` (Holm over every
+        configuration and metric) and ``significant`` (``p_adjusted`` < 0.05), the column names
+        of ``compare``; then the latency of a query run alone through all stages: ``p25_ms``,
+        ``p50_ms``, ``p75_ms``, ``p95_ms``, ``p99_ms`` (measured after every index is built,
+        each configuration warmed up, each query's time the median of up to 3 rounds, the
+        rounds in a shuffled order: the interquartile range ``p75_ms - p25_ms`` is the spread
+        that goes with ``p50_ms``); ``index_s``, ``search_s`` (all queries at once),
+        ``peak_rss_mb``, ``embedded_tokens``, ``query_tokens``, ``reranked_tokens``,
+        ``context_tokens`` (per query; re-ranked and context tokens estimated at 4 characters a
+        token), ``index_cost_usd`` and ``cost_per_1k_queries_usd``."""
 
     @property
     def runs(self) -> pl.DataFrame:
@@ -1921,7 +1929,8 @@ class SweepResult:
 
     @property
     def latency(self) -> pl.DataFrame:
-        """Per configuration and stage: ``config_id``, ``stage``, ``mean_ms``, ``p50_ms``,
+        """Per configuration and stage: ``config_id``, ``stage``, ``repeats`` (the rounds each
+        query's time is the median of), ``mean_ms``, ``p25_ms``, ``p50_ms``, ``p75_ms``,
         ``p95_ms``, ``p99_ms``."""
 
     @property

@@ -14,10 +14,10 @@
 //! Queries are embedded anew in every search (never read from the cache), so a
 //! configuration's latency includes embedding its queries, as when it serves them.
 //!
-//! Resumption: a configuration whose record is in the store with its latency is read back, not
-//! recomputed; the rest run in the experiment's order. A record is saved as soon as its run is
-//! done and saved again with its latency, so a kill during the latency phase leaves records
-//! without latency, which the next call computes again. With `budget_s`, no configuration after the first starts once
+//! Resumption: a configuration whose record is in the store is read back, not recomputed; the
+//! rest run in the experiment's order. A record is saved as soon as its run is done and saved
+//! again with its latency; a record without latency (a kill before or during the latency
+//! phase) keeps its run, and only its latency is measured again (its indexes rebuilt for it). With `budget_s`, no configuration after the first starts once
 //! that many seconds have passed (the skipped ones are listed). Ctrl-C stops within one query or
 //! batch and keeps every finished configuration.
 
@@ -97,7 +97,8 @@ struct Lab<'a> {
     reused: Vec<String>,
     skipped: Vec<String>,
     started: Instant,
-    /// The pipelines of the configurations this call computed, timed at the end.
+    /// The pipelines of the configurations this call computed (or read back without their
+    /// latency), timed at the end.
     timed: Vec<Timed>,
     /// Text lengths (characters) per document, for the token estimates.
     doc_chars: FxHashMap<String, usize>,
@@ -232,8 +233,16 @@ impl Lab<'_> {
             return Ok(None);
         }
         self.order.push(id.clone());
-        let stored = self.store.map(|s| s.finished(&id)).transpose()?.flatten();
-        if let Some((record, run)) = stored.filter(|(r, _)| !r.latency.is_empty()) {
+        if let Some((record, run)) = self.store.map(|s| s.finished(&id)).transpose()?.flatten() {
+            if record.latency.is_empty() {
+                // Killed in the latency phase: the run stands, the latency is measured again.
+                let (pipeline, _, _) = self.pipeline(&config, cancel)?;
+                self.timed.push(Timed {
+                    id: id.clone(),
+                    label: config.label(),
+                    pipeline,
+                });
+            }
             // A sweep killed between saving a configuration and listing it leaves it out of
             // the manifest: list it now.
             if let (Some(s), Some(m)) = (self.store, manifest) {
@@ -548,22 +557,7 @@ impl Lab<'_> {
     /// measure it.
     fn run_config(&mut self, config: &Config, id: &str, cancel: &Cancel) -> Result<Done> {
         store::reset_peak_rss();
-        let Stages {
-            retrievers,
-            mmr,
-            index_s,
-            embedded_tokens,
-        } = self.stages(config, cancel)?;
-        let rerank = match &config.rerank {
-            Some(r) => Some(RerankStage {
-                scorer: self.reranker(&r.model, r.max_length)?,
-                batch_size: r.batch_size.unwrap_or(32),
-            }),
-            None => None,
-        };
-        let fuse = fuse_options(config.fusion.as_ref())?;
-        let mut pipeline = Pipeline::new(retrievers, fuse, rerank, mmr, config.depth)?;
-        pipeline.set_corpus(&self.c.corpus);
+        let (pipeline, index_s, embedded_tokens) = self.pipeline(config, cancel)?;
         let (_, q0) = self.embedded();
         cancel.set_label(&config.label());
         let rerank_at = pipeline.stages().iter().position(|s| s == "rerank");
@@ -613,6 +607,28 @@ impl Lab<'_> {
             pipeline,
         });
         Ok(Done { record, run })
+    }
+
+    /// The pipeline of `config` over the shared indexes (built when first needed), with the
+    /// build time and embedded tokens of its indexes.
+    fn pipeline(&mut self, config: &Config, cancel: &Cancel) -> Result<(Pipeline, f64, u64)> {
+        let Stages {
+            retrievers,
+            mmr,
+            index_s,
+            embedded_tokens,
+        } = self.stages(config, cancel)?;
+        let rerank = match &config.rerank {
+            Some(r) => Some(RerankStage {
+                scorer: self.reranker(&r.model, r.max_length)?,
+                batch_size: r.batch_size.unwrap_or(32),
+            }),
+            None => None,
+        };
+        let fuse = fuse_options(config.fusion.as_ref())?;
+        let mut pipeline = Pipeline::new(retrievers, fuse, rerank, mmr, config.depth)?;
+        pipeline.set_corpus(&self.c.corpus);
+        Ok((pipeline, index_s, embedded_tokens))
     }
 
     /// Time every configuration this call computed ([`super::timing`]) and save each record

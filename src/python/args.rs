@@ -459,7 +459,7 @@ pub fn renamed<'py>(
         let key: String = key.extract()?;
         let Some(&(old, new)) = renames.iter().find(|(old, _)| *old == key) else {
             return Err(PyTypeError::new_err(format!(
-                "got an unexpected keyword argument {key:?}"
+                "got an unexpected keyword argument '{key}'"
             )));
         };
         deprecated(py, &format!("{old}= is deprecated; use {new}="))?;

@@ -687,8 +687,14 @@ mod tests {
         assert_eq!(table.number(&mut keys, run_key("q", "r1", (q, r1))), 0);
         assert_eq!(table.number(&mut keys, run_key("q", "r2", (q, r2))), 1);
         assert_eq!(table.number(&mut keys, run_key("q", "r1", (q, r1))), 0);
-        assert_eq!(table.number(&mut keys, run_key("q", long, (q, view(long, 0)))), 2);
-        assert_eq!(table.number(&mut keys, run_key("q", long, (q, view(long, 40)))), 2);
+        assert_eq!(
+            table.number(&mut keys, run_key("q", long, (q, view(long, 0)))),
+            2
+        );
+        assert_eq!(
+            table.number(&mut keys, run_key("q", long, (q, view(long, 40)))),
+            2
+        );
         assert_eq!(table.number(&mut keys, run_key("q", "r2", (q, r2))), 1);
     }
 }
