@@ -24,6 +24,8 @@ pub mod eval;
 pub mod fuse;
 pub mod lab;
 pub mod options;
+#[cfg(test)]
+mod oracle;
 pub mod pipeline;
 pub mod plot;
 pub mod rerank;

@@ -102,7 +102,7 @@ def test_logits_equal_pytorch(one_label, three_labels, max_length):
         assert ours.dtype == np.float32
         ours = ours.reshape(reference.shape)
         assert np.abs(ours - reference).max() <= 1e-4, np.abs(ours - reference).max()
-        assert ce.max_length == max_length and ce.num_labels == reference.shape[1]
+        assert ce.max_seq_length == max_length and ce.num_labels == reference.shape[1]
 
 
 def test_activation_from_the_config_and_sentence_transformers(one_label, three_labels):
@@ -119,7 +119,7 @@ def test_activation_from_the_config_and_sentence_transformers(one_label, three_l
     assert ragplay.CrossEncoder.from_pretrained(one_label[0]).activation == "sigmoid"
     assert ragplay.CrossEncoder.from_pretrained(three_labels[0]).activation == "identity"
     # The default max_length is the tokenizer's model_max_length, at most the positions.
-    assert ragplay.CrossEncoder.from_pretrained(one_label[0]).max_length == 128
+    assert ragplay.CrossEncoder.from_pretrained(one_label[0]).max_seq_length == 128
 
 
 def test_rerank_with_a_cross_encoder_equals_its_predictions(one_label):

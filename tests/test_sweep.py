@@ -138,7 +138,9 @@ def test_sweep_runs_equal_hand_built_retrievers_and_metrics_equal_pytrec_eval(
 def test_holm_is_applied_across_the_whole_sweep(scifact, scifact_sweep):
     res = scifact_sweep.results
     others = res.filter(~pl.col("baseline"))
-    p = np.concatenate([others[f"{m}_p_value"].to_numpy() for m in ["ndcg@10", "recall@100", "mrr@10"]])
+    p = np.concatenate(
+        [others[f"{m}_p_value"].to_numpy() for m in ["ndcg@10", "recall@100", "mrr@10"]]
+    )
     adjusted = np.concatenate(
         [others[f"{m}_p_adjusted"].to_numpy() for m in ["ndcg@10", "recall@100", "mrr@10"]]
     )

@@ -19,8 +19,6 @@
 pub(crate) mod gather;
 pub(crate) mod groups;
 pub(crate) mod keys;
-#[cfg(test)]
-mod oracle;
 pub mod order;
 pub mod stack;
 pub mod topk;

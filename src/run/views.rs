@@ -27,7 +27,7 @@
 //!    chunks without concatenating them; [`Cursor::chunk_at`] hands out a chunk's slice so
 //!    loops read views a chunk at a time.
 //!
-//! The property tests in `oracle.rs` check the fast paths built on these rules (grouping,
+//! The property tests in `src/oracle.rs` check the fast paths built on these rules (grouping,
 //! evaluation, fusion) against naive versions (a hash map and a sort) over shuffled rows and
 //! random chunkings.
 

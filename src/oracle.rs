@@ -4,18 +4,18 @@
 //! into chunks independently. The chunks are slices of one larger column, so they share data
 //! buffers and their views' buffer indices must be shifted correctly; ids mix inline strings
 //! with long ones that share their length and 4-byte prefix, and scores tie often. These are
-//! the cases the rules of [`super::views`] exist for.
+//! the cases the rules of [`crate::run::views`] exist for.
 
 use polars::prelude::*;
 use proptest::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::groups::{Groups, Rows};
-use super::views::StrChunks;
 use crate::cancel::never;
 use crate::data::schema::{DOC_ID, QUERY_ID, RELEVANCE, RUN, SCORE};
 use crate::fuse::{self, FuseOptions, Method, Norm};
 use crate::rng::SplitMix64;
+use crate::run::groups::{Groups, Rows};
+use crate::run::views::StrChunks;
 
 /// One row of a generated run table.
 #[derive(Clone, Debug)]
