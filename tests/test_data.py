@@ -204,6 +204,32 @@ def test_malformed_trec_files(tmp_path):
         ragplay.read_trec_qrels(p)
 
 
+def test_trec_readers_take_what_trec_eval_takes(tmp_path):
+    """As trec_eval's get_trec_results.c and get_qrels.c read them: lines whose first non-blank
+    character is "#" are comments, a run line's fields after the sixth are ignored, and a
+    qrels line has exactly four fields."""
+    run = tmp_path / "commented.run"
+    run.write_text(
+        "# produced by some system\n"
+        "q1 Q0 d1 1 2.5 sys extra fields here\n"
+        "   # an indented comment\n"
+        "\n"
+        "q1 Q0 d2 2 1.5 sys\n"
+        "q2 Q0 d1 1 0.25 sys # a trailing note is a field too\n"
+    )
+    got = ragplay.read_trec_run(run)
+    assert got.rows() == [("q1", "d1", 2.5, 1), ("q1", "d2", 1.5, 2), ("q2", "d1", 0.25, 1)]
+    qrels = tmp_path / "commented.qrels"
+    qrels.write_text("# query iteration document relevance\nq1 0 d1 2\n# more\nq2 0 d3 0\n")
+    assert ragplay.read_trec_qrels(qrels).rows() == [("q1", "d1", 2), ("q2", "d3", 0)]
+    qrels.write_text("q1 0 d1 2 extra\n")
+    with pytest.raises(ragplay.DataError, match=r"commented\.qrels:1: expected 4 fields"):
+        ragplay.read_trec_qrels(qrels)
+    run.write_text("q1 Q0 d1 1 2.5\n")
+    with pytest.raises(ragplay.DataError, match=r"commented\.run:1: expected 6 fields"):
+        ragplay.read_trec_run(run)
+
+
 QRELS = pl.DataFrame(
     {"query_id": ["a"], "doc_id": ["d1"], "relevance": [1]},
     schema_overrides={"relevance": pl.Int32},

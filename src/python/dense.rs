@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use numpy::{PyArray1, PyArray2, PyArrayMethods};
+use numpy::PyArray2;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -15,7 +15,7 @@ use super::detach::{detach, detach_with_progress, progress};
 use super::embed::{cache, Cache, PyEncoder};
 use super::frame::PyDataFrame;
 use super::retriever::{PyRetriever, Shared};
-use super::vectors::{vector_options, Backend};
+use super::vectors::{getters, vector_options, Backend};
 use crate::embed::EncodeOptions;
 use crate::retrieve::{DenseIndex, Storage};
 
@@ -244,13 +244,7 @@ impl PyDenseIndex {
     /// backend); assign to trade recall for speed.
     #[getter]
     fn ef_search(&self) -> PyResult<Option<usize>> {
-        Ok(self
-            .inner
-            .read()?
-            .store()
-            .options()
-            .hnsw
-            .map(|p| p.ef_search))
+        Ok(getters::ef_search(self.inner.read()?.store()))
     }
 
     #[setter]
@@ -262,21 +256,14 @@ impl PyDenseIndex {
     /// The document ids, in row order.
     #[getter]
     fn doc_ids(&self) -> PyResult<Vec<String>> {
-        Ok(self
-            .inner
-            .read()?
-            .ids()
-            .into_iter()
-            .map(str::to_owned)
-            .collect())
+        Ok(getters::doc_ids(self.inner.read()?.store()))
     }
 
     /// A copy of the document vectors, float32 of shape ``(len(index), dim)``, rows in the
     /// order of ``doc_ids``.
     #[getter]
     fn vectors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let index = self.inner.read()?;
-        PyArray1::from_vec(py, index.vectors()).reshape([index.len(), index.dim()])
+        getters::vectors(py, self.inner.read()?.store())
     }
 
     /// The vector dimension.

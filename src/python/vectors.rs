@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use numpy::{PyArray1, PyArray2, PyArrayMethods};
+use numpy::PyArray2;
 use pyo3::prelude::*;
 
 use super::args::{DocIds, Matrix, QueryIds};
@@ -39,6 +39,29 @@ pub(super) fn vector_options(
     };
     options.validate()?;
     Ok(options)
+}
+
+/// The getters `VectorIndex` and `DenseIndex` share, read from the vector store under each.
+pub(super) mod getters {
+    use numpy::{PyArray1, PyArray2, PyArrayMethods};
+    use pyo3::prelude::*;
+
+    use crate::retrieve::VectorStore;
+
+    pub fn ef_search(store: &VectorStore) -> Option<usize> {
+        store.options().hnsw.map(|p| p.ef_search)
+    }
+
+    pub fn doc_ids(store: &VectorStore) -> Vec<String> {
+        store.ids().into_iter().map(str::to_owned).collect()
+    }
+
+    pub fn vectors<'py>(
+        py: Python<'py>,
+        store: &VectorStore,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        PyArray1::from_vec(py, store.vectors()).reshape([store.len(), store.dim()])
+    }
 }
 
 /// A vector index over vectors computed elsewhere: ids and float32 vectors kept together,
@@ -235,7 +258,7 @@ impl PyVectorIndex {
     /// backend); assign to trade recall for speed.
     #[getter]
     fn ef_search(&self) -> PyResult<Option<usize>> {
-        Ok(self.inner.read()?.options().hnsw.map(|p| p.ef_search))
+        Ok(getters::ef_search(&*self.inner.read()?))
     }
 
     #[setter]
@@ -247,21 +270,14 @@ impl PyVectorIndex {
     /// The document ids, in row order.
     #[getter]
     fn doc_ids(&self) -> PyResult<Vec<String>> {
-        Ok(self
-            .inner
-            .read()?
-            .ids()
-            .into_iter()
-            .map(str::to_owned)
-            .collect())
+        Ok(getters::doc_ids(&*self.inner.read()?))
     }
 
     /// A copy of the vectors, float32 of shape ``(len(index), dim)``, rows in the order of
     /// ``doc_ids``.
     #[getter]
     fn vectors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let store = self.inner.read()?;
-        PyArray1::from_vec(py, store.vectors()).reshape([store.len(), store.dim()])
+        getters::vectors(py, &*self.inner.read()?)
     }
 
     /// The vector dimension.
