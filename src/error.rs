@@ -88,6 +88,10 @@ pub enum Error {
     /// A chart that cannot be drawn (no font for its text, a backend error).
     #[error("chart: {message}")]
     Plot { message: String },
+    /// A failure inside ragplay that no input explains, or an index left inconsistent by
+    /// one (a lock poisoned by a panic).
+    #[error("internal error: {message}")]
+    Internal { message: String },
     /// The user asked the work to stop (Ctrl-C).
     #[error("interrupted")]
     Interrupted,
@@ -129,6 +133,17 @@ impl Error {
         Error::Document {
             path: path.into(),
             message: message.into(),
+        }
+    }
+
+    /// A retriever left inconsistent by an internal error in an earlier call (its lock
+    /// poisoned by a panic).
+    pub fn poisoned(what: &str) -> Self {
+        Error::Internal {
+            message: format!(
+                "{what} was left inconsistent by an internal error in an earlier call; build or \
+                 load it again"
+            ),
         }
     }
 

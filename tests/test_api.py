@@ -302,6 +302,10 @@ def test_renamed_names_still_work_with_a_deprecation_warning():
             ragplay.Pipeline([bm25], mmr=0.5)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="unexpected keyword argument 'nonsense'"):
         ragplay.Pipeline([bm25], nonsense=1)  # type: ignore[call-arg]
+    # Both names at once is a TypeError, not a silent choice.
+    with pytest.warns(DeprecationWarning):
+        with pytest.raises(TypeError, match="give mmr_lambda= or its old name mmr=, not both"):
+            ragplay.Pipeline([bm25], mmr=0.5, mmr_lambda=0.7)  # type: ignore[call-arg]
     # Warnings are RagplayWarnings, errors RagplayErrors.
     assert issubclass(ragplay.TruncationWarning, ragplay.RagplayWarning)
     assert issubclass(ragplay.InternalError, ragplay.RagplayError)

@@ -221,6 +221,8 @@ def test_latency_tolerance(scifact, scifact_runs):
     assert (candidate, baseline, regressed) == (11.0, 10.0, False)
     with pytest.warns(DeprecationWarning):
         assert within.latency[-1] is False
+    with pytest.warns(DeprecationWarning):
+        assert within.latency == (11.0, 10.0, False)
 
 
 @pytest.mark.parametrize(

@@ -218,7 +218,7 @@ def test_bad_input(one_label, three_labels, tmp_path):
     assert "not a sequence-classification model" in str(bad.value)
     with pytest.raises(ragplay.ConfigError) as bad:
         ragplay.CrossEncoder.from_pretrained(one_label[0], max_seq_length=1000)
-    assert str(bad.value) == "invalid max_length: 1000 exceeds the model's 128 positions"
+    assert str(bad.value) == "invalid max_seq_length: 1000 exceeds the model's 128 positions"
     with pytest.raises(ragplay.ConfigError):
         ragplay.CrossEncoder.from_pretrained(one_label[0], activation="relu")
     with pytest.raises(TypeError):

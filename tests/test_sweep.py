@@ -443,3 +443,34 @@ def test_latency_does_not_depend_on_the_order_of_the_configurations(tmp_path):
         )
         assert row["p25_ms_right"] <= row["p50_ms"] <= row["p75_ms_right"], row
         assert row["p25_ms"] <= row["p50_ms_right"] <= row["p75_ms"], row
+
+
+def test_a_store_written_before_the_renamed_columns_reads_in_the_new_names(scifact, tmp_path):
+    """A version-1 store (its results with `_low`, `_high`, `_p`, `_p_holm` and no latency
+    quartiles) reads back in the current names."""
+    import json
+
+    store = tmp_path / "store"
+    small = bm25_experiment()
+    small["grid"] = {"retrievers": ["bm25"]}
+    ragplay.sweep(scifact, small, store=store, show_progress=False)
+    now = ragplay.Store(store).results()
+    old_names = {}
+    for m in ["ndcg@10", "recall@100", "mrr@10"]:
+        old_names |= {
+            f"{m}_ci_low": f"{m}_low",
+            f"{m}_ci_high": f"{m}_high",
+            f"{m}_p_value": f"{m}_p",
+            f"{m}_p_adjusted": f"{m}_p_holm",
+        }
+    now.rename(old_names).drop("p25_ms", "p75_ms").write_ipc(store / "results.arrow")
+    manifest = json.loads((store / "manifest.json").read_text())
+    manifest["version"] = 1
+    (store / "manifest.json").write_text(json.dumps(manifest))
+    back = ragplay.Store(store).results()
+    assert back.drop("p25_ms", "p75_ms").equals(now.drop("p25_ms", "p75_ms"))
+    assert back["p25_ms"].is_nan().all() and back["p75_ms"].is_nan().all()
+    manifest["version"] = 3
+    (store / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ragplay.DataError, match="version 3 is not one this ragplay reads"):
+        ragplay.Store(store)

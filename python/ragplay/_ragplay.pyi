@@ -206,8 +206,8 @@ class BaseRetriever:
     retrievers, and so is any object with the same members (``ragplay.Retriever``)."""
 
     def index(self, corpus: pl.DataFrame, *, show_progress: bool | None = None) -> None:
-        """Index a corpus table (``doc_id``, ``text`` and optional ``title``), replacing what
-        the index held. Runs on all cores with the GIL released; an interrupted call (Ctrl-C)
+        """Index a corpus table (``doc_id``, ``text`` and optional ``title``; a ``BM25`` with
+        ``fields`` reads those columns), replacing what the index held. Runs on all cores with the GIL released; an interrupted call (Ctrl-C)
         or a failed one leaves the previous index in place.
 
         Args:
@@ -693,6 +693,7 @@ class LatencyCheck:
 
     def __iter__(self) -> Iterator[float | bool]: ...
     def __getitem__(self, key: int, /) -> float | bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 @final
 class Store:

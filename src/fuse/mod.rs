@@ -266,7 +266,7 @@ pub struct Prepared<'a> {
 }
 
 /// A run row as a query's numbering reads it: its score, its doc id's view (pointing into
-/// the runs' doc id buffers laid end to end, `run::gather::shifted`) and its row. When rows
+/// the runs' doc id buffers laid end to end, `run::views::shifted`) and its row. When rows
 /// are laid out by query (a run whose rows are not grouped), the view travels with the row,
 /// so that the numbering reads each query's rows from one place instead of the table's
 /// views from all over it.
@@ -286,7 +286,7 @@ struct GroupedRun<'a> {
     docs: StrChunks<'a>,
     scores: F64Chunks<'a>,
     /// Where each chunk of the run's doc ids starts in the runs' doc id buffers laid end to
-    /// end (`run::gather::first_buffers`).
+    /// end (`run::views::first_buffers`).
     first_buffer: Vec<u32>,
 }
 

@@ -177,8 +177,9 @@ pub struct RerankSpec {
     pub model: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_length: Option<usize>,
+    /// Tokens per pair (`max_length` before this release, still read).
+    #[serde(default, alias = "max_length", skip_serializing_if = "Option::is_none")]
+    pub max_seq_length: Option<usize>,
 }
 
 fn default_enrich() -> Vec<String> {

@@ -33,7 +33,10 @@ use crate::data::io::write_atomic;
 use crate::error::{Error, Result};
 
 const FORMAT: &str = "ragplay-store";
-const VERSION: u32 = 1;
+/// Version 2 renamed the results' statistics columns (`{m}_ci_low`, `{m}_p_value`,
+/// `{m}_p_adjusted`) and added the latency's quartiles; version 1 tables are read as version 2
+/// ([`Store::results`], [`Store::latency`]).
+pub const VERSION: u32 = 2;
 /// The column that names a run's configuration in the store's run files.
 pub const CONFIG_ID: &str = "config_id";
 
@@ -117,15 +120,25 @@ impl Fingerprint {
             names.sort_unstable();
             for col in names {
                 h.update(col.as_bytes());
-                let values = frame.column(col)?.cast(&DataType::String)?;
-                let values = values.str()?;
-                for v in (0..values.len()).map(|i| values.get(i)) {
-                    match v {
-                        Some(s) => {
-                            h.update(s.as_bytes());
+                let column = frame.column(col)?;
+                match column.cast(&DataType::String) {
+                    Ok(values) => {
+                        for v in values.str()?.iter() {
+                            match v {
+                                Some(s) => {
+                                    h.update(s.as_bytes());
+                                    h.update([0xff]);
+                                }
+                                None => h.update([0xfe]),
+                            }
+                        }
+                    }
+                    // A column with no text form (a list, a struct): each value as printed.
+                    Err(_) => {
+                        for v in column.as_materialized_series().iter() {
+                            h.update(format!("{v}").as_bytes());
                             h.update([0xff]);
                         }
-                        None => h.update([0xfe]),
                     }
                 }
             }
@@ -400,6 +413,68 @@ impl Store {
     pub fn read_table(&self, name: &str) -> Result<DataFrame> {
         read_ipc(&self.dir.join(format!("{name}.arrow")))
     }
+
+    /// The version of the store's tables (1 for a store written before version 2).
+    fn version(&self) -> Result<u32> {
+        Ok(self.manifest()?.map_or(VERSION, |m| m.version))
+    }
+
+    /// The last sweep's results table, in the current column names whatever version wrote it.
+    pub fn results(&self) -> Result<DataFrame> {
+        let mut results = self.read_table("results")?;
+        if self.version()? < 2 {
+            upgrade_results(&mut results)?;
+        }
+        Ok(results)
+    }
+
+    /// The last sweep's latency table, in the current column names whatever version wrote it.
+    pub fn latency(&self) -> Result<DataFrame> {
+        let mut latency = self.read_table("latency")?;
+        if self.version()? < 2 {
+            add_quartiles(&mut latency)?;
+            let rows = latency.height();
+            latency.with_column(Column::new("repeats".into(), vec![1u32; rows]))?;
+        }
+        Ok(latency)
+    }
+}
+
+/// A version-1 results table in version 2's names: per metric `_low`, `_high`, `_p` and
+/// `_p_holm` become `_ci_low`, `_ci_high`, `_p_value` and `_p_adjusted`; the latency's
+/// quartiles, not measured then, are NaN.
+fn upgrade_results(results: &mut DataFrame) -> Result<()> {
+    use crate::data::schema::stat;
+    let metrics: Vec<String> = results
+        .get_column_names()
+        .iter()
+        .filter_map(|c| c.strip_suffix("_p_holm").map(str::to_owned))
+        .collect();
+    for m in &metrics {
+        for (old, new) in [
+            ("low", stat::CI_LOW),
+            ("high", stat::CI_HIGH),
+            ("p", stat::P_VALUE),
+            ("p_holm", stat::P_ADJUSTED),
+        ] {
+            let old = format!("{m}_{old}");
+            if results.get_column_index(&old).is_some() {
+                results.rename(&old, stat::of(m, new).into())?;
+            }
+        }
+    }
+    add_quartiles(results)
+}
+
+/// Add `p25_ms` and `p75_ms` (NaN) to a version-1 table that has `p50_ms`.
+fn add_quartiles(table: &mut DataFrame) -> Result<()> {
+    let rows = table.height();
+    for name in ["p25_ms", "p75_ms"] {
+        if table.get_column_index(name).is_none() {
+            table.with_column(Column::new(name.into(), vec![f64::NAN; rows]))?;
+        }
+    }
+    Ok(())
 }
 
 /// Reset the process' peak resident memory (Linux: `clear_refs` 5), so the next

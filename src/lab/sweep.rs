@@ -191,6 +191,8 @@ pub fn sweep(
         s.write_table("qrels", &collection.qrels)?;
         m.baseline = Some(baseline);
         m.experiment = experiment.to_json();
+        // The tables just written are in this version's names.
+        m.version = store::VERSION;
         s.write_manifest(&m)?;
     }
     Ok(result)
@@ -286,7 +288,7 @@ impl Lab<'_> {
         cancel: &Cancel,
     ) -> Result<()> {
         let lens = self.e.axis_lengths();
-        let metric = self.e.metrics[0].clone();
+        let metric = self.e.metrics[0].trim().to_owned();
         let mut current = [0usize; 7];
         for axis in 0..AXES.len() {
             let mut best: Option<(f64, usize)> = None;
@@ -452,7 +454,7 @@ impl Lab<'_> {
             cancel.set_label(&format!("index {name} · {}", chunking.label()));
             let (retriever, dense) = if chunking.is_none() {
                 base.write()
-                    .map_err(|_| Error::config("retrievers", "a retriever lock was poisoned"))?
+                    .map_err(|_| Error::poisoned("a retriever of the sweep"))?
                     .index(&self.c.corpus, cancel)?;
                 (base, dense)
             } else {
@@ -577,7 +579,7 @@ impl Lab<'_> {
         let context_tokens = self.context_tokens(&run, &config.chunking)? / queries;
         let reranked_tokens = match &reranked {
             Some(pairs) => {
-                let cap = config.rerank.as_ref().and_then(|r| r.max_length);
+                let cap = config.rerank.as_ref().and_then(|r| r.max_seq_length);
                 self.reranked_tokens(pairs, cap)? / queries
             }
             None => 0.0,
@@ -620,7 +622,7 @@ impl Lab<'_> {
         } = self.stages(config, cancel)?;
         let rerank = match &config.rerank {
             Some(r) => Some(RerankStage {
-                scorer: self.reranker(&r.model, r.max_length)?,
+                scorer: self.reranker(&r.model, r.max_seq_length)?,
                 batch_size: r.batch_size.unwrap_or(32),
             }),
             None => None,

@@ -45,11 +45,7 @@ pub struct Chunked {
 }
 
 fn poisoned() -> Error {
-    Error::config(
-        "retriever",
-        "the inner retriever was left inconsistent by an internal error in an earlier call; \
-         build it again",
-    )
+    Error::poisoned("the inner retriever")
 }
 
 impl Chunked {

@@ -71,10 +71,7 @@ pub struct Pipeline {
 }
 
 fn poisoned() -> Error {
-    Error::config(
-        "retrievers",
-        "a retriever was left inconsistent by an internal error in an earlier call; build it again",
-    )
+    Error::poisoned("a retriever of the pipeline")
 }
 
 /// One stage's output for the queries searched, and how long it took (stages come in the

@@ -30,14 +30,22 @@ pub fn pareto_front(pairs: &[(f64, f64)]) -> Vec<bool> {
         .collect()
 }
 
-/// The values of a column as text, one per row (nulls as `"none"`).
+/// The values of a column as text, one per row (nulls as `"none"`; a value with no text
+/// form, a list or a struct, as printed).
 fn text_column(df: &DataFrame, table: &'static str, name: &str) -> Result<Vec<String>> {
     let c = schema::column(df, table, name)?;
-    let s = c.cast(&DataType::String)?;
-    let ca = s.str()?;
-    Ok((0..ca.len())
-        .map(|i| ca.get(i).unwrap_or("none").to_owned())
-        .collect())
+    match c.cast(&DataType::String) {
+        Ok(s) => Ok(s
+            .str()?
+            .iter()
+            .map(|v| v.unwrap_or("none").to_owned())
+            .collect()),
+        Err(_) => Ok(c
+            .as_materialized_series()
+            .iter()
+            .map(|v| v.to_string())
+            .collect()),
+    }
 }
 
 /// Quality (`quality`) against cost (`cost`) per row of a results table, labelled by
@@ -91,6 +99,8 @@ fn per_query(
         include_missing: true,
         ..EvalOptions::default()
     };
+    // Evaluation names its columns after the trimmed metric.
+    let metric = metric.trim();
     let ev = evaluate(run, qrels, &[metric], &options, cancel)?;
     let ids = schema::str_column(&ev.per_query, table::RUN, QUERY_ID)?;
     let values = ev.per_query.column(metric)?.f64()?.clone();
@@ -137,6 +147,7 @@ pub fn metric_at_k(
     if ks.is_empty() || ks.contains(&0) {
         return Err(Error::config("ks", "give cutoffs of at least 1"));
     }
+    let metric = metric.trim();
     if metric.contains('@') {
         return Err(Error::config(
             "metric",

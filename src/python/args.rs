@@ -468,6 +468,11 @@ pub fn renamed<'py>(
     Ok(out)
 }
 
+/// The `TypeError` for a call that gives a renamed argument under both its names.
+pub fn given_twice(old: &str, new: &str) -> PyErr {
+    PyTypeError::new_err(format!("give {new}= or its old name {old}=, not both"))
+}
+
 /// Emit a `DeprecationWarning` with `message`.
 pub fn deprecated(py: Python<'_>, message: &str) -> PyResult<()> {
     let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();

@@ -10,7 +10,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::args::{renamed, DocIds, Frame, Matrix, QueryIds};
+use super::args::{given_twice, renamed, DocIds, Frame, Matrix, QueryIds};
 use super::detach::{detach, detach_with_progress, progress};
 use super::embed::{cache, Cache, PyEncoder};
 use super::frame::PyDataFrame;
@@ -326,15 +326,15 @@ pub fn exact_search<'py>(
     deprecated: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<PyDataFrame> {
     let (mut queries, mut docs) = (query_vectors, doc_vectors);
-    for (new, value) in renamed(
-        py,
-        deprecated,
-        &[("queries", "query_vectors"), ("docs", "doc_vectors")],
-    )? {
-        match new {
-            "query_vectors" => queries = Some(value),
-            _ => docs = Some(value),
+    let renames = [("queries", "query_vectors"), ("docs", "doc_vectors")];
+    for (new, value) in renamed(py, deprecated, &renames)? {
+        let query = new == "query_vectors";
+        let slot = if query { &mut queries } else { &mut docs };
+        if slot.is_some() {
+            let old = if query { "queries" } else { "docs" };
+            return Err(given_twice(old, new));
         }
+        *slot = Some(value);
     }
     let missing = |name: &str| {
         PyTypeError::new_err(format!(

@@ -56,6 +56,7 @@ impl From<Error> for PyErr {
             Error::Model { .. } => ModelError::new_err(msg),
             Error::Plot { .. } => RagplayError::new_err(msg),
             Error::Polars(_) => InternalError::new_err(format!("internal error in ragplay: {msg}")),
+            Error::Internal { .. } => InternalError::new_err(msg),
             Error::Interrupted => return PyKeyboardInterrupt::new_err(msg),
         };
         Python::attach(|py| set_facts(&err, py, &e));

@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::args::{deprecated, renamed, type_name, Frame, Opt, Runs, Weights};
+use super::args::{deprecated, given_twice, renamed, type_name, Frame, Opt, Runs, Weights};
 use super::dense::PyDenseIndex;
 use super::detach::{detach_with_progress, progress};
 use super::frame::PyDataFrame;
@@ -281,6 +281,10 @@ pub fn mmr(
     deprecated: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<PyDataFrame> {
     for (_, value) in renamed(py, deprecated, &[("lambda_", "mmr_lambda")])? {
+        // The new name at its default is taken as not given.
+        if mmr_lambda != 0.5 {
+            return Err(given_twice("lambda_", "mmr_lambda"));
+        }
         mmr_lambda = value.extract()?;
     }
     // The order before this release was (run, index, queries).

@@ -245,6 +245,23 @@ impl PyLatencyCheck {
             })
     }
 
+    /// Equal to a `LatencyCheck` of the same values; equal to the tuple it was before this
+    /// release with a `DeprecationWarning`.
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        if let Ok(o) = other.cast::<PyLatencyCheck>() {
+            let o = o.get();
+            return Ok((o.candidate, o.baseline, o.regressed)
+                == (self.candidate, self.baseline, self.regressed));
+        }
+        match other.extract::<(f64, f64, bool)>() {
+            Ok(t) => {
+                self.items(py)?;
+                Ok(t == (self.candidate, self.baseline, self.regressed))
+            }
+            Err(_) => Ok(false),
+        }
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "LatencyCheck(candidate={}, baseline={}, regressed={})",

@@ -5,7 +5,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::args::{renamed, Frame, Opt};
+use super::args::{given_twice, renamed, Frame, Opt};
 use super::dense::PyDenseIndex;
 use super::detach::{detach_with_progress, progress};
 use super::frame::PyDataFrame;
@@ -65,12 +65,17 @@ impl PyPipeline {
         deprecated: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyClassInitializer<Self>> {
         for (_, value) in renamed(py, deprecated, &[("mmr", "mmr_lambda")])? {
+            if mmr_lambda.is_some() {
+                return Err(given_twice("mmr", "mmr_lambda"));
+            }
             mmr_lambda = value.extract()?;
         }
         let first_dense = retrievers.iter().find_map(|r| r.dense.clone());
         let shared = retrievers.into_iter().map(|r| r.shared).collect();
         let options = FuseOptions {
-            method: fuse.parse::<Method>()?,
+            method: fuse
+                .parse::<Method>()
+                .map_err(|_| crate::Error::not_one_of("fuse", fuse, Method::NAMES))?,
             norm: norm.map(|n| n.0),
             weights,
             rrf_k,

@@ -9,7 +9,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::args::{deprecated, renamed, type_name, Frame, Opt, Pairs};
+use super::args::{deprecated, given_twice, renamed, type_name, Frame, Opt, Pairs};
 use super::detach::{detach, detach_with_progress, progress};
 use super::embed::PyEncoder;
 use super::frame::PyDataFrame;
@@ -64,6 +64,9 @@ impl PyCrossEncoder {
         deprecated: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         for (_, value) in renamed(py, deprecated, &[("max_length", "max_seq_length")])? {
+            if max_seq_length.is_some() {
+                return Err(given_twice("max_length", "max_seq_length"));
+            }
             max_seq_length = value.extract()?;
         }
         let options = CrossEncoderOptions {

@@ -103,8 +103,8 @@ impl PyRetriever {
 
 #[pymethods]
 impl PyRetriever {
-    /// Index a corpus table (``doc_id``, ``text`` and optional ``title``), replacing what
-    /// the index held. Runs on all cores with the GIL released; an interrupted call (Ctrl-C)
+    /// Index a corpus table (``doc_id``, ``text`` and optional ``title``; a ``BM25`` with
+    /// ``fields`` reads those columns), replacing what the index held. Runs on all cores with the GIL released; an interrupted call (Ctrl-C)
     /// or a failed one leaves the previous index in place.
     ///
     /// Args:

@@ -101,12 +101,12 @@ impl PyStore {
 
     /// The last sweep's results table (as ``SweepResult.results``).
     fn results(&self) -> PyResult<PyDataFrame> {
-        Ok(PyDataFrame(self.inner.read_table("results")?))
+        Ok(PyDataFrame(self.inner.results()?))
     }
 
     /// Per configuration and stage latency (as ``SweepResult.latency``).
     fn latency(&self) -> PyResult<PyDataFrame> {
-        Ok(PyDataFrame(self.inner.read_table("latency")?))
+        Ok(PyDataFrame(self.inner.latency()?))
     }
 
     /// The judgements the runs were evaluated against.

@@ -138,7 +138,7 @@ impl std::fmt::Debug for CrossEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "CrossEncoder(model_dir={:?}, labels={}, max_length={}, activation={:?})",
+            "CrossEncoder(model_dir={:?}, labels={}, max_seq_length={}, activation={:?})",
             self.files.dir.display().to_string(),
             self.head.labels(),
             self.max_length,
@@ -189,10 +189,10 @@ impl CrossEncoder {
             .filter(|m| (1.0..1e9).contains(m))
             .map(|m| m as usize);
         let max_length = match options.max_length {
-            Some(0) => return Err(Error::config("max_length", "must be at least 1")),
+            Some(0) => return Err(Error::config("max_seq_length", "must be at least 1")),
             Some(n) if n > positions => {
                 return Err(Error::config(
-                    "max_length",
+                    "max_seq_length",
                     format!("{n} exceeds the model's {positions} positions"),
                 ))
             }

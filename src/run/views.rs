@@ -401,7 +401,7 @@ pub fn shifted(mut view: View, first_buffer: &[u32], chunk: usize) -> View {
 
 /// A String column named `name` of `views`, which point into the data buffers of `chunks`
 /// laid end to end, in order.
-pub fn view_column(name: &str, chunks: &[&StrArray], views: Vec<View>) -> Column {
+pub(crate) fn view_column(name: &str, chunks: &[&StrArray], views: Vec<View>) -> Column {
     let total_buffer_len = chunks.iter().map(|a| a.total_buffer_len()).sum();
     let buffers = chunks.iter().flat_map(|a| a.data_buffers().iter().cloned());
     // SAFETY: every view was copied from a valid string of one of the chunks, with its buffer
