@@ -155,7 +155,7 @@ def test_pipeline_bad_input(sample_stack, encoder):
         ragplay.Pipeline([bm25, dense], mmr_lambda=1.5)
     with pytest.raises(ragplay.ConfigError, match="mmr_index"):
         ragplay.Pipeline([bm25], mmr_lambda=0.5)
-    with pytest.raises(ragplay.ConfigError, match='method: "nope"'):
+    with pytest.raises(ragplay.ConfigError, match='fuse: "nope"'):
         ragplay.Pipeline([bm25, dense], fuse="nope")
     with pytest.raises(ragplay.ConfigError, match="depth"):
         ragplay.Pipeline([bm25], depth=0)
