@@ -474,3 +474,33 @@ def test_a_store_written_before_the_renamed_columns_reads_in_the_new_names(scifa
     (store / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ragplay.DataError, match="version 3 is not one this ragplay reads"):
         ragplay.Store(store)
+
+
+def test_the_progress_bar_shows_each_stage_with_its_own_counts(scifact, monkeypatch):
+    """A sweep's bar names the configuration and the stage whose units it counts; a new stage
+    starts its count from zero, so no stage's label is drawn over another's counts."""
+    import ragplay._progress as progress
+
+    seen: list[tuple[str, int, int]] = []
+    original_update = progress.Bar.update
+
+    def update(self, done: int, total: int) -> None:
+        seen.append((self.label, done, total))
+        original_update(self, done, total)
+
+    monkeypatch.setattr(progress.Bar, "update", update)
+    monkeypatch.setattr(progress.Bar, "close", lambda self, done, total: None)
+    experiment = {
+        "retrievers": {"bm25": {"kind": "bm25"}},
+        "grid": {"chunking": [{"strategy": "none"}, {"strategy": "sentence", "size": 100}]},
+    }
+    ragplay.sweep(scifact, experiment, show_progress=True)
+    stages = {"index", "chunk", "search", "evaluate", "compare", "time queries", "warm up"}
+    assert seen, "the bar was never updated"
+    for label, done, total in seen:
+        assert 0 <= done <= total, (label, done, total)
+        stage = label.rsplit(" · ", 1)[-1]
+        assert stage in stages, label
+        # Queries are counted by the stages that run queries, and nothing else counts them.
+        if total == scifact.queries.height and stage not in ("search", "time queries"):
+            assert stage == "evaluate", label

@@ -26,17 +26,16 @@ class Bar:
         self.desc = desc
         self.label = ""
         self._bar: Any = None
+        self._new_stage = False
 
     def _text(self) -> str:
         return f"{self.desc}: {self.label}" if self.label else self.desc
 
     def describe(self, label: str) -> None:
-        """Show what the work is doing now (a sweep's configuration and stage): a new stage
-        starts its count from zero."""
+        """Say what the work is doing now (a sweep's configuration and stage); the next
+        ``update`` draws it with that stage's own counts, from zero."""
         self.label = label
-        if self._bar is not None:
-            self._bar.reset(total=self._bar.total)
-            self._bar.set_description(self._text())
+        self._new_stage = True
 
     def update(self, done: int, total: int) -> None:
         if total <= 0:
@@ -45,8 +44,10 @@ class Bar:
             from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
             self._bar = tqdm(total=total, desc=self._text(), leave=False)
-        if self._bar.total != total:
+        elif self._new_stage or self._bar.total != total:
             self._bar.reset(total=total)
+            self._bar.set_description(self._text(), refresh=False)
+        self._new_stage = False
         self._bar.update(done - self._bar.n)
 
     def close(self, done: int, total: int) -> None:

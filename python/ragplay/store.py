@@ -8,4 +8,7 @@ from __future__ import annotations
 
 from ._ragplay import Store
 
-__all__ = ["Store"]
+#: The column that names a run's configuration in the store's run files.
+CONFIG_ID = "config_id"
+
+__all__ = ["CONFIG_ID", "Store"]

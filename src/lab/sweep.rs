@@ -171,6 +171,7 @@ pub fn sweep(
     }
     lab.time_latency(cancel)?;
     let baseline = lab.baseline_id(&baseline_point)?;
+    cancel.set_label("results");
     let finished: Vec<&Done> = lab.order.iter().filter_map(|id| lab.done.get(id)).collect();
     let result = results::assemble(
         experiment,
