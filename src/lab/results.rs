@@ -22,6 +22,7 @@ use crate::data::schema::{self, RUN};
 use crate::error::Result;
 use crate::eval::compare::{compare_per_query, CompareOptions, Correction, Test};
 use crate::eval::{evaluate, stats, EvalOptions};
+use crate::pipeline::latency::latency_columns;
 
 /// Family-wise level of the `_significant` columns.
 pub const ALPHA: f64 = 0.05;
@@ -291,10 +292,7 @@ fn latency_table(done: &[&Done]) -> Result<DataFrame> {
                 .map(move |l| (d.record.id.as_str(), l))
         })
         .collect();
-    let f = |pick: fn(&StageLatency) -> f64| -> Vec<f64> {
-        rows.iter().map(|(_, l)| pick(l)).collect()
-    };
-    Ok(DataFrame::new_infer_height(vec![
+    let mut columns = vec![
         Column::new(
             "config_id".into(),
             rows.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
@@ -305,17 +303,7 @@ fn latency_table(done: &[&Done]) -> Result<DataFrame> {
                 .map(|(_, l)| l.stage.as_str())
                 .collect::<Vec<_>>(),
         ),
-        Column::new(
-            "repeats".into(),
-            rows.iter()
-                .map(|(_, l)| l.repeats as u32)
-                .collect::<Vec<_>>(),
-        ),
-        Column::new("mean_ms".into(), f(|l| l.mean_ms)),
-        Column::new("p25_ms".into(), f(|l| l.p25_ms)),
-        Column::new("p50_ms".into(), f(|l| l.p50_ms)),
-        Column::new("p75_ms".into(), f(|l| l.p75_ms)),
-        Column::new("p95_ms".into(), f(|l| l.p95_ms)),
-        Column::new("p99_ms".into(), f(|l| l.p99_ms)),
-    ])?)
+    ];
+    columns.extend(latency_columns(rows.iter().map(|(_, l)| *l)));
+    Ok(DataFrame::new_infer_height(columns)?)
 }

@@ -359,6 +359,11 @@ impl Store {
     /// settings as JSON (`config`).
     pub fn configurations(&self) -> Result<DataFrame> {
         let records = self.records()?;
+        let configs = records
+            .iter()
+            .map(|r| serde_json::to_string(&r.config))
+            .collect::<std::result::Result<Vec<String>, _>>()
+            .map_err(|e| Error::config("store", e.to_string()))?;
         let f64s = |pick: fn(&Record) -> f64| records.iter().map(pick).collect::<Vec<f64>>();
         let columns = vec![
             Column::new(
@@ -393,13 +398,7 @@ impl Store {
                 "cost_per_1k_queries_usd".into(),
                 f64s(|r| r.cost_per_1k_queries_usd),
             ),
-            Column::new(
-                "config".into(),
-                records
-                    .iter()
-                    .map(|r| serde_json::to_string(&r.config).unwrap_or_default())
-                    .collect::<Vec<_>>(),
-            ),
+            Column::new("config".into(), configs),
         ];
         Ok(DataFrame::new(records.len(), columns)?)
     }

@@ -158,23 +158,20 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     crate::eval::stats::quantile_sorted(sorted, q / 100.0)
 }
 
-/// The latency table of `latency`: `stage`, `queries`, `repeats`, `mean_ms`, `p25_ms`,
-/// `p50_ms`, `p75_ms`, `p95_ms`, `p99_ms`.
-pub fn latency_frame(
-    latency: &[StageLatency],
-    queries: usize,
-) -> Result<polars::prelude::DataFrame> {
+/// The measurement columns of a latency table, one row per record: `repeats`, `mean_ms`,
+/// `p25_ms`, `p50_ms`, `p75_ms`, `p95_ms`, `p99_ms`.
+pub fn latency_columns<'a>(
+    latency: impl Iterator<Item = &'a StageLatency> + Clone,
+) -> Vec<polars::prelude::Column> {
     use polars::prelude::Column;
-    let f = |pick: fn(&StageLatency) -> f64| latency.iter().map(pick).collect::<Vec<f64>>();
-    crate::data::schema::frame(vec![
-        Column::new(
-            "stage".into(),
-            latency.iter().map(|l| l.stage.as_str()).collect::<Vec<_>>(),
-        ),
-        Column::new("queries".into(), vec![queries as u32; latency.len()]),
+    let f = |pick: fn(&StageLatency) -> f64| latency.clone().map(pick).collect::<Vec<f64>>();
+    vec![
         Column::new(
             "repeats".into(),
-            latency.iter().map(|l| l.repeats as u32).collect::<Vec<_>>(),
+            latency
+                .clone()
+                .map(|l| l.repeats as u32)
+                .collect::<Vec<_>>(),
         ),
         Column::new("mean_ms".into(), f(|l| l.mean_ms)),
         Column::new("p25_ms".into(), f(|l| l.p25_ms)),
@@ -182,7 +179,24 @@ pub fn latency_frame(
         Column::new("p75_ms".into(), f(|l| l.p75_ms)),
         Column::new("p95_ms".into(), f(|l| l.p95_ms)),
         Column::new("p99_ms".into(), f(|l| l.p99_ms)),
-    ])
+    ]
+}
+
+/// The latency table of `latency`: `stage`, `queries`, then [`latency_columns`].
+pub fn latency_frame(
+    latency: &[StageLatency],
+    queries: usize,
+) -> Result<polars::prelude::DataFrame> {
+    use polars::prelude::Column;
+    let mut columns = vec![
+        Column::new(
+            "stage".into(),
+            latency.iter().map(|l| l.stage.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new("queries".into(), vec![queries as u32; latency.len()]),
+    ];
+    columns.extend(latency_columns(latency.iter()));
+    crate::data::schema::frame(columns)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
-use super::errors::DataError;
+use super::errors::{warn_as, DataError};
 use super::frame::import_frame;
 use crate::data::schema::{self, DOC_ID, QUERY_ID, RUN};
 use crate::error::Error;
@@ -476,6 +476,5 @@ pub fn given_twice(old: &str, new: &str) -> PyErr {
 /// Emit a `DeprecationWarning` with `message`.
 pub fn deprecated(py: Python<'_>, message: &str) -> PyResult<()> {
     let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
-    let message = std::ffi::CString::new(message.replace('\0', "")).unwrap_or_default();
-    PyErr::warn(py, &category, &message, 1)
+    warn_as(category.as_any(), message)
 }

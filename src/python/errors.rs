@@ -103,6 +103,11 @@ pub fn check_hierarchy(py: Python<'_>) -> PyResult<()> {
 /// Emit a warning of `category` (a class of `ragplay.exceptions`) with `message`.
 pub fn warn(py: Python<'_>, category: &str, message: &str) -> PyResult<()> {
     let category = py.import("ragplay.exceptions")?.getattr(category)?;
+    warn_as(&category, message)
+}
+
+/// Emit a warning of the class `category` with `message` (a NUL in it is dropped).
+pub fn warn_as(category: &Bound<'_, PyAny>, message: &str) -> PyResult<()> {
     let message = std::ffi::CString::new(message.replace('\0', "")).unwrap_or_default();
-    PyErr::warn(py, &category, &message, 1)
+    PyErr::warn(category.py(), category, &message, 1)
 }

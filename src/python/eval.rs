@@ -72,7 +72,6 @@ pub fn evaluate(
     name: &str,
     show_progress: Option<bool>,
 ) -> PyResult<PyEvaluation> {
-    let run = run.into_table()?;
     let qrels = qrels.0;
     let options = EvalOptions {
         relevance_threshold,
@@ -81,7 +80,7 @@ pub fn evaluate(
     };
     let desc = progress(py, show_progress, "evaluate")?;
     let inner = detach_with_progress(py, desc, move |cancel| {
-        eval::evaluate(&run, &qrels, &metrics, &options, cancel)
+        eval::evaluate(&run.into_table()?, &qrels, &metrics, &options, cancel)
     })?;
     Ok(PyEvaluation { inner })
 }
@@ -148,7 +147,6 @@ pub fn compare(
     relevance_threshold: i32,
     show_progress: Option<bool>,
 ) -> PyResult<PyDataFrame> {
-    let run = runs.into_table()?;
     let qrels = qrels.0;
     let options = compare_options(baseline, test, n_resamples, confidence, seed, correction)?;
     let eval_options = EvalOptions {
@@ -157,6 +155,7 @@ pub fn compare(
     };
     let desc = progress(py, show_progress, "compare")?;
     detach_with_progress(py, desc, move |cancel| {
+        let run = runs.into_table()?;
         eval::compare(&run, &qrels, &metrics, &eval_options, &options, cancel)
     })
     .map(PyDataFrame)

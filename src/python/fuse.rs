@@ -72,12 +72,13 @@ pub fn fuse(
     k: Option<usize>,
     show_progress: Option<bool>,
 ) -> PyResult<PyDataFrame> {
-    let runs = runs.into_named()?;
-    let names: Vec<String> = runs.iter().map(|(n, _)| n.clone()).collect();
     let mut options = fuse_options(method.parse()?, norm, rrf_k, k);
-    options.weights = weights.map(|w| w.resolve(&names)).transpose()?;
     let desc = progress(py, show_progress, "fuse")?;
     detach_with_progress(py, desc, move |cancel| {
+        // Splitting a stacked table copies its rows: done here, with the GIL released.
+        let runs = runs.into_named()?;
+        let names: Vec<String> = runs.iter().map(|(n, _)| n.clone()).collect();
+        options.weights = weights.map(|w| w.resolve(&names)).transpose()?;
         let refs: Vec<(&str, &polars::prelude::DataFrame)> =
             runs.iter().map(|(n, f)| (n.as_str(), f)).collect();
         core::fuse(&refs, &options, cancel)
@@ -217,7 +218,6 @@ pub fn optimize_fusion(
     relevance_threshold: i32,
     show_progress: Option<bool>,
 ) -> PyResult<PyFusionTuning> {
-    let runs = runs.into_named()?;
     let qrels = qrels.0;
     let base = fuse_options(method.parse()?, norm, 60.0, k);
     let defaults = OptimizeOptions::default();
@@ -236,6 +236,7 @@ pub fn optimize_fusion(
     };
     let desc = progress(py, show_progress, "optimize fusion")?;
     let inner = detach_with_progress(py, desc, move |cancel| {
+        let runs = runs.into_named()?;
         let refs: Vec<(&str, &polars::prelude::DataFrame)> =
             runs.iter().map(|(n, f)| (n.as_str(), f)).collect();
         core::optimize_fusion(&refs, &qrels, &options, cancel)

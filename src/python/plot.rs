@@ -263,10 +263,9 @@ pub fn metric_at_k(
     metric: String,
     ks: Vec<usize>,
 ) -> PyResult<PyChart> {
-    let runs = runs.into_table()?;
     let qrels = qrels.0;
     let inner = detach(py, move |cancel| {
-        plot::metric_at_k(&runs, &qrels, &metric, &ks, cancel)
+        plot::metric_at_k(&runs.into_table()?, &qrels, &metric, &ks, cancel)
     })?;
     Ok(PyChart { inner })
 }
