@@ -408,12 +408,13 @@ def test_ragplay_run_sweeps_an_experiment_file_into_a_store(tmp_path):
 
 
 def test_latency_does_not_depend_on_the_order_of_the_configurations(tmp_path):
-    """The same configurations swept in two orders: each p50 lies inside the other sweep's
-    interquartile range. The sweep times every configuration after all are built, warmed up,
-    in shuffled rounds, so the order of the experiment must not show; if the per-query
-    latencies of both sweeps come from one distribution, the median of 200 queries lies far
-    inside the other's middle half (its standard error is about 0.1 standard deviations, the
-    half-width of the interquartile range 0.67), so a failure means a real difference."""
+    """The same configurations swept in two orders: each p50 agrees with the other sweep's
+    within a factor of 1.5. The sweep times every configuration after all are built, warmed
+    up, in shuffled rounds, so the order of the experiment must not show. An order effect
+    worth catching (a configuration timed cold, with its first-call allocations and empty
+    caches) is a factor of several; two sweeps a minute apart on a shared two-core machine
+    drift by tens of percent as a whole, which is why the bound is not the other sweep's
+    interquartile range."""
     demo = ragplay.demo_collection()
     fixed = {"strategy": "fixed", "size": 500, "unit": "chars"}
     markdown = {"strategy": "markdown", "size": 1000}
@@ -441,8 +442,7 @@ def test_latency_does_not_depend_on_the_order_of_the_configurations(tmp_path):
             f"{row['label']}: p50 {row['p50_ms']:.4f} [{row['p25_ms']:.4f}, {row['p75_ms']:.4f}] "
             f"and {row['p50_ms_right']:.4f} [{row['p25_ms_right']:.4f}, {row['p75_ms_right']:.4f}]"
         )
-        assert row["p25_ms_right"] <= row["p50_ms"] <= row["p75_ms_right"], row
-        assert row["p25_ms"] <= row["p50_ms_right"] <= row["p75_ms"], row
+        assert 1 / 1.5 <= row["p50_ms"] / row["p50_ms_right"] <= 1.5, row
 
 
 def test_a_store_written_before_the_renamed_columns_reads_in_the_new_names(scifact, tmp_path):
