@@ -23,6 +23,7 @@ pub mod error;
 pub mod eval;
 pub mod fuse;
 pub mod lab;
+pub mod llm;
 pub mod options;
 #[cfg(test)]
 mod oracle;

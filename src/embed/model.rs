@@ -321,7 +321,7 @@ pub fn hub_snapshot(cache: &Path, repo_id: &str, revision: &str) -> Result<Optio
 
 /// Site-packages folders named by the environment (`$VIRTUAL_ENV`, `$CONDA_PREFIX`,
 /// `$PYTHONPATH`).
-fn site_packages_from_env() -> Vec<PathBuf> {
+pub(crate) fn site_packages_from_env() -> Vec<PathBuf> {
     let mut out = Vec::new();
     for var in ["VIRTUAL_ENV", "CONDA_PREFIX"] {
         if let Some(prefix) = std::env::var_os(var) {

@@ -19,6 +19,7 @@ mod eval;
 mod frame;
 mod fuse;
 mod lab;
+mod llm;
 mod pipeline;
 mod plot;
 mod rerank;
@@ -56,6 +57,10 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<lab::PyGateReport>()?;
     m.add_class::<lab::PyLatencyCheck>()?;
     m.add_class::<store::PyStore>()?;
+    m.add_class::<llm::PyLlm>()?;
+    m.add_class::<llm::PyPrompt>()?;
+    m.add_class::<llm::PyResponseCache>()?;
+    m.add_function(wrap_pyfunction!(llm::generate, m)?)?;
     m.add_class::<plot::PyChart>()?;
     m.add_function(wrap_pyfunction!(plot::pareto, m)?)?;
     m.add_function(wrap_pyfunction!(plot::wins, m)?)?;

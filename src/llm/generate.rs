@@ -1,0 +1,238 @@
+//! The generation stage: a run, its queries and corpus, and a model in; one answer row per
+//! query out.
+//!
+//! For each query of the queries table, the best `context_k` documents of the run become
+//! the numbered context of the prompt; the model answers all queries at once (in-process on
+//! all cores, or concurrently over HTTP), through the response cache when one is given.
+//! The table has a row for every query, also for those that failed (with the cause) or have
+//! no retrieved documents (`failure = "no_context"`), so that answer metrics, statistics
+//! and gates apply to it like to any per-query table.
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+
+use super::cache::{complete_cached, ResponseCache};
+use super::prompt::{ContextOptions, Prompt};
+use super::{ChatRequest, Completion, FailureKind, Llm, Sampling};
+use crate::cancel::Cancel;
+use crate::data::documents::DocumentTexts;
+use crate::data::schema::{self, table, QUERY_ID, TEXT};
+use crate::error::{Error, Result};
+
+/// Column names of an answers table.
+pub mod columns {
+    pub const ANSWER: &str = "answer";
+    pub const CONTEXT_DOC_IDS: &str = "context_doc_ids";
+    pub const PROMPT_TOKENS: &str = "prompt_tokens";
+    pub const COMPLETION_TOKENS: &str = "completion_tokens";
+    pub const LATENCY_MS: &str = "latency_ms";
+    pub const COST_USD: &str = "cost_usd";
+    pub const FINISH_REASON: &str = "finish_reason";
+    pub const CACHED: &str = "cached";
+    pub const FAILURE: &str = "failure";
+    pub const ERROR: &str = "error";
+    pub const PASSAGES_TRUNCATED: &str = "passages_truncated";
+}
+
+/// US dollars per million tokens, prompt and completion.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenPrices {
+    pub prompt: f64,
+    pub completion: f64,
+}
+
+/// Everything that shapes the answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateOptions {
+    pub prompt: Prompt,
+    pub context: ContextOptions,
+    pub sampling: Sampling,
+    pub prices: TokenPrices,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self {
+            prompt: Prompt::default(),
+            context: ContextOptions::default(),
+            sampling: Sampling::default(),
+            prices: TokenPrices {
+                prompt: 0.15,
+                completion: 0.60,
+            },
+        }
+    }
+}
+
+/// One query's request, or the reason there is none.
+enum Planned {
+    Ask(ChatRequest, Vec<String>, usize),
+    NoContext,
+}
+
+/// Answer every query of `queries` from the documents `run` retrieved for it.
+pub fn generate(
+    run: &DataFrame,
+    queries: &DataFrame,
+    corpus: &DataFrame,
+    llm: &dyn Llm,
+    options: &GenerateOptions,
+    cache: Option<&ResponseCache>,
+    cancel: &Cancel,
+) -> Result<DataFrame> {
+    options.prompt.validate()?;
+    options.context.validate()?;
+    options.sampling.validate()?;
+    if run.height() == 0 {
+        return Err(Error::Empty {
+            what: "the run".into(),
+        });
+    }
+    let view = crate::run::validate(run)?;
+    let groups = crate::run::ranked_groups(&view)?;
+    let by_query: HashMap<&str, &[(&str, f64)]> = groups
+        .iter()
+        .map(|(q, rows)| (*q, rows.as_slice()))
+        .collect();
+    let docs = DocumentTexts::new(corpus)?;
+    let doc_index: HashMap<&str, usize> = schema::str_values(docs.ids)
+        .enumerate()
+        .map(|(i, d)| (d, i))
+        .collect();
+    let qids: Vec<&str> =
+        schema::str_values(schema::str_column(queries, table::QUERIES, QUERY_ID)?).collect();
+    let qtexts: Vec<&str> =
+        schema::str_values(schema::str_column(queries, table::QUERIES, TEXT)?).collect();
+    let mut planned = Vec::with_capacity(qids.len());
+    for (qid, question) in qids.iter().zip(&qtexts) {
+        let Some(rows) = by_query.get(qid).filter(|r| !r.is_empty()) else {
+            planned.push(Planned::NoContext);
+            continue;
+        };
+        let mut ranked = Vec::new();
+        for (doc, _) in rows.iter().take(options.context.context_k * 2 + 8) {
+            let i = *doc_index.get(doc).ok_or_else(|| Error::UnknownId {
+                kind: "document",
+                id: (*doc).to_owned(),
+                location: format!("the run (query {qid:?}); it is not in the corpus"),
+            })?;
+            ranked.push((*doc, docs.text(i).into_owned()));
+        }
+        let context = options.context.build(&ranked, llm)?;
+        let messages = options.prompt.messages(question, &context.text)?;
+        let request = ChatRequest {
+            messages,
+            sampling: options.sampling.clone(),
+        };
+        planned.push(Planned::Ask(request, context.doc_ids, context.truncated));
+    }
+    let requests: Vec<ChatRequest> = planned
+        .iter()
+        .filter_map(|p| match p {
+            Planned::Ask(r, _, _) => Some(r.clone()),
+            Planned::NoContext => None,
+        })
+        .collect();
+    cancel.start("generate", requests.len() as u64);
+    let mut done = complete_cached(llm, &requests, cache, cancel)?.into_iter();
+    let mut rows: Vec<(Completion, Vec<String>, usize)> = Vec::with_capacity(planned.len());
+    for (p, qid) in planned.into_iter().zip(&qids) {
+        rows.push(match p {
+            Planned::Ask(_, ids, cut) => (done.next().unwrap_or_default(), ids, cut),
+            Planned::NoContext => (
+                Completion::failed(
+                    FailureKind::NoContext,
+                    format!("query {qid:?} has no retrieved documents in the run"),
+                    None,
+                ),
+                Vec::new(),
+                0,
+            ),
+        });
+    }
+    answers_table(&qids, &rows, options.prices)
+}
+
+fn answers_table(
+    qids: &[&str],
+    rows: &[(Completion, Vec<String>, usize)],
+    prices: TokenPrices,
+) -> Result<DataFrame> {
+    use columns::*;
+    let c = |f: &dyn Fn(&Completion) -> Option<u32>| -> Vec<Option<u32>> {
+        rows.iter().map(|(c, _, _)| f(c)).collect()
+    };
+    let lists: Vec<Series> = rows
+        .iter()
+        .map(|(_, ids, _)| Series::new("".into(), ids.as_slice()))
+        .collect();
+    let cost: Vec<Option<f64>> = rows
+        .iter()
+        .map(|(c, _, _)| {
+            Some(
+                c.prompt_tokens? as f64 * prices.prompt / 1e6
+                    + c.completion_tokens.unwrap_or(0) as f64 * prices.completion / 1e6,
+            )
+        })
+        .collect();
+    let mut context_ids = Series::new(CONTEXT_DOC_IDS.into(), lists.as_slice());
+    if rows.iter().all(|(_, ids, _)| ids.is_empty()) {
+        context_ids = context_ids.cast(&DataType::List(Box::new(DataType::String)))?;
+    }
+    let df = DataFrame::new(
+        qids.len(),
+        vec![
+            Column::new(QUERY_ID.into(), qids),
+            Column::new(
+                ANSWER.into(),
+                rows.iter()
+                    .map(|(c, _, _)| c.text.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            context_ids.into(),
+            Column::new(
+                PROMPT_TOKENS.into(),
+                c(&|c| c.prompt_tokens.map(|n| n as u32)),
+            ),
+            Column::new(
+                COMPLETION_TOKENS.into(),
+                c(&|c| c.completion_tokens.map(|n| n as u32)),
+            ),
+            Column::new(
+                LATENCY_MS.into(),
+                rows.iter()
+                    .map(|(c, _, _)| c.latency_ms)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(COST_USD.into(), cost),
+            Column::new(
+                FINISH_REASON.into(),
+                rows.iter()
+                    .map(|(c, _, _)| c.finish_reason.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                CACHED.into(),
+                rows.iter().map(|(c, _, _)| c.cached).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                FAILURE.into(),
+                rows.iter()
+                    .map(|(c, _, _)| c.failure.map(|f| f.name()))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                ERROR.into(),
+                rows.iter()
+                    .map(|(c, _, _)| c.error.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                PASSAGES_TRUNCATED.into(),
+                rows.iter().map(|(_, _, n)| *n as u32).collect::<Vec<_>>(),
+            ),
+        ],
+    )?;
+    Ok(df)
+}

