@@ -1,0 +1,348 @@
+"""In-process language models against transformers: the tokenizer on SQuAD and Unicode edge
+cases, the chat template, first-step logits and greedy continuations of SmolLM2-135M; seeded
+sampling; the response cache; the answers table; bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import collection
+from llm_reference import reference_model, reference_tokenizer, smollm2_gguf
+
+import ragplay
+
+EDGE_CASES = [
+    "",
+    " ",
+    "  leading spaces",
+    "trailing spaces   ",
+    "\ttabs\tand\nnewlines\r\n",
+    "emoji 😀👍🏽 and flags 🇫🇷🇯🇵",
+    "family 👨‍👩‍👧‍👦 joined by zero-width joiners",
+    "combining marks: e\u0301 a\u0308 n\u0303 (decomposed) vs é ä ñ",
+    "中文分词测试，日本語のテキスト、한국어 문장",
+    "Ελληνικά, русский, עברית, العربية",
+    "special look-alikes: <|im_start|> <|im_end|> <|endoftext|> <im_start> <|im_start",
+    "<|im_start|>user\nhi<|im_end|>",
+    "digits 1234567890 and 3.14159, 1,000,000 and x  99",
+    "code: def f(x):\n    return x ** 2  # square",
+    "URLs https://example.com/a?b=c&d=e#f and emails a.b@c.org",
+    "apostrophes: don't, I'm, we'll, they've, it's, O'Neil",
+    "\u00a0non-breaking\u2009thin\u200bzero-width spaces",
+    "ＦＵＬＬＷＩＤＴＨ letters and ｶﾀｶﾅ",
+    "math: ∑ x² ≤ ∞, ∀ε>0 ∃δ",
+    "a" * 300,
+]
+
+
+@pytest.fixture(scope="module")
+def llm() -> ragplay.LLM:
+    return ragplay.LLM.gguf(smollm2_gguf())
+
+
+@pytest.fixture(scope="module")
+def ref_tokenizer():
+    return reference_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def ref_model():
+    return reference_model()
+
+
+@pytest.fixture(scope="module")
+def squad() -> ragplay.Collection:
+    return collection("squad-dev")
+
+
+def test_token_ids_equal_the_reference_on_squad_and_unicode_edge_cases(llm, ref_tokenizer, squad):
+    questions = squad.queries["text"].to_list()[:700]
+    passages = squad.corpus["text"].to_list()[:300]
+    texts = questions + passages + EDGE_CASES
+    assert len(texts) >= 1000
+    ours = llm.tokenize(texts)
+    ref = [ref_tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    bad = [(t, o, r) for t, o, r in zip(texts, ours, ref) if o != r]
+    assert not bad, bad[:3]
+    # Decoding gives the text back (byte-level BPE is lossless).
+    assert [llm.detokenize(ids) for ids in ours] == texts
+
+
+def test_the_chat_prompt_equals_apply_chat_template(llm, ref_tokenizer):
+    chats = [
+        "What is the capital of France?",
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+        [
+            {"role": "user", "content": "2+2?"},
+            {"role": "assistant", "content": "4"},
+            {"role": "user", "content": "And 3+3? 😀"},
+        ],
+    ]
+    for chat in chats:
+        messages = [{"role": "user", "content": chat}] if isinstance(chat, str) else chat
+        for gen in (True, False):
+            ref = ref_tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=gen
+            )
+            assert llm.chat_prompt(chat, add_generation_prompt=gen) == ref
+    ref_ids = ref_tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi"}], add_generation_prompt=True, return_dict=True
+    )["input_ids"]
+    assert llm.tokenize([llm.chat_prompt("Hi")])[0] == list(ref_ids)
+
+
+@pytest.fixture(scope="module")
+def prompts(llm, squad) -> list[list[int]]:
+    """50 SQuAD questions as chat prompts, in token ids."""
+    questions = squad.queries["text"].to_list()[::200][:50]
+    return llm.tokenize([llm.chat_prompt(q) for q in questions])
+
+
+def test_first_step_logits_agree_with_transformers(llm, ref_model, prompts):
+    import torch
+
+    worst = 0.0
+    agree = 0
+    for ids in prompts:
+        with torch.no_grad():
+            ref = ref_model(torch.tensor([ids])).logits[0, -1].numpy()
+        ours = llm.next_logits(ids)
+        diff = float(np.abs(ours - ref).max())
+        worst = max(worst, diff)
+        if int(ours.argmax()) == int(ref.argmax()):
+            agree += 1
+        else:
+            top2 = np.sort(ref)[-2:]
+            assert top2[1] - top2[0] <= diff, (ids, diff, top2)
+    print(f"largest logit difference {worst:.2e}; top-1 agreement {agree}/50")
+    assert agree >= 48
+    assert worst < 1e-2
+
+
+def test_greedy_continuations_equal_transformers(llm, ref_model, prompts):
+    import torch
+
+    same = 0
+    firsts = []
+    for ids in prompts:
+        with torch.no_grad():
+            out = ref_model.generate(
+                torch.tensor([ids]),
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                max_new_tokens=32,
+                do_sample=False,
+                eos_token_id=llm.stop_token_ids,
+                pad_token_id=2,
+            )
+        ref = out[0, len(ids) :].tolist()
+        if ref and ref[-1] in llm.stop_token_ids:
+            ref = ref[:-1]
+        ours = llm.generate_tokens(ids, max_tokens=32)
+        if ours == ref:
+            same += 1
+        else:
+            firsts.append(next(i for i, (a, b) in enumerate(zip(ours + [-1], ref + [-2])) if a != b))
+    print(f"identical greedy continuations: {same}/50; first differences at {firsts}")
+    assert same >= 45
+
+
+def test_seeded_sampling_repeats_on_every_run_and_thread_count(llm, prompts):
+    knobs = dict(max_tokens=24, temperature=0.9, top_p=0.95, top_k=50, seed=11)
+    first = llm.generate_tokens(prompts[0], **knobs)
+    assert llm.generate_tokens(prompts[0], **knobs) == first
+    assert llm.generate_tokens(prompts[0], **{**knobs, "seed": 12}) != first
+    script = textwrap.dedent(
+        f"""
+        import json, ragplay
+        llm = ragplay.LLM.gguf({str(smollm2_gguf())!r})
+        print(json.dumps(llm.generate_tokens({prompts[0]!r}, **{knobs!r})))
+        """
+    )
+    for threads in ("1", "2"):
+        env = {**os.environ, "RAYON_NUM_THREADS": threads}
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
+        assert json.loads(out.stdout) == first, threads
+
+
+@pytest.fixture(scope="module")
+def small_squad(squad):
+    """20 SQuAD questions and a BM25 run over the paragraphs."""
+    queries = squad.queries.head(20)
+    bm25 = ragplay.BM25()
+    bm25.index(squad.corpus, show_progress=False)
+    return queries, bm25.search(queries, k=10, show_progress=False), squad.corpus
+
+
+def test_generate_puts_the_top_documents_in_the_prompt(llm, ref_tokenizer, small_squad):
+    queries, run, corpus = small_squad
+    prompt = ragplay.Prompt(system=None, user="{context}\n\nQ: {question}")
+    answers = ragplay.generate(
+        run, queries, corpus, llm, prompt=prompt, context_k=3, max_tokens=8, show_progress=False
+    )
+    assert answers["query_id"].to_list() == queries["query_id"].to_list()
+    texts = dict(zip(corpus["doc_id"], zip(corpus["title"], corpus["text"])))
+    ranked = run.sort(["query_id", "score", "doc_id"], descending=[False, True, True])
+    for row, question in zip(answers.iter_rows(named=True), queries["text"]):
+        top = ranked.filter(pl.col("query_id") == row["query_id"])["doc_id"].head(3).to_list()
+        assert row["context_doc_ids"] == top
+        context = "\n\n".join(
+            f"[{n}] {' '.join(x for x in texts[d] if x)}" for n, d in enumerate(top, 1)
+        )
+        messages = [{"role": "user", "content": f"{context}\n\nQ: {question}"}]
+        ids = ref_tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_dict=True
+        )["input_ids"]
+        assert row["prompt_tokens"] == len(ids)
+        assert row["failure"] is None and row["finish_reason"] in ("stop", "length")
+        assert row["cost_usd"] == pytest.approx(
+            len(ids) * 0.15 / 1e6 + row["completion_tokens"] * 0.60 / 1e6
+        )
+    # The answers are those of the same messages sent through LLM.complete.
+    again = llm.complete(
+        [
+            prompt.messages(q, c)
+            for q, c in zip(
+                queries["text"],
+                [
+                    "\n\n".join(
+                        f"[{n}] {' '.join(x for x in texts[d] if x)}"
+                        for n, d in enumerate(ids, 1)
+                    )
+                    for ids in answers["context_doc_ids"]
+                ],
+            )
+        ],
+        max_tokens=8,
+        show_progress=False,
+    )
+    assert again["answer"].to_list() == answers["answer"].to_list()
+
+
+def test_context_orders_and_budgets(llm, ref_tokenizer, small_squad):
+    queries, run, corpus = small_squad
+    q = queries.head(2)
+    ranked = ragplay.generate(run, q, corpus, llm, context_k=5, max_tokens=1, show_progress=False)
+    ends = ragplay.generate(
+        run, q, corpus, llm, context_k=5, context_order="ends", max_tokens=1, show_progress=False
+    )
+    rev = ragplay.generate(
+        run, q, corpus, llm, context_k=5, context_order="reversed", max_tokens=1,
+        show_progress=False,
+    )
+    for a, e, r in zip(ranked["context_doc_ids"], ends["context_doc_ids"], rev["context_doc_ids"]):
+        assert e.to_list() == [a[0], a[2], a[4], a[3], a[1]]
+        assert r.to_list() == a.to_list()[::-1]
+    cut = ragplay.generate(
+        run, q, corpus, llm, context_k=5, passage_tokens=20, context_tokens=70, max_tokens=1,
+        prompt=ragplay.Prompt(system=None, user="{context}"), show_progress=False,
+    )
+    for row in cut.iter_rows(named=True):
+        # Each passage is cut to 20 tokens, so at most three numbered passages fit in 70.
+        assert 1 <= len(row["context_doc_ids"]) <= 3
+        assert row["passages_truncated"] >= 1
+
+
+def test_a_second_generate_is_served_from_the_cache(llm, small_squad, tmp_path):
+    queries, run, corpus = small_squad
+    q = queries.head(6)
+    cache = ragplay.ResponseCache(tmp_path / "answers")
+    first = ragplay.generate(run, q, corpus, llm, max_tokens=12, cache=cache, show_progress=False)
+    assert cache.stats["written"] == 6 and not first["cached"].any()
+    second = ragplay.generate(run, q, corpus, llm, max_tokens=12, cache=cache, show_progress=False)
+    assert cache.stats["hits"] == 6 and cache.stats["written"] == 6
+    assert second["cached"].all()
+    cols = ["query_id", "answer", "context_doc_ids", "prompt_tokens", "completion_tokens"]
+    assert second.select(cols).equals(first.select(cols))
+    # Anything that changes an answer misses: the prompt text, each knob, the model.
+    changes = [
+        dict(prompt=ragplay.Prompt(user="{context}\nQuestion: {question}")),
+        dict(max_tokens=13),
+        dict(temperature=0.5),
+        dict(top_p=0.9, temperature=0.5),
+        dict(top_k=5, temperature=0.5),
+        dict(repetition_penalty=1.1),
+        dict(seed=1, temperature=0.5),
+        dict(stop=["."]),
+        dict(context_k=4),
+    ]
+    for change in changes:
+        before = cache.stats["misses"]
+        knobs = {"max_tokens": 12, **change}
+        ragplay.generate(run, q.head(1), corpus, llm, cache=cache, show_progress=False, **knobs)
+        assert cache.stats["misses"] == before + 1, change
+
+
+def test_two_processes_writing_one_cache_lose_nothing(small_squad, tmp_path):
+    queries, run, corpus = small_squad
+    folder = tmp_path / "shared-cache"
+    run.write_parquet(tmp_path / "run.parquet")
+    queries.head(8).write_parquet(tmp_path / "queries.parquet")
+    corpus.write_parquet(tmp_path / "corpus.parquet")
+    script = textwrap.dedent(
+        f"""
+        import polars as pl, ragplay
+        t = {str(tmp_path)!r}
+        llm = ragplay.LLM.gguf({str(smollm2_gguf())!r})
+        out = ragplay.generate(pl.read_parquet(t + "/run.parquet"),
+            pl.read_parquet(t + "/queries.parquet"), pl.read_parquet(t + "/corpus.parquet"),
+            llm, max_tokens=6, cache={str(folder)!r}, show_progress=False)
+        print(out["answer"].to_list())
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate()[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs) and outs[0] == outs[1]
+    files = sorted(folder.rglob("*.json"))
+    assert len(files) == 8
+    assert all(json.loads(f.read_text())["text"] is not None for f in files)
+
+
+def test_bad_input(llm, small_squad, tmp_path):
+    queries, run, corpus = small_squad
+    with pytest.raises(ragplay.ModelError, match="not found"):
+        ragplay.LLM.gguf(tmp_path / "missing.gguf")
+    fake = tmp_path / "fake.gguf"
+    fake.write_text("not a model")
+    with pytest.raises(ragplay.ModelError, match="not a GGUF file"):
+        ragplay.LLM.gguf(fake)
+    import gguf
+
+    writer = gguf.GGUFWriter(tmp_path / "falcon.gguf", "falcon")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(ragplay.ModelError, match="architecture \"falcon\" is not supported"):
+        ragplay.LLM.gguf(tmp_path / "falcon.gguf")
+    with pytest.raises(ragplay.ConfigError, match=r"\{docs\}"):
+        ragplay.Prompt(user="{question} {docs}")
+    with pytest.raises(ragplay.ConfigError, match="max_tokens"):
+        ragplay.generate(run, queries, corpus, llm, max_tokens=-1)
+    with pytest.raises(ragplay.ConfigError, match="max_tokens"):
+        llm.complete(["hi"], max_tokens=0)
+    with pytest.raises(ragplay.DataError, match="the run is empty"):
+        ragplay.generate(run.head(0), queries, corpus, llm)
+    # A query without retrieved documents is a row with its cause, not a missing row.
+    no_docs = run.filter(pl.col("query_id") != queries["query_id"][0])
+    out = ragplay.generate(no_docs, queries.head(2), corpus, llm, max_tokens=4,
+                           show_progress=False)
+    assert out.height == 2
+    assert out["failure"].to_list() == ["no_context", None]
+    assert out["answer"][0] is None and "no retrieved documents" in out["error"][0]
+    # A prompt longer than the context is a failed row (never a silent truncation).
+    long = llm.complete(["word " * 5000, "hi"], max_tokens=4, show_progress=False)
+    assert long["failure"].to_list() == ["context", None]
+    assert "context holds 4096" in long["error"][0]
+    assert long["prompt_tokens"][0] > 4096
