@@ -127,42 +127,48 @@ def test_first_step_logits_agree_with_transformers(llm, ref_model, prompts):
 
 
 def test_greedy_continuations_equal_transformers(llm, ref_model, prompts):
+    """transformers decodes the 50 prompts in batches of 10, left-padded and masked."""
     import torch
 
-    same = 0
-    firsts = []
-    for ids in prompts:
+    refs = []
+    for start in range(0, len(prompts), 10):
+        batch = prompts[start : start + 10]
+        width = max(len(ids) for ids in batch)
+        ids = torch.tensor([[2] * (width - len(i)) + i for i in batch])
+        mask = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in batch])
         with torch.no_grad():
             out = ref_model.generate(
-                torch.tensor([ids]),
-                attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                ids,
+                attention_mask=mask,
                 max_new_tokens=32,
                 do_sample=False,
                 eos_token_id=llm.stop_token_ids,
                 pad_token_id=2,
             )
-        ref = out[0, len(ids) :].tolist()
-        if ref and ref[-1] in llm.stop_token_ids:
-            ref = ref[:-1]
-        ours = llm.generate_tokens(ids, max_tokens=32)
-        if ours == ref:
-            same += 1
-        else:
-            firsts.append(next(i for i, (a, b) in enumerate(zip(ours + [-1], ref + [-2])) if a != b))
+        for row in out[:, width:].tolist():
+            cut = next((i for i, t in enumerate(row) if t in llm.stop_token_ids), len(row))
+            refs.append(row[:cut])
+    ours = llm.generate_tokens(prompts, max_tokens=32)
+    same = sum(o == r for o, r in zip(ours, refs))
+    firsts = [
+        next(i for i, (a, b) in enumerate(zip(o + [-1], r + [-2])) if a != b)
+        for o, r in zip(ours, refs)
+        if o != r
+    ]
     print(f"identical greedy continuations: {same}/50; first differences at {firsts}")
     assert same >= 45
 
 
 def test_seeded_sampling_repeats_on_every_run_and_thread_count(llm, prompts):
     knobs = dict(max_tokens=24, temperature=0.9, top_p=0.95, top_k=50, seed=11)
-    first = llm.generate_tokens(prompts[0], **knobs)
-    assert llm.generate_tokens(prompts[0], **knobs) == first
-    assert llm.generate_tokens(prompts[0], **{**knobs, "seed": 12}) != first
+    first = llm.generate_tokens(prompts[:1], **knobs)[0]
+    assert llm.generate_tokens(prompts[:1], **knobs)[0] == first
+    assert llm.generate_tokens(prompts[:1], **{**knobs, "seed": 12})[0] != first
     script = textwrap.dedent(
         f"""
         import json, ragplay
         llm = ragplay.LLM.gguf({str(smollm2_gguf())!r})
-        print(json.dumps(llm.generate_tokens({prompts[0]!r}, **{knobs!r})))
+        print(json.dumps(llm.generate_tokens([{prompts[0]!r}], **{knobs!r})[0]))
         """
     )
     for threads in ("1", "2"):
@@ -175,8 +181,8 @@ def test_seeded_sampling_repeats_on_every_run_and_thread_count(llm, prompts):
 
 @pytest.fixture(scope="module")
 def small_squad(squad):
-    """20 SQuAD questions and a BM25 run over the paragraphs."""
-    queries = squad.queries.head(20)
+    """8 SQuAD questions and a BM25 run over the paragraphs."""
+    queries = squad.queries.head(8)
     bm25 = ragplay.BM25()
     bm25.index(squad.corpus, show_progress=False)
     return queries, bm25.search(queries, k=10, show_progress=False), squad.corpus
@@ -253,31 +259,31 @@ def test_context_orders_and_budgets(llm, ref_tokenizer, small_squad):
 
 def test_a_second_generate_is_served_from_the_cache(llm, small_squad, tmp_path):
     queries, run, corpus = small_squad
-    q = queries.head(6)
+    q = queries.head(4)
     cache = ragplay.ResponseCache(tmp_path / "answers")
-    first = ragplay.generate(run, q, corpus, llm, max_tokens=12, cache=cache, show_progress=False)
-    assert cache.stats["written"] == 6 and not first["cached"].any()
-    second = ragplay.generate(run, q, corpus, llm, max_tokens=12, cache=cache, show_progress=False)
-    assert cache.stats["hits"] == 6 and cache.stats["written"] == 6
+    base = dict(max_tokens=6, context_k=2, cache=cache, show_progress=False)
+    first = ragplay.generate(run, q, corpus, llm, **base)
+    assert cache.stats["written"] == 4 and not first["cached"].any()
+    second = ragplay.generate(run, q, corpus, llm, **base)
+    assert cache.stats["hits"] == 4 and cache.stats["written"] == 4
     assert second["cached"].all()
     cols = ["query_id", "answer", "context_doc_ids", "prompt_tokens", "completion_tokens"]
     assert second.select(cols).equals(first.select(cols))
     # Anything that changes an answer misses: the prompt text, each knob, the model.
     changes = [
         dict(prompt=ragplay.Prompt(user="{context}\nQuestion: {question}")),
-        dict(max_tokens=13),
+        dict(max_tokens=7),
         dict(temperature=0.5),
         dict(top_p=0.9, temperature=0.5),
         dict(top_k=5, temperature=0.5),
         dict(repetition_penalty=1.1),
         dict(seed=1, temperature=0.5),
         dict(stop=["."]),
-        dict(context_k=4),
+        dict(context_k=3),
     ]
     for change in changes:
         before = cache.stats["misses"]
-        knobs = {"max_tokens": 12, **change}
-        ragplay.generate(run, q.head(1), corpus, llm, cache=cache, show_progress=False, **knobs)
+        ragplay.generate(run, q.head(1), corpus, llm, **{**base, **change})
         assert cache.stats["misses"] == before + 1, change
 
 
@@ -285,7 +291,7 @@ def test_two_processes_writing_one_cache_lose_nothing(small_squad, tmp_path):
     queries, run, corpus = small_squad
     folder = tmp_path / "shared-cache"
     run.write_parquet(tmp_path / "run.parquet")
-    queries.head(8).write_parquet(tmp_path / "queries.parquet")
+    queries.head(4).write_parquet(tmp_path / "queries.parquet")
     corpus.write_parquet(tmp_path / "corpus.parquet")
     script = textwrap.dedent(
         f"""
@@ -294,7 +300,7 @@ def test_two_processes_writing_one_cache_lose_nothing(small_squad, tmp_path):
         llm = ragplay.LLM.gguf({str(smollm2_gguf())!r})
         out = ragplay.generate(pl.read_parquet(t + "/run.parquet"),
             pl.read_parquet(t + "/queries.parquet"), pl.read_parquet(t + "/corpus.parquet"),
-            llm, max_tokens=6, cache={str(folder)!r}, show_progress=False)
+            llm, max_tokens=4, context_k=2, cache={str(folder)!r}, show_progress=False)
         print(out["answer"].to_list())
         """
     )
@@ -305,7 +311,7 @@ def test_two_processes_writing_one_cache_lose_nothing(small_squad, tmp_path):
     outs = [p.communicate()[0] for p in procs]
     assert all(p.returncode == 0 for p in procs) and outs[0] == outs[1]
     files = sorted(folder.rglob("*.json"))
-    assert len(files) == 8
+    assert len(files) == 4
     assert all(json.loads(f.read_text())["text"] is not None for f in files)
 
 

@@ -252,13 +252,19 @@ impl PyLlm {
         Ok(v.to_pyarray(py))
     }
 
-    /// Continue a raw prompt (text or token ids; no chat template): the generated ids.
-    #[pyo3(signature = (prompt, *, max_tokens = 32, temperature = 0.0, top_p = 1.0, top_k = 0, repetition_penalty = 1.0, seed = 0, stop = None))]
+    /// Continue raw prompts (texts or lists of token ids; no chat template), all at once on
+    /// all cores: the generated ids of each, without the token that stopped it.
+    ///
+    /// Args:
+    ///     prompts: A list of str or of token-id lists.
+    ///     max_tokens, temperature, top_p, top_k, repetition_penalty, seed, stop: Decoding,
+    ///         as in ``complete``.
+    #[pyo3(signature = (prompts, *, max_tokens = 32, temperature = 0.0, top_p = 1.0, top_k = 0, repetition_penalty = 1.0, seed = 0, stop = None))]
     #[allow(clippy::too_many_arguments)]
     fn generate_tokens(
         &self,
         py: Python<'_>,
-        prompt: TokensOrText,
+        prompts: Vec<TokensOrText>,
         max_tokens: i64,
         temperature: f32,
         top_p: f32,
@@ -266,20 +272,19 @@ impl PyLlm {
         repetition_penalty: f32,
         seed: u64,
         stop: Option<Vec<String>>,
-    ) -> PyResult<Vec<u32>> {
-        let s = sampling(
-            max_tokens,
-            temperature,
-            top_p,
-            top_k,
-            repetition_penalty,
-            seed,
-            stop,
-        )?;
-        let ids = self.ids(prompt)?;
+    ) -> PyResult<Vec<Vec<u32>>> {
+        let s = sampling(max_tokens, temperature, top_p, top_k, repetition_penalty, seed, stop)?;
+        let ids = prompts
+            .into_iter()
+            .map(|p| self.ids(p))
+            .collect::<crate::Result<Vec<_>>>()?;
         let local = Arc::clone(&self.local);
         detach(py, move |cancel| {
-            Ok(local.generate_ids(&ids, &s, cancel)?.0)
+            use rayon::prelude::*;
+            ids.par_iter()
+                .with_max_len(1)
+                .map(|p| Ok(local.generate_ids(p, &s, cancel)?.0))
+                .collect()
         })
     }
 
