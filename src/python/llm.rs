@@ -224,9 +224,9 @@ impl PyLlm {
     }
 
     /// The text of token ids.
-    #[pyo3(signature = (ids, *, skip_special_tokens = false))]
-    fn detokenize(&self, ids: Vec<u32>, skip_special_tokens: bool) -> PyResult<String> {
-        Ok(self.local.tokenizer().decode(&ids, skip_special_tokens)?)
+    #[pyo3(signature = (token_ids, *, skip_special_tokens = false))]
+    fn detokenize(&self, token_ids: Vec<u32>, skip_special_tokens: bool) -> PyResult<String> {
+        Ok(self.local.tokenizer().decode(&token_ids, skip_special_tokens)?)
     }
 
     /// The prompt text of a chat, rendered with the model's chat template.
@@ -259,7 +259,7 @@ impl PyLlm {
     ///     prompts: A list of str or of token-id lists.
     ///     max_tokens, temperature, top_p, top_k, repetition_penalty, seed, stop: Decoding,
     ///         as in ``complete``.
-    #[pyo3(signature = (prompts, *, max_tokens = 32, temperature = 0.0, top_p = 1.0, top_k = 0, repetition_penalty = 1.0, seed = 0, stop = None))]
+    #[pyo3(signature = (prompts, *, max_tokens = 256, temperature = 0.0, top_p = 1.0, top_k = 0, repetition_penalty = 1.0, seed = 42, stop = None))]
     #[allow(clippy::too_many_arguments)]
     fn generate_tokens(
         &self,
@@ -298,7 +298,7 @@ impl PyLlm {
     ///     top_p: Nucleus mass kept when sampling.
     ///     top_k: Best tokens kept when sampling (0 keeps all).
     ///     repetition_penalty: CTRL's penalty on tokens already generated (1 is none).
-    ///     seed: The sampling seed (answers are the same for the same seed).
+    ///     seed: The sampling seed (the same seed gives the same answers).
     ///     stop: Texts that end an answer.
     ///     cache: A ``ResponseCache`` or a folder for one.
     ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
@@ -307,7 +307,7 @@ impl PyLlm {
     ///     A DataFrame with one row per prompt: ``answer``, ``prompt_tokens``,
     ///     ``completion_tokens``, ``latency_ms``, ``finish_reason``, ``cached``, ``failure``
     ///     and ``error`` (null unless the prompt failed, e.g. ``"context"``).
-    #[pyo3(signature = (prompts, *, max_tokens = 256, temperature = 0.0, top_p = 1.0, top_k = 0, repetition_penalty = 1.0, seed = 0, stop = None, cache = None, show_progress = None))]
+    #[pyo3(signature = (prompts, *, max_tokens = 256, temperature = 0.0, top_p = 1.0, top_k = 0, repetition_penalty = 1.0, seed = 42, stop = None, cache = None, show_progress = None))]
     #[allow(clippy::too_many_arguments)]
     fn complete(
         &self,
@@ -569,7 +569,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for CacheArg {
 ///     ConfigError: An unknown placeholder, ``context_k = 0``, ``max_tokens < 1``.
 ///     DataError: An empty run, a missing column, a run document not in the corpus.
 #[pyfunction]
-#[pyo3(signature = (run, queries, corpus, llm, *, prompt = None, context_k = 5, context_order = None, passage_tokens = None, context_tokens = None, dedup = true, max_tokens = 256, temperature = 0.0, top_p = 1.0, top_k = 0, repetition_penalty = 1.0, seed = 0, stop = None, cache = None, prices = None, show_progress = None))]
+#[pyo3(signature = (run, queries, corpus, llm, *, prompt = None, context_k = 5, context_order = None, passage_tokens = None, context_tokens = None, dedup = true, max_tokens = 256, temperature = 0.0, top_p = 1.0, top_k = 0, repetition_penalty = 1.0, seed = 42, stop = None, cache = None, prices = None, show_progress = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn generate(
     py: Python<'_>,

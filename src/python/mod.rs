@@ -116,7 +116,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The option vocabularies, from the core; the stubs' `Literal` types are checked against
     // them by the tests.
     let options = pyo3::types::PyDict::new(m.py());
-    let vocabularies: [(&str, &[&str]); 15] = [
+    let vocabularies: [(&str, &[&str]); 16] = [
         ("variant", crate::retrieve::Variant::ACCEPTED),
         ("pooling", crate::embed::Pooling::ACCEPTED),
         ("test", crate::eval::Test::ACCEPTED),
@@ -132,6 +132,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("errors", crate::data::ingest::OnError::ACCEPTED),
         ("stemmer", crate::text::analyzer::STEMMER_LANGUAGES),
         ("mode", crate::lab::Mode::ACCEPTED),
+        ("context_order", crate::llm::prompt::ContextOrder::ACCEPTED),
     ];
     for (name, values) in vocabularies {
         options.set_item(name, values.to_vec())?;
