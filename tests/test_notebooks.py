@@ -37,6 +37,7 @@ EXPECTED_RUN = {
     "04_hybrid.ipynb": {"python": "rrf", "rust": "rrf-sample"},
     "05_chunking.ipynb": {"python": "documents", "rust": "maxp-sample"},
     "06_sweeps.ipynb": {"python": "documents", "rust": "cranfield"},
+    "07_generation.ipynb": {"python": "squad-bm25", "rust": "squad-bm25-2"},
 }
 CASES = [(lang, name) for name in EXPECTED_RUN for lang in KERNELS]
 # Fixed so that evcxr reuses the crates it compiled on an earlier run.
@@ -93,6 +94,13 @@ def ndcg10(scifact: ragplay.Collection, run_name: str) -> float:
             lexical = bm25.search(sample.queries, k=10)
             run = ragplay.fuse({"bm25": lexical, "dense": run}, method="rrf")
         return reference_ndcg10(run, sample.qrels)
+    if run_name.startswith("squad-bm25"):
+        # BM25 over SQuAD's paragraphs for the first 8 (Python) or 2 (Rust) questions.
+        squad = ragplay.load_beir(DATA / "squad-dev")
+        questions = squad.queries.head(2 if run_name.endswith("-2") else 8)
+        index = ragplay.BM25()
+        index.index(squad.corpus, show_progress=False)
+        return reference_ndcg10(index.search(questions, k=10), squad.qrels)
     if run_name == "cranfield":
         cranfield = ragplay.load_beir(DATA / "cranfield")
         index = ragplay.BM25()

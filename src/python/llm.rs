@@ -226,7 +226,10 @@ impl PyLlm {
     /// The text of token ids.
     #[pyo3(signature = (token_ids, *, skip_special_tokens = false))]
     fn detokenize(&self, token_ids: Vec<u32>, skip_special_tokens: bool) -> PyResult<String> {
-        Ok(self.local.tokenizer().decode(&token_ids, skip_special_tokens)?)
+        Ok(self
+            .local
+            .tokenizer()
+            .decode(&token_ids, skip_special_tokens)?)
     }
 
     /// The prompt text of a chat, rendered with the model's chat template.
@@ -273,7 +276,15 @@ impl PyLlm {
         seed: u64,
         stop: Option<Vec<String>>,
     ) -> PyResult<Vec<Vec<u32>>> {
-        let s = sampling(max_tokens, temperature, top_p, top_k, repetition_penalty, seed, stop)?;
+        let s = sampling(
+            max_tokens,
+            temperature,
+            top_p,
+            top_k,
+            repetition_penalty,
+            seed,
+            stop,
+        )?;
         let ids = prompts
             .into_iter()
             .map(|p| self.ids(p))
