@@ -13,10 +13,10 @@ import textwrap
 import numpy as np
 import polars as pl
 import pytest
-from conftest import collection
 from llm_reference import reference_model, reference_tokenizer, smollm2_gguf
 
 import ragplay
+from conftest import collection
 
 EDGE_CASES = [
     "",
@@ -220,8 +220,7 @@ def test_generate_puts_the_top_documents_in_the_prompt(llm, ref_tokenizer, small
                 queries["text"],
                 [
                     "\n\n".join(
-                        f"[{n}] {' '.join(x for x in texts[d] if x)}"
-                        for n, d in enumerate(ids, 1)
+                        f"[{n}] {' '.join(x for x in texts[d] if x)}" for n, d in enumerate(ids, 1)
                     )
                     for ids in answers["context_doc_ids"]
                 ],
@@ -241,15 +240,29 @@ def test_context_orders_and_budgets(llm, ref_tokenizer, small_squad):
         run, q, corpus, llm, context_k=5, context_order="ends", max_tokens=1, show_progress=False
     )
     rev = ragplay.generate(
-        run, q, corpus, llm, context_k=5, context_order="reversed", max_tokens=1,
+        run,
+        q,
+        corpus,
+        llm,
+        context_k=5,
+        context_order="reversed",
+        max_tokens=1,
         show_progress=False,
     )
     for a, e, r in zip(ranked["context_doc_ids"], ends["context_doc_ids"], rev["context_doc_ids"]):
         assert e.to_list() == [a[0], a[2], a[4], a[3], a[1]]
         assert r.to_list() == a.to_list()[::-1]
     cut = ragplay.generate(
-        run, q, corpus, llm, context_k=5, passage_tokens=20, context_tokens=70, max_tokens=1,
-        prompt=ragplay.Prompt(system=None, user="{context}"), show_progress=False,
+        run,
+        q,
+        corpus,
+        llm,
+        context_k=5,
+        passage_tokens=20,
+        context_tokens=70,
+        max_tokens=1,
+        prompt=ragplay.Prompt(system=None, user="{context}"),
+        show_progress=False,
     )
     for row in cut.iter_rows(named=True):
         # Each passage is cut to 20 tokens, so at most three numbered passages fit in 70.
@@ -330,7 +343,7 @@ def test_bad_input(llm, small_squad, tmp_path):
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    with pytest.raises(ragplay.ModelError, match="architecture \"falcon\" is not supported"):
+    with pytest.raises(ragplay.ModelError, match='architecture "falcon" is not supported'):
         ragplay.LLM.gguf(tmp_path / "falcon.gguf")
     with pytest.raises(ragplay.ConfigError, match=r"\{docs\}"):
         ragplay.Prompt(user="{question} {docs}")
@@ -342,8 +355,7 @@ def test_bad_input(llm, small_squad, tmp_path):
         ragplay.generate(run.head(0), queries, corpus, llm)
     # A query without retrieved documents is a row with its cause, not a missing row.
     no_docs = run.filter(pl.col("query_id") != queries["query_id"][0])
-    out = ragplay.generate(no_docs, queries.head(2), corpus, llm, max_tokens=4,
-                           show_progress=False)
+    out = ragplay.generate(no_docs, queries.head(2), corpus, llm, max_tokens=4, show_progress=False)
     assert out.height == 2
     assert out["failure"].to_list() == ["no_context", None]
     assert out["answer"][0] is None and "no retrieved documents" in out["error"][0]

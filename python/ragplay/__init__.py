@@ -12,6 +12,7 @@ from . import datasets, plot, report, testing
 from ._ragplay import (
     BM25,
     COLUMNS,
+    LLM,
     OPTIONS,
     Analyzer,
     BaseRetriever,
@@ -30,7 +31,6 @@ from ._ragplay import (
     FusionTuning,
     GateReport,
     LatencyCheck,
-    LLM,
     Pipeline,
     PipelineTrace,
     Prompt,
