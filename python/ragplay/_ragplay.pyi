@@ -703,7 +703,9 @@ class LatencyCheck:
 
 @final
 class LLM:
-    """A language model: a GGUF file run in-process."""
+    """A language model: a GGUF file run in-process (``LLM.gguf``), or a model behind an
+    OpenAI-compatible endpoint (``LLM.openai``). Both answer through ``complete`` and
+    ``ragplay.generate``."""
 
     @staticmethod
     def gguf(
@@ -723,21 +725,59 @@ class LLM:
         Raises:
             ModelError: Not found, not a GGUF file, or an unsupported architecture or tokenizer."""
 
+    @staticmethod
+    def openai(
+        base_url: str,
+        model: str,
+        *,
+        api_key_env: str | None = ...,
+        concurrency: int = 8,
+        timeout_s: float = 60.0,
+        max_retries: int = 5,
+        backoff_s: float = 0.5,
+        response_format: dict[str, Any] | None = None,
+    ) -> LLM:
+        """A model behind an OpenAI-compatible endpoint (``POST {base_url}/chat/completions``:
+        vLLM, llama.cpp's server, Ollama, TGI, LM Studio, LiteLLM, OpenAI).
+
+        Requests run ``concurrency`` at a time; each attempt times out after ``timeout_s``; a
+        rate limit (429), a server error (5xx), a timeout, a dropped connection or an
+        unreadable answer is retried up to ``max_retries`` times with exponential backoff and
+        jitter, waiting at least what ``Retry-After`` asks. A request that still fails is a row
+        with its cause, never a missing row. The key is read from the environment variable
+        ``api_key_env`` and never appears in errors, reprs or logs.
+
+        Args:
+            base_url: The API root, such as ``"http://127.0.0.1:8080/v1"``.
+            model: The model name the server knows.
+            api_key_env: The environment variable holding the key; ``None`` sends none.
+            concurrency: Requests in flight at most.
+            timeout_s: Seconds one attempt may take.
+            max_retries: Retries after the first attempt.
+            backoff_s: The first backoff in seconds (doubling, up to a minute).
+            response_format: Sent as ``response_format`` (e.g. a JSON schema); an answer cut
+                off at ``max_tokens`` then fails as ``"truncated"``.
+
+        Raises:
+            ConfigError: A bad URL or setting, or ``api_key_env`` not set."""
+
     @property
     def name(self) -> str:
         """The model's name (``general.name``)."""
 
     @property
-    def architecture(self) -> str:
-        """``general.architecture``: ``"llama"``, ``"qwen2"`` or ``"qwen3"``."""
+    def architecture(self) -> str | None:
+        """``general.architecture`` (``"llama"``, ``"qwen2"`` or ``"qwen3"``); ``None`` for an
+        endpoint."""
 
     @property
-    def path(self) -> Path:
-        """The GGUF file."""
+    def path(self) -> Path | None:
+        """The GGUF file; ``None`` for an endpoint."""
 
     @property
     def fingerprint(self) -> str:
-        """``"gguf:"`` and the SHA-256 of the file: what keys cached answers."""
+        """What keys cached answers: ``"gguf:"`` and the file's SHA-256, or the endpoint's URL
+        and model."""
 
     @property
     def context_length(self) -> int:

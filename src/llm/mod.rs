@@ -13,6 +13,7 @@ pub mod cache;
 pub mod generate;
 pub mod gguf;
 pub mod local;
+pub mod openai;
 pub mod prompt;
 pub mod sample;
 pub mod template;

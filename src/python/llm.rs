@@ -14,18 +14,41 @@ use super::frame::PyDataFrame;
 use crate::llm::cache::{complete_cached, ResponseCache};
 use crate::llm::generate::{GenerateOptions, TokenPrices};
 use crate::llm::gguf;
+use crate::llm::openai::{OpenAiConfig, OpenAiLlm};
 use crate::llm::prompt::{ContextOptions, ContextOrder, Prompt};
 use crate::llm::{ChatRequest, Completion, Llm, LocalLlm, Message, Sampling};
 
-/// A language model: a GGUF file run in-process.
+/// A language model: a GGUF file run in-process (``LLM.gguf``), or a model behind an
+/// OpenAI-compatible endpoint (``LLM.openai``). Both answer through ``complete`` and
+/// ``ragplay.generate``.
 #[pyclass(name = "LLM", module = "ragplay._ragplay", frozen)]
 pub struct PyLlm {
-    local: Arc<LocalLlm>,
+    backend: Backend,
+}
+
+enum Backend {
+    Local(Arc<LocalLlm>),
+    OpenAi(Arc<OpenAiLlm>),
 }
 
 impl PyLlm {
     fn llm(&self) -> Arc<dyn Llm> {
-        Arc::clone(&self.local) as Arc<dyn Llm>
+        match &self.backend {
+            Backend::Local(l) => Arc::clone(l) as Arc<dyn Llm>,
+            Backend::OpenAi(o) => Arc::clone(o) as Arc<dyn Llm>,
+        }
+    }
+
+    /// The in-process model, for what only it has (tokenizer, logits).
+    fn local(&self, what: &str) -> PyResult<&Arc<LocalLlm>> {
+        match &self.backend {
+            Backend::Local(l) => Ok(l),
+            Backend::OpenAi(_) => Err(crate::Error::config(
+                "llm",
+                format!("{what} needs an in-process model (LLM.gguf); this one is an endpoint"),
+            )
+            .into()),
+        }
     }
 }
 
@@ -106,9 +129,9 @@ impl<'a, 'py> FromPyObject<'a, 'py> for TokensOrText {
 }
 
 impl PyLlm {
-    fn ids(&self, prompt: TokensOrText) -> crate::Result<Vec<u32>> {
+    fn ids(&self, prompt: TokensOrText) -> PyResult<Vec<u32>> {
         match prompt {
-            TokensOrText::Text(t) => self.local.tokenizer().encode_prompt(&t),
+            TokensOrText::Text(t) => Ok(self.local("tokenizing")?.tokenizer().encode_prompt(&t)?),
             TokensOrText::Ids(ids) => Ok(ids),
         }
     }
@@ -174,50 +197,123 @@ impl PyLlm {
             LocalLlm::load(&path)
         })?;
         Ok(Self {
-            local: Arc::new(local),
+            backend: Backend::Local(Arc::new(local)),
+        })
+    }
+
+    /// A model behind an OpenAI-compatible endpoint (``POST {base_url}/chat/completions``:
+    /// vLLM, llama.cpp's server, Ollama, TGI, LM Studio, LiteLLM, OpenAI).
+    ///
+    /// Requests run ``concurrency`` at a time; each attempt times out after ``timeout_s``; a
+    /// rate limit (429), a server error (5xx), a timeout, a dropped connection or an
+    /// unreadable answer is retried up to ``max_retries`` times with exponential backoff and
+    /// jitter, waiting at least what ``Retry-After`` asks. A request that still fails is a row
+    /// with its cause, never a missing row. The key is read from the environment variable
+    /// ``api_key_env`` and never appears in errors, reprs or logs.
+    ///
+    /// Args:
+    ///     base_url: The API root, such as ``"http://127.0.0.1:8080/v1"``.
+    ///     model: The model name the server knows.
+    ///     api_key_env: The environment variable holding the key; ``None`` sends none.
+    ///     concurrency: Requests in flight at most.
+    ///     timeout_s: Seconds one attempt may take.
+    ///     max_retries: Retries after the first attempt.
+    ///     backoff_s: The first backoff in seconds (doubling, up to a minute).
+    ///     response_format: Sent as ``response_format`` (e.g. a JSON schema); an answer cut
+    ///         off at ``max_tokens`` then fails as ``"truncated"``.
+    ///
+    /// Raises:
+    ///     ConfigError: A bad URL or setting, or ``api_key_env`` not set.
+    #[staticmethod]
+    #[pyo3(signature = (base_url, model, *, api_key_env = Some("OPENAI_API_KEY".to_owned()), concurrency = 8, timeout_s = 60.0, max_retries = 5, backoff_s = 0.5, response_format = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn openai(
+        py: Python<'_>,
+        base_url: String,
+        model: String,
+        api_key_env: Option<String>,
+        concurrency: usize,
+        timeout_s: f64,
+        max_retries: u32,
+        backoff_s: f64,
+        response_format: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let response_format = match response_format {
+            None => None,
+            Some(obj) => {
+                let text: String = py
+                    .import("json")?
+                    .call_method1("dumps", (obj,))?
+                    .extract()?;
+                let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                    crate::Error::config("response_format", format!("not JSON: {e}"))
+                })?;
+                Some(value)
+            }
+        };
+        let config = OpenAiConfig {
+            base_url,
+            model,
+            api_key_env,
+            concurrency,
+            timeout_s,
+            max_retries,
+            backoff_s,
+            response_format,
+        };
+        Ok(Self {
+            backend: Backend::OpenAi(Arc::new(OpenAiLlm::new(config)?)),
         })
     }
 
     /// The model's name (``general.name``).
     #[getter]
     fn name(&self) -> String {
-        self.local.name()
+        self.llm().name()
     }
 
-    /// ``general.architecture``: ``"llama"``, ``"qwen2"`` or ``"qwen3"``.
+    /// ``general.architecture`` (``"llama"``, ``"qwen2"`` or ``"qwen3"``); ``None`` for an
+    /// endpoint.
     #[getter]
-    fn architecture(&self) -> String {
-        self.local.architecture().to_owned()
+    fn architecture(&self) -> Option<String> {
+        match &self.backend {
+            Backend::Local(l) => Some(l.architecture().to_owned()),
+            Backend::OpenAi(_) => None,
+        }
     }
 
-    /// The GGUF file.
+    /// The GGUF file; ``None`` for an endpoint.
     #[getter]
-    fn path(&self) -> PathBuf {
-        self.local.path().to_owned()
+    fn path(&self) -> Option<PathBuf> {
+        match &self.backend {
+            Backend::Local(l) => Some(l.path().to_owned()),
+            Backend::OpenAi(_) => None,
+        }
     }
 
-    /// ``"gguf:"`` and the SHA-256 of the file: what keys cached answers.
+    /// What keys cached answers: ``"gguf:"`` and the file's SHA-256, or the endpoint's URL
+    /// and model.
     #[getter]
     fn fingerprint(&self) -> String {
-        self.local.fingerprint()
+        self.llm().fingerprint()
     }
 
     /// The longest sequence, prompt and completion, the model runs.
     #[getter]
-    fn context_length(&self) -> usize {
-        self.local.context_length()
+    fn context_length(&self) -> PyResult<usize> {
+        Ok(self.local("context_length")?.context_length())
     }
 
     /// The token ids that end a completion (end of sequence, end of turn).
     #[getter]
-    fn stop_token_ids(&self) -> Vec<u32> {
-        self.local.tokenizer().stop_ids.clone()
+    fn stop_token_ids(&self) -> PyResult<Vec<u32>> {
+        Ok(self.local("stop_token_ids")?.tokenizer().stop_ids.clone())
     }
 
     /// Token ids of each text; special tokens written in a text are matched whole, and no
     /// beginning-of-sequence token is added.
     fn tokenize(&self, py: Python<'_>, texts: Vec<String>) -> PyResult<Vec<Vec<u32>>> {
-        let local = Arc::clone(&self.local);
+        let local = Arc::clone(self.local("tokenize")?);
         detach(py, move |_| {
             texts.iter().map(|t| local.tokenizer().encode(t)).collect()
         })
@@ -227,7 +323,7 @@ impl PyLlm {
     #[pyo3(signature = (token_ids, *, skip_special_tokens = false))]
     fn detokenize(&self, token_ids: Vec<u32>, skip_special_tokens: bool) -> PyResult<String> {
         Ok(self
-            .local
+            .local("detokenize")?
             .tokenizer()
             .decode(&token_ids, skip_special_tokens)?)
     }
@@ -239,7 +335,9 @@ impl PyLlm {
     ///     add_generation_prompt: Open the assistant's turn at the end.
     #[pyo3(signature = (messages, *, add_generation_prompt = true))]
     fn chat_prompt(&self, messages: Messages, add_generation_prompt: bool) -> PyResult<String> {
-        Ok(self.local.render(&messages.0, add_generation_prompt)?)
+        Ok(self
+            .local("chat_prompt")?
+            .render(&messages.0, add_generation_prompt)?)
     }
 
     /// The logits of the next token after a prompt (text, tokenized as ``tokenize`` does with
@@ -249,7 +347,7 @@ impl PyLlm {
         py: Python<'py>,
         prompt: TokensOrText,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        let local = Arc::clone(&self.local);
+        let local = Arc::clone(self.local("next_logits")?);
         let ids = self.ids(prompt)?;
         let v = detach(py, move |_| local.next_logits(&ids))?;
         Ok(v.to_pyarray(py))
@@ -288,8 +386,8 @@ impl PyLlm {
         let ids = prompts
             .into_iter()
             .map(|p| self.ids(p))
-            .collect::<crate::Result<Vec<_>>>()?;
-        let local = Arc::clone(&self.local);
+            .collect::<PyResult<Vec<_>>>()?;
+        let local = Arc::clone(self.local("generate_tokens")?);
         detach(py, move |cancel| {
             use rayon::prelude::*;
             ids.par_iter()
@@ -365,11 +463,20 @@ impl PyLlm {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "LLM.gguf({:?}, architecture={:?})",
-            self.local.path().display().to_string(),
-            self.local.architecture()
-        )
+        match &self.backend {
+            Backend::Local(l) => format!(
+                "LLM.gguf({:?}, architecture={:?})",
+                l.path().display().to_string(),
+                l.architecture()
+            ),
+            Backend::OpenAi(o) => {
+                let c = o.config();
+                format!(
+                    "LLM.openai({:?}, {:?}, api_key_env={:?}, concurrency={})",
+                    c.base_url, c.model, c.api_key_env, c.concurrency
+                )
+            }
+        }
     }
 }
 
