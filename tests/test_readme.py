@@ -170,6 +170,40 @@ def check_charts(ns: dict, out: str) -> None:
 
 
 # Each example, named by a line it holds, and its check.
+def check_generate(ns: dict, out: str) -> None:
+    """One row per query; the documents in each prompt are the run's top two (ranked as
+    trec_eval ranks: score, then doc id descending); the prompt's token count is that of
+    transformers' tokenizer and chat template over the same messages."""
+    import shutil
+
+    from llm_reference import reference_tokenizer
+
+    answers, run, sample = ns["answers"], ns["run"], ns["sample"]
+    assert answers["query_id"].to_list() == sample.queries["query_id"].to_list()
+    ranked = run.sort(["query_id", "score", "doc_id"], descending=[False, True, True])
+    tok = reference_tokenizer()
+    texts = dict(zip(sample.corpus["doc_id"], sample.corpus["text"]))
+    titles = dict(zip(sample.corpus["doc_id"], sample.corpus["title"]))
+    for row, question in zip(answers.iter_rows(named=True), sample.queries["text"]):
+        top = ranked.filter(pl.col("query_id") == row["query_id"])["doc_id"].head(2).to_list()
+        assert row["context_doc_ids"] == top
+        context = "\n\n".join(
+            f"[{n}] {' '.join(x for x in (titles[d], texts[d]) if x)}" for n, d in enumerate(top, 1)
+        )
+        messages = [
+            {
+                "role": "system",
+                "content": "Answer from the numbered passages and cite them as [n].",
+            },
+            {"role": "user", "content": f"{context}\n\nQuestion: {question}"},
+        ]
+        ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
+        assert row["prompt_tokens"] == len(ids["input_ids"])
+        assert row["failure"] is None
+    assert "context_doc_ids" in out
+    shutil.rmtree(".ragplay/answers", ignore_errors=True)
+
+
 CHECKS = {
     'result = ragplay.evaluate(run, qrels, ["ndcg@10", "recall@100", "mrr", "map"])': (
         check_evaluation
@@ -184,6 +218,7 @@ CHECKS = {
     "chunked = ragplay.Chunked(": check_chunked,
     "result = ragplay.sweep(sample, experiment, store=store)": check_sweep,
     "chart = ragplay.plot.pareto(": check_charts,
+    "answers = ragplay.generate(": check_generate,
 }
 
 
