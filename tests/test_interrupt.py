@@ -184,6 +184,24 @@ CASES = {
         "assert pipeline.search(QUERIES, k=5, show_progress=False).height == 10",
         None,
     ),
+    "generate": (
+        "import json, tempfile, pathlib\n"
+        "llm = ragplay.LLM.gguf('SmolLM2-135M-Instruct')\n"
+        "folder = pathlib.Path(tempfile.mkdtemp())\n"
+        "corpus = synthetic_corpus(50)\n"
+        "many = pl.DataFrame({{'query_id': [f'q{{i}}' for i in range(40)],"
+        " 'text': ['w1 w2 w3'] * 40}})\n"
+        "bm25 = ragplay.BM25()\n"
+        "bm25.index(corpus, show_progress=False)\n"
+        "run = bm25.search(many, k=3, show_progress=False)\n",
+        "ragplay.generate(run, many, corpus, llm, context_k=2, max_tokens=200,"
+        " cache=folder, show_progress=True)",
+        # What finished before the interrupt is in the cache, whole.
+        "assert not [p for p in folder.rglob('*') if '.tmp' in p.name]\n"
+        "saved = sorted(folder.rglob('*.json'))\n"
+        "assert saved and all(json.loads(p.read_text())['text'] for p in saved)",
+        None,
+    ),
     "sweep": (
         "import glob, tempfile\n"
         "folder = tempfile.mkdtemp()\n"

@@ -124,7 +124,7 @@ impl ResponseCache {
 }
 
 /// Complete `requests` through `llm`, answering from `cache` where it can and keeping each
-/// new completion as soon as its batch is done.
+/// new completion as soon as it is finished.
 pub fn complete_cached(
     llm: &dyn super::Llm,
     requests: &[ChatRequest],
@@ -139,15 +139,12 @@ pub fn complete_cached(
     let mut out: Vec<Option<Completion>> = keys.iter().map(|k| cache.get(k)).collect();
     let todo: Vec<usize> = (0..requests.len()).filter(|&i| out[i].is_none()).collect();
     cancel.advance((requests.len() - todo.len()) as u64);
-    // Batches as wide as the machine, so an interruption keeps every finished batch.
-    let width = rayon::current_num_threads().max(1) * 4;
-    for chunk in todo.chunks(width) {
-        let batch: Vec<ChatRequest> = chunk.iter().map(|&i| requests[i].clone()).collect();
-        let done = llm.complete(&batch, cancel)?;
-        for (&i, c) in chunk.iter().zip(done) {
-            cache.put(&keys[i], &c)?;
-            out[i] = Some(c);
-        }
+    // Each new completion is kept as soon as it is finished: an interrupted call loses
+    // nothing it finished.
+    let batch: Vec<ChatRequest> = todo.iter().map(|&i| requests[i].clone()).collect();
+    let done = llm.complete_each(&batch, cancel, &|j, c| cache.put(&keys[todo[j]], c))?;
+    for (&i, c) in todo.iter().zip(done) {
+        out[i] = Some(c);
     }
     Ok(out.into_iter().map(|c| c.unwrap_or_default()).collect())
 }

@@ -134,7 +134,7 @@ pub fn generate(
             Planned::NoContext => None,
         })
         .collect();
-    cancel.start("generate", requests.len() as u64);
+    cancel.start("answer", requests.len() as u64);
     let mut done = complete_cached(llm, &requests, cache, cancel)?.into_iter();
     let mut rows: Vec<(Completion, Vec<String>, usize)> = Vec::with_capacity(planned.len());
     for (p, qid) in planned.into_iter().zip(&qids) {

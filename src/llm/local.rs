@@ -25,9 +25,12 @@ use super::gguf::{file_sha256, GgufFile};
 use super::sample::{Sampler, Sampling};
 use super::template::{ChatTemplate, Message, CHATML};
 use super::tokenizer::LlmTokenizer;
-use super::{ChatRequest, Completion, FailureKind, Llm};
+use super::{ChatRequest, Completion, FailureKind, Llm, OnDone};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
+
+/// Prompt tokens per forward pass when filling the KV cache.
+const PREFILL_CHUNK: usize = 128;
 
 /// The architectures this backend runs.
 pub const ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3"];
@@ -251,6 +254,7 @@ impl LocalLlm {
         sampling: &Sampling,
         cancel: &Cancel,
     ) -> Result<(Vec<u32>, String, &'static str)> {
+        cancel.check()?;
         self.check_ids(prompt)?;
         sampling.validate()?;
         if prompt.len() >= self.context_length {
@@ -268,7 +272,13 @@ impl LocalLlm {
         };
         let mut s = self.session()?;
         let mut sampler = Sampler::new(sampling);
-        let mut logits = s.forward(prompt, 0).map_err(fail)?;
+        // The prompt in chunks through the cache: Ctrl-C is honoured between chunks, and the
+        // attention scores of a long prompt stay small.
+        let mut logits = Vec::new();
+        for (c, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
+            cancel.check()?;
+            logits = s.forward(chunk, c * PREFILL_CHUNK).map_err(fail)?;
+        }
         let room = self.context_length - prompt.len();
         let mut out: Vec<u32> = Vec::new();
         let mut text = String::new();
@@ -299,6 +309,7 @@ impl LocalLlm {
     }
 
     fn complete_one(&self, request: &ChatRequest, cancel: &Cancel) -> Result<Completion> {
+        cancel.check()?;
         let start = Instant::now();
         let prompt_text = self.render(&request.messages, true)?;
         let ids = self.tokenizer.encode_prompt(&prompt_text)?;
@@ -350,19 +361,30 @@ impl Llm for LocalLlm {
         Ok(Some(self.tokenizer.decode(&ids[..max_tokens], false)?))
     }
 
-    fn complete(&self, requests: &[ChatRequest], cancel: &Cancel) -> Result<Vec<Completion>> {
+    fn complete_each(
+        &self,
+        requests: &[ChatRequest],
+        cancel: &Cancel,
+        on_done: &OnDone<'_>,
+    ) -> Result<Vec<Completion>> {
         for r in requests {
             r.sampling.validate()?;
         }
-        let one = |r: &ChatRequest| {
-            let c = self.complete_one(r, cancel);
+        let one = |(i, r): (usize, &ChatRequest)| {
+            let c = self.complete_one(r, cancel)?;
+            on_done(i, &c)?;
             cancel.advance(1);
-            c
+            Ok(c)
         };
         if matches!(self.weights, Weights::Qwen2(_)) {
-            requests.iter().map(one).collect()
+            requests.iter().enumerate().map(one).collect()
         } else {
-            requests.par_iter().with_max_len(1).map(one).collect()
+            requests
+                .par_iter()
+                .enumerate()
+                .with_max_len(1)
+                .map(one)
+                .collect()
         }
     }
 }

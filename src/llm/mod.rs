@@ -113,9 +113,24 @@ pub trait Llm: Send + Sync {
     /// `text` cut to at most `max_tokens` tokens of the model's tokenizer, when it is known
     /// here.
     fn truncate(&self, text: &str, max_tokens: usize) -> Result<Option<String>>;
-    /// One completion per request, in order. Counts finished requests on `cancel`.
-    fn complete(&self, requests: &[ChatRequest], cancel: &Cancel) -> Result<Vec<Completion>>;
+    /// One completion per request, in order, handing each to `on_done` (with its index)
+    /// as soon as it is finished, so that an interrupted call keeps what it finished. Counts
+    /// finished requests on `cancel`.
+    fn complete_each(
+        &self,
+        requests: &[ChatRequest],
+        cancel: &Cancel,
+        on_done: &OnDone<'_>,
+    ) -> Result<Vec<Completion>>;
+
+    /// One completion per request, in order.
+    fn complete(&self, requests: &[ChatRequest], cancel: &Cancel) -> Result<Vec<Completion>> {
+        self.complete_each(requests, cancel, &|_, _| Ok(()))
+    }
 }
+
+/// What [`Llm::complete_each`] calls with each finished completion and its request's index.
+pub type OnDone<'a> = dyn Fn(usize, &Completion) -> Result<()> + Sync + 'a;
 
 /// A failure kind in files by its name.
 mod failure_name {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{ChatRequest, Completion, FailureKind, Llm};
+use super::{ChatRequest, Completion, FailureKind, Llm, OnDone};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
@@ -345,7 +345,12 @@ impl Llm for OpenAiLlm {
         Ok(None)
     }
 
-    fn complete(&self, requests: &[ChatRequest], cancel: &Cancel) -> Result<Vec<Completion>> {
+    fn complete_each(
+        &self,
+        requests: &[ChatRequest],
+        cancel: &Cancel,
+        on_done: &OnDone<'_>,
+    ) -> Result<Vec<Completion>> {
         for r in requests {
             r.sampling.validate()?;
         }
@@ -360,7 +365,10 @@ impl Llm for OpenAiLlm {
                     if i >= requests.len() || cancel.is_cancelled() {
                         return;
                     }
-                    match self.one(&requests[i], i, cancel) {
+                    match self
+                        .one(&requests[i], i, cancel)
+                        .and_then(|c| on_done(i, &c).map(|_| c))
+                    {
                         Ok(c) => {
                             out.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(c);
                             cancel.advance(1);

@@ -456,7 +456,7 @@ impl PyLlm {
             "complete",
         )?;
         let done = detach_with_progress(py, desc, move |cancel| {
-            cancel.start("complete", requests.len() as u64);
+            cancel.start("answer", requests.len() as u64);
             complete_cached(llm.as_ref(), &requests, cache.as_deref(), cancel)
         })?;
         Ok(PyDataFrame(completions_table(&done)?))
