@@ -1,4 +1,5 @@
-//! `LLM`, `Prompt`, `ResponseCache` and `generate`: language models from Python.
+//! `LLM` and `ResponseCache`: language models from Python, in-process (GGUF) or behind an
+//! OpenAI-compatible endpoint, and the cache of their answers.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,14 +9,12 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
-use super::args::{type_name, Frame, Opt};
+use super::args::type_name;
 use super::detach::{detach, detach_with_progress, progress};
 use super::frame::PyDataFrame;
 use crate::llm::cache::{complete_cached, ResponseCache};
-use crate::llm::generate::{GenerateOptions, TokenPrices};
 use crate::llm::gguf;
 use crate::llm::openai::{OpenAiConfig, OpenAiLlm};
-use crate::llm::prompt::{ContextOptions, ContextOrder, Prompt};
 use crate::llm::{ChatRequest, Completion, Llm, LocalLlm, Message, Sampling};
 
 /// A language model: a GGUF file run in-process (``LLM.gguf``), or a model behind an
@@ -32,7 +31,7 @@ enum Backend {
 }
 
 impl PyLlm {
-    fn llm(&self) -> Arc<dyn Llm> {
+    pub(super) fn llm(&self) -> Arc<dyn Llm> {
         match &self.backend {
             Backend::Local(l) => Arc::clone(l) as Arc<dyn Llm>,
             Backend::OpenAi(o) => Arc::clone(o) as Arc<dyn Llm>,
@@ -138,7 +137,7 @@ impl PyLlm {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn sampling(
+pub(super) fn sampling(
     max_tokens: i64,
     temperature: f32,
     top_p: f32,
@@ -527,70 +526,6 @@ fn completions_table(done: &[Completion]) -> crate::Result<polars::prelude::Data
     Ok(DataFrame::new(done.len(), cols)?)
 }
 
-/// A prompt: a system text and a user text with ``{question}`` and ``{context}``
-/// placeholders (``{{`` and ``}}`` for literal braces).
-///
-/// Args:
-///     system: The system message; ``None`` sends none.
-///     user: The user message.
-///
-/// Raises:
-///     ConfigError: A placeholder other than ``{question}`` and ``{context}``.
-#[pyclass(
-    name = "Prompt",
-    module = "ragplay._ragplay",
-    frozen,
-    eq,
-    hash,
-    from_py_object
-)]
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct PyPrompt {
-    pub inner: Prompt,
-}
-
-#[pymethods]
-impl PyPrompt {
-    #[new]
-    #[pyo3(signature = (*, system = Some(crate::llm::prompt::DEFAULT_SYSTEM.to_owned()), user = crate::llm::prompt::DEFAULT_USER.to_owned()))]
-    fn new(system: Option<String>, user: String) -> PyResult<Self> {
-        Ok(Self {
-            inner: Prompt::new(system, user)?,
-        })
-    }
-
-    /// The system message (``None``: no system message).
-    #[getter]
-    fn system(&self) -> Option<String> {
-        self.inner.system.clone()
-    }
-
-    /// The user message.
-    #[getter]
-    fn user(&self) -> String {
-        self.inner.user.clone()
-    }
-
-    /// The chat messages for a question and its context text.
-    fn messages(&self, py: Python<'_>, question: &str, context: &str) -> PyResult<Py<PyList>> {
-        let list = PyList::empty(py);
-        for m in self.inner.messages(question, context)? {
-            let d = PyDict::new(py);
-            d.set_item("role", m.role)?;
-            d.set_item("content", m.content)?;
-            list.append(d)?;
-        }
-        Ok(list.unbind())
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "Prompt(system={:?}, user={:?})",
-            self.inner.system, self.inner.user
-        )
-    }
-}
-
 /// An on-disk cache of model answers, keyed by everything that can change one (the model's
 /// fingerprint, the full messages, every sampling parameter and the seed, the cache
 /// format), safe to share between processes.
@@ -652,130 +587,4 @@ impl<'a, 'py> FromPyObject<'a, 'py> for CacheArg {
         })?;
         Ok(CacheArg(Arc::new(ResponseCache::open(&path)?)))
     }
-}
-
-/// Answer every query from the documents a run retrieved for it.
-///
-/// The best ``context_k`` documents of each query become numbered passages in the prompt's
-/// ``{context}``; the model answers all queries at once, through ``cache`` when given.
-///
-/// Args:
-///     run: The run (``query_id``, ``doc_id``, ``score``).
-///     queries: The queries table (``query_id``, ``text``): one answer row per query.
-///     corpus: The corpus table (``doc_id``, ``text``, optional ``title``).
-///     llm: The model.
-///     prompt: A ``Prompt``; the default asks for an answer citing the passages.
-///     context_k: Passages per question.
-///     context_order: ``"ranked"``, ``"reversed"`` or ``"ends"`` (best at both ends).
-///     passage_tokens: Cut each passage to this many tokens of the model's tokenizer.
-///     context_tokens: Add passages only while the context stays within this many tokens.
-///     dedup: Leave out passages repeating an earlier passage's text.
-///     max_tokens, temperature, top_p, top_k, repetition_penalty, seed, stop: Decoding, as
-///         in ``LLM.complete``.
-///     cache: A ``ResponseCache`` or a folder for one.
-///     prices: US dollars per million tokens, ``{"prompt": ..., "completion": ...}``.
-///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
-///
-/// Returns:
-///     A DataFrame, one row per query: ``query_id``, ``answer``, ``context_doc_ids`` (in
-///     prompt order), ``prompt_tokens``, ``completion_tokens``, ``latency_ms``,
-///     ``cost_usd``, ``finish_reason``, ``cached``, ``failure``, ``error`` and
-///     ``passages_truncated``. A query without retrieved documents has
-///     ``failure = "no_context"``.
-///
-/// Raises:
-///     ConfigError: An unknown placeholder, ``context_k = 0``, ``max_tokens < 1``.
-///     DataError: An empty run, a missing column, a run document not in the corpus.
-#[pyfunction]
-#[pyo3(signature = (run, queries, corpus, llm, *, prompt = None, context_k = 5, context_order = None, passage_tokens = None, context_tokens = None, dedup = true, max_tokens = 256, temperature = 0.0, top_p = 1.0, top_k = 0, repetition_penalty = 1.0, seed = 42, stop = None, cache = None, prices = None, show_progress = None))]
-#[allow(clippy::too_many_arguments)]
-pub fn generate(
-    py: Python<'_>,
-    run: Frame,
-    queries: Frame,
-    corpus: Frame,
-    llm: &Bound<'_, PyLlm>,
-    prompt: Option<PyPrompt>,
-    context_k: usize,
-    context_order: Option<Opt<ContextOrder>>,
-    passage_tokens: Option<usize>,
-    context_tokens: Option<usize>,
-    dedup: bool,
-    max_tokens: i64,
-    temperature: f32,
-    top_p: f32,
-    top_k: usize,
-    repetition_penalty: f32,
-    seed: u64,
-    stop: Option<Vec<String>>,
-    cache: Option<CacheArg>,
-    prices: Option<std::collections::HashMap<String, f64>>,
-    show_progress: Option<bool>,
-) -> PyResult<PyDataFrame> {
-    let mut options = GenerateOptions {
-        prompt: prompt.map(|p| p.inner).unwrap_or_default(),
-        context: ContextOptions {
-            context_k,
-            order: context_order.map_or(ContextOrder::Ranked, |o| o.0),
-            passage_tokens,
-            context_tokens,
-            dedup,
-        },
-        sampling: sampling(
-            max_tokens,
-            temperature,
-            top_p,
-            top_k,
-            repetition_penalty,
-            seed,
-            stop,
-        )?,
-        ..GenerateOptions::default()
-    };
-    if let Some(p) = prices {
-        options.prices = token_prices(&p, options.prices)?;
-    }
-    let llm = llm.get().llm();
-    let cache = cache.map(|c| c.0);
-    let (run, queries, corpus) = (run.0, queries.0, corpus.0);
-    let desc = progress(py, show_progress, "generate")?;
-    let table = detach_with_progress(py, desc, move |cancel| {
-        crate::llm::generate::generate(
-            &run,
-            &queries,
-            &corpus,
-            llm.as_ref(),
-            &options,
-            cache.as_deref(),
-            cancel,
-        )
-    })?;
-    Ok(PyDataFrame(table))
-}
-
-fn token_prices(
-    given: &std::collections::HashMap<String, f64>,
-    default: TokenPrices,
-) -> crate::Result<TokenPrices> {
-    let mut out = default;
-    for (k, v) in given {
-        if !(v.is_finite() && *v >= 0.0) {
-            return Err(crate::Error::config(
-                "prices",
-                format!("{k}: {v} is not a price >= 0"),
-            ));
-        }
-        match k.as_str() {
-            "prompt" => out.prompt = *v,
-            "completion" => out.completion = *v,
-            other => {
-                return Err(crate::Error::not_one_of(
-                    "prices",
-                    other,
-                    &["prompt", "completion"],
-                ))
-            }
-        }
-    }
-    Ok(out)
 }

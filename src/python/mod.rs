@@ -6,6 +6,7 @@
 //! with the GIL released, progress and Ctrl-C), `frame` (DataFrames across the boundary) and
 //! `retriever` (the retriever base class and the shared index lock).
 
+mod answers;
 mod args;
 mod bm25;
 mod chunk;
@@ -58,9 +59,9 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<lab::PyLatencyCheck>()?;
     m.add_class::<store::PyStore>()?;
     m.add_class::<llm::PyLlm>()?;
-    m.add_class::<llm::PyPrompt>()?;
+    m.add_class::<answers::PyPrompt>()?;
     m.add_class::<llm::PyResponseCache>()?;
-    m.add_function(wrap_pyfunction!(llm::generate, m)?)?;
+    m.add_function(wrap_pyfunction!(answers::generate, m)?)?;
     m.add_class::<plot::PyChart>()?;
     m.add_function(wrap_pyfunction!(plot::pareto, m)?)?;
     m.add_function(wrap_pyfunction!(plot::wins, m)?)?;
