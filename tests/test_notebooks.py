@@ -181,12 +181,14 @@ def printed(nb: nbformat.NotebookNode) -> str:
 
 def last_ndcg(nb: nbformat.NotebookNode, run_name: str) -> float:
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    # A Rust notebook ends on the line as the cell's value: evcxr sends a value before the
+    # kernel reports idle, while a line printed at the end of a cell may arrive after it.
     last = "".join(
-        o.get("text", "")
+        o.get("text", "") if o.get("output_type") == "stream" else o["data"].get("text/plain", "")
         for o in code_cells[-1].get("outputs", [])
-        if o.get("output_type") == "stream"
+        if o.get("output_type") in ("stream", "execute_result")
     )
-    line = re.compile(rf"^NDCG@10 {re.escape(run_name)} = (\d+\.\d{{4}})$", re.MULTILINE)
+    line = re.compile(rf'^"?NDCG@10 {re.escape(run_name)} = (\d+\.\d{{4}})"?$', re.MULTILINE)
     match = line.search(last)
     assert match, f"the last cell printed {last!r}, not 'NDCG@10 {run_name} = X'"
     return float(match.group(1))
