@@ -22,6 +22,7 @@ pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod fuse;
+pub mod http;
 pub mod lab;
 pub mod llm;
 pub mod options;

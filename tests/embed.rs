@@ -30,7 +30,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn known_similarity_and_shapes() {
     let enc = encoder();
-    assert_eq!((enc.dim(), enc.max_seq_length()), (384, 256));
+    assert_eq!((enc.dim(), enc.max_seq_length()), (384, Some(256)));
     let e = enc
         .encode(
             &["A man is eating food.", "A man is eating a piece of bread."],

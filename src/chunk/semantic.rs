@@ -52,7 +52,7 @@ impl Embedder for Encoder {
     }
 
     fn model(&self) -> Option<String> {
-        Some(self.files().dir.to_string_lossy().into_owned())
+        Some(self.source())
     }
 }
 

@@ -5,7 +5,8 @@
 //!   package) and its validated configuration;
 //! - [`bert`]: the weights and the padding-free forward pass;
 //! - [`kernels`]: the CPU kernels behind it;
-//! - [`cache`]: the on-disk embedding cache used by [`Encoder::encode_corpus`].
+//! - [`cache`]: the on-disk embedding cache used by [`Encoder::encode_corpus`];
+//! - [`remote`]: the same contract for a model behind an OpenAI-compatible endpoint.
 //!
 //! Texts are tokenized in parallel, truncated at the model's `max_seq_length` (special tokens
 //! included, as sentence-transformers does; truncated texts are reported), sorted by length
@@ -17,6 +18,7 @@ pub mod bert;
 pub mod cache;
 pub mod kernels;
 pub mod model;
+pub mod remote;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +33,7 @@ use crate::data::schema::{self, table, TEXT};
 use crate::error::{Error, Result};
 pub use cache::{CacheStats, EmbeddingCache};
 pub use model::{ModelFiles, Pooling};
+pub use remote::{RemoteConfig, RemoteEncoder};
 
 /// How to load an encoder; every field has a default taken from the model's own files.
 #[derive(Debug, Clone)]
@@ -74,6 +77,17 @@ pub struct EncodeOptions {
     pub normalize: Option<bool>,
     /// Text put before every text (default: none).
     pub prefix: Option<String>,
+    /// What the texts are; a remote model may embed queries and documents differently.
+    pub role: Role,
+}
+
+/// What a text being embedded is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Role {
+    #[default]
+    Text,
+    Query,
+    Document,
 }
 
 impl EncodeOptions {
@@ -92,6 +106,7 @@ impl Default for EncodeOptions {
             batch_size: 32,
             normalize: None,
             prefix: None,
+            role: Role::Text,
         }
     }
 }
@@ -113,19 +128,30 @@ impl Embeddings {
     }
 }
 
-/// A sentence encoder.
+/// A sentence encoder: a model run in-process or behind an endpoint.
 pub struct Encoder {
-    files: ModelFiles,
-    bert: bert::Bert,
-    tokenizer: Tokenizer,
-    max_seq_length: usize,
-    pooling: Pooling,
+    backend: Backend,
     normalize: bool,
     query_prefix: String,
     document_prefix: String,
     fingerprint: OnceLock<std::result::Result<String, String>>,
     /// Texts and tokens embedded since loading, and forward calls.
     usage: [AtomicU64; 3],
+}
+
+/// Where the vectors are computed.
+enum Backend {
+    Local(Box<Local>),
+    Remote(Box<RemoteEncoder>),
+}
+
+/// A BERT-family model run with candle.
+struct Local {
+    files: ModelFiles,
+    bert: bert::Bert,
+    tokenizer: Tokenizer,
+    max_seq_length: usize,
+    pooling: Pooling,
 }
 
 /// What an [`Encoder`] has embedded since it was loaded.
@@ -141,10 +167,10 @@ pub struct Usage {
 impl std::fmt::Debug for Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Encoder")
-            .field("model_dir", &self.files.dir)
+            .field("source", &self.source())
             .field("dim", &self.dim())
-            .field("max_seq_length", &self.max_seq_length)
-            .field("pooling", &self.pooling)
+            .field("max_seq_length", &self.max_seq_length())
+            .field("pooling", &self.pooling())
             .field("normalize", &self.normalize)
             .finish()
     }
@@ -183,9 +209,8 @@ impl Encoder {
             }))
             .map_err(|e| Error::model(&files.tokenizer, format!("truncation: {e}")))?;
         let bert = bert::Bert::load(&files)?;
+        let pooling = options.pooling.unwrap_or(files.pooling);
         Ok(Encoder {
-            max_seq_length,
-            pooling: options.pooling.unwrap_or(files.pooling),
             normalize: options.normalize.unwrap_or(files.normalize),
             query_prefix: options
                 .query_prefix
@@ -195,9 +220,32 @@ impl Encoder {
                 .document_prefix
                 .clone()
                 .unwrap_or_else(|| files.document_prefix.clone()),
-            files,
-            bert,
-            tokenizer,
+            backend: Backend::Local(Box::new(Local {
+                files,
+                bert,
+                tokenizer,
+                max_seq_length,
+                pooling,
+            })),
+            fingerprint: OnceLock::new(),
+            usage: Default::default(),
+        })
+    }
+
+    /// An encoder for a model behind an OpenAI-compatible `/embeddings` endpoint; vectors
+    /// are L2-normalised by default, and the prefixes are empty unless given.
+    pub fn remote(config: RemoteConfig, options: &EncoderOptions) -> Result<Self> {
+        if options.max_seq_length.is_some() || options.pooling.is_some() {
+            return Err(Error::config(
+                "max_seq_length",
+                "the server decides truncation and pooling of a remote model",
+            ));
+        }
+        Ok(Encoder {
+            normalize: options.normalize.unwrap_or(true),
+            query_prefix: options.query_prefix.clone().unwrap_or_default(),
+            document_prefix: options.document_prefix.clone().unwrap_or_default(),
+            backend: Backend::Remote(Box::new(RemoteEncoder::new(config)?)),
             fingerprint: OnceLock::new(),
             usage: Default::default(),
         })
@@ -205,15 +253,19 @@ impl Encoder {
 
     /// The embedding dimension.
     pub fn dim(&self) -> usize {
-        self.bert.hidden()
+        match &self.backend {
+            Backend::Local(l) => l.bert.hidden(),
+            Backend::Remote(r) => r.dim(),
+        }
     }
-    /// Tokens per text, special tokens included; longer texts are cut.
-    pub fn max_seq_length(&self) -> usize {
-        self.max_seq_length
+    /// Tokens per text, special tokens included; longer texts are cut. `None` for a remote
+    /// model, whose server decides.
+    pub fn max_seq_length(&self) -> Option<usize> {
+        self.local().map(|l| l.max_seq_length)
     }
-    /// The pooling applied to token vectors.
-    pub fn pooling(&self) -> Pooling {
-        self.pooling
+    /// The pooling applied to token vectors; `None` for a remote model.
+    pub fn pooling(&self) -> Option<Pooling> {
+        self.local().map(|l| l.pooling)
     }
     /// Whether vectors are L2-normalised by default.
     pub fn normalize(&self) -> bool {
@@ -227,27 +279,63 @@ impl Encoder {
     pub fn document_prefix(&self) -> &str {
         &self.document_prefix
     }
-    /// The files the model was loaded from.
-    pub fn files(&self) -> &ModelFiles {
-        &self.files
+    /// The files a local model was loaded from.
+    pub fn files(&self) -> Option<&ModelFiles> {
+        self.local().map(|l| &l.files)
     }
-    /// The tokenizer (truncating at `max_seq_length`); [`crate::chunk`] counts tokens with it.
-    pub fn tokenizer(&self) -> &Tokenizer {
-        &self.tokenizer
+    /// The remote model's client.
+    pub fn remote_model(&self) -> Option<&RemoteEncoder> {
+        match &self.backend {
+            Backend::Remote(r) => Some(r),
+            Backend::Local(_) => None,
+        }
+    }
+    /// Where the model is: its folder, or `model at base_url`.
+    pub fn source(&self) -> String {
+        match &self.backend {
+            Backend::Local(l) => l.files.dir.to_string_lossy().into_owned(),
+            Backend::Remote(r) => r.describe(),
+        }
+    }
+    /// The tokenizer of a local model (truncating at `max_seq_length`); [`crate::chunk`]
+    /// counts tokens with it. A remote model has none: an error naming `what` needs it.
+    pub fn tokenizer(&self, what: &str) -> Result<&Tokenizer> {
+        self.local()
+            .map(|l| &l.tokenizer)
+            .ok_or_else(|| self.no_tokenizer(what))
     }
 
-    /// SHA-256 (hex) over the model's config, tokenizer and weight files.
+    fn local(&self) -> Option<&Local> {
+        match &self.backend {
+            Backend::Local(l) => Some(l),
+            Backend::Remote(_) => None,
+        }
+    }
+
+    fn no_tokenizer(&self, what: &str) -> Error {
+        Error::model(
+            self.source(),
+            format!("{what} needs the model's tokenizer; a remote model has none, use a local one"),
+        )
+    }
+
+    /// SHA-256 (hex) over a local model's config, tokenizer and weight files, or over a
+    /// remote model's URL, name and settings.
     pub fn fingerprint(&self) -> Result<String> {
+        let local = match &self.backend {
+            Backend::Local(l) => l,
+            Backend::Remote(r) => return Ok(r.fingerprint()),
+        };
         self.fingerprint
             .get_or_init(|| {
                 let mut h = Sha256::new();
                 let mut files = vec![
-                    self.files.dir.join("config.json"),
-                    self.files.tokenizer.clone(),
-                    self.files.weights.clone(),
+                    local.files.dir.join("config.json"),
+                    local.files.tokenizer.clone(),
+                    local.files.weights.clone(),
                 ];
                 for extra in ["1_Pooling/config.json", "sentence_bert_config.json"] {
-                    let p = self.files.dir.join(extra);
+                    let p = local.files.dir.join(extra);
                     if p.is_file() {
                         files.push(p);
                     }
@@ -260,21 +348,27 @@ impl Encoder {
                 Ok(format!("{:x}", h.finalize()))
             })
             .clone()
-            .map_err(|m| Error::model(&self.files.dir, m))
+            .map_err(|m| Error::model(&local.files.dir, m))
     }
 
     /// The cache namespace of vectors made with `prefix` and `normalize`.
-    fn namespace(&self, prefix: &str, normalize: bool) -> Result<String> {
+    fn namespace(&self, prefix: &str, normalize: bool, role: Role) -> Result<String> {
         let mut h = Sha256::new();
         h.update(self.fingerprint()?.as_bytes());
         // A release may compute vectors differently: its own namespace.
         h.update(env!("CARGO_PKG_VERSION").as_bytes());
         h.update(
             format!(
-                "\0{}\0{}\0{}\0",
-                self.pooling.name(),
+                "\0{}\0{}\0{}\0{}\0",
+                self.pooling().map_or("remote", Pooling::name),
                 normalize,
-                self.max_seq_length
+                self.max_seq_length().unwrap_or(0),
+                // Only a remote model sends the role.
+                match (&self.backend, role) {
+                    (Backend::Local(_), _) | (_, Role::Text) => "",
+                    (_, Role::Query) => "query",
+                    (_, Role::Document) => "document",
+                }
             )
             .as_bytes(),
         );
@@ -284,9 +378,12 @@ impl Encoder {
 
     /// Tokenize `texts` (with `prefix`), returning token ids and whether each was truncated.
     fn tokenize(&self, texts: &[&str], prefix: &str) -> Result<Vec<(Vec<u32>, bool)>> {
+        let local = self
+            .local()
+            .ok_or_else(|| self.no_tokenizer("tokenizing"))?;
         let inputs: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
-        let encodings = self.tokenizer.encode_batch(inputs, true).map_err(|e| {
-            Error::model(&self.files.tokenizer, format!("tokenization failed: {e}"))
+        let encodings = local.tokenizer.encode_batch(inputs, true).map_err(|e| {
+            Error::model(&local.files.tokenizer, format!("tokenization failed: {e}"))
         })?;
         Ok(encodings
             .into_iter()
@@ -308,7 +405,7 @@ impl Encoder {
         }
     }
 
-    /// Token counts of `texts` after truncation, special tokens included.
+    /// Token counts of `texts` after truncation, special tokens included (a local model).
     pub fn token_counts(&self, texts: &[&str]) -> Result<Vec<usize>> {
         Ok(self
             .tokenize(texts, "")?
@@ -319,15 +416,15 @@ impl Encoder {
 
     /// Floating-point operations (2 per multiply-add) of the matrix products of one forward
     /// pass over a text of `tokens` tokens: per layer 2·t·h·(3h + h + 2·inter) for the linear
-    /// layers and 4·t²·h for attention.
-    pub fn forward_flops(&self, tokens: usize) -> f64 {
-        let c = &self.bert.config;
+    /// layers and 4·t²·h for attention. `None` for a remote model.
+    pub fn forward_flops(&self, tokens: usize) -> Option<f64> {
+        let c = &self.local()?.bert.config;
         let (t, h, i) = (
             tokens as f64,
             c.hidden_size as f64,
             c.intermediate_size as f64,
         );
-        c.num_hidden_layers as f64 * (2.0 * t * h * (4.0 * h + 2.0 * i) + 4.0 * t * t * h)
+        Some(c.num_hidden_layers as f64 * (2.0 * t * h * (4.0 * h + 2.0 * i) + 4.0 * t * t * h))
     }
 
     /// Embed `texts`. Progress (texts done) and Ctrl-C go through `cancel`.
@@ -349,47 +446,44 @@ impl Encoder {
         cancel: &Cancel,
     ) -> Result<Embeddings> {
         options.validate()?;
-        let dim = self.dim();
         let normalize = options.normalize.unwrap_or(self.normalize);
         let prefix = options.prefix.as_deref().unwrap_or("");
-        let tokens = self.tokenize(texts, prefix)?;
+        let (mut data, tokens, truncated) = match &self.backend {
+            Backend::Local(local) => {
+                let tokens = self.tokenize(texts, prefix)?;
+                let n: usize = tokens.iter().map(|(ids, _)| ids.len()).sum();
+                let truncated = (0..texts.len()).filter(|&i| tokens[i].1).collect();
+                (
+                    local.encode(&tokens, options.batch_size, cancel)?,
+                    n as u64,
+                    truncated,
+                )
+            }
+            Backend::Remote(remote) => {
+                let with_prefix: Vec<String>;
+                let inputs: Vec<&str> = if prefix.is_empty() {
+                    texts.to_vec()
+                } else {
+                    with_prefix = texts.iter().map(|t| format!("{prefix}{t}")).collect();
+                    with_prefix.iter().map(String::as_str).collect()
+                };
+                let (data, used) =
+                    remote.embed(&inputs, options.role, options.batch_size, cancel)?;
+                (data, used, Vec::new())
+            }
+        };
         if !texts.is_empty() {
             let [calls, count, total] = &self.usage;
             calls.fetch_add(1, Ordering::Relaxed);
             count.fetch_add(texts.len() as u64, Ordering::Relaxed);
-            let n: usize = tokens.iter().map(|(ids, _)| ids.len()).sum();
-            total.fetch_add(n as u64, Ordering::Relaxed);
+            total.fetch_add(tokens, Ordering::Relaxed);
         }
-        let truncated: Vec<usize> = tokens
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, t))| *t)
-            .map(|(i, _)| i)
-            .collect();
-        // Longest first: similar lengths share a batch and the largest buffers come first.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(tokens[i].0.len()));
-        let mut data = vec![0.0f32; texts.len() * dim];
-        let threads = rayon::current_num_threads();
-        for batch in order.chunks(options.batch_size) {
-            cancel.check()?;
-            let mut ids = Vec::new();
-            let mut offsets = vec![0usize];
-            for &i in batch {
-                ids.extend_from_slice(&tokens[i].0);
-                offsets.push(ids.len());
+        let dim = self.dim();
+        if normalize {
+            for out in data.chunks_exact_mut(dim) {
+                let norm = out.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                out.iter_mut().for_each(|v| *v /= norm);
             }
-            let hidden = self.bert.forward(&ids, None, &offsets, threads, cancel)?;
-            for (s, &i) in batch.iter().enumerate() {
-                let rows = &hidden[offsets[s] * dim..offsets[s + 1] * dim];
-                let out = &mut data[i * dim..(i + 1) * dim];
-                pool(self.pooling, rows, dim, out);
-                if normalize {
-                    let norm = out.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                    out.iter_mut().for_each(|v| *v /= norm);
-                }
-            }
-            cancel.advance(batch.len() as u64);
         }
         Ok(Embeddings {
             data,
@@ -410,6 +504,7 @@ impl Encoder {
     ) -> Result<Embeddings> {
         let mut o = options.clone();
         o.prefix.get_or_insert_with(|| self.query_prefix.clone());
+        o.role = Role::Query;
         match cache {
             Some(cache) => self.encode_cached(texts, &o, cache, cancel),
             None => self.encode(texts, &o, cancel),
@@ -431,6 +526,7 @@ impl Encoder {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let mut o = options.clone();
         o.prefix.get_or_insert_with(|| self.document_prefix.clone());
+        o.role = Role::Document;
         match cache {
             Some(cache) => self.encode_cached(&refs, &o, cache, cancel),
             None => self.encode(&refs, &o, cancel),
@@ -448,7 +544,7 @@ impl Encoder {
     ) -> Result<Embeddings> {
         let normalize = o.normalize.unwrap_or(self.normalize);
         let prefix = o.prefix.clone().unwrap_or_default();
-        let ns = self.namespace(&prefix, normalize)?;
+        let ns = self.namespace(&prefix, normalize, o.role)?;
         let dim = self.dim();
         let keys: Vec<cache::TextKey> = refs.iter().map(|t| cache::text_key(t)).collect();
         let mut data = vec![0.0f32; refs.len() * dim];
@@ -476,6 +572,40 @@ impl Encoder {
             dim,
             truncated,
         })
+    }
+}
+
+impl Local {
+    /// Pooled vectors of tokenized texts, in their order, not normalised; longest first in
+    /// batches of `batch_size`, so similar lengths share a batch and the largest buffers
+    /// come first. Progress advances per batch.
+    fn encode(
+        &self,
+        tokens: &[(Vec<u32>, bool)],
+        batch_size: usize,
+        cancel: &Cancel,
+    ) -> Result<Vec<f32>> {
+        let dim = self.bert.hidden();
+        let mut order: Vec<usize> = (0..tokens.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(tokens[i].0.len()));
+        let mut data = vec![0.0f32; tokens.len() * dim];
+        let threads = rayon::current_num_threads();
+        for batch in order.chunks(batch_size) {
+            cancel.check()?;
+            let mut ids = Vec::new();
+            let mut offsets = vec![0usize];
+            for &i in batch {
+                ids.extend_from_slice(&tokens[i].0);
+                offsets.push(ids.len());
+            }
+            let hidden = self.bert.forward(&ids, None, &offsets, threads, cancel)?;
+            for (s, &i) in batch.iter().enumerate() {
+                let rows = &hidden[offsets[s] * dim..offsets[s + 1] * dim];
+                pool(self.pooling, rows, dim, &mut data[i * dim..(i + 1) * dim]);
+            }
+            cancel.advance(batch.len() as u64);
+        }
+        Ok(data)
     }
 }
 

@@ -447,7 +447,9 @@ impl Lab<'_> {
         if !self.indexes.contains_key(&key) {
             let (base, dense) = self.make(name)?;
             let tokenizer = match &chunking.tokenizer {
-                Some(t) => Some(Arc::new(self.encoder(t)?.tokenizer().clone())),
+                Some(t) => Some(Arc::new(
+                    self.encoder(t)?.tokenizer("counting chunk tokens")?.clone(),
+                )),
                 None => None,
             };
             let (texts0, tokens0) = self.embedded();
@@ -567,7 +569,7 @@ impl Lab<'_> {
         let mut reranked: Option<DataFrame> = None;
         let mut stage = 0;
         let started = Instant::now();
-        let last = pipeline.run_stages(&self.c.queries, None, cancel, &mut |s| {
+        let last = pipeline.run_stages(&self.c.queries, None, false, cancel, &mut |s| {
             if Some(stage) == rerank_at {
                 reranked = Some(s.run);
             }

@@ -81,14 +81,28 @@ pub fn generate(
     cache: Option<&ResponseCache>,
     cancel: &Cancel,
 ) -> Result<DataFrame> {
-    options.prompt.validate()?;
-    options.context.validate()?;
-    options.sampling.validate()?;
     if run.height() == 0 {
         return Err(Error::Empty {
             what: "the run".into(),
         });
     }
+    generate_rows(run, queries, corpus, llm, options, cache, cancel)
+}
+
+/// [`generate`] for a run that may be empty (a pipeline that found nothing for a query):
+/// every query without documents is a `no_context` row.
+pub fn generate_rows(
+    run: &DataFrame,
+    queries: &DataFrame,
+    corpus: &DataFrame,
+    llm: &dyn Llm,
+    options: &GenerateOptions,
+    cache: Option<&ResponseCache>,
+    cancel: &Cancel,
+) -> Result<DataFrame> {
+    options.prompt.validate()?;
+    options.context.validate()?;
+    options.sampling.validate()?;
     let view = crate::run::validate(run)?;
     let groups = crate::run::ranked_groups(&view)?;
     let by_query: HashMap<&str, &[(&str, f64)]> = groups

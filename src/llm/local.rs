@@ -108,10 +108,15 @@ fn dequantized(
         };
         tensors.push((name.as_str(), t));
     }
-    let metadata: Vec<(&str, &candle_core::quantized::gguf_file::Value)> = content
+    // The weights are float32 now; say so, or candle's Qwen3 computes its rotary tables in
+    // float16 (a logit error near 1e-3 against transformers on the same file).
+    let f32_dtype = gguf_file::Value::U32(0);
+    let metadata: Vec<(&str, &gguf_file::Value)> = content
         .metadata
         .iter()
+        .filter(|(k, _)| k.as_str() != "general.dtype")
         .map(|(k, v)| (k.as_str(), v))
+        .chain([("general.dtype", &f32_dtype)])
         .collect();
     let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
     let mut buf = Cursor::new(Vec::new());

@@ -91,7 +91,7 @@ pub(crate) fn time_round(
         cancel.check()?;
         let one = queries.slice(i as i64, 1);
         let mut runs: Vec<StageRun> = Vec::with_capacity(stages);
-        pipeline.run_stages(&one, None, &inner, &mut |s| runs.push(s))?;
+        pipeline.run_stages(&one, None, true, &inner, &mut |s| runs.push(s))?;
         for (s, run) in runs.iter().enumerate() {
             seconds[s].push(run.seconds);
         }
@@ -113,7 +113,7 @@ pub(crate) fn warm_up(
     for i in 0..n.min(queries.height()) {
         cancel.check()?;
         let one = queries.slice(i as i64, 1);
-        pipeline.run_stages(&one, None, &inner, &mut |_| {})?;
+        pipeline.run_stages(&one, None, false, &inner, &mut |_| {})?;
     }
     Ok(())
 }

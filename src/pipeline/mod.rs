@@ -12,6 +12,10 @@
 //! functions the library exports, so a pipeline ranks exactly as the same calls made by
 //! hand.
 //!
+//! A generation stage ([`GenerateStage`]) can follow: [`Pipeline::answer`] retrieves, then
+//! puts each query's best documents in a prompt and returns the model's answers as a table
+//! ([`crate::llm::generate`]); a search, the [`Retriever`] contract, never calls the model.
+//!
 //! [`Pipeline::trace`] runs the queries one at a time, as a service would, and records every
 //! stage's run and wall time: a table of every candidate's score and rank at every stage (why
 //! a document ended where it did) and the per-stage latency percentiles ([`trace`]).
@@ -34,6 +38,9 @@ use crate::cancel::Cancel;
 use crate::data::schema::RANK;
 use crate::error::{Error, Result};
 use crate::fuse::{self, FuseOptions};
+use crate::llm::cache::ResponseCache;
+use crate::llm::generate::{self as answers, GenerateOptions};
+use crate::llm::Llm;
 use crate::rerank::{self, MmrOptions, PairScorer, RerankOptions};
 use crate::retrieve::{DenseIndex, Retriever, SharedRetriever};
 pub use chunked::Chunked;
@@ -60,12 +67,21 @@ pub struct MmrStage {
     pub lambda: f64,
 }
 
-/// A pipeline of retrievers, fusion, re-ranking and MMR.
+/// The generation stage: a model answers from the best documents.
+#[derive(Clone)]
+pub struct GenerateStage {
+    pub llm: Arc<dyn Llm>,
+    pub options: GenerateOptions,
+    pub cache: Option<Arc<ResponseCache>>,
+}
+
+/// A pipeline of retrievers, fusion, re-ranking, MMR and generation.
 pub struct Pipeline {
     retrievers: Vec<(String, SharedRetriever)>,
     fuse: FuseOptions,
     rerank: Option<RerankStage>,
     mmr: Option<MmrStage>,
+    generate: Option<GenerateStage>,
     depth: usize,
     corpus: Option<DataFrame>,
 }
@@ -79,6 +95,8 @@ fn poisoned() -> Error {
 pub(crate) struct StageRun {
     pub run: DataFrame,
     pub seconds: f64,
+    /// The generation stage's answers (its `run` holds the documents it was given).
+    pub answers: Option<DataFrame>,
 }
 
 impl Pipeline {
@@ -142,13 +160,48 @@ impl Pipeline {
             fuse,
             rerank,
             mmr,
+            generate: None,
             depth,
             corpus: None,
         })
     }
 
-    /// The stage names in order: each retriever's, then `fuse`, `rerank`, `mmr` when present.
+    /// Add a generation stage after the retrieval stages; its options are checked now.
+    pub fn with_generation(mut self, stage: GenerateStage) -> Result<Self> {
+        let o = &stage.options;
+        o.prompt.validate()?;
+        o.context.validate()?;
+        o.sampling.validate()?;
+        if o.context.context_k > self.depth {
+            return Err(Error::config(
+                "context_k",
+                format!(
+                    "{} passages but the pipeline keeps {} documents per query (depth)",
+                    o.context.context_k, self.depth
+                ),
+            ));
+        }
+        self.generate = Some(stage);
+        Ok(self)
+    }
+
+    /// The generation stage, when there is one.
+    pub fn generation(&self) -> Option<&GenerateStage> {
+        self.generate.as_ref()
+    }
+
+    /// The stage names in order: each retriever's, then `fuse`, `rerank`, `mmr` and
+    /// `generate` when present.
     pub fn stages(&self) -> Vec<String> {
+        let mut out = self.retrieval_stages();
+        if self.generate.is_some() {
+            out.push("generate".into());
+        }
+        out
+    }
+
+    /// The stages a search runs: all but `generate`.
+    pub fn retrieval_stages(&self) -> Vec<String> {
         let mut out: Vec<String> = self.retrievers.iter().map(|(n, _)| n.clone()).collect();
         if self.retrievers.len() > 1 {
             out.push("fuse".into());
@@ -174,11 +227,34 @@ impl Pipeline {
         self.depth
     }
 
-    /// Run every stage on `queries`; `record` receives each stage's run and wall time.
+    /// Retrieve for `queries`, then answer them: one row per query
+    /// ([`crate::llm::generate::generate`]).
+    pub fn answer(&self, queries: &DataFrame, cancel: &Cancel) -> Result<DataFrame> {
+        if self.generate.is_none() {
+            return Err(Error::config(
+                "generate",
+                "this pipeline has no generation stage",
+            ));
+        }
+        let mut answers = None;
+        self.run_stages(queries, None, true, cancel, &mut |s| {
+            if s.answers.is_some() {
+                answers = s.answers;
+            }
+        })?;
+        answers.ok_or_else(|| Error::Internal {
+            message: "the generation stage returned no answers".into(),
+        })
+    }
+
+    /// Run every retrieval stage on `queries`, and the generation stage too when `answer`
+    /// is set and the pipeline has one; `record` receives each stage's run and wall time.
+    /// Returns the last retrieval stage's run.
     pub(crate) fn run_stages(
         &self,
         queries: &DataFrame,
         allow: Option<&[String]>,
+        answer: bool,
         cancel: &Cancel,
         record: &mut dyn FnMut(StageRun),
     ) -> Result<DataFrame> {
@@ -194,6 +270,7 @@ impl Pipeline {
             record(StageRun {
                 run,
                 seconds: t.elapsed().as_secs_f64(),
+                answers: None,
             });
         }
         let mut run = if runs.len() > 1 {
@@ -244,7 +321,40 @@ impl Pipeline {
             }
             record(stage(&run, t));
         }
+        if let (true, Some(g)) = (answer, &self.generate) {
+            record(self.generate_stage(g, &run, queries, cancel)?);
+        }
         Ok(run)
+    }
+
+    fn generate_stage(
+        &self,
+        g: &GenerateStage,
+        run: &DataFrame,
+        queries: &DataFrame,
+        cancel: &Cancel,
+    ) -> Result<StageRun> {
+        let t = Instant::now();
+        let corpus = self.corpus.as_ref().ok_or_else(|| {
+            Error::config(
+                "generate",
+                "generation reads document texts: index the pipeline with a corpus first",
+            )
+        })?;
+        let table = answers::generate_rows(
+            run,
+            queries,
+            corpus,
+            g.llm.as_ref(),
+            &g.options,
+            g.cache.as_deref(),
+            cancel,
+        )?;
+        Ok(StageRun {
+            run: cut(run, g.options.context.context_k)?,
+            seconds: t.elapsed().as_secs_f64(),
+            answers: Some(table),
+        })
     }
 
     /// Search and trace `queries` one at a time: every candidate's score and rank at every
@@ -259,6 +369,7 @@ fn stage(run: &DataFrame, t: Instant) -> StageRun {
     StageRun {
         run: run.clone(),
         seconds: t.elapsed().as_secs_f64(),
+        answers: None,
     }
 }
 
@@ -287,7 +398,7 @@ impl Retriever for Pipeline {
             })
             .collect();
         let f = &self.fuse;
-        serde_json::json!({
+        let mut config = serde_json::json!({
             "retrievers": retrievers,
             "fuse": (self.retrievers.len() > 1).then(|| serde_json::json!({
                 "method": f.method.name(),
@@ -298,7 +409,20 @@ impl Retriever for Pipeline {
             "rerank": self.rerank.as_ref().map(|r| r.scorer.name()),
             "mmr": self.mmr.as_ref().map(|m| serde_json::json!({"lambda": m.lambda})),
             "depth": self.depth,
-        })
+        });
+        // Only a pipeline that generates says so: the ids of the others stay as they were.
+        if let Some(g) = &self.generate {
+            let o = &g.options;
+            let value = |v: serde_json::Result<serde_json::Value>| v.unwrap_or_default();
+            config["generate"] = serde_json::json!({
+                "llm": g.llm.name(),
+                "fingerprint": g.llm.fingerprint(),
+                "prompt": value(serde_json::to_value(&o.prompt)),
+                "context": value(serde_json::to_value(&o.context)),
+                "sampling": value(serde_json::to_value(&o.sampling)),
+            });
+        }
+        config
     }
 
     fn index(&mut self, corpus: &DataFrame, cancel: &Cancel) -> Result<()> {
@@ -331,7 +455,7 @@ impl Retriever for Pipeline {
         cancel: &Cancel,
     ) -> Result<DataFrame> {
         crate::run::check_k(k)?;
-        let run = self.run_stages(queries, allow, cancel, &mut |_| {})?;
+        let run = self.run_stages(queries, allow, false, cancel, &mut |_| {})?;
         cut(&run, k)
     }
 }

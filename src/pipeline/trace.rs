@@ -28,6 +28,9 @@ pub struct Trace {
     pub stats: Vec<StageLatency>,
     /// The final run (the pipeline's search result).
     pub run: DataFrame,
+    /// The answers, one row per query, when the pipeline has a generation stage (its
+    /// `generate_rank` column marks the documents the prompt was given).
+    pub answers: Option<DataFrame>,
 }
 
 /// A stage's `(score, rank)` per document of one query's run.
@@ -121,11 +124,20 @@ pub(crate) fn trace(
     let qids: Vec<&str> = schema::str_values(ids).collect();
     latency::warm_up(pipeline, queries, LatencyOptions::default().warmup, cancel)?;
     cancel.start("trace queries", queries.height() as u64);
+    let mut answers: Option<DataFrame> = None;
     let round = latency::time_round(pipeline, queries, cancel, &mut |i, runs| {
-        let last = runs.last().map(|r| &r.run).expect("a pipeline has a stage");
-        let last = cut(last, k)?;
+        let last = runs.iter().rev().find(|r| r.answers.is_none());
+        let last = cut(&last.expect("a pipeline has a retriever").run, k)?;
         columns.push_query(qids[i], runs, &last)?;
         finals.push(last);
+        if let Some(a) = runs.iter().find_map(|r| r.answers.as_ref()) {
+            match &mut answers {
+                Some(all) => {
+                    all.vstack_mut(a)?;
+                }
+                None => answers = Some(a.clone()),
+            }
+        }
         Ok(())
     })?;
     // Queries in the order of the queries table, as a search returns them.
@@ -141,5 +153,9 @@ pub(crate) fn trace(
         latency: latency::latency_frame(&stats, queries.height())?,
         stats,
         run,
+        answers: answers.map(|mut a| {
+            a.rechunk_mut();
+            a
+        }),
     })
 }

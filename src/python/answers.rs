@@ -1,4 +1,4 @@
-//! `Prompt` and `generate`: prompts and the generation stage from Python.
+//! `Prompt`, `Generation` and `generate`: prompts and the generation stage from Python.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -9,6 +9,7 @@ use super::frame::PyDataFrame;
 use super::llm::{sampling, CacheArg, PyLlm};
 use crate::llm::generate::{GenerateOptions, TokenPrices};
 use crate::llm::prompt::{ContextOptions, ContextOrder, Prompt};
+use crate::pipeline::GenerateStage;
 
 /// A prompt: a system text and a user text with ``{question}`` and ``{context}``
 /// placeholders (``{{`` and ``}}`` for literal braces).
@@ -74,15 +75,10 @@ impl PyPrompt {
     }
 }
 
-/// Answer every query from the documents a run retrieved for it.
-///
-/// The best ``context_k`` documents of each query become numbered passages in the prompt's
-/// ``{context}``; the model answers all queries at once, through ``cache`` when given.
+/// A generation stage for a ``Pipeline``: the model and everything that shapes its answers,
+/// the same knobs as ``generate``.
 ///
 /// Args:
-///     run: The run (``query_id``, ``doc_id``, ``score``).
-///     queries: The queries table (``query_id``, ``text``): one answer row per query.
-///     corpus: The corpus table (``doc_id``, ``text``, optional ``title``).
 ///     llm: The model.
 ///     prompt: A ``Prompt``; the default asks for an answer citing the passages.
 ///     context_k: Passages per question.
@@ -94,6 +90,109 @@ impl PyPrompt {
 ///         in ``LLM.complete``.
 ///     cache: A ``ResponseCache`` or a folder for one.
 ///     prices: US dollars per million tokens, ``{"prompt": ..., "completion": ...}``.
+///
+/// Raises:
+///     ConfigError: An unknown placeholder, ``context_k = 0``, ``max_tokens < 1``.
+#[pyclass(name = "Generation", module = "ragplay._ragplay", frozen)]
+pub struct PyGeneration {
+    pub(super) stage: GenerateStage,
+}
+
+#[pymethods]
+impl PyGeneration {
+    #[new]
+    #[pyo3(signature = (llm, *, prompt = None, context_k = 5, context_order = None, passage_tokens = None, context_tokens = None, dedup = true, max_tokens = 256, temperature = 0.0, top_p = 1.0, top_k = 0, repetition_penalty = 1.0, seed = 42, stop = None, cache = None, prices = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        llm: &Bound<'_, PyLlm>,
+        prompt: Option<PyPrompt>,
+        context_k: usize,
+        context_order: Option<Opt<ContextOrder>>,
+        passage_tokens: Option<usize>,
+        context_tokens: Option<usize>,
+        dedup: bool,
+        max_tokens: i64,
+        temperature: f32,
+        top_p: f32,
+        top_k: usize,
+        repetition_penalty: f32,
+        seed: u64,
+        stop: Option<Vec<String>>,
+        cache: Option<CacheArg>,
+        prices: Option<std::collections::HashMap<String, f64>>,
+    ) -> PyResult<Self> {
+        let mut options = GenerateOptions {
+            prompt: prompt.map(|p| p.inner).unwrap_or_default(),
+            context: ContextOptions {
+                context_k,
+                order: context_order.map_or(ContextOrder::Ranked, |o| o.0),
+                passage_tokens,
+                context_tokens,
+                dedup,
+            },
+            sampling: sampling(
+                max_tokens,
+                temperature,
+                top_p,
+                top_k,
+                repetition_penalty,
+                seed,
+                stop,
+            )?,
+            ..GenerateOptions::default()
+        };
+        if let Some(p) = prices {
+            options.prices = token_prices(&p, options.prices)?;
+        }
+        options.prompt.validate()?;
+        options.context.validate()?;
+        options.sampling.validate()?;
+        Ok(Self {
+            stage: GenerateStage {
+                llm: llm.get().llm(),
+                options,
+                cache: cache.map(|c| c.0),
+            },
+        })
+    }
+
+    /// The model's name.
+    #[getter]
+    fn llm(&self) -> String {
+        self.stage.llm.name()
+    }
+
+    /// Passages per question.
+    #[getter]
+    fn context_k(&self) -> usize {
+        self.stage.options.context.context_k
+    }
+
+    fn __repr__(&self) -> String {
+        let o = &self.stage.options;
+        format!(
+            "Generation(llm={:?}, context_k={}, max_tokens={}, temperature={})",
+            self.stage.llm.name(),
+            o.context.context_k,
+            o.sampling.max_tokens,
+            o.sampling.temperature
+        )
+    }
+}
+
+/// Answer every query from the documents a run retrieved for it.
+///
+/// The best ``context_k`` documents of each query become numbered passages in the prompt's
+/// ``{context}``; the model answers all queries at once, through ``cache`` when given.
+///
+/// Args:
+///     run: The run (``query_id``, ``doc_id``, ``score``).
+///     queries: The queries table (``query_id``, ``text``): one answer row per query.
+///     corpus: The corpus table (``doc_id``, ``text``, optional ``title``).
+///     llm: The model.
+///     prompt, context_k, context_order, passage_tokens, context_tokens, dedup, max_tokens,
+///         temperature, top_p, top_k, repetition_penalty, seed, stop, cache, prices: As for
+///         ``Generation``.
 ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
 ///
 /// Returns:
@@ -132,31 +231,29 @@ pub fn generate(
     prices: Option<std::collections::HashMap<String, f64>>,
     show_progress: Option<bool>,
 ) -> PyResult<PyDataFrame> {
-    let mut options = GenerateOptions {
-        prompt: prompt.map(|p| p.inner).unwrap_or_default(),
-        context: ContextOptions {
-            context_k,
-            order: context_order.map_or(ContextOrder::Ranked, |o| o.0),
-            passage_tokens,
-            context_tokens,
-            dedup,
-        },
-        sampling: sampling(
-            max_tokens,
-            temperature,
-            top_p,
-            top_k,
-            repetition_penalty,
-            seed,
-            stop,
-        )?,
-        ..GenerateOptions::default()
-    };
-    if let Some(p) = prices {
-        options.prices = token_prices(&p, options.prices)?;
-    }
-    let llm = llm.get().llm();
-    let cache = cache.map(|c| c.0);
+    let GenerateStage {
+        llm,
+        options,
+        cache,
+    } = PyGeneration::new(
+        llm,
+        prompt,
+        context_k,
+        context_order,
+        passage_tokens,
+        context_tokens,
+        dedup,
+        max_tokens,
+        temperature,
+        top_p,
+        top_k,
+        repetition_penalty,
+        seed,
+        stop,
+        cache,
+        prices,
+    )?
+    .stage;
     let (run, queries, corpus) = (run.0, queries.0, corpus.0);
     let desc = progress(py, show_progress, "generate")?;
     let table = detach_with_progress(py, desc, move |cancel| {

@@ -66,14 +66,16 @@ pub fn chunk(
         unit: unit.parse::<Unit>()?,
         percentile,
     };
-    let counter = tokenizer.map(|e| std::sync::Arc::clone(&e.inner));
+    let counter = tokenizer
+        .map(|e| e.inner.tokenizer("tokenizer=").cloned())
+        .transpose()?;
     let embedder = encoder.map(|e| std::sync::Arc::clone(&e.inner));
     let desc = progress(py, show_progress, "chunk")?;
     detach_with_progress(py, desc, move |cancel| {
         crate::chunk::chunk_with(
             &corpus,
             &options,
-            counter.as_ref().map(|e| e.tokenizer()),
+            counter.as_ref(),
             embedder.as_deref().map(|e| e as &dyn Embedder),
             cancel,
         )

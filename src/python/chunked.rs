@@ -73,7 +73,9 @@ impl PyChunked {
             percentile,
         };
         let template = template.map(str::parse::<Template>).transpose()?;
-        let tokenizer = tokenizer.map(|e| Arc::new(e.inner.tokenizer().clone()));
+        let tokenizer = tokenizer
+            .map(|e| e.inner.tokenizer("tokenizer=").cloned().map(Arc::new))
+            .transpose()?;
         let semantic = options.strategy == Strategy::Semantic;
         let mut chunked = Chunked::new(
             retriever.shared,

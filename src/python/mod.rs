@@ -60,6 +60,7 @@ fn _ragplay(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::PyStore>()?;
     m.add_class::<llm::PyLlm>()?;
     m.add_class::<answers::PyPrompt>()?;
+    m.add_class::<answers::PyGeneration>()?;
     m.add_class::<llm::PyResponseCache>()?;
     m.add_function(wrap_pyfunction!(answers::generate, m)?)?;
     m.add_class::<plot::PyChart>()?;

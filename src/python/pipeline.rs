@@ -5,6 +5,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::answers::PyGeneration;
 use super::args::{given_twice, renamed, Frame, Opt};
 use super::dense::PyDenseIndex;
 use super::detach::{detach_with_progress, progress};
@@ -16,7 +17,7 @@ use crate::pipeline::{MmrStage, Pipeline, RerankStage, Trace, DEFAULT_DEPTH};
 
 /// A retrieval pipeline that is itself a retriever: each retriever returns its top ``depth``
 /// documents, several runs are fused, then optionally re-ranked and re-ordered by MMR, and
-/// ``search`` cuts the result at ``k``. Every stage is the library's own function (``fuse``,
+/// ``search`` cuts the result at ``k``; a generation stage can answer from the result. Every stage is the library's own function (``fuse``,
 /// ``rerank``, ``mmr``), so the pipeline ranks exactly as those calls made by hand.
 ///
 /// Retrievers are shared, not copied: an index used in a pipeline can still be used alone,
@@ -35,6 +36,9 @@ use crate::pipeline::{MmrStage, Pipeline, RerankStage, Trace, DEFAULT_DEPTH};
 ///         omitted (``mmr=`` before this release).
 ///     mmr_index: The ``DenseIndex`` whose vectors MMR compares; the first ``DenseIndex``
 ///         among ``retrievers`` if omitted.
+///     generate: A ``Generation``: ``answer`` and ``trace`` then put each query's best
+///         documents in a prompt and return the model's answers (``search`` never calls the
+///         model).
 ///     depth: Candidates per query at every stage; 100 if omitted.
 ///     batch_size: Pairs per forward pass of the reranker.
 #[pyclass(name = "Pipeline", module = "ragplay._ragplay", extends = PyRetriever, frozen)]
@@ -46,8 +50,8 @@ pub struct PyPipeline {
 impl PyPipeline {
     #[new]
     #[pyo3(
-        signature = (retrievers, *, fuse = "rrf", norm = None, weights = None, rrf_k = 60.0, rerank = None, mmr_lambda = None, mmr_index = None, depth = None, batch_size = 32, **deprecated),
-        text_signature = "(retrievers, *, fuse='rrf', norm=None, weights=None, rrf_k=60.0, rerank=None, mmr_lambda=None, mmr_index=None, depth=None, batch_size=32)"
+        signature = (retrievers, *, fuse = "rrf", norm = None, weights = None, rrf_k = 60.0, rerank = None, mmr_lambda = None, mmr_index = None, generate = None, depth = None, batch_size = 32, **deprecated),
+        text_signature = "(retrievers, *, fuse='rrf', norm=None, weights=None, rrf_k=60.0, rerank=None, mmr_lambda=None, mmr_index=None, generate=None, depth=None, batch_size=32)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -60,6 +64,7 @@ impl PyPipeline {
         rerank: Option<Reranker>,
         mut mmr_lambda: Option<f64>,
         mmr_index: Option<PyRef<'_, PyDenseIndex>>,
+        generate: Option<PyRef<'_, PyGeneration>>,
         depth: Option<usize>,
         batch_size: usize,
         deprecated: Option<&Bound<'_, PyDict>>,
@@ -101,7 +106,10 @@ impl PyPipeline {
             }
         };
         let depth = depth.unwrap_or(DEFAULT_DEPTH);
-        let pipeline = Pipeline::new(shared, options, rerank, mmr, depth)?;
+        let mut pipeline = Pipeline::new(shared, options, rerank, mmr, depth)?;
+        if let Some(g) = generate {
+            pipeline = pipeline.with_generation(g.stage.clone())?;
+        }
         let inner = Shared::new(pipeline);
         Ok(PyClassInitializer::from(PyRetriever::of(&inner)).add_subclass(Self { inner }))
     }
@@ -116,7 +124,8 @@ impl PyPipeline {
     ///
     /// Returns:
     ///     A ``PipelineTrace``: ``candidates`` (every candidate's score and rank at every
-    ///     stage), ``latency`` (per-stage latency percentiles in milliseconds) and ``run``.
+    ///     stage), ``latency`` (per-stage latency percentiles in milliseconds), ``run`` and,
+    ///     with a generation stage, ``answers``.
     #[pyo3(signature = (queries, *, k = 100, show_progress = None))]
     fn trace(
         &self,
@@ -133,8 +142,35 @@ impl PyPipeline {
         Ok(PyPipelineTrace { inner: trace })
     }
 
-    /// The stage names in order: each retriever's, then ``fuse``, ``rerank``, ``mmr`` when
-    /// present (the column prefixes of a trace).
+    /// Retrieve for the queries, then answer each from its best documents with the
+    /// pipeline's generation stage.
+    ///
+    /// Args:
+    ///     queries: A queries table.
+    ///     show_progress: Draw a progress bar; ``None`` draws one in notebooks and terminals.
+    ///
+    /// Returns:
+    ///     The answers table of ``generate``, one row per query.
+    ///
+    /// Raises:
+    ///     ConfigError: The pipeline has no generation stage, or was not indexed.
+    #[pyo3(signature = (queries, *, show_progress = None))]
+    fn answer(
+        &self,
+        py: Python<'_>,
+        queries: Frame,
+        show_progress: Option<bool>,
+    ) -> PyResult<PyDataFrame> {
+        let desc = progress(py, show_progress, "answer")?;
+        self.inner.check()?;
+        let table = detach_with_progress(py, desc, |cancel| {
+            self.inner.read_checked().answer(&queries.0, cancel)
+        })?;
+        Ok(PyDataFrame(table))
+    }
+
+    /// The stage names in order: each retriever's, then ``fuse``, ``rerank``, ``mmr`` and
+    /// ``generate`` when present (the column prefixes of a trace).
     #[getter]
     fn stages(&self) -> PyResult<Vec<String>> {
         Ok(self.inner.read()?.stages())
@@ -178,6 +214,13 @@ impl PyPipelineTrace {
     #[getter]
     fn run(&self) -> PyDataFrame {
         PyDataFrame(self.inner.run.clone())
+    }
+
+    /// The answers table (one row per query) when the pipeline has a generation stage,
+    /// else ``None``; the candidates' ``generate_rank`` marks the documents each prompt held.
+    #[getter]
+    fn answers(&self) -> Option<PyDataFrame> {
+        self.inner.answers.clone().map(PyDataFrame)
     }
 
     fn __repr__(&self) -> String {

@@ -77,7 +77,7 @@ impl PairScorer for BiEncoder {
         let options = EncodeOptions {
             batch_size,
             normalize: Some(true),
-            prefix: None,
+            ..EncodeOptions::default()
         };
         // Each distinct text is embedded once.
         let (queries, q_rows) = distinct(pairs.iter().map(|p| p.0));

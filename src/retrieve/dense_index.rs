@@ -25,7 +25,7 @@ use crate::cancel::Cancel;
 use crate::data::io::{fnv1a64, write_atomic};
 use crate::data::schema::{self, table};
 use crate::data::DocumentTexts;
-use crate::embed::{EmbeddingCache, EncodeOptions, Encoder};
+use crate::embed::{EmbeddingCache, EncodeOptions, Encoder, Pooling};
 use crate::error::{Error, Result};
 
 const FORMAT: &str = "ragplay-dense";
@@ -215,8 +215,8 @@ impl Retriever for DenseIndex {
         let e = &self.encoder;
         let v = self.store.options();
         serde_json::json!({
-            "model": e.files().dir.to_string_lossy(),
-            "pooling": e.pooling().name(),
+            "model": e.source(),
+            "pooling": e.pooling().map(Pooling::name),
             "normalize": self.options.normalize.unwrap_or(e.normalize()),
             "max_seq_length": e.max_seq_length(),
             "query_prefix": e.query_prefix(),
@@ -267,9 +267,9 @@ impl DenseIndex {
     fn settings(&self) -> Settings {
         let e = &self.encoder;
         Settings {
-            pooling: e.pooling().name().into(),
+            pooling: e.pooling().map_or("remote", Pooling::name).into(),
             normalize: self.options.normalize.unwrap_or(e.normalize()),
-            max_seq_length: e.max_seq_length(),
+            max_seq_length: e.max_seq_length().unwrap_or(0),
             document_prefix: e.document_prefix().into(),
             query_prefix: e.query_prefix().into(),
         }
@@ -336,7 +336,7 @@ impl DenseIndex {
         let fingerprint = index.encoder.fingerprint()?;
         if meta.encoder_fingerprint != fingerprint || meta.settings != index.settings() {
             return Err(Error::model(
-                &index.encoder.files().dir,
+                index.encoder.source(),
                 format!(
                     "the index in {} was built with another model or settings (fingerprint {}, {:?}; \
                      this encoder {fingerprint}, {:?})",
