@@ -190,6 +190,7 @@ def small_squad(squad):
 
 def test_generate_puts_the_top_documents_in_the_prompt(llm, ref_tokenizer, small_squad):
     queries, run, corpus = small_squad
+    queries = queries.head(4)
     prompt = ragplay.Prompt(system=None, user="{context}\n\nQ: {question}")
     answers = ragplay.generate(
         run, queries, corpus, llm, prompt=prompt, context_k=3, max_tokens=8, show_progress=False
@@ -235,20 +236,11 @@ def test_generate_puts_the_top_documents_in_the_prompt(llm, ref_tokenizer, small
 def test_context_orders_and_budgets(llm, ref_tokenizer, small_squad):
     queries, run, corpus = small_squad
     q = queries.head(2)
-    ranked = ragplay.generate(run, q, corpus, llm, context_k=5, max_tokens=1, show_progress=False)
-    ends = ragplay.generate(
-        run, q, corpus, llm, context_k=5, context_order="ends", max_tokens=1, show_progress=False
-    )
-    rev = ragplay.generate(
-        run,
-        q,
-        corpus,
-        llm,
-        context_k=5,
-        context_order="reversed",
-        max_tokens=1,
-        show_progress=False,
-    )
+    # Short passages keep the prompts small; the order does not depend on their length.
+    short = dict(context_k=5, passage_tokens=24, max_tokens=1, show_progress=False)
+    ranked = ragplay.generate(run, q, corpus, llm, **short)
+    ends = ragplay.generate(run, q, corpus, llm, context_order="ends", **short)
+    rev = ragplay.generate(run, q, corpus, llm, context_order="reversed", **short)
     for a, e, r in zip(ranked["context_doc_ids"], ends["context_doc_ids"], rev["context_doc_ids"]):
         assert e.to_list() == [a[0], a[2], a[4], a[3], a[1]]
         assert r.to_list() == a.to_list()[::-1]
@@ -274,7 +266,7 @@ def test_a_second_generate_is_served_from_the_cache(llm, small_squad, tmp_path):
     queries, run, corpus = small_squad
     q = queries.head(4)
     cache = ragplay.ResponseCache(tmp_path / "answers")
-    base = dict(max_tokens=6, context_k=2, cache=cache, show_progress=False)
+    base = dict(max_tokens=6, context_k=2, passage_tokens=32, cache=cache, show_progress=False)
     first = ragplay.generate(run, q, corpus, llm, **base)
     assert cache.stats["written"] == 4 and not first["cached"].any()
     second = ragplay.generate(run, q, corpus, llm, **base)
@@ -369,7 +361,7 @@ def test_bad_input(llm, small_squad, tmp_path):
 def test_a_pipeline_answers_as_generate_does_by_hand(llm, squad):
     queries = squad.queries.head(3)
     prompt = ragplay.Prompt(system=None, user="{context}\n\nQ: {question}")
-    knobs = dict(prompt=prompt, context_k=2, max_tokens=6)
+    knobs = dict(prompt=prompt, context_k=2, passage_tokens=48, max_tokens=6)
     pipeline = ragplay.Pipeline(
         [ragplay.BM25()], generate=ragplay.Generation(llm, **knobs), depth=10
     )
