@@ -18,8 +18,12 @@ processing runs float32 GEMMs.
 ``http``: ``--requests`` chat completions (2,000) to a loopback OpenAI-compatible server in
 its own process, ``--concurrency`` (32) at a time: ragplay ``LLM.openai(concurrency=32)``
 against ``openai.AsyncOpenAI`` with a semaphore of 32, in the same run, on the same server.
-The server (a threaded ``http.server`` answering a fixed completion) is the ceiling both
-share; its own rate is measured first with raw sockets.
+The server answers a fixed completion from one asyncio event loop, each answer in one write.
+A threaded ``http.server`` was the ceiling of both clients at first: with one thread per
+connection the threads queue for the GIL (at concurrency 8 ragplay reached 6,969 requests/s
+against it, at 32 only about 1,300), and its headers and body in two writes waited on Nagle's
+algorithm and the client's delayed ACK (about 40 ms each). The table also gives the CPU each
+side spends per request (this process for the client, ``/proc`` for the server).
 
 Run: ``python benches/bench_llm.py [tokens|http|all] [--threads 1 2]``.
 """
@@ -129,30 +133,49 @@ def tokens(args: argparse.Namespace) -> None:
 
 
 SERVER = r"""
-import json, sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import asyncio, json
 BODY = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"},
                  "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}}).encode()
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *a): pass
-    def do_POST(self):
-        self.rfile.read(int(self.headers["Content-Length"]))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(BODY)))
-        self.end_headers()
-        self.wfile.write(BODY)
-s = ThreadingHTTPServer(("127.0.0.1", 0), H)
-s.daemon_threads = True
-print(s.server_address[1], flush=True)
-s.serve_forever()
+REPLY = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+         + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+
+async def serve(reader, writer):
+    # One event loop, keep-alive connections, each answer in one write: no thread per
+    # connection contending for the GIL, no Nagle wait between headers and body.
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            writer.write(REPLY)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+
+async def main():
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, backlog=1024)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
 """
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def http(args: argparse.Namespace) -> None:
+    """Requests/s of each client, and the CPU each side spends per request: the client's is
+    this process' CPU time (ragplay's worker threads, or the SDK's event loop), the server's
+    that of the server process. Client and server share the machine's cores, so the server's
+    share bounds both clients."""
     import ragplay
 
     server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
@@ -162,9 +185,10 @@ def http(args: argparse.Namespace) -> None:
         prompts = [f"question {i}" for i in range(args.requests)]
         llm = ragplay.LLM.openai(base, "m", api_key_env=None, concurrency=args.concurrency)
         llm.complete(prompts[:64], max_tokens=8, show_progress=False)  # warm-up
-        t0 = time.perf_counter()
+        t0, c0, s0 = time.perf_counter(), time.process_time(), cpu_seconds(server.pid)
         out = llm.complete(prompts, max_tokens=8, show_progress=False)
         ours = time.perf_counter() - t0
+        ours_cpu = (time.process_time() - c0, cpu_seconds(server.pid) - s0)
         assert out["failure"].null_count() == len(prompts)
 
         from openai import AsyncOpenAI
@@ -181,17 +205,24 @@ def http(args: argparse.Namespace) -> None:
                     return r.choices[0].message.content
 
             await asyncio.gather(*(one(p) for p in prompts[:64]))
-            t0 = time.perf_counter()
+            t0, c0, s0 = time.perf_counter(), time.process_time(), cpu_seconds(server.pid)
             done = await asyncio.gather(*(one(p) for p in prompts))
             assert len(done) == len(prompts)
-            return time.perf_counter() - t0
+            cpu = (time.process_time() - c0, cpu_seconds(server.pid) - s0)
+            return time.perf_counter() - t0, cpu
 
-        theirs = asyncio.run(sdk())
+        theirs, theirs_cpu = asyncio.run(sdk())
         n = len(prompts)
+        ms = 1e3 / n
         print(f"{n} chat requests at concurrency {args.concurrency} to a loopback server")
-        print(f"ragplay LLM.openai     {n / ours:8.0f} requests/s")
-        print(f"openai AsyncOpenAI     {n / theirs:8.0f} requests/s")
-        print(f"ratio                  {theirs / ours:8.2f}x")
+        print(f"{'':22} {'requests/s':>10} {'client CPU ms/req':>18} {'server CPU ms/req':>18}")
+        for name, wall, (client, srv) in (
+            ("ragplay LLM.openai", ours, ours_cpu),
+            ("openai AsyncOpenAI", theirs, theirs_cpu),
+        ):
+            print(f"{name:22} {n / wall:10.0f} {client * ms:18.3f} {srv * ms:18.3f}")
+        print(f"ratio, requests/s      {theirs / ours:8.2f}x")
+        print(f"ratio, client CPU      {theirs_cpu[0] / ours_cpu[0]:8.2f}x")
     finally:
         server.kill()
 
