@@ -240,7 +240,8 @@ impl Endpoint {
             Ok(t) => t,
             Err(e) => return self.transport(e),
         };
-        let excerpt = |n: usize| self.redact(&text.chars().take(n).collect::<String>());
+        // Redact before cutting: a key cut in two would no longer match.
+        let excerpt = |n: usize| self.redact(&text).chars().take(n).collect::<String>();
         let said = || format!("HTTP {status}: {}", excerpt(300));
         match status {
             200..=299 => match parse(&text) {
@@ -314,13 +315,52 @@ fn sleep(total: Duration, cancel: &Cancel) -> Result<()> {
     Ok(())
 }
 
-/// `Retry-After` in seconds (or `retry-after-ms`), when the server sends one.
+/// `Retry-After` in seconds (or `retry-after-ms`), when the server sends one, capped at five
+/// minutes (a value that is not a finite number is ignored).
 fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
-    let get = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
-        return Some(Duration::from_secs_f64(ms.max(0.0) / 1e3));
+    let get = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+    };
+    let seconds = match get("retry-after-ms") {
+        Some(ms) => ms / 1e3,
+        None => get("retry-after")?,
+    };
+    Some(Duration::from_secs_f64(seconds.clamp(0.0, 300.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_after;
+    use std::time::Duration;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> ureq::http::HeaderMap {
+        let mut h = ureq::http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
     }
-    get("retry-after")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|s| Duration::from_secs_f64(s.max(0.0)))
+
+    #[test]
+    fn retry_after_is_read_capped_and_never_panics() {
+        let secs = |p: &[(&'static str, &'static str)]| retry_after(&headers(p));
+        assert_eq!(secs(&[("retry-after", "2")]), Some(Duration::from_secs(2)));
+        assert_eq!(
+            secs(&[("retry-after-ms", "250")]),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            secs(&[("retry-after", "1e30")]),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(secs(&[("retry-after", "-4")]), Some(Duration::ZERO));
+        for bad in ["inf", "NaN", "infinity", "soon"] {
+            assert_eq!(secs(&[("retry-after", bad)]), None, "{bad}");
+        }
+        assert_eq!(secs(&[]), None);
+    }
 }

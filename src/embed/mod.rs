@@ -235,10 +235,16 @@ impl Encoder {
     /// An encoder for a model behind an OpenAI-compatible `/embeddings` endpoint; vectors
     /// are L2-normalised by default, and the prefixes are empty unless given.
     pub fn remote(config: RemoteConfig, options: &EncoderOptions) -> Result<Self> {
-        if options.max_seq_length.is_some() || options.pooling.is_some() {
+        if options.max_seq_length.is_some() {
             return Err(Error::config(
                 "max_seq_length",
-                "the server decides truncation and pooling of a remote model",
+                "the server decides the truncation of a remote model",
+            ));
+        }
+        if options.pooling.is_some() {
+            return Err(Error::config(
+                "pooling",
+                "the server decides the pooling of a remote model",
             ));
         }
         Ok(Encoder {
