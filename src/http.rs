@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
+use crate::options::option_enum;
 use crate::rng::SplitMix64;
 
 /// A credential that never prints.
@@ -59,37 +60,23 @@ impl Default for EndpointConfig {
     }
 }
 
-/// Why a request failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Problem {
-    /// 429 after every retry.
-    RateLimit,
-    /// No answer within the per-attempt timeout, after every retry.
-    Timeout,
-    /// 5xx after every retry.
-    Server,
-    /// 401 or 403.
-    Auth,
-    /// Another 4xx.
-    Request,
-    /// The server could not be reached.
-    Connection,
-    /// The answer could not be read.
-    Unparseable,
-}
-
-impl Problem {
-    /// The snake_case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Problem::RateLimit => "rate_limit",
-            Problem::Timeout => "timeout",
-            Problem::Server => "server",
-            Problem::Auth => "auth",
-            Problem::Request => "request",
-            Problem::Connection => "connection",
-            Problem::Unparseable => "unparseable",
-        }
+option_enum! {
+    /// Why a request failed.
+    pub enum Problem: "problem" {
+        /// 429 after every retry.
+        RateLimit => "rate_limit",
+        /// No answer within the per-attempt timeout, after every retry.
+        Timeout => "timeout",
+        /// 5xx after every retry.
+        Server => "server",
+        /// 401 or 403.
+        Auth => "auth",
+        /// Another 4xx.
+        Request => "request",
+        /// The server could not be reached.
+        Connection => "connection",
+        /// The answer could not be read.
+        Unparseable => "unparseable",
     }
 }
 

@@ -51,6 +51,15 @@ pub struct GenerateOptions {
     pub prices: TokenPrices,
 }
 
+impl GenerateOptions {
+    /// Reject a prompt, context or sampling setting outside its domain.
+    pub fn validate(&self) -> Result<()> {
+        self.prompt.validate()?;
+        self.context.validate()?;
+        self.sampling.validate()
+    }
+}
+
 impl Default for GenerateOptions {
     fn default() -> Self {
         Self {
@@ -100,9 +109,7 @@ pub fn generate_rows(
     cache: Option<&ResponseCache>,
     cancel: &Cancel,
 ) -> Result<DataFrame> {
-    options.prompt.validate()?;
-    options.context.validate()?;
-    options.sampling.validate()?;
+    options.validate()?;
     let view = crate::run::validate(run)?;
     let groups = crate::run::ranked_groups(&view)?;
     let by_query: HashMap<&str, &[(&str, f64)]> = groups

@@ -169,9 +169,7 @@ impl Pipeline {
     /// Add a generation stage after the retrieval stages; its options are checked now.
     pub fn with_generation(mut self, stage: GenerateStage) -> Result<Self> {
         let o = &stage.options;
-        o.prompt.validate()?;
-        o.context.validate()?;
-        o.sampling.validate()?;
+        o.validate()?;
         if o.context.context_k > self.depth {
             return Err(Error::config(
                 "context_k",

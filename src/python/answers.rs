@@ -144,9 +144,7 @@ impl PyGeneration {
         if let Some(p) = prices {
             options.prices = token_prices(&p, options.prices)?;
         }
-        options.prompt.validate()?;
-        options.context.validate()?;
-        options.sampling.validate()?;
+        options.validate()?;
         Ok(Self {
             stage: GenerateStage {
                 llm: llm.get().llm(),
