@@ -392,3 +392,91 @@ def test_a_pipeline_answers_as_generate_does_by_hand(llm, squad):
         ragplay.Pipeline([ragplay.BM25()]).answer(queries)
     with pytest.raises(ragplay.ConfigError, match="context_k"):
         ragplay.Pipeline([ragplay.BM25()], generate=ragplay.Generation(llm, context_k=20), depth=10)
+
+
+def test_a_sweep_answers_each_prompt_and_context_size_as_generate_does(llm, squad, tmp_path):
+    queries = squad.queries.head(12)
+    qrels = squad.qrels.filter(pl.col("query_id").is_in(queries["query_id"].implode()))
+    small = ragplay.Collection(squad.corpus, queries, qrels)
+    short = {"system": None, "user": "{context}\n\nQ: {question}"}
+    retrieval = {
+        "metrics": ["ndcg@10"],
+        "k": 10,
+        "mode": "grid",
+        "n_resamples": 200,
+        "retrievers": {"bm25": {"kind": "bm25"}},
+    }
+    experiment = {
+        **retrieval,
+        # The packaged model by name, found through the package as LLM.gguf finds it.
+        "llms": {
+            "smol": {
+                "kind": "gguf",
+                "model": "SmolLM2-135M-Instruct",
+                "prices": {"prompt": 1.0, "completion": 3.0},
+            }
+        },
+        "prompts": {"short": short},
+        "generation": {"max_tokens": 6, "max_queries": 3, "passage_tokens": 48},
+        "grid": {"llm": ["none", "smol"], "prompt": ["default", "short"], "context_k": [1, 2]},
+    }
+    store = tmp_path / "store"
+    result = ragplay.sweep(small, experiment, store=store, show_progress=False)
+    table = result.results
+    # Without a model, prompt and context size normalise away: 1 + 2 x 2 configurations.
+    assert table.height == 5
+    base = ragplay.Experiment({**retrieval, "grid": {}}).configurations()["config_id"][0]
+    assert result.baseline == base
+    answering = table.filter(pl.col("llm").is_not_null())
+    assert sorted(zip(answering["prompt"], answering["context_k"])) == [
+        ("default", 1),
+        ("default", 2),
+        ("short", 1),
+        ("short", 2),
+    ]
+    cols = ["query_id", "answer", "context_doc_ids", "prompt_tokens", "completion_tokens"]
+    prompts = {"default": None, "short": ragplay.Prompt(**short)}
+    for row in answering.iter_rows(named=True):
+        run = result.run(row["config_id"])
+        # One retrieval, searched once, under every prompt and context size.
+        assert run.equals(result.run(base))
+        assert row["ndcg@10"] == table.filter(pl.col("config_id") == base)["ndcg@10"][0]
+        answers = result.answers(row["config_id"])
+        by_hand = ragplay.generate(
+            run,
+            queries.head(3),
+            squad.corpus,
+            llm,
+            prompt=prompts[row["prompt"]],
+            context_k=row["context_k"],
+            passage_tokens=48,
+            max_tokens=6,
+            show_progress=False,
+        )
+        assert answers.select(cols).equals(by_hand.select(cols))
+        assert answers["failure"].is_null().all()
+        assert [len(ids) for ids in answers["context_doc_ids"]] == [row["context_k"]] * 3
+        cost = (answers["prompt_tokens"].sum() * 1.0 + answers["completion_tokens"].sum() * 3.0) / 1e6
+        assert row["answer_cost_usd"] == pytest.approx(cost)
+        # BM25 embeds nothing and nothing is re-ranked: the answers are the whole cost.
+        assert row["cost_per_1k_queries_usd"] == pytest.approx(cost / 3 * 1000)
+        assert row["prompt_tokens"] == pytest.approx(answers["prompt_tokens"].mean())
+        assert (row["answered"], row["answer_failures"], row["answers_cached"]) == (3, 0, 0)
+    with pytest.raises(ragplay.RagplayError, match="configuration with answers"):
+        result.answers(base)
+    # The latency of a retrieval is measured once and shared by the configurations answering
+    # from it.
+    latency = result.latency.drop("config_id")
+    per_config = result.latency.partition_by("config_id", as_dict=True)
+    assert all(v.drop("config_id").equals(latency.head(v.height)) for v in per_config.values())
+    # A second sweep reads everything back; a deeper candidate list with the same top
+    # documents asks the model nothing new: every answer comes from the response cache.
+    again = ragplay.sweep(small, experiment, store=store, show_progress=False)
+    assert again.computed == [] and len(again.reused) == 5
+    for row in answering.iter_rows(named=True):
+        assert again.answers(row["config_id"]).equals(result.answers(row["config_id"]))
+    deeper = {**experiment, "grid": {**experiment["grid"], "depth": [20], "context_k": [2]}}
+    third = ragplay.sweep(small, deeper, store=store, show_progress=False)
+    fresh = third.results.filter(pl.col("llm").is_not_null())
+    assert fresh["answers_cached"].to_list() == [3, 3]
+    assert set(third.computed) == set(third.results["config_id"])

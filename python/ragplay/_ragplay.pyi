@@ -2271,6 +2271,14 @@ def sweep(
     a sweep killed at any moment resumes where it stopped. Ctrl-C stops within a query or
     batch and keeps what finished.
 
+    A configuration with a language model (the grid's ``llm`` axis; ``llms``, ``prompts`` and
+    ``generation`` in the experiment) answers the first ``generation.max_queries`` queries from
+    the run of its retrieval configuration, which is searched and timed once for all the
+    configurations that share it. Its answers are in ``SweepResult.answers``, its tokens and
+    cost in the results table. With ``store``, answers go through the response cache
+    ``STORE/responses``: an answer whose prompt and settings were asked before is not asked
+    again.
+
     Args:
         collection: The ``Collection`` to run on.
         experiment: An ``Experiment`` or its dict description.
@@ -2338,6 +2346,10 @@ class SweepResult:
     @property
     def skipped(self) -> list[str]:
         """Ids of the configurations not started because the budget was spent."""
+
+    def answers(self, config_id: str) -> pl.DataFrame:
+        """The answers of one configuration that answers: one row per query asked, as
+        ``ragplay.generate`` returns them."""
 
     def run(self, config_id: str) -> pl.DataFrame:
         """The run of one configuration."""

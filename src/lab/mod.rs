@@ -9,6 +9,7 @@
 
 pub mod chunking;
 pub mod gate;
+pub mod generation;
 pub mod results;
 pub mod spec;
 pub mod store;

@@ -14,6 +14,7 @@
 use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
+use super::generation::{AnswerSummary, GenerateConfig};
 use super::spec::Experiment;
 use super::store::{Done, StageLatency};
 use crate::cancel::Cancel;
@@ -38,6 +39,8 @@ pub struct SweepResult {
     pub runs: DataFrame,
     /// Each configuration's run as its pipeline returned it, by id.
     pub by_id: FxHashMap<String, DataFrame>,
+    /// The answers of each configuration that answers, by id ([`crate::llm::generate`]).
+    pub answers: FxHashMap<String, DataFrame>,
     /// Per configuration and stage: `config_id`, `stage`, `repeats`, `mean_ms`, `p25_ms`,
     /// `p50_ms`, `p75_ms`, `p95_ms`, `p99_ms` ([`crate::pipeline::latency`]).
     pub latency: DataFrame,
@@ -55,6 +58,11 @@ impl SweepResult {
     /// The run of configuration `id` (`query_id`, `doc_id`, `score`, `rank`).
     pub fn run(&self, id: &str) -> Option<&DataFrame> {
         self.by_id.get(id)
+    }
+
+    /// The answers of configuration `id`, when it answers.
+    pub fn answers(&self, id: &str) -> Option<&DataFrame> {
+        self.answers.get(id)
     }
 }
 
@@ -100,6 +108,10 @@ pub(crate) fn assemble(
         by_id: done
             .iter()
             .map(|d| (d.record.id.clone(), d.run.clone()))
+            .collect(),
+        answers: done
+            .iter()
+            .filter_map(|d| Some((d.record.id.clone(), d.answers.clone()?)))
             .collect(),
         latency: latency_table(done)?,
         work,
@@ -279,7 +291,53 @@ fn table(e: &Experiment, done: &[&Done], baseline: &str, cells: &[Vec<Cell>]) ->
             num(&|r| r.cost_per_1k_queries_usd),
         ),
     ]);
+    if done.iter().any(|d| d.record.config.generate.is_some()) {
+        generation_columns(done, &mut cols);
+    }
     Ok(DataFrame::new_infer_height(cols)?)
+}
+
+/// The settings and measurements of answering, in a sweep where some configuration
+/// answers (null for those that do not).
+fn generation_columns(done: &[&Done], cols: &mut Vec<Column>) {
+    let g = |f: &dyn Fn(&GenerateConfig) -> String| -> Vec<Option<String>> {
+        done.iter()
+            .map(|d| d.record.config.generate.as_ref().map(f))
+            .collect()
+    };
+    let a = |f: fn(&AnswerSummary) -> f64| -> Vec<Option<f64>> {
+        done.iter()
+            .map(|d| d.record.answers.as_ref().map(f))
+            .collect()
+    };
+    let n = |f: fn(&AnswerSummary) -> usize| -> Vec<Option<u32>> {
+        done.iter()
+            .map(|d| d.record.answers.as_ref().map(|s| f(s) as u32))
+            .collect()
+    };
+    let context_k: Vec<Option<u32>> = done
+        .iter()
+        .map(|d| {
+            d.record
+                .config
+                .generate
+                .as_ref()
+                .map(|g| g.context_k as u32)
+        })
+        .collect();
+    cols.extend([
+        Column::new("llm".into(), g(&|g| g.llm.clone())),
+        Column::new("prompt".into(), g(&|g| g.prompt.clone())),
+        Column::new("context_k".into(), context_k),
+        Column::new("answered".into(), n(|s| s.queries - s.failed)),
+        Column::new("answer_failures".into(), n(|s| s.failed)),
+        Column::new("answers_cached".into(), n(|s| s.cached)),
+        Column::new("prompt_tokens".into(), a(|s| s.prompt_tokens)),
+        Column::new("completion_tokens".into(), a(|s| s.completion_tokens)),
+        Column::new("answer_p50_ms".into(), a(|s| s.p50_ms)),
+        Column::new("generate_s".into(), a(|s| s.generate_s)),
+        Column::new("answer_cost_usd".into(), a(|s| s.cost_usd)),
+    ]);
 }
 
 fn latency_table(done: &[&Done]) -> Result<DataFrame> {

@@ -21,6 +21,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 pub use super::chunking::ChunkSpec;
+use super::generation;
+pub use super::generation::{GenerateConfig, GenerationSpec, LlmSpec, PromptSpec};
 use crate::error::{Error, Result};
 use crate::options::option_enum;
 
@@ -73,9 +75,13 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Switch<T> {
         match Raw::<T>::deserialize(d)? {
             Raw::Null(()) => Ok(Switch::Off),
             Raw::Word(w) if w == "none" => Ok(Switch::Off),
-            Raw::Word(w) => Err(serde::de::Error::custom(format!(
-                "expected \"none\" or a setting, got {w:?}"
-            ))),
+            // A word is a setting when the setting is text (a name, a variable).
+            Raw::Word(w) => {
+                let as_setting = serde::de::value::StringDeserializer::<D::Error>::new(w.clone());
+                T::deserialize(as_setting).map(Switch::On).map_err(|_| {
+                    serde::de::Error::custom(format!("expected \"none\" or a setting, got {w:?}"))
+                })
+            }
             Raw::On(t) => Ok(Switch::On(t)),
         }
     }
@@ -244,6 +250,21 @@ pub struct Grid {
     pub fusion: Vec<FusionSpec>,
     #[serde(default = "default_off")]
     pub rerank: Vec<Switch<RerankSpec>>,
+    /// Language models by name (`[llms]`), or `"none"` to answer nothing.
+    #[serde(
+        default = "generation::default_llm_axis",
+        skip_serializing_if = "generation::is_default_llm_axis"
+    )]
+    pub llm: Vec<Switch<String>>,
+    /// Prompts by name (`[prompts]`, or the built-in `"default"`).
+    #[serde(
+        default = "generation::default_prompt_axis",
+        skip_serializing_if = "generation::is_default_prompt_axis"
+    )]
+    pub prompt: Vec<String>,
+    /// Documents in the context of an answer; the experiment's `context_k` when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context_k: Vec<usize>,
 }
 
 /// Prices in US dollars per million tokens, for the cost estimate (edit them to your
@@ -257,6 +278,13 @@ pub struct Prices {
     pub rerank: f64,
     /// A generator's input (the context at `context_k`).
     pub generate: f64,
+    /// A generator's output (the answers of a sweep that generates).
+    #[serde(default = "default_completion_price")]
+    pub completion: f64,
+}
+
+fn default_completion_price() -> f64 {
+    0.60
 }
 
 impl Default for Prices {
@@ -265,6 +293,7 @@ impl Default for Prices {
             embed: 0.02,
             rerank: 0.05,
             generate: 0.15,
+            completion: default_completion_price(),
         }
     }
 }
@@ -331,6 +360,15 @@ pub struct Experiment {
     #[serde(default)]
     pub prices: Prices,
     pub retrievers: BTreeMap<String, RetrieverSpec>,
+    /// Language models by name, for the grid's `llm` axis.
+    #[serde(default, skip_serializing_if = "generation::no_entries")]
+    pub llms: BTreeMap<String, LlmSpec>,
+    /// Prompts by name, for the grid's `prompt` axis.
+    #[serde(default, skip_serializing_if = "generation::no_entries")]
+    pub prompts: BTreeMap<String, PromptSpec>,
+    /// The sampling and context settings every answer shares.
+    #[serde(default, skip_serializing_if = "GenerationSpec::is_default")]
+    pub generation: GenerationSpec,
     pub grid: Grid,
 }
 
@@ -346,6 +384,10 @@ pub struct Config {
     pub mmr: Option<f64>,
     pub rerank: Option<RerankSpec>,
     pub depth: usize,
+    /// The answering model, prompt and context size; absent without a model (so the ids of
+    /// retrieval configurations do not depend on generation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate: Option<GenerateConfig>,
 }
 
 impl Config {
@@ -366,6 +408,9 @@ impl Config {
             parts.push(format!("rerank {name}"));
         }
         parts.push(format!("d{}", self.depth));
+        if let Some(g) = &self.generate {
+            parts.push(g.label());
+        }
         parts.join(" · ")
     }
 }
@@ -385,12 +430,15 @@ fn template_label(t: &str) -> String {
     }
 }
 
-/// The index of each axis' value at one point: chunking, enrich, retrievers, fusion, mmr,
-/// rerank, depth (the order of [`AXES`]).
-pub type Point = [usize; 7];
+/// The number of axes of a grid.
+pub const N_AXES: usize = 10;
 
-/// The axes in the order a staged sweep walks them.
-pub const AXES: [&str; 7] = [
+/// The index of each axis' value at one point: chunking, enrich, retrievers, fusion, mmr,
+/// rerank, depth, llm, prompt, context_k (the order of [`AXES`]).
+pub type Point = [usize; N_AXES];
+
+/// The axes in the order a staged sweep walks them: retrieval first, then generation.
+pub const AXES: [&str; N_AXES] = [
     "chunking",
     "enrich",
     "retrievers",
@@ -398,6 +446,9 @@ pub const AXES: [&str; 7] = [
     "mmr",
     "rerank",
     "depth",
+    "llm",
+    "prompt",
+    "context_k",
 ];
 
 impl Experiment {
@@ -445,6 +496,9 @@ impl Experiment {
             g.mmr.len(),
             g.rerank.len(),
             g.depth.len(),
+            g.llm.len(),
+            g.prompt.len(),
+            g.context_k.len().max(1),
         ]
     }
 
@@ -525,7 +579,7 @@ impl Experiment {
         for c in &self.grid.chunking {
             c.check(&dense)?;
         }
-        Ok(())
+        self.validate_generation()
     }
 
     /// The names of the dense retrievers, in name order.
@@ -553,6 +607,7 @@ impl Experiment {
             mmr: g.mmr[point[4]].as_option().copied(),
             rerank: g.rerank[point[5]].as_option().cloned(),
             depth: g.depth[point[6]],
+            generate: self.generate_at(point[7], point[8], point[9]),
         }
     }
 
@@ -562,7 +617,7 @@ impl Experiment {
         let lens = self.axis_lengths();
         match self.mode {
             Mode::Grid => {
-                let mut out = vec![[0usize; 7]];
+                let mut out = vec![[0usize; N_AXES]];
                 for (axis, &n) in lens.iter().enumerate() {
                     out = out
                         .into_iter()
@@ -578,11 +633,11 @@ impl Experiment {
                 out
             }
             Mode::OneAtATime | Mode::Staged => {
-                let mut out = vec![[0usize; 7]];
+                let mut out = vec![[0usize; N_AXES]];
                 if self.mode == Mode::OneAtATime {
                     for (axis, &n) in lens.iter().enumerate() {
                         for v in 1..n {
-                            let mut q = [0usize; 7];
+                            let mut q = [0usize; N_AXES];
                             q[axis] = v;
                             out.push(q);
                         }
@@ -606,11 +661,14 @@ impl Experiment {
                     || (config.mmr.is_some() && self.mmr_retriever(config).as_ref() == Some(*n))
             })
             .collect();
-        let canonical = serde_json::json!({
+        let mut canonical = serde_json::json!({
             "config": config,
             "retrievers": used,
             "k": self.k,
         });
+        if let (Some(g), Some(map)) = (&config.generate, canonical.as_object_mut()) {
+            map.insert("generate".into(), self.generation_identity(g));
+        }
         let digest = Sha256::digest(canonical.to_string().as_bytes());
         digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
     }
@@ -665,14 +723,14 @@ fusion = [{ method = "rrf" }, { method = "combsum", norm = "z-score" }]
         assert_eq!(e.grid.rerank, vec![Switch::Off]);
         // Baseline plus one per other value: chunking 1, enrich 1, retrievers 2, fusion 1, mmr 1.
         assert_eq!(e.points().len(), 7);
-        let base = e.config_at(&[0; 7]);
+        let base = e.config_at(&[0; N_AXES]);
         assert_eq!(base.label(), "bm25 · documents · d100");
         // A template without chunking and fusion with one retriever normalise away.
         assert_eq!(
             e.config_id(&base),
-            e.config_id(&e.config_at(&[0, 1, 0, 1, 0, 0, 0]))
+            e.config_id(&e.config_at(&[0, 1, 0, 1, 0, 0, 0, 0, 0, 0]))
         );
-        let hybrid = e.config_at(&[1, 1, 2, 1, 1, 0, 0]);
+        let hybrid = e.config_at(&[1, 1, 2, 1, 1, 0, 0, 0, 0, 0]);
         assert_eq!(
             hybrid.label(),
             "bm25+minilm · recursive/1000 · title · combsum z-score · mmr 0.7 · d100"
@@ -684,7 +742,7 @@ fusion = [{ method = "rrf" }, { method = "combsum", norm = "z-score" }]
         let mut e = Experiment::from_toml(TOML).unwrap();
         e.mode = Mode::Grid;
         assert_eq!(e.points().len(), 2 * 2 * 3 * 2 * 2);
-        let base = e.config_at(&[0; 7]);
+        let base = e.config_at(&[0; N_AXES]);
         let id = e.config_id(&base);
         assert_eq!(id.len(), 12);
         // Changing a retriever the configuration does not use keeps its id.

@@ -26,6 +26,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::generation::AnswerSummary;
 use super::spec::Config;
 use crate::data::arrow_ipc::{read_ipc, write_ipc};
 use crate::data::beir::Beir;
@@ -42,10 +43,12 @@ pub const CONFIG_ID: &str = "config_id";
 
 pub use crate::pipeline::StageLatency;
 
-/// A finished configuration as a sweep holds it: its record and its run.
+/// A finished configuration as a sweep holds it: its record, its run and, when it answers,
+/// its answers ([`crate::llm::generate`]).
 pub struct Done {
     pub record: Record,
     pub run: DataFrame,
+    pub answers: Option<DataFrame>,
 }
 
 /// A finished configuration: what it was and what it cost.
@@ -72,8 +75,12 @@ pub struct Record {
     pub context_tokens: f64,
     /// Embedding the corpus, at the experiment's prices.
     pub index_cost_usd: f64,
-    /// Embedding, re-ranking and generator input for 1,000 queries.
+    /// Embedding, re-ranking and generator input for 1,000 queries (estimated from
+    /// `context_tokens`), or with answers their measured cost instead of the estimate.
     pub cost_per_1k_queries_usd: f64,
+    /// What answering took and cost, for a configuration that answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<AnswerSummary>,
 }
 
 /// The machine a store was written on.
@@ -281,8 +288,20 @@ impl Store {
         self.dir.join("runs").join(format!("{id}.arrow"))
     }
 
-    /// Keep a finished configuration: its run first, then its record.
-    pub fn save(&self, record: &Record, run: &DataFrame) -> Result<()> {
+    fn answers_path(&self, id: &str) -> PathBuf {
+        self.dir.join("answers").join(format!("{id}.arrow"))
+    }
+
+    /// Keep a finished configuration: its answers and run first, then its record.
+    pub fn save(
+        &self,
+        record: &Record,
+        run: &DataFrame,
+        answers: Option<&DataFrame>,
+    ) -> Result<()> {
+        if let Some(a) = answers {
+            write_ipc(&self.answers_path(&record.id), a)?;
+        }
         let mut with_id = run.clone();
         let ids = Column::new(CONFIG_ID.into(), vec![record.id.as_str(); run.height()]);
         with_id.insert_column(0, ids)?;
@@ -316,12 +335,18 @@ impl Store {
             .map_err(|e| Error::document(&path, format!("not a configuration record: {e}")))
     }
 
-    /// A finished configuration's record and run, `None` when it is not finished.
-    pub fn finished(&self, id: &str) -> Result<Option<(Record, DataFrame)>> {
-        match self.record(id)? {
-            Some(record) => Ok(Some((record, self.run(id)?))),
-            None => Ok(None),
-        }
+    /// A finished configuration's record, run and answers (when it answers), `None` when
+    /// it is not finished.
+    pub fn finished(&self, id: &str) -> Result<Option<(Record, DataFrame, Option<DataFrame>)>> {
+        let Some(record) = self.record(id)? else {
+            return Ok(None);
+        };
+        let run = self.run(id)?;
+        let answers = match record.answers {
+            Some(_) => Some(read_ipc(&self.answers_path(id))?),
+            None => None,
+        };
+        Ok(Some((record, run, answers)))
     }
 
     /// A configuration's run (`query_id`, `doc_id`, `score`, `rank`).

@@ -31,6 +31,7 @@ use rustc_hash::FxHashMap;
 use super::results::{self, SweepResult};
 use super::spec::{
     ChunkSpec, Config, EndpointSpec, Experiment, FusionSpec, Mode, Point, RetrieverSpec, AXES,
+    N_AXES,
 };
 use super::store::{self, Done, Record, Store};
 use super::timing::{time_configs, Timed};
@@ -42,6 +43,8 @@ use crate::embed::{EmbeddingCache, EncodeOptions, Encoder, EncoderOptions, Remot
 use crate::error::{Error, Result};
 use crate::fuse::FuseOptions;
 use crate::http::EndpointConfig;
+use crate::llm::cache::ResponseCache;
+use crate::llm::Llm;
 use crate::pipeline::{cut, Chunked, LatencyOptions, MmrStage, Pipeline, RerankStage};
 use crate::rerank::{CrossEncoder, CrossEncoderOptions, PairScorer};
 use crate::retrieve::{
@@ -80,15 +83,22 @@ struct Stages {
 }
 
 /// The state of a running sweep.
-struct Lab<'a> {
-    e: &'a Experiment,
-    c: &'a Beir,
+pub(super) struct Lab<'a> {
+    pub(super) e: &'a Experiment,
+    pub(super) c: &'a Beir,
     store: Option<&'a Store>,
     cache: Option<Arc<EmbeddingCache>>,
     /// Where semantic chunking's sentence vectors are kept: the sweep's cache, or one in
     /// memory, so each sentence is embedded once per encoder whatever the builds.
     sentences: Arc<EmbeddingCache>,
-    search_paths: Vec<PathBuf>,
+    pub(super) search_paths: Vec<PathBuf>,
+    /// Language models by name, loaded when first needed.
+    pub(super) llms: FxHashMap<String, Arc<dyn Llm>>,
+    /// The store's response cache (`STORE/responses`).
+    pub(super) responses: Option<ResponseCache>,
+    /// Runs by the id of their retrieval configuration, so configurations that differ only
+    /// in generation search once.
+    retrieved: FxHashMap<String, (Record, DataFrame)>,
     encoders: FxHashMap<String, Arc<Encoder>>,
     rerankers: FxHashMap<String, Arc<dyn PairScorer>>,
     indexes: FxHashMap<String, Built>,
@@ -142,6 +152,9 @@ pub fn sweep(
     let sentences = cache
         .clone()
         .unwrap_or_else(|| Arc::new(EmbeddingCache::in_memory()));
+    let responses = store
+        .map(|s| ResponseCache::open(s.dir().join("responses")))
+        .transpose()?;
     let mut lab = Lab {
         e: experiment,
         c: collection,
@@ -149,6 +162,9 @@ pub fn sweep(
         cache,
         sentences,
         search_paths: options.search_paths.clone(),
+        llms: FxHashMap::default(),
+        responses,
+        retrieved: FxHashMap::default(),
         encoders: FxHashMap::default(),
         rerankers: FxHashMap::default(),
         indexes: FxHashMap::default(),
@@ -163,7 +179,7 @@ pub fn sweep(
         doc_chars: doc_lengths(&collection.corpus)?,
         query_chars: query_lengths(&collection.queries)?,
     };
-    let baseline_point = [0usize; 7];
+    let baseline_point = [0usize; N_AXES];
     match experiment.mode {
         Mode::Grid | Mode::OneAtATime => {
             for p in experiment.points() {
@@ -239,13 +255,16 @@ impl Lab<'_> {
             return Ok(None);
         }
         self.order.push(id.clone());
-        if let Some((record, run)) = self.store.map(|s| s.finished(&id)).transpose()?.flatten() {
-            if record.latency.is_empty() {
+        if let Some((record, run, answers)) =
+            self.store.map(|s| s.finished(&id)).transpose()?.flatten()
+        {
+            let rid = self.e.config_id(&config.retrieval());
+            if record.latency.is_empty() && !self.timed.iter().any(|t| t.id == rid) {
                 // Killed in the latency phase: the run stands, the latency is measured again.
                 let (pipeline, _, _) = self.pipeline(&config, cancel)?;
                 self.timed.push(Timed {
-                    id: id.clone(),
-                    label: config.label(),
+                    id: rid,
+                    label: config.retrieval().label(),
                     pipeline,
                 });
             }
@@ -258,7 +277,17 @@ impl Lab<'_> {
                 }
             }
             self.reused.push(id.clone());
-            self.done.insert(id.clone(), Done { record, run });
+            self.retrieved
+                .entry(self.e.config_id(&config.retrieval()))
+                .or_insert_with(|| (record.clone(), run.clone()));
+            self.done.insert(
+                id.clone(),
+                Done {
+                    record,
+                    run,
+                    answers,
+                },
+            );
             return Ok(Some(id));
         }
         // The budget never skips the first configuration (the baseline of a default sweep).
@@ -272,7 +301,7 @@ impl Lab<'_> {
         cancel.set_label(&format!("{} ({} done)", config.label(), self.done.len()));
         let done = self.run_config(&config, &id, cancel)?;
         if let Some(s) = self.store {
-            s.save(&done.record, &done.run)?;
+            s.save(&done.record, &done.run, done.answers.as_ref())?;
             if let Some(m) = manifest {
                 m.configs.retain(|x| *x != id);
                 m.configs.push(id.clone());
@@ -293,7 +322,7 @@ impl Lab<'_> {
     ) -> Result<()> {
         let lens = self.e.axis_lengths();
         let metric = self.e.metrics[0].trim().to_owned();
-        let mut current = [0usize; 7];
+        let mut current = [0usize; N_AXES];
         for axis in 0..AXES.len() {
             let mut best: Option<(f64, usize)> = None;
             for v in 0..lens[axis] {
@@ -565,9 +594,53 @@ impl Lab<'_> {
         })
     }
 
-    /// Build (or reuse) the indexes of `config`, search every query through its pipeline and
-    /// measure it.
+    /// Search every query as `config` says (or reuse the run of a configuration with the
+    /// same retrieval), then answer them when it has a generation part.
     fn run_config(&mut self, config: &Config, id: &str, cancel: &Cancel) -> Result<Done> {
+        let retrieval = config.retrieval();
+        let rid = self.e.config_id(&retrieval);
+        let (mut record, run) = match self.retrieved.get(&rid) {
+            Some(found) => found.clone(),
+            None => {
+                let searched = self.search(&retrieval, &rid, cancel)?;
+                self.retrieved.insert(rid, searched.clone());
+                searched
+            }
+        };
+        record.id = id.to_owned();
+        record.label = config.label();
+        record.config = config.clone();
+        let p = &self.e.prices;
+        let retrieval_usd =
+            (record.query_tokens * p.embed + record.reranked_tokens * p.rerank) / 1e6;
+        let Some(g) = &config.generate else {
+            record.cost_per_1k_queries_usd =
+                (retrieval_usd + record.context_tokens * p.generate / 1e6) * 1000.0;
+            return Ok(Done {
+                record,
+                run,
+                answers: None,
+            });
+        };
+        let (answers, summary) = self.answer(g, &run, cancel)?;
+        let per_query = summary.cost_usd / summary.queries.max(1) as f64;
+        record.cost_per_1k_queries_usd = (retrieval_usd + per_query) * 1000.0;
+        record.answers = Some(summary);
+        Ok(Done {
+            record,
+            run,
+            answers: Some(answers),
+        })
+    }
+
+    /// Build (or reuse) the indexes of the retrieval configuration `config` (id `rid`),
+    /// search every query through its pipeline and measure it.
+    fn search(
+        &mut self,
+        config: &Config,
+        rid: &str,
+        cancel: &Cancel,
+    ) -> Result<(Record, DataFrame)> {
         store::reset_peak_rss();
         let (pipeline, index_s, embedded_tokens) = self.pipeline(config, cancel)?;
         let (_, q0) = self.embedded();
@@ -599,7 +672,7 @@ impl Lab<'_> {
         let per_query =
             query_tokens * p.embed + reranked_tokens * p.rerank + context_tokens * p.generate;
         let record = Record {
-            id: id.to_owned(),
+            id: rid.to_owned(),
             label: config.label(),
             config: config.clone(),
             index_s,
@@ -612,13 +685,14 @@ impl Lab<'_> {
             context_tokens,
             index_cost_usd: embedded_tokens as f64 * p.embed / 1e6,
             cost_per_1k_queries_usd: per_query * 1000.0 / 1e6,
+            answers: None,
         };
         self.timed.push(Timed {
-            id: id.to_owned(),
+            id: rid.to_owned(),
             label: config.label(),
             pipeline,
         });
-        Ok(Done { record, run })
+        Ok((record, run))
     }
 
     /// The pipeline of `config` over the shared indexes (built when first needed), with the
@@ -651,13 +725,22 @@ impl Lab<'_> {
         }
         let options = LatencyOptions::default();
         let stats = time_configs(&self.timed, &self.c.queries, &options, self.e.seed, cancel)?;
+        // A timed pipeline is a retrieval configuration's; every configuration that answers
+        // from its run shares its latency.
+        let by_retrieval: Vec<(String, String)> = self
+            .done
+            .iter()
+            .map(|(id, d)| (self.e.config_id(&d.record.config.retrieval()), id.clone()))
+            .collect();
         for (t, latency) in self.timed.iter().zip(stats) {
-            let Some(done) = self.done.get_mut(&t.id) else {
-                continue;
-            };
-            done.record.latency = latency;
-            if let Some(s) = self.store {
-                s.save_record(&done.record)?;
+            for (_, id) in by_retrieval.iter().filter(|(rid, _)| *rid == t.id) {
+                let Some(done) = self.done.get_mut(id) else {
+                    continue;
+                };
+                done.record.latency = latency.clone();
+                if let Some(s) = self.store {
+                    s.save_record(&done.record)?;
+                }
             }
         }
         Ok(())

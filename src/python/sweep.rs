@@ -12,6 +12,7 @@ use super::data::PyCollection;
 use super::detach::{detach_with_progress, progress};
 use super::embed::{cache, packaged_model_paths, Cache};
 use super::frame::PyDataFrame;
+use super::llm::packaged_llm_paths;
 use crate::lab::spec::{Experiment, Mode};
 use crate::lab::store::Store;
 use crate::lab::SweepResult;
@@ -139,6 +140,14 @@ impl PyExperiment {
 /// a sweep killed at any moment resumes where it stopped. Ctrl-C stops within a query or
 /// batch and keeps what finished.
 ///
+/// A configuration with a language model (the grid's ``llm`` axis; ``llms``, ``prompts`` and
+/// ``generation`` in the experiment) answers the first ``generation.max_queries`` queries from
+/// the run of its retrieval configuration, which is searched and timed once for all the
+/// configurations that share it. Its answers are in ``SweepResult.answers``, its tokens and
+/// cost in the results table. With ``store``, answers go through the response cache
+/// ``STORE/responses``: an answer whose prompt and settings were asked before is not asked
+/// again.
+///
 /// Args:
 ///     collection: The ``Collection`` to run on.
 ///     experiment: An ``Experiment`` or its dict description.
@@ -188,7 +197,7 @@ pub fn sweep(
     let options = crate::lab::SweepOptions {
         store: store.map(Store::open).transpose()?,
         cache: self::cache(cache),
-        search_paths: packaged_model_paths(py)?,
+        search_paths: [packaged_model_paths(py)?, packaged_llm_paths(py)?].concat(),
     };
     let beir = collection.get().inner.clone();
     let desc = progress(py, show_progress, "sweep")?;
@@ -289,6 +298,20 @@ impl PySweepResult {
     #[getter]
     fn skipped(&self) -> Vec<String> {
         self.inner.skipped.clone()
+    }
+
+    /// The answers of one configuration that answers: one row per query asked, as
+    /// ``ragplay.generate`` returns them.
+    fn answers(&self, config_id: &str) -> PyResult<PyDataFrame> {
+        match self.inner.answers(config_id) {
+            Some(a) => Ok(PyDataFrame(a.clone())),
+            None => Err(crate::Error::UnknownId {
+                kind: "configuration with answers",
+                id: config_id.to_owned(),
+                location: "this sweep".into(),
+            }
+            .into()),
+        }
     }
 
     /// The run of one configuration.
