@@ -456,7 +456,9 @@ def test_a_sweep_answers_each_prompt_and_context_size_as_generate_does(llm, squa
         assert answers.select(cols).equals(by_hand.select(cols))
         assert answers["failure"].is_null().all()
         assert [len(ids) for ids in answers["context_doc_ids"]] == [row["context_k"]] * 3
-        cost = (answers["prompt_tokens"].sum() * 1.0 + answers["completion_tokens"].sum() * 3.0) / 1e6
+        cost = (
+            answers["prompt_tokens"].sum() * 1.0 + answers["completion_tokens"].sum() * 3.0
+        ) / 1e6
         assert row["answer_cost_usd"] == pytest.approx(cost)
         # BM25 embeds nothing and nothing is re-ranked: the answers are the whole cost.
         assert row["cost_per_1k_queries_usd"] == pytest.approx(cost / 3 * 1000)
