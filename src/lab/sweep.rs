@@ -44,6 +44,7 @@ use crate::error::{Error, Result};
 use crate::fuse::FuseOptions;
 use crate::http::EndpointConfig;
 use crate::llm::cache::ResponseCache;
+use crate::llm::generate::Passages;
 use crate::llm::Llm;
 use crate::pipeline::{cut, Chunked, LatencyOptions, MmrStage, Pipeline, RerankStage};
 use crate::rerank::{CrossEncoder, CrossEncoderOptions, PairScorer};
@@ -96,6 +97,8 @@ pub(super) struct Lab<'a> {
     pub(super) llms: FxHashMap<String, Arc<dyn Llm>>,
     /// The store's response cache (`STORE/responses`).
     pub(super) responses: Option<ResponseCache>,
+    /// The corpus' passages by id, for answers (indexed on first use).
+    pub(super) passages: std::sync::OnceLock<Passages>,
     /// Runs by the id of their retrieval configuration, so configurations that differ only
     /// in generation search once.
     retrieved: FxHashMap<String, (Record, DataFrame)>,
@@ -164,6 +167,7 @@ pub fn sweep(
         search_paths: options.search_paths.clone(),
         llms: FxHashMap::default(),
         responses,
+        passages: std::sync::OnceLock::new(),
         retrieved: FxHashMap::default(),
         encoders: FxHashMap::default(),
         rerankers: FxHashMap::default(),
@@ -375,7 +379,7 @@ impl Lab<'_> {
             })
     }
 
-    fn encoder(&mut self, name: &str) -> Result<Arc<Encoder>> {
+    fn encoder(&mut self, name: &str, cancel: &Cancel) -> Result<Arc<Encoder>> {
         if let Some(e) = self.encoders.get(name) {
             return Ok(Arc::clone(e));
         }
@@ -398,14 +402,18 @@ impl Lab<'_> {
         };
         let encoder = Arc::new(match endpoint {
             None => Encoder::from_pretrained(model, &options)?,
-            Some(spec) => Encoder::remote(remote_config(model, spec), &options)?,
+            Some(spec) => Encoder::remote(remote_config(model, spec), &options, cancel)?,
         });
         self.encoders.insert(name.to_owned(), Arc::clone(&encoder));
         Ok(encoder)
     }
 
     /// A fresh, empty retriever for a named spec; the dense index too when it is one.
-    fn make(&mut self, name: &str) -> Result<(SharedRetriever, Option<Arc<RwLock<DenseIndex>>>)> {
+    fn make(
+        &mut self,
+        name: &str,
+        cancel: &Cancel,
+    ) -> Result<(SharedRetriever, Option<Arc<RwLock<DenseIndex>>>)> {
         match self.e.retrievers.get(name).cloned() {
             Some(RetrieverSpec::Bm25 {
                 variant,
@@ -440,7 +448,7 @@ impl Lab<'_> {
                 storage,
                 ..
             }) => {
-                let encoder = self.encoder(name)?;
+                let encoder = self.encoder(name, cancel)?;
                 let options = EncodeOptions {
                     batch_size: batch_size.unwrap_or(32),
                     ..Default::default()
@@ -481,10 +489,12 @@ impl Lab<'_> {
     ) -> Result<&Built> {
         let key = serde_json::json!([name, chunking, template]).to_string();
         if !self.indexes.contains_key(&key) {
-            let (base, dense) = self.make(name)?;
+            let (base, dense) = self.make(name, cancel)?;
             let tokenizer = match &chunking.tokenizer {
                 Some(t) => Some(Arc::new(
-                    self.encoder(t)?.tokenizer("counting chunk tokens")?.clone(),
+                    self.encoder(t, cancel)?
+                        .tokenizer("counting chunk tokens")?
+                        .clone(),
                 )),
                 None => None,
             };
@@ -506,7 +516,7 @@ impl Lab<'_> {
                 let mut c = Chunked::new(base, options, tokenizer, template, aggregate, None)?;
                 if let Some(e) = &chunking.encoder {
                     c = c.with_embedder(Arc::new(CachedEmbedder {
-                        encoder: self.encoder(e)?,
+                        encoder: self.encoder(e, cancel)?,
                         cache: Arc::clone(&self.sentences),
                     }));
                 }

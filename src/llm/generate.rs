@@ -16,8 +16,8 @@ use super::cache::{complete_cached, ResponseCache};
 use super::prompt::{ContextOptions, Prompt};
 use super::{ChatRequest, Completion, FailureKind, Llm, Sampling};
 use crate::cancel::Cancel;
-use crate::data::documents::DocumentTexts;
-use crate::data::schema::{self, table, QUERY_ID, TEXT};
+use crate::data::documents::{join, DocumentTexts};
+use crate::data::schema::{self, table, QUERY_ID, TEXT, TITLE};
 use crate::error::{Error, Result};
 
 /// Column names of an answers table.
@@ -74,6 +74,44 @@ impl Default for GenerateOptions {
     }
 }
 
+/// A corpus' passages by document id (title and text joined, as the retrievers read them),
+/// indexed once for many calls (a pipeline answers one query at a time).
+pub struct Passages {
+    index: HashMap<String, usize>,
+    titles: Option<StringChunked>,
+    texts: StringChunked,
+}
+
+impl Passages {
+    pub fn new(corpus: &DataFrame) -> Result<Self> {
+        let docs = DocumentTexts::new(corpus)?;
+        let index = schema::str_values(docs.ids)
+            .enumerate()
+            .map(|(i, d)| (d.to_owned(), i))
+            .collect();
+        let column = |name| -> Result<StringChunked> {
+            let mut c = schema::str_column(corpus, table::CORPUS, name)?.clone();
+            c.rechunk_mut();
+            Ok(c)
+        };
+        Ok(Self {
+            index,
+            titles: schema::has_column(corpus, TITLE)
+                .then(|| column(TITLE))
+                .transpose()?,
+            texts: column(TEXT)?,
+        })
+    }
+
+    /// The passage of document `doc_id`, `None` when the corpus does not hold it.
+    pub fn get(&self, doc_id: &str) -> Option<String> {
+        let &i = self.index.get(doc_id)?;
+        let title = self.titles.as_ref().and_then(|t| t.get(i)).unwrap_or("");
+        let text = self.texts.get(i).unwrap_or("");
+        Some(join(title, text).into_owned())
+    }
+}
+
 /// One query's request, or the reason there is none.
 enum Planned {
     Ask(ChatRequest, Vec<String>, usize),
@@ -95,7 +133,8 @@ pub fn generate(
             what: "the run".into(),
         });
     }
-    generate_rows(run, queries, corpus, llm, options, cache, cancel)
+    let passages = Passages::new(corpus)?;
+    generate_rows(run, queries, &passages, llm, options, cache, cancel)
 }
 
 /// [`generate`] for a run that may be empty (a pipeline that found nothing for a query):
@@ -103,7 +142,7 @@ pub fn generate(
 pub fn generate_rows(
     run: &DataFrame,
     queries: &DataFrame,
-    corpus: &DataFrame,
+    passages: &Passages,
     llm: &dyn Llm,
     options: &GenerateOptions,
     cache: Option<&ResponseCache>,
@@ -115,11 +154,6 @@ pub fn generate_rows(
     let by_query: HashMap<&str, &[(&str, f64)]> = groups
         .iter()
         .map(|(q, rows)| (*q, rows.as_slice()))
-        .collect();
-    let docs = DocumentTexts::new(corpus)?;
-    let doc_index: HashMap<&str, usize> = schema::str_values(docs.ids)
-        .enumerate()
-        .map(|(i, d)| (d, i))
         .collect();
     let qids: Vec<&str> =
         schema::str_values(schema::str_column(queries, table::QUERIES, QUERY_ID)?).collect();
@@ -133,12 +167,12 @@ pub fn generate_rows(
         };
         let mut ranked = Vec::new();
         for (doc, _) in rows.iter().take(options.context.context_k * 2 + 8) {
-            let i = *doc_index.get(doc).ok_or_else(|| Error::UnknownId {
+            let text = passages.get(doc).ok_or_else(|| Error::UnknownId {
                 kind: "document",
                 id: (*doc).to_owned(),
                 location: format!("the run (query {qid:?}); it is not in the corpus"),
             })?;
-            ranked.push((*doc, docs.text(i).into_owned()));
+            ranked.push((*doc, text));
         }
         let context = options.context.build(&ranked, llm)?;
         let messages = options.prompt.messages(question, &context.text)?;

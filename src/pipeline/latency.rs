@@ -86,7 +86,7 @@ pub(crate) fn time_round(
     let stages = pipeline.stages().len();
     let mut seconds: Round = vec![Vec::with_capacity(queries.height()); stages + 1];
     // The stages report progress on their own token; the caller's counts queries.
-    let inner = Cancel::new();
+    let inner = cancel.child();
     for i in 0..queries.height() {
         cancel.check()?;
         let one = queries.slice(i as i64, 1);
@@ -109,7 +109,7 @@ pub(crate) fn warm_up(
     n: usize,
     cancel: &Cancel,
 ) -> Result<()> {
-    let inner = Cancel::new();
+    let inner = cancel.child();
     for i in 0..n.min(queries.height()) {
         cancel.check()?;
         let one = queries.slice(i as i64, 1);

@@ -84,6 +84,8 @@ pub struct Pipeline {
     generate: Option<GenerateStage>,
     depth: usize,
     corpus: Option<DataFrame>,
+    /// The corpus' passages by id for the generation stage, indexed on first use.
+    passages: std::sync::OnceLock<answers::Passages>,
 }
 
 fn poisoned() -> Error {
@@ -163,6 +165,7 @@ impl Pipeline {
             generate: None,
             depth,
             corpus: None,
+            passages: std::sync::OnceLock::new(),
         })
     }
 
@@ -218,6 +221,7 @@ impl Pipeline {
     /// the MMR index hold exactly its documents).
     pub fn set_corpus(&mut self, corpus: &DataFrame) {
         self.corpus = Some(corpus.clone());
+        self.passages = std::sync::OnceLock::new();
     }
 
     /// Candidates per query at every stage.
@@ -339,17 +343,24 @@ impl Pipeline {
                 "generation reads document texts: index the pipeline with a corpus first",
             )
         })?;
+        let passages = match self.passages.get() {
+            Some(p) => p,
+            None => {
+                let built = answers::Passages::new(corpus)?;
+                self.passages.get_or_init(|| built)
+            }
+        };
         let table = answers::generate_rows(
             run,
             queries,
-            corpus,
+            passages,
             g.llm.as_ref(),
             &g.options,
             g.cache.as_deref(),
             cancel,
         )?;
         Ok(StageRun {
-            run: cut(run, g.options.context.context_k)?,
+            run: held(run, &table)?,
             seconds: t.elapsed().as_secs_f64(),
             answers: Some(table),
         })
@@ -361,6 +372,36 @@ impl Pipeline {
         crate::run::check_k(k)?;
         trace::trace(self, queries, k, cancel)
     }
+}
+
+/// The rows of `run` whose documents went into each query's prompt (the answers'
+/// `context_doc_ids`: duplicates and passages past the token budget are left out), ranked
+/// among themselves in run order.
+fn held(run: &DataFrame, answers_table: &DataFrame) -> Result<DataFrame> {
+    use crate::data::schema::{self, QUERY_ID};
+    let qids = schema::str_column(answers_table, "answers table", QUERY_ID)?;
+    let lists = answers_table
+        .column(answers::columns::CONTEXT_DOC_IDS)?
+        .list()?
+        .clone();
+    let mut prompt: rustc_hash::FxHashMap<&str, rustc_hash::FxHashSet<String>> = Default::default();
+    for (q, docs) in schema::str_values(qids).zip(lists.amortized_iter()) {
+        let docs = docs.map(|s| {
+            s.as_ref()
+                .str()
+                .map(|c| schema::str_values(c).map(str::to_owned).collect())
+                .unwrap_or_default()
+        });
+        prompt.insert(q, docs.unwrap_or_default());
+    }
+    let view = crate::run::validate(run)?;
+    let groups = crate::run::ranked_groups(&view)?;
+    let mut builder = crate::run::RunBuilder::default();
+    for (q, hits) in &groups {
+        let Some(docs) = prompt.get(q) else { continue };
+        builder.push_ranked(q, hits.iter().copied().filter(|(d, _)| docs.contains(*d)));
+    }
+    builder.finish()
 }
 
 fn stage(run: &DataFrame, t: Instant) -> StageRun {
@@ -442,6 +483,7 @@ impl Retriever for Pipeline {
             }
         }
         self.corpus = Some(corpus.clone());
+        self.passages = std::sync::OnceLock::new();
         Ok(())
     }
 
