@@ -1,6 +1,7 @@
 //! The lab: end-to-end experiments that tie loaders, retrievers and evaluation together.
 //!
-//! It holds sweeps ([`spec`]: what a sweep varies, [`chunking`] its chunking axis; [`sweep`]:
+//! It holds sweeps ([`spec`]: what a sweep varies, [`chunking`] its chunking axis,
+//! [`generation`] its language models, prompts and answers; [`sweep`]:
 //! running it with shared work done once; [`results`]: the results table; [`store`]: the folder
 //! that keeps finished configurations), the regression gate ([`gate`]: is a candidate significantly
 //! worse than a baseline?) and the baseline used by the demo: a term-overlap retriever that scores

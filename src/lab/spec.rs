@@ -2,7 +2,8 @@
 //!
 //! An [`Experiment`] names its retrievers once (`[retrievers.bm25]`, `[retrievers.minilm]`)
 //! and lists the values of each axis of a grid: chunking, enrichment template, retriever
-//! combination, fusion, MMR, re-ranking and candidate depth. A point of the grid is a
+//! combination, fusion, MMR, re-ranking and candidate depth, then the generation axes (the
+//! answering model, prompt and context size; [`super::generation`]). A point of the grid is a
 //! [`Config`]; settings that cannot matter are normalised away (a template without chunking,
 //! fusion with one retriever), so two points that run the same pipeline are one
 //! configuration. A configuration's id is a hash of its canonical JSON together with the

@@ -14,6 +14,11 @@
 //! Queries are embedded anew in every search (never read from the cache), so a
 //! configuration's latency includes embedding its queries, as when it serves them.
 //!
+//! A configuration that answers ([`super::generation`]) takes the run of its retrieval
+//! configuration (the same settings without the model), which is searched and timed once for
+//! all the configurations that share it, and answers from it through the store's response
+//! cache.
+//!
 //! Resumption: a configuration whose record is in the store is read back, not recomputed; the
 //! rest run in the experiment's order. A record is saved as soon as its run is done and saved
 //! again with its latency; a record without latency (a kill before or during the latency
