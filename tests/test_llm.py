@@ -489,8 +489,23 @@ def test_a_sweep_answers_each_prompt_and_context_size_as_generate_does(llm, squa
     assert again.computed == [] and len(again.reused) == 5
     for row in answering.iter_rows(named=True):
         assert again.answers(row["config_id"]).equals(result.answers(row["config_id"]))
-    deeper = {**experiment, "grid": {**experiment["grid"], "depth": [20], "context_k": [2]}}
+    deeper = {
+        **experiment,
+        "grid": {**experiment["grid"], "llm": ["smol"], "depth": [20], "context_k": [2]},
+    }
     third = ragplay.sweep(small, deeper, store=store, show_progress=False)
     fresh = third.results.filter(pl.col("llm").is_not_null())
     assert fresh["answers_cached"].to_list() == [3, 3]
     assert set(third.computed) == set(third.results["config_id"])
+    # The model first, then none: the retrieval configuration computed after the answering
+    # ones (read back) takes their run, not their answers, and the store stays readable.
+    plain_last = {**deeper, "grid": {**deeper["grid"], "llm": ["smol", "none"]}}
+    fourth = ragplay.sweep(small, plain_last, store=store, show_progress=False)
+    assert len(fourth.computed) == 1 and len(fourth.reused) == 2
+    (new,) = fourth.computed
+    row = fourth.results.filter(pl.col("config_id") == new)
+    assert row["llm"][0] is None and row["answered"][0] is None
+    with pytest.raises(ragplay.RagplayError, match="configuration with answers"):
+        fourth.answers(new)
+    again = ragplay.sweep(small, plain_last, store=store, show_progress=False)
+    assert again.computed == [] and len(again.reused) == 3

@@ -24,7 +24,7 @@ use std::time::Instant;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::spec::{Config, Experiment, Switch};
+use super::spec::{Config, Experiment, Mode, Switch};
 use super::sweep::Lab;
 use crate::cancel::Cancel;
 use crate::data::schema;
@@ -338,6 +338,29 @@ impl Experiment {
         if self.generation.max_queries == Some(0) {
             return Err(Error::config("max_queries", "must be at least 1"));
         }
+        let answers = self.grid.llm.iter().any(|l| l.as_option().is_some());
+        if answers && self.grid.context_k.is_empty() && self.context_k > self.k {
+            return Err(Error::config(
+                "context_k",
+                format!(
+                    "{} exceeds k = {}: an answer's context comes from the run",
+                    self.context_k, self.k
+                ),
+            ));
+        }
+        // Away from the first model, prompts and context sizes normalise away: a sweep that
+        // varies one axis at a time from a baseline without a model would vary nothing.
+        let varies = self.grid.prompt.len() > 1 || self.grid.context_k.len() > 1;
+        if self.mode != Mode::Grid && varies && self.grid.llm[0].as_option().is_none() {
+            return Err(Error::config(
+                "grid",
+                format!(
+                    "a {} sweep varies prompt and context_k from the baseline's llm, which is \
+                     \"none\": put a model first on the llm axis, or use mode = \"grid\"",
+                    self.mode.name()
+                ),
+            ));
+        }
         for llm in self.grid.llm.iter().filter_map(Switch::as_option) {
             for p in &self.grid.prompt {
                 let g = GenerateConfig {
@@ -382,33 +405,35 @@ pub struct AnswerSummary {
     pub failed: usize,
     /// Rows served from the response cache.
     pub cached: usize,
-    /// Means over the rows that report them.
-    pub prompt_tokens: f64,
-    pub completion_tokens: f64,
-    /// Median latency of the rows not served from the cache (NaN when all were).
-    pub p50_ms: f64,
+    /// Means over the rows that report them; `None` when none does (every request failed,
+    /// or the server reports no usage).
+    pub prompt_tokens: Option<f64>,
+    pub completion_tokens: Option<f64>,
+    /// Median latency of the rows not served from the cache; `None` when all were.
+    pub p50_ms: Option<f64>,
     /// Wall time of answering them all.
     pub generate_s: f64,
-    /// Total at the model's prices.
+    /// Total at the model's prices, over the `priced` rows (those that report usage).
     pub cost_usd: f64,
+    pub priced: usize,
 }
 
 impl AnswerSummary {
     /// Summarise an answers table ([`crate::llm::generate`]).
     pub fn of(answers: &DataFrame, generate_s: f64) -> Result<Self> {
         let what = "answers table";
-        let mean = |name: &str| -> Result<f64> {
+        let mean = |name: &str| -> Result<Option<f64>> {
             let c = answers.column(name)?.cast(&DataType::Float64)?;
-            Ok(c.f64()?.mean().unwrap_or(f64::NAN))
+            Ok(c.f64()?.mean())
         };
         let failed = answers
             .column(columns::FAILURE)?
             .is_not_null()
             .sum()
             .unwrap_or(0) as usize;
-        let cached = answers.column(columns::CACHED)?.bool()?.sum().unwrap_or(0) as usize;
-        let latency = schema::f64_column(answers, what, columns::LATENCY_MS)?;
         let cached_flags = answers.column(columns::CACHED)?.bool()?.clone();
+        let cached = cached_flags.sum().unwrap_or(0) as usize;
+        let latency = schema::f64_column(answers, what, columns::LATENCY_MS)?;
         let mut fresh: Vec<f64> = latency
             .iter()
             .zip(cached_flags.iter())
@@ -417,15 +442,11 @@ impl AnswerSummary {
             .collect();
         fresh.sort_by(f64::total_cmp);
         let p50_ms = match fresh.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => fresh[n / 2],
-            n => (fresh[n / 2 - 1] + fresh[n / 2]) / 2.0,
+            0 => None,
+            n if n % 2 == 1 => Some(fresh[n / 2]),
+            n => Some((fresh[n / 2 - 1] + fresh[n / 2]) / 2.0),
         };
-        let cost = answers
-            .column(columns::COST_USD)?
-            .f64()?
-            .sum()
-            .unwrap_or(0.0);
+        let cost = answers.column(columns::COST_USD)?.f64()?.clone();
         Ok(Self {
             queries: answers.height(),
             failed,
@@ -434,7 +455,8 @@ impl AnswerSummary {
             completion_tokens: mean(columns::COMPLETION_TOKENS)?,
             p50_ms,
             generate_s,
-            cost_usd: cost,
+            cost_usd: cost.sum().unwrap_or(0.0),
+            priced: cost.len() - cost.null_count(),
         })
     }
 }
@@ -562,14 +584,14 @@ max_queries = 5
     #[test]
     fn retrieval_ids_do_not_depend_on_generation() {
         let plain = Experiment::from_toml(RETRIEVAL).unwrap();
-        let e = with_generation(
-            r#"llm = ["none", "smol", "api"]
-prompt = ["default", "short"]
-context_k = [1, 3]"#,
-        );
-        // one_at_a_time: the baseline, depth 200, then smol, api, short, context 3.
+        let mut e = with_generation(r#"llm = ["none", "smol", "api"]"#);
+        e.mode = Mode::Grid;
+        e.grid.prompt = vec!["default".into(), "short".into()];
+        e.grid.context_k = vec![1, 3];
+        e.validate().unwrap();
+        // 2 depths x 3 models x 2 prompts x 2 sizes.
         let points = e.points();
-        assert_eq!(points.len(), 6);
+        assert_eq!(points.len(), 24);
         let base = e.config_at(&[0; N_AXES]);
         assert!(base.generate.is_none());
         assert_eq!(
@@ -597,12 +619,12 @@ context_k = [1, 3]"#,
             "bm25 · documents · d100 · answer smol · prompt default · context 1"
         );
         assert_eq!(e.config_id(&c.retrieval()), e.config_id(&base));
-        // Prompt and context size at the baseline (no model) are the baseline.
+        // Without a model, prompt and context size normalise away: 2 + 2 x 8 configurations.
         let ids: std::collections::HashSet<String> = points
             .iter()
             .map(|p| e.config_id(&e.config_at(p)))
             .collect();
-        assert_eq!(ids.len(), 4);
+        assert_eq!(ids.len(), 18);
         // Round trip, and the experiment's prices for a model without its own.
         let again = Experiment::from_toml(&e.to_toml().unwrap()).unwrap();
         assert_eq!(again, e);
@@ -683,5 +705,15 @@ prompt = ["odd"]"#,
             "passages",
         );
         bad(r#"llm = ["smol"]"#, "colour = 1", "colour");
+        bad(
+            r#"llm = ["none", "smol"]
+prompt = ["default", "short"]"#,
+            "",
+            "put a model first",
+        );
+        let mut e = with_generation(r#"llm = ["smol"]"#);
+        e.context_k = 20;
+        let err = e.validate().unwrap_err().to_string();
+        assert!(err.contains("20 exceeds k = 10"), "{err}");
     }
 }

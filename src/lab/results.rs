@@ -92,7 +92,35 @@ pub(crate) fn assemble(
         .map(|d| (d.record.id.as_str(), &d.run))
         .collect();
     let runs = crate::run::stack_runs(&named)?;
-    let cells = cells(e, done, baseline, &runs, qrels, cancel)?;
+    // Configurations that answer from one retrieval share its run: its quality is computed
+    // and tested once, so generation settings neither repeat a test in Holm's family nor
+    // change another configuration's correction.
+    let retrieval_of = |d: &Done| e.config_id(&d.record.config.retrieval());
+    let rids: Vec<String> = done.iter().map(|d| retrieval_of(d)).collect();
+    let mut unique: Vec<(&str, &DataFrame)> = Vec::new();
+    for (rid, d) in rids.iter().zip(done) {
+        if !unique.iter().any(|(u, _)| u == rid) {
+            unique.push((rid.as_str(), &d.run));
+        }
+    }
+    let baseline_rid = done
+        .iter()
+        .zip(&rids)
+        .find(|(d, _)| d.record.id == baseline)
+        .map_or(baseline, |(_, r)| r.as_str());
+    let ids: Vec<&str> = unique.iter().map(|(id, _)| *id).collect();
+    let per_retrieval = cells(
+        e,
+        &ids,
+        baseline_rid,
+        &crate::run::stack_runs(&unique)?,
+        qrels,
+        cancel,
+    )?;
+    let cells: Vec<Vec<Cell>> = rids
+        .iter()
+        .map(|rid| per_retrieval[ids.iter().position(|u| u == rid).unwrap_or(0)].clone())
+        .collect();
     let mut results = table(e, done, baseline, &cells)?;
     let first = e.metrics[0].trim().to_owned();
     results = results.sort(
@@ -121,9 +149,11 @@ pub(crate) fn assemble(
     })
 }
 
+/// Per run of `runs` (named by `ids`): each metric's mean and interval, and the paired test
+/// against `baseline` with Holm's correction.
 fn cells(
     e: &Experiment,
-    done: &[&Done],
+    ids: &[&str],
     baseline: &str,
     runs: &DataFrame,
     qrels: &DataFrame,
@@ -136,15 +166,11 @@ fn cells(
     };
     let per_query = evaluate(runs, qrels, &metrics, &options, cancel)?.per_query;
     let run_col = schema::str_column(&per_query, "per-query table", RUN)?;
-    let row_of: FxHashMap<&str, usize> = done
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (d.record.id.as_str(), i))
-        .collect();
-    let mut out = vec![vec![Cell::default(); metrics.len()]; done.len()];
+    let row_of: FxHashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let mut out = vec![vec![Cell::default(); metrics.len()]; ids.len()];
     for (m, metric) in metrics.iter().enumerate() {
         let values = schema::f64_column(&per_query, "per-query table", metric)?;
-        let mut by_run: Vec<Vec<f64>> = vec![Vec::new(); done.len()];
+        let mut by_run: Vec<Vec<f64>> = vec![Vec::new(); ids.len()];
         for (r, v) in schema::str_values(run_col).zip(values.into_no_null_iter()) {
             by_run[row_of[r]].push(v);
         }
@@ -159,7 +185,7 @@ fn cells(
             };
         }
     }
-    if done.len() < 2 {
+    if ids.len() < 2 {
         return Ok(out);
     }
     let compare = CompareOptions {
@@ -305,9 +331,9 @@ fn generation_columns(done: &[&Done], cols: &mut Vec<Column>) {
             .map(|d| d.record.config.generate.as_ref().map(f))
             .collect()
     };
-    let a = |f: fn(&AnswerSummary) -> f64| -> Vec<Option<f64>> {
+    let a = |f: fn(&AnswerSummary) -> Option<f64>| -> Vec<Option<f64>> {
         done.iter()
-            .map(|d| d.record.answers.as_ref().map(f))
+            .map(|d| d.record.answers.as_ref().and_then(f))
             .collect()
     };
     let n = |f: fn(&AnswerSummary) -> usize| -> Vec<Option<u32>> {
@@ -335,8 +361,8 @@ fn generation_columns(done: &[&Done], cols: &mut Vec<Column>) {
         Column::new("prompt_tokens".into(), a(|s| s.prompt_tokens)),
         Column::new("completion_tokens".into(), a(|s| s.completion_tokens)),
         Column::new("answer_p50_ms".into(), a(|s| s.p50_ms)),
-        Column::new("generate_s".into(), a(|s| s.generate_s)),
-        Column::new("answer_cost_usd".into(), a(|s| s.cost_usd)),
+        Column::new("generate_s".into(), a(|s| Some(s.generate_s))),
+        Column::new("answer_cost_usd".into(), a(|s| Some(s.cost_usd))),
     ]);
 }
 

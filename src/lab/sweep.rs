@@ -625,12 +625,10 @@ impl Lab<'_> {
         record.id = id.to_owned();
         record.label = config.label();
         record.config = config.clone();
-        let p = &self.e.prices;
-        let retrieval_usd =
-            (record.query_tokens * p.embed + record.reranked_tokens * p.rerank) / 1e6;
+        // The retrieval's record may come from a configuration that answered.
+        record.answers = None;
+        record.cost_per_1k_queries_usd = self.estimated_cost_per_1k(&record);
         let Some(g) = &config.generate else {
-            record.cost_per_1k_queries_usd =
-                (retrieval_usd + record.context_tokens * p.generate / 1e6) * 1000.0;
             return Ok(Done {
                 record,
                 run,
@@ -638,14 +636,29 @@ impl Lab<'_> {
             });
         };
         let (answers, summary) = self.answer(g, &run, cancel)?;
-        let per_query = summary.cost_usd / summary.queries.max(1) as f64;
-        record.cost_per_1k_queries_usd = (retrieval_usd + per_query) * 1000.0;
+        // The measured answers replace the estimate of the generator's input, where the
+        // model reported its usage.
+        if summary.priced > 0 {
+            let p = &self.e.prices;
+            let retrieval = record.query_tokens * p.embed + record.reranked_tokens * p.rerank;
+            let answer = summary.cost_usd / summary.priced as f64;
+            record.cost_per_1k_queries_usd = retrieval * 1000.0 / 1e6 + answer * 1000.0;
+        }
         record.answers = Some(summary);
         Ok(Done {
             record,
             run,
             answers: Some(answers),
         })
+    }
+
+    /// Embedding, re-ranking and the generator's input at `context_k` (estimated from
+    /// `context_tokens`) for 1,000 queries.
+    fn estimated_cost_per_1k(&self, r: &Record) -> f64 {
+        let p = &self.e.prices;
+        let per_query =
+            r.query_tokens * p.embed + r.reranked_tokens * p.rerank + r.context_tokens * p.generate;
+        per_query * 1000.0 / 1e6
     }
 
     /// Build (or reuse) the indexes of the retrieval configuration `config` (id `rid`),
