@@ -38,14 +38,6 @@ use crate::llm::{gguf, Llm, LocalLlm, Sampling};
 /// The name of the built-in prompt ([`Prompt::default`]).
 pub const DEFAULT_PROMPT: &str = "default";
 
-/// US dollars per million tokens of a model's prompt and completion.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LlmPrices {
-    pub prompt: f64,
-    pub completion: f64,
-}
-
 /// A named language model of the experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -60,7 +52,7 @@ pub enum LlmSpec {
         revision: Option<String>,
         /// The experiment's `prices.generate` and `prices.completion` when unset.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        prices: Option<LlmPrices>,
+        prices: Option<TokenPrices>,
     },
     /// A model behind an OpenAI-compatible endpoint ([`OpenAiLlm`]).
     Openai {
@@ -76,7 +68,7 @@ pub enum LlmSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_retries: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        prices: Option<LlmPrices>,
+        prices: Option<TokenPrices>,
     },
 }
 
@@ -85,7 +77,7 @@ fn default_api_key_env() -> Switch<String> {
 }
 
 impl LlmSpec {
-    fn prices(&self) -> Option<LlmPrices> {
+    fn prices(&self) -> Option<TokenPrices> {
         match self {
             LlmSpec::Gguf { prices, .. } | LlmSpec::Openai { prices, .. } => *prices,
         }
@@ -257,7 +249,7 @@ impl Experiment {
             )
         })?;
         let s = &self.generation;
-        let prices = spec.prices().unwrap_or(LlmPrices {
+        let prices = spec.prices().unwrap_or(TokenPrices {
             prompt: self.prices.generate,
             completion: self.prices.completion,
         });
@@ -279,10 +271,7 @@ impl Experiment {
                 seed: s.seed,
                 stop: s.stop.clone(),
             },
-            prices: TokenPrices {
-                prompt: prices.prompt,
-                completion: prices.completion,
-            },
+            prices,
         };
         options.validate()?;
         if !(prices.prompt.is_finite()

@@ -36,7 +36,8 @@ pub mod columns {
 }
 
 /// US dollars per million tokens, prompt and completion.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TokenPrices {
     pub prompt: f64,
     pub completion: f64,
